@@ -1,0 +1,59 @@
+"""guidellm: benchmark LLM inference servers under realistic load, with numbers you can trust.
+
+The public API is listed in ``__all__``; names are imported lazily so that ``import guidellm``
+(and ``guidellm --help``) stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from guidellm.hookspecs import hookimpl
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Backend",
+    "BenchmarkOutcome",
+    "DatasetSource",
+    "GenerationRequest",
+    "Profile",
+    "Progress",
+    "ReportWriter",
+    "RequestResult",
+    "ResponseRecorder",
+    "SchedulingStrategy",
+    "UserError",
+    "__version__",
+    "hookimpl",
+]
+
+_LAZY = {
+    "Backend": "guidellm.backends.base",
+    "BenchmarkOutcome": "guidellm.scheduler.strategy",
+    "DatasetSource": "guidellm.data.base",
+    "GenerationRequest": "guidellm.request",
+    "Profile": "guidellm.scheduler.strategy",
+    "Progress": "guidellm.outputs.base",
+    "ReportWriter": "guidellm.outputs.base",
+    "RequestResult": "guidellm.request",
+    "ResponseRecorder": "guidellm.request",
+    "SchedulingStrategy": "guidellm.scheduler.strategy",
+    "UserError": "guidellm.errors",
+}
+
+if TYPE_CHECKING:
+    from guidellm.backends.base import Backend
+    from guidellm.data.base import DatasetSource
+    from guidellm.errors import UserError
+    from guidellm.outputs.base import Progress, ReportWriter
+    from guidellm.request import GenerationRequest, RequestResult, ResponseRecorder
+    from guidellm.scheduler.strategy import BenchmarkOutcome, Profile, SchedulingStrategy
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'guidellm' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

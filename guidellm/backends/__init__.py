@@ -1,0 +1,5 @@
+"""Backends: the transports to inference servers (see :class:`Backend`)."""
+
+from guidellm.backends.base import Backend
+
+__all__ = ["Backend"]

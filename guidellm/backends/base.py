@@ -1,0 +1,63 @@
+"""The Backend contract: how guidellm talks to one kind of server."""
+
+from __future__ import annotations
+
+import abc
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from guidellm.redact import redact
+
+if TYPE_CHECKING:
+    from guidellm.request import GenerationRequest, ResponseRecorder
+
+__all__ = ["Backend"]
+
+
+class Backend(abc.ABC):
+    """Sends :class:`~guidellm.request.GenerationRequest` s to a server and times the answers.
+
+    Life cycle, and where each step runs:
+
+    1. ``__init__`` in the parent, from ``--target``, ``--model`` and ``--backend-args``
+       (``options``). Reject unknown or bad options with a :class:`~guidellm.errors.UserError`.
+       The instance must stay picklable until :meth:`startup`: it is shipped to workers.
+    2. :meth:`startup` then :meth:`validate` in the parent, once, before any load: readiness,
+       model discovery (set ``self.model``), one clear :class:`~guidellm.errors.UserError` for
+       a refused connection, TLS failure, bad credentials or unknown model. Then
+       :meth:`shutdown`, and the instance (with ``model`` now set) goes to the workers.
+    3. In each worker process: :meth:`startup` with the worker's concurrency, many concurrent
+       :meth:`resolve` calls on one event loop, :meth:`shutdown` at the end.
+
+    :meth:`resolve` sends one request and reports each content-bearing chunk to the recorder
+    as it arrives; it raises a :class:`~guidellm.errors.RequestError` subclass on failure (its
+    ``category`` is what the report counts). It must never log per chunk.
+    """
+
+    #: The name users pass to ``--backend``.
+    name: ClassVar[str]
+    #: URL schemes this backend understands; used to pick a backend from ``--target`` alone.
+    schemes: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, target: str, model: str | None = None, **options: Any) -> None:
+        self.target = target
+        self.model = model
+        self.options = options
+
+    async def startup(self, concurrency: int = 1) -> None:  # noqa: B027 - optional hook
+        """Open clients and connection pools sized for ``concurrency`` in-flight requests."""
+
+    async def validate(self) -> None:  # noqa: B027 - optional hook
+        """Check readiness and discover the model before any load is sent (parent only)."""
+
+    @abc.abstractmethod
+    async def resolve(self, request: GenerationRequest, recorder: ResponseRecorder) -> None:
+        """Send ``request``; call ``recorder.content(text, arrival_time)`` per chunk."""
+
+    async def shutdown(self) -> None:  # noqa: B027 - optional hook
+        """Close what :meth:`startup` opened."""
+
+    def describe(self) -> dict[str, Any]:
+        """This backend's settings for the report, with secrets redacted."""
+        info: dict[str, Any] = {"type": self.name, "target": self.target, "model": self.model}
+        info.update(redact(dict(self.options)))
+        return info

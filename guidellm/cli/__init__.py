@@ -1,0 +1,100 @@
+"""The ``guidellm`` command line: a click group; each command group lives in its own module.
+
+Commands of built-in and third-party plugins are added through the ``register_commands`` hook.
+Errors a user can fix print one line and exit 2; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from guidellm import __version__
+from guidellm.errors import UserError
+
+__all__ = ["build_cli", "main"]
+
+
+def _version_message() -> str:
+    from importlib import metadata
+
+    from guidellm.plugins import ENTRY_POINT_GROUP
+
+    lines = [f"guidellm {__version__} (Python {sys.version.split()[0]})"]
+    seen: set[str] = set()
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if ep.dist is not None and ep.dist.name not in seen:
+            seen.add(ep.dist.name)
+            lines.append(f"  plugin {ep.dist.name} {ep.dist.version}")
+    return "\n".join(lines)
+
+
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(_version_message())
+        ctx.exit(0)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version and the installed plugin distributions, then exit.",
+)
+@click.option(
+    "--debug",
+    is_flag=True,
+    envvar="GUIDELLM_DEBUG",
+    help="Show full tracebacks instead of one-line errors.",
+)
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Benchmark LLM inference servers under realistic load.
+
+    With no --target, 'guidellm run' benchmarks the built-in mock server.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+def build_cli() -> click.Group:
+    """The CLI with every plugin's commands added (built-in commands are plugins too)."""
+    from guidellm.plugins import get_plugin_host
+
+    get_plugin_host().register_commands(cli)
+    return cli
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point of the console script: one-line errors, exit code 2 for bad input."""
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or bool(
+        os.environ.get("GUIDELLM_DEBUG")
+    )
+    group = build_cli()
+    try:
+        return group.main(args=argv, prog_name="guidellm", standalone_mode=False)
+    except UserError as exc:
+        if debug:
+            raise
+        click.echo(f"guidellm: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        if debug:
+            raise
+        hint = ""
+        ctx = getattr(exc, "ctx", None)
+        if ctx is not None:
+            hint = f" (see '{ctx.command_path} --help')"
+        click.echo(f"guidellm: error: {exc.format_message()}{hint}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("guidellm: aborted", err=True)
+        sys.exit(130)

@@ -1,0 +1,17 @@
+"""The built-in commands, registered through ``register_commands`` like any plugin's."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from guidellm.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    import click
+
+
+@hookimpl
+def register_commands(cli: click.Group) -> None:
+    from guidellm.cli.plugins import plugins
+
+    cli.add_command(plugins)

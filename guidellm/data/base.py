@@ -1,0 +1,50 @@
+"""The DatasetSource contract: turn one ``--data`` spec into rows."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from guidellm.data.tokenizers import Tokenizer
+
+__all__ = ["DatasetSource"]
+
+
+class DatasetSource(abc.ABC):
+    """A DatasetCreator: produces rows (plain dicts) from a ``--data`` spec.
+
+    Runs in the parent process. The RequestLoader maps each row's columns (``prompt``,
+    ``messages``, ``output_tokens_count`` ...) to a :class:`~guidellm.request.GenerationRequest`,
+    so a source only has to yield dicts. A spec that cannot be read raises a
+    :class:`~guidellm.errors.UserError` naming the fix *before* any load is sent.
+    """
+
+    #: The name users pass as ``--data-args source=NAME`` (and that ``plugins`` lists).
+    name: ClassVar[str]
+
+    @classmethod
+    @abc.abstractmethod
+    def accepts(cls, spec: str, options: Mapping[str, Any]) -> bool:
+        """Whether ``spec`` looks like this source's input (a path, an id, ``k=v`` pairs)."""
+
+    def __init__(
+        self,
+        spec: str,
+        options: Mapping[str, Any],
+        tokenizer: Tokenizer | None = None,
+        seed: int = 42,
+    ) -> None:
+        self.spec = spec
+        self.options = dict(options)
+        self.tokenizer = tokenizer
+        self.seed = seed
+
+    @abc.abstractmethod
+    def rows(self) -> Iterable[dict[str, Any]]:
+        """The rows, lazily; may be endless (synthetic data without ``samples``)."""
+
+    def describe(self) -> dict[str, Any]:
+        """This source's settings for the report."""
+        return {"type": self.name, "spec": self.spec, **self.options}

@@ -1,0 +1,97 @@
+"""The whole plugin contract: every hook guidellm calls.
+
+A plugin is a module (or object) with functions decorated by :data:`guidellm.hookimpl` whose
+names match the specs below. Built-in components are registered through these same hooks.
+
+All hooks are called in the **parent** (CLI) process, once, when plugins are loaded. Worker
+processes never call hooks: the classes registered here are resolved in the parent and shipped
+to workers by qualified name plus configuration, so a registered class must be importable by
+its module path and picklable before its async ``startup()``.
+
+Hooks are synchronous and cheap: import heavy dependencies (httpx, grpc, datasets) inside the
+registered classes' methods, not at module level, so that ``guidellm --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+
+__all__ = ["hookimpl", "hookspec"]
+
+hookspec = pluggy.HookspecMarker("guidellm")
+hookimpl = pluggy.HookimplMarker("guidellm")
+
+#: ``register(component, name=None)``: the callable every registration hook receives.
+Register = Callable[..., None]
+
+
+@hookspec
+def register_backends(register: Register) -> None:
+    """Register :class:`guidellm.backends.Backend` subclasses.
+
+    Called once in the parent process when plugins load. Call ``register(MyBackend)``; the
+    class attribute ``name`` is what users pass to ``--backend``.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def register_dataset_sources(register: Register) -> None:
+    """Register :class:`guidellm.data.DatasetSource` subclasses.
+
+    Called once in the parent process. A source turns a ``--data`` spec into rows; the
+    RequestLoader asks each registered source, in name order, whether it ``accepts()`` a spec,
+    unless ``--data-args source=NAME`` picks one.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def register_strategies(register: Register) -> None:
+    """Register scheduling strategies and profiles.
+
+    Called once in the parent process. ``register`` accepts a
+    :class:`guidellm.scheduler.SchedulingStrategy` subclass (it also becomes a one-strategy
+    profile of the same name, usable as ``--profile NAME``) or a
+    :class:`guidellm.scheduler.Profile` subclass (a sequence of strategies, like ``sweep``).
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def register_report_writers(register: Register) -> None:
+    """Register :class:`guidellm.outputs.ReportWriter` subclasses.
+
+    Called once in the parent process. A writer's ``extensions`` decide which ``--output`` paths
+    it handles (``.json``, ``.html`` ...).
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def register_commands(cli: click.Group) -> None:
+    """Add click commands or groups to the ``guidellm`` command line.
+
+    Called once in the parent process when the CLI is built, before arguments are parsed.
+    Use ``@cli.command()`` or ``cli.add_command(...)``.
+
+    .. versionadded:: 0.1
+    """
+
+
+def _hook_names() -> list[str]:
+    """The names of every hook spec (used by ``guidellm plugins`` and the docs test)."""
+    return [n for n, v in globals().items() if n.startswith("register_") and callable(v)]
+
+
+HOOK_NAMES: list[str] = _hook_names()

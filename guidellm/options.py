@@ -1,0 +1,76 @@
+"""Parse the plugin option strings users type: ``--backend-args``, ``--data-args`` and friends.
+
+Both forms are accepted: JSON (``'{"verify": false}'``) and ``k=v,k=v`` where values are read
+as JSON when they parse (``true``, ``3``, ``[1,2]``, ``{"a":1}``) and as strings otherwise.
+Commas inside brackets or quotes do not split.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from guidellm.errors import UserError
+from guidellm.redact import is_secret_key
+
+__all__ = ["parse_options"]
+
+
+def _split_top_level(text: str) -> list[str]:
+    parts: list[str] = []
+    depth = 0
+    quote: str | None = None
+    current: list[str] = []
+    for ch in text:
+        if quote:
+            if ch == quote:
+                quote = None
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "[{(":
+            depth += 1
+        elif ch in "]})":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(ch)
+    parts.append("".join(current))
+    return [p for p in (p.strip() for p in parts) if p]
+
+
+def _value(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "\"'":
+            return raw[1:-1]
+        return raw
+
+
+def parse_options(text: str | None, flag: str = "--options") -> dict[str, Any]:
+    """``'a=1,b=x'`` or ``'{"a": 1}'`` -> ``{"a": 1, "b": "x"}``; bad input names ``flag``."""
+    if text is None or not text.strip():
+        return {}
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UserError(
+                f"{flag}: invalid JSON ({exc.msg} at position {exc.pos}); use JSON or k=v,k=v"
+            ) from None
+        if not isinstance(value, dict):
+            raise UserError(f"{flag}: expected a JSON object or k=v,k=v")
+        return value
+    result: dict[str, Any] = {}
+    for item in _split_top_level(text):
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            shown = "an item" if is_secret_key(item) else repr(item)
+            raise UserError(
+                f"{flag}: {shown} is not key=value; write e.g. {flag} 'key=value,other=2'"
+            )
+        result[key.strip()] = _value(raw.strip())
+    return result

@@ -1,0 +1,68 @@
+"""The ReportWriter contract: turn a finished report, and live progress, into output."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from guidellm.benchmark.report import Benchmark, Report
+
+__all__ = ["Progress", "ReportWriter"]
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A live snapshot of the running benchmark, sent a few times a second (parent process)."""
+
+    benchmark_index: int
+    strategy: Mapping[str, Any]
+    elapsed: float
+    #: Fraction of the benchmark done by its stop conditions (0..1), ``None`` when unbounded.
+    fraction_done: float | None
+    successful: int
+    errored: int
+    incomplete: int
+    in_flight: int
+    requests_per_second: float
+    ttft_median_ms: float | None
+    itl_median_ms: float | None
+    client_limited: bool = False
+
+
+class ReportWriter(abc.ABC):
+    """Writes a :class:`~guidellm.benchmark.report.Report` somewhere.
+
+    File writers handle the ``--output`` paths whose suffix is in ``extensions`` and only
+    implement :meth:`write`. Live writers (the console) also get the ``run_started`` ...
+    ``benchmark_finished`` calls while the run goes on. All calls happen in the parent process;
+    ``progress`` comes a few times a second and must stay cheap.
+    """
+
+    #: The writer's name (``guidellm plugins`` lists it).
+    name: ClassVar[str]
+    #: File suffixes this writer produces, e.g. ``(".json",)``; empty for the console.
+    extensions: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, path: Path | None = None, **options: Any) -> None:
+        self.path = path
+        self.options = options
+
+    def run_started(self, config: Mapping[str, Any]) -> None:  # noqa: B027 - optional hook
+        """The run begins; ``config`` is the redacted run configuration."""
+
+    def benchmark_started(self, index: int, strategy: Mapping[str, Any]) -> None:  # noqa: B027
+        """Benchmark ``index`` (0-based) begins with ``strategy`` (its ``describe()``)."""
+
+    def progress(self, snapshot: Progress) -> None:  # noqa: B027 - optional hook
+        """Live progress of the current benchmark."""
+
+    def benchmark_finished(self, benchmark: Benchmark) -> None:  # noqa: B027 - optional hook
+        """A benchmark is compiled (its metrics are final)."""
+
+    @abc.abstractmethod
+    def write(self, report: Report) -> None:
+        """Write the finished (or interrupted) run's report to ``self.path``."""
