@@ -7,13 +7,15 @@ broken plugin prints one warning line and never takes the CLI down.
 
 ``GUIDELLM_LOAD_PLUGINS=a,b`` loads only those third-party plugins (empty: none);
 ``GUIDELLM_DISABLE_PLUGINS=a,b`` skips those (built-ins included). Both match an entry-point
-name or a distribution name and apply *before* the plugin is imported.
+name or a distribution name (compared in PEP 503 form: case, ``-``, ``_`` and ``.`` do not
+matter) and apply *before* the plugin is imported.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -76,11 +78,21 @@ class PluginRecord:
         return data
 
 
+def _normalize(name: str) -> str:
+    """PEP 503 form, so ``guidellm_echo_backend`` matches the ``guidellm-echo-backend`` dist."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 def _env_list(var: str) -> set[str] | None:
     raw = os.environ.get(var)
     if raw is None:
         return None
-    return {item.strip() for item in raw.split(",") if item.strip()}
+    return {_normalize(item.strip()) for item in raw.split(",") if item.strip()}
+
+
+def _describe_error(exc: BaseException) -> str:
+    """``Type: message`` on one line: a warning must never spill over several lines."""
+    return " ".join(f"{type(exc).__name__}: {exc}".split())
 
 
 def _entry_point_loader(ep: metadata.EntryPoint) -> Callable[[str], Any]:
@@ -120,7 +132,7 @@ class PluginHost:
         self.report_writers: Registry[type[ReportWriter]] = Registry("report writer", ReportWriter)
         disabled = _env_list("GUIDELLM_DISABLE_PLUGINS") or set()
         for module_name in builtins:
-            if module_name in disabled:
+            if _normalize(module_name) in disabled:
                 continue
             self._load(module_name, module_name, builtin=True, loader=importlib.import_module)
         if entry_points:
@@ -132,7 +144,7 @@ class PluginHost:
         allowed = _env_list("GUIDELLM_LOAD_PLUGINS")
         for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             dist = ep.dist.name if ep.dist is not None else None
-            names = {ep.name} | ({dist} if dist else set())
+            names = {_normalize(ep.name)} | ({_normalize(dist)} if dist else set())
             if names & disabled or (allowed is not None and not names & allowed):
                 continue
             record = PluginRecord(
@@ -161,11 +173,14 @@ class PluginHost:
 
             record.version = __version__
             record.distribution = "guidellm"
+        if self._name_taken(name, record):
+            return
         self.records[name] = record
         try:
             plugin = loader(value)
-        except Exception as exc:  # a broken plugin must never take the CLI down
-            record.error = f"{type(exc).__name__}: {exc}"
+        # A broken plugin must never take the CLI down, not even one calling sys.exit().
+        except (Exception, SystemExit) as exc:
+            record.error = _describe_error(exc)
             self.warn(
                 f"plugin {name!r} failed to load ({record.error}); "
                 f"disable it with GUIDELLM_DISABLE_PLUGINS={name}"
@@ -178,6 +193,11 @@ class PluginHost:
     ) -> None:
         """Register ``plugin`` (a module or object with hook implementations) and run its
         registration hooks. Used for built-ins, entry points and tests alike."""
+        taken = self.pm.get_plugin(name)
+        if taken is not None and taken is not plugin:
+            module = getattr(plugin, "__name__", repr(plugin))
+            self._name_taken(name, record or PluginRecord(name, module, builtin=False))
+            return
         record = (
             record
             or self.records.get(name)
@@ -189,11 +209,36 @@ class PluginHost:
         try:
             self.pm.register(plugin, name=name)
         except Exception as exc:  # e.g. a hook implementation with a misspelled argument
-            record.error = f"{type(exc).__name__}: {exc}"
+            record.error = _describe_error(exc)
             self.warn(f"plugin {name!r} could not be registered ({record.error})")
             return
-        record.hooks = sorted(impl.name for impl in self.pm.get_hookcallers(plugin) or [])
+        callers = self.pm.get_hookcallers(plugin) or []
+        record.hooks = sorted(hc.name for hc in callers)
+        unknown = sorted(hc.name for hc in callers if not hc.has_spec())
+        if unknown:
+            # pluggy accepts unknown hook names silently; a typo would make a plugin do nothing.
+            record.error = (
+                f"unknown hook(s) {', '.join(unknown)}; "
+                f"guidellm hooks are {', '.join(hookspecs.HOOK_NAMES)}"
+            )
+            self.warn(f"plugin {name!r} implements {record.error}")
         self._run_registration(plugin, name, record)
+
+    def _name_taken(self, name: str, record: PluginRecord) -> bool:
+        """Two plugins under one name (two distributions with the same entry-point name):
+        keep the first, list the second with an error naming both."""
+        first = self.records.get(name)
+        if first is None:
+            return False
+        record.error = (
+            f"plugin name {name!r} is already used by {first.distribution or first.module}; "
+            "rename one entry point or uninstall one distribution"
+        )
+        self.records[f"{name} ({record.distribution or record.module})"] = record
+        self.warn(
+            f"plugin {name!r} from {record.distribution or record.module} ignored: {record.error}"
+        )
+        return True
 
     def remove_plugin(self, name: str) -> None:
         """Unregister a plugin's hooks (its registered components stay until a new host)."""
@@ -239,10 +284,12 @@ class PluginHost:
                     _add(component, cname, plugin=name)
                     _added.append(cname or component.name)
 
+                # pluggy lets an implementation take a subset of the spec's arguments.
+                kwargs = {"register": register} if "register" in impl.argnames else {}
                 try:
-                    impl.function(register=register)
+                    impl.function(**kwargs)
                 except Exception as exc:
-                    record.error = f"{type(exc).__name__}: {exc}"
+                    record.error = _describe_error(exc)
                     self.warn(f"plugin {name!r} failed in {hook_name}: {record.error}")
                 if added:
                     record.provides.setdefault(kind, []).extend(added)
@@ -253,12 +300,13 @@ class PluginHost:
         """Let every plugin add CLI commands; a failing plugin only costs its own commands."""
         for impl in self.pm.hook.register_commands.get_hookimpls():
             try:
-                impl.function(cli=cli)
+                impl.function(**({"cli": cli} if "cli" in impl.argnames else {}))
             except Exception as exc:
+                error = _describe_error(exc)
                 record = self.records.get(impl.plugin_name)
                 if record is not None:
-                    record.error = f"{type(exc).__name__}: {exc}"
-                self.warn(f"plugin {impl.plugin_name!r} failed in register_commands: {exc}")
+                    record.error = error
+                self.warn(f"plugin {impl.plugin_name!r} failed in register_commands: {error}")
 
     def listing(self, include_builtins: bool = False) -> list[dict[str, Any]]:
         """The JSON-ready list that ``guidellm plugins`` prints."""
