@@ -1,0 +1,170 @@
+"""A real llama.cpp ``llama-server`` for tests: a real engine, tokenizer and continuous batching.
+
+``scripts/test-servers/setup.sh llama`` installs the binary and a tiny random-weight model into
+the cache (:func:`guidellm.testing.process.cache_dir`); :class:`LlamaServer` starts it on a free
+loopback port and stops it by PID::
+
+    with LlamaServer().start() as server:
+        httpx.get(f"{server.url}/v1/models")     # server.model == "tiny"
+
+The tiny model never emits EOS, so ``max_tokens=N`` always streams exactly N tokens, one SSE
+chunk each. ``-t 1`` by default: the machine's two cores are shared with the client under test,
+and with two threads llama-server stalls now and then.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+from pathlib import Path
+from types import TracebackType
+
+from guidellm.testing.process import (
+    SETUP_SCRIPT,
+    ServerProcess,
+    TestServerError,
+    cache_dir,
+    free_port,
+    http_ok,
+    log_tail,
+)
+
+__all__ = ["LlamaServer", "find_llama_server", "tiny_model_path"]
+
+_SETUP = f"{SETUP_SCRIPT} llama"
+_PORT_TAKEN = ("address already in use", "couldn't bind", "failed to bind")
+
+
+def find_llama_server() -> Path:
+    """The llama-server to run: ``$GUIDELLM_LLAMA_SERVER``, the cache's builds, then ``PATH``."""
+    env = os.environ.get("GUIDELLM_LLAMA_SERVER")
+    if env:
+        path = Path(env)
+        if not os.access(path, os.X_OK):
+            raise TestServerError(f"GUIDELLM_LLAMA_SERVER={env} is not an executable file.")
+        return path
+    bin_dir = cache_dir() / "bin"
+    for name in ("llama-server", "llama-server-deb", "llama-server-src"):
+        candidate = bin_dir / name
+        if candidate.exists() and os.access(candidate, os.X_OK):
+            return candidate
+    on_path = shutil.which("llama-server")
+    if on_path:
+        return Path(on_path)
+    raise TestServerError(
+        f"llama-server not found (looked in {bin_dir} and on PATH). "
+        f"Install it with: {_SETUP}   (or set GUIDELLM_LLAMA_SERVER=/path/to/llama-server)"
+    )
+
+
+def tiny_model_path() -> Path:
+    """The tiny random-weight GGUF model written by ``setup.sh``."""
+    path = cache_dir() / "models" / "tiny-random-llama.gguf"
+    if not path.is_file():
+        raise TestServerError(f"Test model {path} is missing. Create it with: {_SETUP}")
+    return path
+
+
+class LlamaServer:
+    """One llama-server process on ``127.0.0.1:<free port>``; ``url`` has no ``/v1`` suffix.
+
+    ``model`` is the alias the server answers to (``/v1/models`` lists it, requests name it).
+    ``start()`` raises :class:`TestServerError` with the log tail when the server cannot start.
+    """
+
+    def __init__(
+        self,
+        *,
+        model_path: Path | None = None,
+        alias: str = "tiny",
+        threads: int = 1,
+        slots: int = 4,
+        ctx_size: int = 8192,
+        log_dir: Path | None = None,
+        extra_args: tuple[str, ...] = (),
+        timeout: float = 60.0,
+    ) -> None:
+        self.model = alias
+        self.model_path = model_path
+        self.threads = threads
+        self.slots = slots
+        self.ctx_size = ctx_size
+        self.log_dir = log_dir
+        self.extra_args = extra_args
+        self.timeout = timeout
+        self.port = 0
+        self.url = ""
+        self.startup_seconds = 0.0
+        self._process: ServerProcess | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The server's PID while it runs."""
+        return self._process.pid if self._process is not None else None
+
+    @property
+    def log_path(self) -> Path | None:
+        """The server's log file (stdout and stderr)."""
+        return self._process.log_path if self._process is not None else None
+
+    def start(self) -> LlamaServer:
+        """Start the server and wait for ``/health``; retry on a port lost to a race."""
+        binary = find_llama_server()
+        model_path = self.model_path or tiny_model_path()
+        log_dir = self.log_dir or cache_dir() / "logs"
+        last: TestServerError | None = None
+        for _attempt in range(3):
+            port = free_port()
+            argv = [
+                str(binary),
+                "-m", str(model_path),
+                "-a", self.model,
+                "--host", "127.0.0.1",
+                "--port", str(port),
+                "-t", str(self.threads),
+                "-np", str(self.slots),
+                "-c", str(self.ctx_size),
+                "--metrics",
+                "--no-webui",
+                *self.extra_args,
+            ]  # fmt: skip
+            process = ServerProcess(
+                "llama-server", argv, log_dir / f"llama-server-{port}.log", setup_hint=_SETUP
+            )
+            process.start()
+            url = f"http://127.0.0.1:{port}"
+            try:
+                self.startup_seconds = process.wait_ready(
+                    functools.partial(http_ok, f"{url}/health"), self.timeout
+                )
+            except TestServerError as exc:
+                process.stop()
+                last = exc
+                if any(m in log_tail(process.log_path).lower() for m in _PORT_TAKEN):
+                    continue
+                raise
+            self._process, self.port, self.url = process, port, url
+            return self
+        assert last is not None
+        raise last
+
+    def stop(self) -> None:
+        """Stop the server by PID; safe to call twice."""
+        if self._process is not None:
+            self._process.stop()
+            self._process = None
+
+    def __enter__(self) -> LlamaServer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"LlamaServer(url={self.url!r}, model={self.model!r}, pid={self.pid})"
