@@ -1,0 +1,178 @@
+"""The echo plugin's own tests: its components, and its hooks through a fresh PluginHost."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import pickle
+from pathlib import Path
+from typing import Any
+
+import guidellm_echo
+import pytest
+from click.testing import CliRunner
+from guidellm_echo.backend import EchoBackend
+from guidellm_echo.command import echo_overhead
+from guidellm_echo.source import WordsSource
+from guidellm_echo.writer import MarkdownWriter, render
+
+from guidellm import GenerationRequest, RequestResult, ResponseRecorder, UserError
+from guidellm.plugins import PluginHost
+
+
+def run(backend: EchoBackend, request: GenerationRequest) -> RequestResult:
+    async def go() -> RequestResult:
+        await backend.startup(1)
+        recorder = ResponseRecorder(request, scheduled_time=0.0)
+        recorder.start()
+        await backend.resolve(request, recorder)
+        await backend.shutdown()
+        return recorder.finish("successful", keep_text=True)
+
+    return asyncio.run(go())
+
+
+def test_streams_the_prompt_words_back_one_chunk_each() -> None:
+    result = run(EchoBackend("echo://"), GenerationRequest("r1", prompt="the quick  brown fox"))
+    assert result.output_text == "the quick brown fox"
+    assert result.content_chunks == 4
+    assert len(result.chunk_times) == 4
+    assert result.chunk_times == sorted(result.chunk_times)
+    assert (result.prompt_tokens, result.output_tokens) == (4, 4)
+
+
+def test_delays_are_never_shorter_than_asked() -> None:
+    backend = EchoBackend("echo://", ttft_ms=30, itl_ms=10)
+    result = run(backend, GenerationRequest("r1", prompt="a b c d"))
+    assert result.first_token_time is not None and result.last_token_time is not None
+    assert result.first_token_time - result.request_start >= 0.030
+    # Deadlines are absolute: chunk k is due at ttft + k * itl from the start.
+    for k, t in enumerate(result.chunk_times):
+        assert t - result.request_start >= 0.030 + k * 0.010 - 1e-9
+
+
+def test_max_tokens_sets_the_length_and_the_option_caps_it() -> None:
+    request = GenerationRequest("r1", prompt="one two three", max_tokens=7)
+    result = run(EchoBackend("echo://"), request)
+    assert result.output_text == "one two three one two three one"
+    assert result.output_tokens == 7
+    capped = run(EchoBackend("echo://", max_tokens=2), request)
+    assert capped.output_text == "one two"
+    assert capped.content_chunks == 2
+
+
+def test_chat_messages_are_echoed_including_content_parts() -> None:
+    messages = [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": [{"type": "text", "text": "hello there"}]},
+    ]
+    result = run(EchoBackend("echo://"), GenerationRequest("r1", messages=messages))
+    assert result.output_text == "be brief hello there"
+
+
+def test_empty_prompt_with_max_tokens_still_answers() -> None:
+    result = run(EchoBackend("echo://"), GenerationRequest("r1", prompt="", max_tokens=3))
+    assert result.output_text == "echo echo echo"
+    assert result.prompt_tokens == 0
+
+
+@pytest.mark.parametrize(
+    ("options", "fragment"),
+    [
+        ({"ttft": 3}, "unknown option(s) ttft"),
+        ({"ttft_ms": -1}, "ttft_ms=-1"),
+        ({"itl_ms": "fast"}, "itl_ms='fast'"),
+        ({"max_tokens": 0}, "max_tokens=0"),
+        ({"max_tokens": 2.5}, "max_tokens=2.5"),
+    ],
+)
+def test_bad_options_are_user_errors_naming_the_fix(options: dict[str, Any], fragment: str) -> None:
+    with pytest.raises(UserError) as info:
+        EchoBackend("echo://", **options)
+    assert fragment in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_picklable_and_discovers_a_model_name() -> None:
+    backend = EchoBackend("echo://", ttft_ms=5)
+    clone = pickle.loads(pickle.dumps(backend))
+    asyncio.run(clone.validate())
+    assert clone.model == "echo"
+    assert clone.describe()["ttft_ms"] == 5.0
+    named = EchoBackend("echo://", model="my-model")
+    asyncio.run(named.validate())
+    assert named.model == "my-model"
+
+
+def test_words_source_makes_exact_prompts_and_checks_its_spec_early() -> None:
+    assert WordsSource.accepts("words:12", {})
+    assert not WordsSource.accepts("prompt_tokens=12", {})
+    rows = list(WordsSource("words:12", {"samples": 3, "output_tokens": 5}).rows())
+    assert len(rows) == 3
+    assert all(len(r["prompt"].split()) == 12 and r["output_tokens_count"] == 5 for r in rows)
+    same = list(WordsSource("words:12", {"samples": 3}, seed=42).rows())
+    assert [r["prompt"] for r in same] == [r["prompt"] for r in rows]
+    for spec, options in [("words:x", {}), ("words:0", {}), ("words:3", {"samples": -1})]:
+        with pytest.raises(UserError):
+            WordsSource(spec, options)
+
+
+def test_markdown_render_and_writer(tmp_path: Path) -> None:
+    report = {
+        "benchmarks": [
+            {
+                "id": 0,
+                "strategy": {"type": "constant", "rate": 5.0},
+                "requests": {"successful": 10, "errored": 1, "incomplete": 0},
+                "metrics": {
+                    "requests_per_second": {"successful": {"median": 4.9}},
+                    "time_to_first_token_ms": {"successful": {"median": 12.345}},
+                },
+            }
+        ]
+    }
+    text = render(report)
+    lines = text.splitlines()
+    assert lines[0].startswith("| benchmark | strategy |")
+    assert lines[2] == "| 0 | constant rate=5.0 | 10 | 1 | 4.90 | 12.35 | - |"
+
+    class Saved:
+        def to_dict(self) -> dict[str, Any]:
+            return report
+
+    path = tmp_path / "out.md"
+    MarkdownWriter(path).write(Saved())  # type: ignore[arg-type]
+    assert path.read_text() == text
+
+
+def test_every_hook_registers_through_a_fresh_host() -> None:
+    warnings: list[str] = []
+    host = PluginHost(builtins=(), entry_points=False, warn=warnings.append)
+    host.add_plugin(guidellm_echo, "echo-under-test")
+    try:
+        assert warnings == []
+        assert host.backends.get("echo") is EchoBackend
+        assert host.dataset_sources.get("words") is WordsSource
+        assert host.report_writers.get("markdown") is MarkdownWriter
+        record = host.records["echo-under-test"]
+        assert record.provides == {
+            "backends": ["echo"],
+            "dataset_sources": ["words"],
+            "report_writers": ["markdown"],
+        }
+        import click
+
+        group = click.Group("guidellm")
+        host.register_commands(group)
+        assert "echo-overhead" in group.commands
+    finally:
+        host.remove_plugin("echo-under-test")
+
+
+def test_echo_overhead_command_prints_measurements() -> None:
+    out = CliRunner().invoke(echo_overhead, ["--requests", "50", "--tokens", "4", "--ttft-ms", "2"])
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.output)
+    assert data["requests"] == 50
+    assert data["cpu_ms_per_request"] > 0
+    assert data["ttft_late_ms"]["p50"] >= 0  # never earlier than the 2 ms asked
