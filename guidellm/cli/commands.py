@@ -12,6 +12,8 @@ if TYPE_CHECKING:
 
 @hookimpl
 def register_commands(cli: click.Group) -> None:
+    from guidellm.cli.mock_server import mock_server
     from guidellm.cli.plugins import plugins
 
     cli.add_command(plugins)
+    cli.add_command(mock_server)

@@ -1,0 +1,252 @@
+"""What the mock server does, independent of the wire protocol.
+
+The HTTP server (``http_server.py``) and a gRPC server can share this module: the config, the
+seeded per-request draws (time to first token, inter-token latency, output length), the fault
+decision and the deterministic token stream. Nothing here touches sockets or event loops, and
+it imports only the standard library, so it is cheap to import and easy to test.
+
+Rules, in one place:
+
+* Request ``i`` (counted from 0 in arrival order, per server) draws everything from
+  ``random.Random(seed * 2**32 + i)``: the same seed and the same request order give the same
+  lengths, timings, faults and text.
+* TTFT, ITL and output length are normal draws truncated to ``mean +- 3 std`` (and to >= 0 ms,
+  >= 1 token); a std of 0 gives the mean exactly. ITL is drawn once per request, so the
+  per-request ITL a client reports has the configured spread.
+* ``max_tokens`` (or ``max_completion_tokens``) given: exactly that many tokens, as if the
+  server ignored end-of-sequence (``ignore_eos``), which is what benchmarks ask for; with
+  ``"ignore_eos": false`` in the body the drawn length is capped by it instead.
+* Reasoning tokens (``reasoning_tokens`` > 0) come first and count in the total.
+* Prompt tokens are approximated as whitespace-separated words of the prompt, or of every
+  message's text.
+* Faults are mutually exclusive: one uniform draw per request picks at most one, so each rate
+  is exact in expectation. A mid-stream fault happens after half of the tokens were sent.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from guidellm.errors import UserError
+
+__all__ = [
+    "FAULTS",
+    "VOCABULARY",
+    "MockServerConfig",
+    "RequestPlan",
+    "count_prompt_tokens",
+    "plan_request",
+    "requested_max_tokens",
+]
+
+#: Fault names, in the order their rate intervals are laid out on [0, 1).
+FAULTS: tuple[str, ...] = ("error_500", "error_429", "reset", "malformed", "stall", "no_done")
+
+#: The words the token stream is drawn from; each token is a space and one word.
+_WORDS = (
+    "the of and to in is was for on are with as by at from that this be it an or not have "
+    "has had but they which one all were we when there can more their if will been would "
+    "who so what up out about into than them some could time only new these two may first "
+    "then do any like my now over such our man me even most made after also did many before "
+    "must through back years where much your way well down should because each just those "
+    "people how too little state good very make world still own see men work long get here "
+    "between both life being under never day same another know while last might us great "
+    "old year off come since against go came right used take three"
+)
+VOCABULARY: tuple[str, ...] = tuple(_WORDS.split())
+_TOKENS: tuple[str, ...] = tuple(" " + w for w in VOCABULARY)
+
+
+@dataclass(frozen=True)
+class MockServerConfig:
+    """How the mock server behaves: timing and length distributions, faults, model name.
+
+    Times are milliseconds; ``*_std`` is the standard deviation of a normal draw truncated to
+    ``mean +- 3 std``. Fault rates are probabilities per generation request; their sum must not
+    exceed 1. ``retry_after_s`` is the ``Retry-After`` header of the 429 answers.
+    """
+
+    ttft_ms: float = 50.0
+    ttft_ms_std: float = 0.0
+    itl_ms: float = 10.0
+    itl_ms_std: float = 0.0
+    output_tokens: int = 128
+    output_tokens_std: float = 0.0
+    model: str = "mock-model"
+    seed: int = 0
+    reasoning_tokens: int = 0
+    error_500_rate: float = 0.0
+    error_429_rate: float = 0.0
+    retry_after_s: int = 1
+    reset_rate: float = 0.0
+    malformed_rate: float = 0.0
+    stall_rate: float = 0.0
+    no_done_rate: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("ttft_ms", "ttft_ms_std", "itl_ms", "itl_ms_std", "output_tokens_std"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise UserError(
+                    f"Mock server: {name} must be a number >= 0, got {value!r}; "
+                    f"pass e.g. --{name.replace('_', '-')} 10."
+                )
+        for name in ("output_tokens", "reasoning_tokens", "retry_after_s", "seed"):
+            value = getattr(self, name)
+            minimum = 1 if name == "output_tokens" else 0
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise UserError(
+                    f"Mock server: {name} must be an integer >= {minimum}, got {value!r}; "
+                    f"pass e.g. --{name.replace('_', '-')} {max(minimum, 1)}."
+                )
+        if not isinstance(self.model, str) or not self.model.strip():
+            raise UserError("Mock server: model must be a non-empty name; pass e.g. --model m.")
+        total = 0.0
+        for fault in FAULTS:
+            name = f"{fault}_rate"
+            rate = getattr(self, name)
+            if not isinstance(rate, (int, float)) or not 0.0 <= rate <= 1.0:
+                raise UserError(
+                    f"Mock server: {name} must be a probability in [0, 1], got {rate!r}; "
+                    f"pass e.g. --{name.replace('_', '-')} 0.05."
+                )
+            total += rate
+        if total > 1.0 + 1e-9:
+            raise UserError(
+                f"Mock server: the fault rates add up to {total:g} > 1; lower some of them."
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain fields, for JSON (the process mode passes the config this way)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MockServerConfig:
+        """Build from :meth:`to_dict` output; unknown keys are a :class:`UserError`."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise UserError(
+                f"Mock server: unknown setting(s) {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(known))}."
+            )
+        return cls(**dict(data))
+
+
+@dataclass(frozen=True, slots=True)
+class RequestPlan:
+    """Everything decided for one generation request when it arrives.
+
+    ``tokens`` is the whole stream (reasoning tokens first, ``reasoning`` of them). Token ``k``
+    (0-based) is due ``ttft_s + k * itl_s`` after the request arrived. ``fault`` is one of
+    :data:`FAULTS` or ``None``; ``fault_at`` is how many tokens are sent before a mid-stream
+    fault strikes.
+    """
+
+    index: int
+    ttft_s: float
+    itl_s: float
+    tokens: tuple[str, ...]
+    reasoning: int
+    fault: str | None
+    fault_at: int
+
+    @property
+    def total(self) -> int:
+        """Number of tokens (reasoning included), what ``usage.completion_tokens`` reports."""
+        return len(self.tokens)
+
+    def due(self, k: int) -> float:
+        """Seconds after arrival when token ``k`` is due."""
+        return self.ttft_s + k * self.itl_s
+
+    @property
+    def duration_s(self) -> float:
+        """Seconds after arrival when the last token is due (the non-streaming answer time)."""
+        return self.due(max(0, self.total - 1))
+
+
+def _truncated_normal(rng: random.Random, mean: float, std: float, low: float) -> float:
+    """A normal draw kept inside ``mean +- 3 std`` and above ``low`` (resampled, then clipped)."""
+    if std <= 0:
+        return max(mean, low)
+    lo = max(low, mean - 3 * std)
+    hi = mean + 3 * std
+    for _ in range(8):
+        value = rng.gauss(mean, std)
+        if lo <= value <= hi:
+            return value
+    return min(max(mean, lo), hi)
+
+
+def requested_max_tokens(body: Mapping[str, Any]) -> int | None:
+    """``max_completion_tokens`` or ``max_tokens`` from a request body, if a positive int."""
+    for key in ("max_completion_tokens", "max_tokens"):
+        value = body.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
+
+
+def plan_request(
+    config: MockServerConfig,
+    index: int,
+    max_tokens: int | None = None,
+    ignore_eos: bool = True,
+) -> RequestPlan:
+    """Draw request ``index``'s timing, length, fault and text (deterministic per seed)."""
+    rng = random.Random(config.seed * 4294967296 + index)
+    u = rng.random()
+    fault: str | None = None
+    edge = 0.0
+    for name in FAULTS:
+        edge += getattr(config, f"{name}_rate")
+        if u < edge:
+            fault = name
+            break
+    ttft = _truncated_normal(rng, config.ttft_ms, config.ttft_ms_std, 0.0)
+    itl = _truncated_normal(rng, config.itl_ms, config.itl_ms_std, 0.0)
+    drawn = round(_truncated_normal(rng, config.output_tokens, config.output_tokens_std, 1.0))
+    drawn = max(1, drawn)
+    if max_tokens is not None:
+        total = max_tokens if ignore_eos else min(drawn, max_tokens)
+    else:
+        total = drawn
+    tokens = tuple(rng.choices(_TOKENS, k=total))
+    fault_at = total // 2 if total >= 2 else total
+    return RequestPlan(
+        index=index,
+        ttft_s=ttft / 1000.0,
+        itl_s=itl / 1000.0,
+        tokens=tokens,
+        reasoning=min(config.reasoning_tokens, total),
+        fault=fault,
+        fault_at=fault_at,
+    )
+
+
+def count_prompt_tokens(body: Mapping[str, Any]) -> int:
+    """Approximate prompt tokens: whitespace-separated words of the prompt or the messages."""
+    prompt = body.get("prompt")
+    if isinstance(prompt, str):
+        return len(prompt.split())
+    if isinstance(prompt, list):
+        if all(isinstance(p, str) for p in prompt):
+            return sum(len(p.split()) for p in prompt)
+        return len(prompt)  # a list of token ids
+    count = 0
+    messages = body.get("messages")
+    if isinstance(messages, list):
+        for message in messages:
+            content = message.get("content") if isinstance(message, dict) else None
+            if isinstance(content, str):
+                count += len(content.split())
+            elif isinstance(content, list):
+                for part in content:
+                    if isinstance(part, dict) and isinstance(part.get("text"), str):
+                        count += len(part["text"].split())
+    return count

@@ -1,0 +1,267 @@
+"""Start and stop a mock server: in a separate process, on a thread, or in the foreground.
+
+``MockServer(config).start_process()`` runs ``python -m guidellm.mock_server`` as a child (its
+own interpreter, its own core time, no GIL shared with the client) and returns the base URL
+once the child is listening; the child also exits when its parent dies (it watches its stdin
+pipe). ``start_thread()`` runs the server on a uvloop loop in a daemon thread of this process,
+which is what tests want. Both bind ``port=0`` to a free port by default.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from types import TracebackType
+from typing import Any
+
+from guidellm.errors import UserError
+from guidellm.mock_server.behavior import MockServerConfig
+
+__all__ = ["MockServer", "run_foreground"]
+
+_READY = "LISTENING "
+_FAILED = "FAILED "
+
+
+def _url(host: str, port: int) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+
+        loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+    except ImportError:  # pragma: no cover - uvloop is a dependency; stay usable without it
+        loop = asyncio.new_event_loop()
+    return loop
+
+
+class MockServer:
+    """A mock OpenAI-compatible server; ``with MockServer(config) as url:`` runs it as a process.
+
+    ``url`` is the base URL (``http://127.0.0.1:PORT``) while running, ``pid`` the child's
+    process id in process mode, ``requests`` the number of generation requests served (thread
+    mode only).
+    """
+
+    def __init__(
+        self, config: MockServerConfig | None = None, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
+        self.config = config if config is not None else MockServerConfig()
+        self.host = host
+        self.port = port
+        self.url: str | None = None
+        self._proc: subprocess.Popen[str] | None = None
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_event: asyncio.Event | None = None
+        self._state: Any = None
+
+    @property
+    def pid(self) -> int | None:
+        """The child's process id in process mode, else ``None``."""
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def requests(self) -> int:
+        """Generation requests answered so far (thread mode; 0 otherwise)."""
+        return int(self._state.requests) if self._state is not None else 0
+
+    # -- process mode -----------------------------------------------------------------------
+    def start_process(self, timeout: float = 15.0) -> str:
+        """Start the server in a child process; return its base URL once it listens."""
+        self._check_not_started()
+        cmd = [
+            sys.executable,
+            "-m",
+            "guidellm.mock_server",
+            "--config-json",
+            json.dumps(self.config.to_dict()),
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--watch-stdin",
+        ]
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, close_fds=True
+        )
+        self._proc = proc
+        assert proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        line = ""
+        while not line.endswith("\n"):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or (proc.poll() is not None and not line):
+                break
+            ready, _, _ = select.select([proc.stdout], [], [], min(remaining, 0.5))
+            if ready:
+                chunk = proc.stdout.readline()
+                if not chunk:
+                    break
+                line += chunk
+        if line.startswith(_READY):
+            self.url = line[len(_READY) :].strip()
+            return self.url
+        self.stop()
+        if line.startswith(_FAILED):
+            raise UserError(line[len(_FAILED) :].strip())
+        raise UserError(
+            f"The mock server process did not start within {timeout:g}s "
+            f"(exit code {proc.returncode}); run 'guidellm mock-server' to see why."
+        )
+
+    # -- thread mode ------------------------------------------------------------------------
+    def start_thread(self, timeout: float = 10.0) -> str:
+        """Start the server on its own event loop in a daemon thread; return its base URL."""
+        self._check_not_started()
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            loop = _new_loop()
+            self._loop = loop
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self._serve(ready))
+            except BaseException as exc:
+                failure.append(exc)
+            finally:
+                ready.set()
+                loop.close()
+
+        self._thread = threading.Thread(target=run, name="guidellm-mock-server", daemon=True)
+        self._thread.start()
+        if not ready.wait(timeout) or self.url is None:
+            self.stop()
+            if failure:
+                raise UserError(f"The mock server could not start: {failure[0]}") from failure[0]
+            raise UserError(f"The mock server thread did not start within {timeout:g}s.")
+        return self.url
+
+    async def _serve(self, ready: threading.Event) -> None:
+        self._stop_event = asyncio.Event()
+        server, state = await _listen(self.config, self.host, self.port)
+        self._state = state
+        port = server.sockets[0].getsockname()[1]
+        self.url = _url(self.host, port)
+        ready.set()
+        try:
+            await self._stop_event.wait()
+        finally:
+            await _shutdown(server, state)
+
+    # -- both -------------------------------------------------------------------------------
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the server (SIGTERM, then SIGKILL for a child; the loop for a thread)."""
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(timeout)
+            for stream in (proc.stdin, proc.stdout):
+                if stream is not None:
+                    with contextlib.suppress(OSError):
+                        stream.close()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            loop, event = self._loop, self._stop_event
+            if loop is not None and event is not None and not loop.is_closed():
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(event.set)
+            thread.join(timeout)
+        self.url = None
+
+    def _check_not_started(self) -> None:
+        if self._proc is not None or self._thread is not None:
+            raise RuntimeError("this MockServer is already running; stop() it first")
+
+    def __enter__(self) -> str:
+        return self.start_process()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+async def _listen(config: MockServerConfig, host: str, port: int) -> tuple[asyncio.Server, Any]:
+    from guidellm.mock_server.http_server import serve_http
+
+    try:
+        return await serve_http(config, host, port)
+    except OSError as exc:
+        raise UserError(
+            f"The mock server cannot listen on {host}:{port}: {exc.strerror or exc}; "
+            "pick another --port (0 picks a free one)."
+        ) from exc
+
+
+async def _shutdown(server: asyncio.Server, state: Any) -> None:
+    server.close()
+    state.close_all()
+    state.scheduler.close()
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(server.wait_closed(), 2.0)
+
+
+def run_foreground(
+    config: MockServerConfig,
+    host: str,
+    port: int,
+    announce: Any = None,
+    watch_stdin: bool = False,
+) -> None:
+    """Serve until SIGINT/SIGTERM (or stdin EOF with ``watch_stdin``); ``announce(url)`` once up.
+
+    Used by ``guidellm mock-server`` and by the child of :meth:`MockServer.start_process`.
+    """
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        server, state = await _listen(config, host, port)
+        if watch_stdin:
+
+            def on_stdin() -> None:
+                try:
+                    data = os.read(0, 4096)
+                except OSError:
+                    data = b""
+                if not data:
+                    loop.remove_reader(0)
+                    stop.set()
+
+            loop.add_reader(0, on_stdin)
+        url = _url(host, server.sockets[0].getsockname()[1])
+        if announce is not None:
+            announce(url)
+        try:
+            await stop.wait()
+        finally:
+            await _shutdown(server, state)
+
+    loop = _new_loop()
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
