@@ -1,0 +1,561 @@
+"""BenchmarkAggregator: results in, one compiled :class:`Benchmark` out.
+
+``add()`` runs in the parent for every result while the benchmark goes on, so it only appends
+plain numbers to Python lists; every few thousand results those lists move into numpy arrays
+and the chunk arrival times become inter-chunk gaps (exact sums, a log histogram for
+percentiles). ``compile()`` then works on arrays only: one sort per metric, no pydantic per
+request. The window rule and every definition are in docs/metrics.md.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics as pystats
+from collections import deque
+from collections.abc import Mapping
+from itertools import chain
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from guidellm.benchmark.report import Benchmark, epoch_offset
+from guidellm.benchmark.statistics import LogHistogram, summarize, summarize_histogram
+from guidellm.errors import UserError
+from guidellm.outputs.base import Progress
+from guidellm.request import RequestResult, RequestStatus, now
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+__all__ = ["SLO_KEYS", "BenchmarkAggregator", "window_bounds"]
+
+_STATUS_CODE = {RequestStatus.SUCCESSFUL: 0, RequestStatus.ERRORED: 1, RequestStatus.INCOMPLETE: 2}
+_STATUS_NAMES = ("successful", "errored", "incomplete")
+_SOURCES = ("usage", "tokenizer", "chunks")
+#: SLO keys accepted by ``--slo`` and what each limits.
+SLO_KEYS = {
+    "ttft_ms": "time to first token (ms)",
+    "itl_ms": "inter-token latency (ms)",
+    "tpot_ms": "time per output token (ms)",
+    "latency_ms": "request latency (ms)",
+}
+_FLUSH_EVERY = 4096
+_NAN = math.nan
+
+# Columns kept per request (float64 unless noted), filled by add() and flushed in batches.
+_FLOAT_COLS = (
+    "scheduled",
+    "start",
+    "end",
+    "first",
+    "last",
+    "prompt_tokens",
+    "output_tokens",
+)
+_INT_COLS = ("status", "source", "disagree", "category", "ngaps")
+
+
+def window_bounds(
+    start: float, end: float, warmup: float | None, cooldown: float | None
+) -> tuple[float, float]:
+    """The measured window: a value < 1 is a fraction of the run, >= 1 is seconds."""
+    duration = max(end - start, 0.0)
+
+    def cut(value: float | None) -> float:
+        if not value or value <= 0:
+            return 0.0
+        return value * duration if value < 1 else value
+
+    return start + cut(warmup), end - cut(cooldown)
+
+
+class BenchmarkAggregator:
+    """Collects one benchmark's results; see the module docstring and docs/architecture.md."""
+
+    def __init__(
+        self,
+        *,
+        index: int,
+        strategy: Mapping[str, Any],
+        warmup: float | None,
+        cooldown: float | None,
+        max_seconds: float | None,
+        max_requests: int | None,
+        slo: Mapping[str, float] | None,
+        tokenizer: Any = None,
+        output_sampling: int = 0,
+    ) -> None:
+        for name, value in (("--warmup", warmup), ("--cooldown", cooldown)):
+            if value is not None and (value < 0 or not math.isfinite(value)):
+                raise UserError(
+                    f"{name} {value} is negative; give a fraction (<1) or seconds (>=1)"
+                )
+        for key in slo or {}:
+            if key not in SLO_KEYS:
+                raise UserError(
+                    f"unknown SLO {key!r}; use --slo with {', '.join(SLO_KEYS)} "
+                    "(e.g. --slo ttft_ms=500,itl_ms=50)"
+                )
+        self.index = index
+        self.strategy = dict(strategy)
+        self.warmup = warmup
+        self.cooldown = cooldown
+        self.max_seconds = max_seconds
+        self.max_requests = max_requests
+        self.slo = {k: float(v) for k, v in (slo or {}).items()}
+        self.tokenizer = tokenizer
+        self.output_sampling = max(int(output_sampling), 0)
+        self.created = now()
+        self._epoch = epoch_offset()
+        self.counts = [0, 0, 0]
+        self.samples: list[dict[str, Any]] = []
+        self.error_examples: dict[str, str] = {}
+        self._categories: dict[str, int] = {}
+        self._recent_ttft: deque[float] = deque(maxlen=1024)
+        self._recent_itl: deque[float] = deque(maxlen=1024)
+        self._pending: dict[str, list[Any]] = {c: [] for c in (*_FLOAT_COLS, *_INT_COLS)}
+        self._pending_chunks: list[list[float]] = []
+        self._arrays: dict[str, list[NDArray[Any]]] = {c: [] for c in self._pending}
+        self._gap_cols: dict[str, list[NDArray[np.float64]]] = {
+            "sum": [],
+            "sumsq": [],
+            "min": [],
+            "max": [],
+        }
+        self._gap_buckets: list[NDArray[np.int16]] = []
+        self._gap_hist = np.zeros((3, LogHistogram.BUCKETS), dtype=np.int64)
+
+    # -- per result (hot) --------------------------------------------------------------------
+
+    def add(self, result: RequestResult) -> None:
+        """Record one result; cheap (list appends; numpy work is batched)."""
+        code = _STATUS_CODE.get(result.status, 1)
+        self.counts[code] += 1
+        p = self._pending
+        chunks = result.content_chunks + result.reasoning_chunks
+        client: int | None = None
+        client_src = 2
+        text = result.output_text
+        if self.tokenizer is not None and (text is not None or result.reasoning_text):
+            client = self.tokenizer.count(text or "")
+            if result.reasoning_text:
+                client += self.tokenizer.count(result.reasoning_text)
+            client_src = 1
+        elif chunks:
+            client = chunks
+        usage = result.output_tokens
+        if usage is not None:
+            tokens, source = usage, 0
+            disagree = -1 if client is None else int(client != usage) + 2 * (client_src == 1)
+        else:
+            tokens, source, disagree = (client or 0), client_src, -1
+        first, last = result.first_token_time, result.last_token_time
+        start = result.request_start
+        p["status"].append(code)
+        p["scheduled"].append(result.scheduled_time)
+        p["start"].append(start)
+        p["end"].append(result.request_end)
+        p["first"].append(_NAN if first is None else first)
+        p["last"].append(_NAN if last is None else last)
+        prompt = result.prompt_tokens
+        if prompt is None:
+            prompt = result.request_prompt_tokens
+        p["prompt_tokens"].append(_NAN if prompt is None else prompt)
+        p["output_tokens"].append(tokens)
+        p["source"].append(source)
+        p["disagree"].append(disagree)
+        times = result.chunk_times
+        p["ngaps"].append(len(times) - 1 if times else 0)
+        self._pending_chunks.append(times)
+        if code:
+            category = result.error_category or ("cancelled" if code == 2 else "error")
+            cat = self._categories.get(category)
+            if cat is None:
+                cat = self._categories[category] = len(self._categories)
+                if result.error:
+                    self.error_examples[category] = result.error[:500]
+            p["category"].append(cat)
+        else:
+            p["category"].append(-1)
+        if first is not None:
+            self._recent_ttft.append((first - start) * 1000.0)
+            if last is not None and tokens > 1:
+                self._recent_itl.append((last - first) * 1000.0 / (tokens - 1))
+        if self.output_sampling and len(self.samples) < self.output_sampling:
+            self._sample(result, tokens)
+        if len(self._pending_chunks) >= _FLUSH_EVERY:
+            self._flush()
+
+    def _sample(self, result: RequestResult, tokens: int) -> None:
+        if result.output_text is None and result.reasoning_text is None and not result.error:
+            return
+        sample: dict[str, Any] = {
+            "request_id": result.request_id,
+            "status": result.status,
+            "output_tokens": tokens,
+            "request_latency": result.request_end - result.request_start,
+            "output_text": result.output_text,
+        }
+        if result.reasoning_text:
+            sample["reasoning_text"] = result.reasoning_text
+        if result.error:
+            sample["error"] = result.error
+        self.samples.append(sample)
+
+    def _flush(self) -> None:
+        """Move pending lists into numpy arrays and turn chunk times into gaps."""
+        lists = self._pending_chunks
+        if not lists:
+            return
+        p = self._pending
+        for col in _FLOAT_COLS:
+            self._arrays[col].append(np.array(p[col], dtype=np.float64))
+        for col in _INT_COLS:
+            self._arrays[col].append(np.array(p[col], dtype=np.int64))
+        status = self._arrays["status"][-1]
+        ngaps = self._arrays["ngaps"][-1]
+        m = len(lists)
+        counts = ngaps + (ngaps > 0)
+        gap_sum = np.zeros(m)
+        gap_sumsq = np.zeros(m)
+        gap_min = np.full(m, _NAN)
+        gap_max = np.full(m, _NAN)
+        total = int(counts.sum())
+        if total > 1:
+            flat = np.fromiter(chain.from_iterable(lists), dtype=np.float64, count=total)
+            diffs = np.diff(flat) * 1000.0
+            keep = np.ones(total - 1, dtype=bool)
+            ends = np.cumsum(counts) - 1
+            ends = ends[(ends >= 0) & (ends < total - 1)]
+            keep[ends] = False
+            gaps = diffs[keep]
+            owner = np.repeat(np.arange(m), ngaps)
+            gap_sum = np.bincount(owner, weights=gaps, minlength=m).astype(np.float64)
+            gap_sumsq = np.bincount(owner, weights=gaps * gaps, minlength=m).astype(np.float64)
+            has = ngaps > 0
+            if has.any():
+                first_idx = (np.cumsum(ngaps) - ngaps)[has]
+                gap_min[has] = np.minimum.reduceat(gaps, first_idx)
+                gap_max[has] = np.maximum.reduceat(gaps, first_idx)
+            buckets = LogHistogram.bucket_of(gaps)
+            gap_status = status[owner]
+            for code in range(3):
+                sel = buckets[gap_status == code]
+                if len(sel):
+                    self._gap_hist[code] += np.bincount(sel, minlength=LogHistogram.BUCKETS)
+            self._gap_buckets.append(buckets)
+        self._gap_cols["sum"].append(gap_sum)
+        self._gap_cols["sumsq"].append(gap_sumsq)
+        self._gap_cols["min"].append(gap_min)
+        self._gap_cols["max"].append(gap_max)
+        for values in p.values():
+            values.clear()
+        self._pending_chunks = []
+
+    # -- live --------------------------------------------------------------------------------
+
+    def progress(self, now_time: float, in_flight: int) -> Progress:
+        """A cheap snapshot for live display (medians of the last ~1000 requests)."""
+        elapsed = max(now_time - self.created, 0.0)
+        done = sum(self.counts)
+        fractions = []
+        if self.max_seconds:
+            fractions.append(elapsed / self.max_seconds)
+        if self.max_requests:
+            fractions.append(done / self.max_requests)
+        return Progress(
+            benchmark_index=self.index,
+            strategy=self.strategy,
+            elapsed=elapsed,
+            fraction_done=min(max(fractions), 1.0) if fractions else None,
+            successful=self.counts[0],
+            errored=self.counts[1],
+            incomplete=self.counts[2],
+            in_flight=in_flight,
+            requests_per_second=done / elapsed if elapsed > 0 else 0.0,
+            ttft_median_ms=pystats.median(self._recent_ttft) if self._recent_ttft else None,
+            itl_median_ms=pystats.median(self._recent_itl) if self._recent_itl else None,
+        )
+
+    # -- compile -----------------------------------------------------------------------------
+
+    def _columns(self) -> dict[str, NDArray[Any]]:
+        self._flush()
+        cols: dict[str, NDArray[Any]] = {}
+        for name, parts in self._arrays.items():
+            dtype = np.float64 if name in _FLOAT_COLS else np.int64
+            cols[name] = np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+        for name, parts in self._gap_cols.items():
+            cols[f"gap_{name}"] = np.concatenate(parts) if parts else np.zeros(0)
+        return cols
+
+    def compile(
+        self, *, start_time: float, end_time: float, client: Mapping[str, Any]
+    ) -> Benchmark:
+        """The finished benchmark (times in, as :func:`~guidellm.request.now` seconds)."""
+        cols = self._columns()
+        return _compile(self, cols, start_time=start_time, end_time=end_time, client=client)
+
+    def gap_histograms(self, excluded: NDArray[np.bool_], cols: Mapping[str, Any]) -> Any:
+        """Per-status gap histograms of the requests not ``excluded`` by the window."""
+        hist = self._gap_hist.copy()
+        if excluded.any() and self._gap_buckets:
+            buckets = np.concatenate(self._gap_buckets)
+            per_gap_excluded = np.repeat(excluded, cols["ngaps"])
+            per_gap_status = np.repeat(cols["status"], cols["ngaps"])
+            for code in range(3):
+                sel = buckets[per_gap_excluded & (per_gap_status == code)]
+                if len(sel):
+                    hist[code] -= np.bincount(sel, minlength=LogHistogram.BUCKETS)
+        return hist
+
+    @property
+    def categories(self) -> dict[int, str]:
+        return {v: k for k, v in self._categories.items()}
+
+    @property
+    def epoch(self) -> float:
+        return self._epoch
+
+
+def _split(
+    values: NDArray[np.float64],
+    status: NDArray[np.int64],
+    mask: NDArray[np.bool_],
+    weights: NDArray[np.float64] | None = None,
+) -> dict[str, Any]:
+    """Summaries per status and in total (the total reuses a status holding every value)."""
+    valid = mask & ~np.isnan(values)
+    n_valid = int(valid.sum())
+    out: dict[str, Any] = {}
+    for code, name in enumerate(_STATUS_NAMES):
+        sel = valid & (status == code)
+        out[name] = _sorted_summary(values[sel], None if weights is None else weights[sel])
+        if out[name]["count"] == n_valid:
+            out["total"] = out[name]
+    if "total" not in out:
+        out["total"] = _sorted_summary(values[valid], None if weights is None else weights[valid])
+    return out
+
+
+def _sorted_summary(
+    values: NDArray[np.float64], weights: NDArray[np.float64] | None
+) -> dict[str, Any]:
+    if weights is None:
+        return summarize(np.sort(values), presorted=True)
+    order = np.argsort(values)
+    return summarize(values[order], weights[order], presorted=True)
+
+
+def _concurrency(
+    starts: NDArray[np.float64], ends: NDArray[np.float64], ws: float, we: float
+) -> dict[str, Any]:
+    """Time-weighted distribution of in-flight requests over [ws, we]."""
+    s = np.clip(starts, ws, we)
+    e = np.clip(ends, ws, we)
+    keep = e > s
+    n = int(keep.sum())
+    if we <= ws:
+        return summarize(np.zeros(0))
+    times = np.concatenate([s[keep], e[keep], [ws, we]])
+    deltas = np.concatenate([np.ones(n, np.int64), -np.ones(n, np.int64), [0, 0]])
+    order = np.argsort(times)
+    level = np.cumsum(deltas[order])
+    # Levels are small integers: the time spent at each level is a weighted histogram.
+    seconds = np.bincount(level[:-1], weights=np.diff(times[order]))
+    summary = summarize(
+        np.arange(len(seconds), dtype=np.float64), seconds, presorted=True, ci=False
+    )
+    summary["count"] = n
+    return summary
+
+
+def _rate(
+    values: NDArray[np.float64], status: NDArray[np.int64], length: float
+) -> dict[str, float]:
+    if length <= 0:
+        return {"successful": 0.0, "errored": 0.0, "incomplete": 0.0, "total": 0.0}
+    out = {
+        name: float(values[status == code].sum()) / length
+        for code, name in enumerate(_STATUS_NAMES)
+    }
+    out["total"] = float(values.sum()) / length
+    return out
+
+
+def _compile(
+    agg: BenchmarkAggregator,
+    cols: dict[str, NDArray[Any]],
+    *,
+    start_time: float,
+    end_time: float,
+    client: Mapping[str, Any],
+) -> Benchmark:
+    warnings: list[str] = []
+    ws, we = window_bounds(start_time, end_time, agg.warmup, agg.cooldown)
+    if we <= ws and (agg.warmup or agg.cooldown):
+        warnings.append(
+            "warmup and cooldown cover the whole run: every request was measured; "
+            "lower --warmup/--cooldown or run longer"
+        )
+        ws, we = start_time, end_time
+    start = cols["start"]
+    status = cols["status"]
+    # Only requests that start inside the window count; no warmup/cooldown: every request.
+    lo = ws if agg.warmup else -math.inf
+    hi = we if agg.cooldown else math.inf
+    mask = (start >= lo) & (start <= hi)
+    length = max(we - ws, 0.0)
+    st = status[mask]
+    out_tok = cols["output_tokens"]
+    prompt = cols["prompt_tokens"]
+    first, last, end = cols["first"], cols["last"], cols["end"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ttft = (first - start) * 1000.0
+        itl_ok = out_tok >= 2
+        itl = np.where(itl_ok, (last - first) * 1000.0 / (out_tok - 1), _NAN)
+        tpot_ok = out_tok >= 1
+        tpot = np.where(tpot_ok, (last - start) * 1000.0 / out_tok, _NAN)
+    metrics: dict[str, Any] = {
+        "requests_per_second": _rate(np.ones(int(mask.sum())), st, length),
+        "output_tokens_per_second": _rate(out_tok[mask], st, length),
+        "tokens_per_second": _rate(out_tok[mask] + np.nan_to_num(prompt[mask]), st, length),
+    }
+    conc: dict[str, Any] = {}
+    for code, name in enumerate(_STATUS_NAMES):
+        sel = status == code
+        conc[name] = _concurrency(start[sel], end[sel], ws, we)
+    conc["total"] = _concurrency(start, end, ws, we)
+    metrics["request_concurrency"] = conc
+    metrics["time_to_first_token_ms"] = _split(ttft, status, mask)
+    metrics["inter_token_latency_ms"] = _split(itl, status, mask, np.maximum(out_tok - 1, 0))
+    metrics["time_per_output_token_ms"] = _split(tpot, status, mask, out_tok)
+    metrics["inter_chunk_latency_ms"] = _gaps(agg, cols, mask)
+    metrics["request_latency"] = _split(end - start, status, mask)
+    metrics["scheduled_latency"] = _split(end - cols["scheduled"], status, mask)
+    metrics["scheduling_delay_ms"] = _split((start - cols["scheduled"]) * 1000.0, status, mask)
+    metrics["prompt_token_count"] = _split(prompt, status, mask)
+    metrics["output_token_count"] = _split(out_tok, status, mask)
+    if agg.slo:
+        metrics["goodput"] = _goodput(
+            agg.slo, st, ttft[mask], itl[mask], tpot[mask], (end - start)[mask] * 1000.0, length
+        )
+
+    # Token counting: where counts came from, and server/client disagreements.
+    sources = np.bincount(cols["source"][mask], minlength=3)
+    used = [name for name, n in zip(_SOURCES, sources, strict=True) if n]
+    disagree = cols["disagree"][mask]
+    compared = disagree >= 0
+    n_compared = int(compared.sum())
+    n_disagree = int(((disagree & 1) == 1)[compared].sum())
+    tokens = {
+        "source": used[0] if len(used) == 1 else ("mixed" if used else "none"),
+        "sources": {name: int(n) for name, n in zip(_SOURCES, sources, strict=True) if n},
+        "compared": n_compared,
+        "disagreements": n_disagree,
+        "compared_with": None
+        if not n_compared
+        else ("tokenizer" if bool((disagree[compared] >= 2).any()) else "chunks"),
+    }
+
+    errors: dict[str, int] = {}
+    failed = mask & (status != 0)
+    if failed.any():
+        names = agg.categories
+        for cat, n in enumerate(np.bincount(cols["category"][failed])):
+            if n:
+                errors[names[cat]] = int(n)
+    counts = {name: int((st == code).sum()) for code, name in enumerate(_STATUS_NAMES)}
+    counts["outside_window"] = int((~mask).sum())
+
+    if client.get("limited"):
+        reason = client.get("reason") or "the client could not keep up with the schedule"
+        warnings.append(
+            f"client-limited: {reason}; the numbers describe the client, not the server"
+        )
+    if counts["successful"] == 0:
+        warnings.append("no successful requests in the measured window")
+    if tokens["disagreements"]:
+        warnings.append(
+            f"server and client output token counts disagree on {n_disagree} of {n_compared} "
+            f"requests (compared with {tokens['compared_with']})"
+        )
+    measured = counts["successful"] + counts["errored"]
+    if measured and counts["errored"] / measured > 0.05:
+        warnings.append(f"{counts['errored']} of {measured} requests errored")
+
+    off = agg.epoch
+    return Benchmark(
+        id=agg.index,
+        strategy=agg.strategy,
+        start_time=start_time + off,
+        end_time=end_time + off,
+        duration=end_time - start_time,
+        measured_window=[ws + off, we + off],
+        warmup=agg.warmup,
+        cooldown=agg.cooldown,
+        max_seconds=agg.max_seconds,
+        max_requests=agg.max_requests,
+        requests=counts,  # type: ignore[arg-type]
+        metrics=metrics,  # type: ignore[arg-type]
+        tokens=tokens,  # type: ignore[arg-type]
+        errors=errors,
+        error_examples={k: v for k, v in agg.error_examples.items() if k in errors},
+        warnings=warnings,
+        client=dict(client),
+        samples=agg.samples,
+    )
+
+
+def _gaps(
+    agg: BenchmarkAggregator, cols: Mapping[str, NDArray[Any]], mask: NDArray[np.bool_]
+) -> dict[str, Any]:
+    hist = agg.gap_histograms(~mask, cols)
+    status = cols["status"]
+    has = mask & (cols["ngaps"] > 0)
+    out: dict[str, Any] = {}
+    for code, name in enumerate([*_STATUS_NAMES, "total"]):
+        sel = has & (status == code) if code < 3 else has
+        h = hist[code] if code < 3 else hist.sum(axis=0)
+        if not sel.any():
+            out[name] = summarize(np.zeros(0))
+            continue
+        out[name] = summarize_histogram(
+            h,
+            total=float(cols["gap_sum"][sel].sum()),
+            total_sq=float(cols["gap_sumsq"][sel].sum()),
+            vmin=float(np.nanmin(cols["gap_min"][sel])),
+            vmax=float(np.nanmax(cols["gap_max"][sel])),
+        )
+    return out
+
+
+def _goodput(  # noqa: PLR0917 - private helper, one call site
+    slo: Mapping[str, float],
+    status: NDArray[np.int64],
+    ttft: NDArray[np.float64],
+    itl: NDArray[np.float64],
+    tpot: NDArray[np.float64],
+    latency_ms: NDArray[np.float64],
+    length: float,
+) -> dict[str, Any]:
+    """Requests meeting every SLO; a 1-token answer has no ITL and cannot miss that SLO."""
+    values = {"ttft_ms": ttft, "itl_ms": itl, "tpot_ms": tpot, "latency_ms": latency_ms}
+    counted = status != 2  # cancelled requests say nothing about the server
+    n = int(counted.sum())
+    meets_all = counted & (status == 0)
+    per_slo: dict[str, float | None] = {}
+    for key, limit in slo.items():
+        v = values[key]
+        ok = (status == 0) & ((v <= limit) | (np.isnan(v) & (key == "itl_ms")))
+        per_slo[key] = float(ok[counted].sum()) / n if n else None
+        meets_all &= ok
+    met = int(meets_all.sum())
+    return {
+        "slo": dict(slo),
+        "requests_per_second": met / length if length > 0 else 0.0,
+        "attainment": met / n if n else None,
+        "met": met,
+        "counted": n,
+        "per_slo": per_slo,
+    }

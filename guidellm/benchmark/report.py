@@ -1,0 +1,290 @@
+"""The saved report: pydantic models of the tree in DESIGN section 6 (JSON; YAML is the same).
+
+``guidellm report`` rebuilds every other format from this tree alone, so everything a writer
+shows must live here. Nothing per request is stored (a 100,000-request run stays a few hundred
+KB) except the ``samples`` that ``--output-sampling N`` asks for.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from guidellm.errors import UserError
+
+__all__ = [
+    "METRIC_NAMES",
+    "STATUSES",
+    "Benchmark",
+    "Metrics",
+    "Percentiles",
+    "Report",
+    "ReportMetadata",
+    "StatusRates",
+    "StatusSummaries",
+    "Summary",
+    "TokenCounting",
+]
+
+STATUSES = ("successful", "errored", "incomplete", "total")
+
+#: Per-request metrics (each a :class:`StatusSummaries`), in report order, with their unit.
+METRIC_NAMES: dict[str, str] = {
+    "time_to_first_token_ms": "ms",
+    "inter_token_latency_ms": "ms",
+    "time_per_output_token_ms": "ms",
+    "inter_chunk_latency_ms": "ms",
+    "request_latency": "s",
+    "scheduled_latency": "s",
+    "scheduling_delay_ms": "ms",
+    "prompt_token_count": "tokens",
+    "output_token_count": "tokens",
+}
+
+
+class _Model(BaseModel):
+    # Reports written by newer versions (or plugins) may carry more fields: keep them.
+    model_config = ConfigDict(extra="allow")
+
+
+class Percentiles(_Model):
+    p001: float | None = None
+    p01: float | None = None
+    p05: float | None = None
+    p10: float | None = None
+    p25: float | None = None
+    p50: float | None = None
+    p75: float | None = None
+    p90: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+    p999: float | None = None
+
+
+class Summary(_Model):
+    """Distribution of one metric over the requests of one status (``None``: no values)."""
+
+    mean: float | None = None
+    median: float | None = None
+    std: float | None = None
+    min: float | None = None
+    max: float | None = None
+    count: int = 0
+    percentiles: Percentiles = Field(default_factory=Percentiles)
+    #: 95 % intervals: ``{"mean": [lo, hi], "p50": ..., "p90": ..., "p99": ...}``.
+    ci95: dict[str, list[float]] | None = None
+    #: Why some intervals are missing (too few samples), if any are.
+    ci_note: str | None = None
+
+    def stat(self, name: str) -> float | None:
+        """``mean``/``median``/``std``/``min``/``max``/``count`` or a percentile key."""
+        if name in Percentiles.model_fields:
+            value: float | None = getattr(self.percentiles, name)
+            return value
+        return getattr(self, name)  # type: ignore[no-any-return]
+
+
+class StatusSummaries(_Model):
+    successful: Summary = Field(default_factory=Summary)
+    errored: Summary = Field(default_factory=Summary)
+    incomplete: Summary = Field(default_factory=Summary)
+    total: Summary = Field(default_factory=Summary)
+
+
+class StatusRates(_Model):
+    """A rate (per second of the measured window) per status."""
+
+    successful: float = 0.0
+    errored: float = 0.0
+    incomplete: float = 0.0
+    total: float = 0.0
+
+
+class Goodput(_Model):
+    """Requests meeting every SLO: per second of the window and as a fraction of requests."""
+
+    slo: dict[str, float]
+    requests_per_second: float
+    #: Requests (of every status) that met every SLO / all requests counted.
+    attainment: float | None
+    met: int
+    counted: int
+    #: Fraction of counted requests meeting each SLO on its own.
+    per_slo: dict[str, float | None]
+
+
+class Metrics(_Model):
+    requests_per_second: StatusRates = Field(default_factory=StatusRates)
+    output_tokens_per_second: StatusRates = Field(default_factory=StatusRates)
+    tokens_per_second: StatusRates = Field(default_factory=StatusRates)
+    request_concurrency: StatusSummaries = Field(default_factory=StatusSummaries)
+    time_to_first_token_ms: StatusSummaries = Field(default_factory=StatusSummaries)
+    inter_token_latency_ms: StatusSummaries = Field(default_factory=StatusSummaries)
+    time_per_output_token_ms: StatusSummaries = Field(default_factory=StatusSummaries)
+    inter_chunk_latency_ms: StatusSummaries = Field(default_factory=StatusSummaries)
+    request_latency: StatusSummaries = Field(default_factory=StatusSummaries)
+    scheduled_latency: StatusSummaries = Field(default_factory=StatusSummaries)
+    scheduling_delay_ms: StatusSummaries = Field(default_factory=StatusSummaries)
+    prompt_token_count: StatusSummaries = Field(default_factory=StatusSummaries)
+    output_token_count: StatusSummaries = Field(default_factory=StatusSummaries)
+    goodput: Goodput | None = None
+
+
+class RequestCounts(_Model):
+    successful: int = 0
+    errored: int = 0
+    incomplete: int = 0
+    #: Results received that started outside the measured window (warmup/cooldown).
+    outside_window: int = 0
+
+
+class TokenCounting(_Model):
+    """Where output token counts came from, and how often server and client disagreed."""
+
+    #: ``usage``, ``tokenizer``, ``chunks``, ``mixed`` or ``none`` (no requests).
+    source: str = "none"
+    sources: dict[str, int] = Field(default_factory=dict)
+    #: Requests with both a server count and a client count, and how many differed.
+    compared: int = 0
+    disagreements: int = 0
+    #: What the server count was compared with: ``tokenizer`` or ``chunks``.
+    compared_with: str | None = None
+
+
+class Benchmark(_Model):
+    """One strategy's run, compiled by the BenchmarkAggregator. Times are epoch seconds."""
+
+    id: int
+    strategy: dict[str, Any]
+    start_time: float
+    end_time: float
+    duration: float
+    measured_window: list[float]
+    warmup: float | None = None
+    cooldown: float | None = None
+    max_seconds: float | None = None
+    max_requests: int | None = None
+    requests: RequestCounts = Field(default_factory=RequestCounts)
+    metrics: Metrics = Field(default_factory=Metrics)
+    tokens: TokenCounting = Field(default_factory=TokenCounting)
+    errors: dict[str, int] = Field(default_factory=dict)
+    #: One example message per error category (already redacted by the backend).
+    error_examples: dict[str, str] = Field(default_factory=dict)
+    warnings: list[str] = Field(default_factory=list)
+    #: The client's judgement of itself, measured by the scheduler (docs/architecture.md).
+    client: dict[str, Any] = Field(default_factory=dict)
+    #: Output texts of up to ``--output-sampling N`` requests.
+    samples: list[dict[str, Any]] = Field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        """``concurrent streams=8``-style label for tables and charts."""
+        kind = str(self.strategy.get("type", "?"))
+        for key in ("rate", "streams", "max_concurrency"):
+            value = self.strategy.get(key)
+            if value is not None:
+                return f"{kind} {key}={_num(value)}"
+        return kind
+
+
+def _num(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+class ReportMetadata(_Model):
+    guidellm_version: str
+    python: str
+    platform: str
+    created: str
+    command: str | None = None
+
+    @classmethod
+    def current(cls, command: str | None = None) -> ReportMetadata:
+        from guidellm import __version__
+
+        return cls(
+            guidellm_version=__version__,
+            python=sys.version.split()[0],
+            platform=platform.platform(),
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            command=command,
+        )
+
+
+class Report(_Model):
+    """The whole run: ``metadata``, redacted ``config`` and one entry per benchmark."""
+
+    metadata: ReportMetadata
+    config: dict[str, Any] = Field(default_factory=dict)
+    benchmarks: list[Benchmark] = Field(default_factory=list)
+
+    @classmethod
+    def create(
+        cls,
+        config: dict[str, Any],
+        benchmarks: list[Benchmark],
+        command: str | None = None,
+    ) -> Report:
+        """A report stamped with this process's metadata (``config`` must be redacted)."""
+        return cls(metadata=ReportMetadata.current(command), config=config, benchmarks=benchmarks)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready tree (what the json and yaml writers write)."""
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def load(cls, path: str | Path) -> Report:
+        """Read a report written by the json or yaml writer; bad files raise ``UserError``."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UserError(
+                f"cannot read report {str(path)!r}: {exc.strerror}; check the path"
+            ) from None
+        try:
+            if path.suffix.lower() in (".yaml", ".yml"):
+                import yaml
+
+                data = yaml.safe_load(text)
+            else:
+                data = json.loads(text)
+        except Exception as exc:
+            raise UserError(
+                f"{str(path)!r} is not a valid guidellm report ({type(exc).__name__}); "
+                "pass a .json or .yaml file written by 'guidellm run --output'"
+            ) from None
+        if not isinstance(data, dict) or "benchmarks" not in data:
+            raise UserError(
+                f"{str(path)!r} is not a guidellm report (no 'benchmarks'); "
+                "pass a .json or .yaml file written by 'guidellm run --output'"
+            )
+        from pydantic import ValidationError
+
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise UserError(
+                f"{str(path)!r} is not a valid guidellm report ({where}: {first['msg']}); "
+                "regenerate it with this guidellm version"
+            ) from None
+
+
+def epoch_offset() -> float:
+    """Add to a :func:`guidellm.request.now` time to get epoch seconds."""
+    from guidellm.request import now
+
+    return time.time() - now()

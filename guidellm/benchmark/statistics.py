@@ -1,0 +1,257 @@
+"""Summaries of per-request values: the statistics every metric of a report is made of.
+
+One definition everywhere (docs/metrics.md): percentiles interpolate linearly between the
+closest ranks (numpy's default); a *weighted* percentile is the plain percentile of the list in
+which every value is repeated ``weight`` times, computed without building that list. Standard
+deviations are population ones (``ddof=0``), weighted the same way. Confidence intervals are
+95 % (normal approximation for the mean, distribution-free order statistics for p50/p90/p99)
+and are withheld, with a note saying why, when the sample is too small for them to mean much.
+
+Inter-chunk gaps are far more numerous than requests, so they go into :class:`LogHistogram`,
+a fixed log-bucket histogram whose percentiles are within :data:`HISTOGRAM_RELATIVE_ERROR` of
+the exact ones (mean, std, min, max and count stay exact).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+__all__ = [
+    "CI_MIN_SAMPLES",
+    "HISTOGRAM_RELATIVE_ERROR",
+    "PERCENTILES",
+    "LogHistogram",
+    "empty_summary",
+    "quantiles",
+    "summarize",
+    "summarize_histogram",
+]
+
+#: Report key -> quantile (0..1), in report order.
+PERCENTILES: dict[str, float] = {
+    "p001": 0.001,
+    "p01": 0.01,
+    "p05": 0.05,
+    "p10": 0.10,
+    "p25": 0.25,
+    "p50": 0.50,
+    "p75": 0.75,
+    "p90": 0.90,
+    "p95": 0.95,
+    "p99": 0.99,
+    "p999": 0.999,
+}
+_Q = np.array(list(PERCENTILES.values()))
+
+#: Fewer samples than this: no confidence interval for the mean.
+CI_MIN_SAMPLES = 30
+#: A percentile's interval needs at least this many samples on each side of it.
+_CI_TAIL = 5
+_Z95 = 1.959963984540054
+_CI_QUANTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99}
+
+#: Largest relative error of a :class:`LogHistogram` percentile (0.5 %).
+HISTOGRAM_RELATIVE_ERROR = 0.005
+
+
+def empty_summary() -> dict[str, Any]:
+    """The summary of no values: count 0, every statistic ``None``."""
+    return {
+        "mean": None,
+        "median": None,
+        "std": None,
+        "min": None,
+        "max": None,
+        "count": 0,
+        "percentiles": dict.fromkeys(PERCENTILES),
+        "ci95": None,
+        "ci_note": None,
+    }
+
+
+def quantiles(
+    sorted_values: NDArray[np.float64],
+    qs: NDArray[np.float64],
+    cum_weights: NDArray[np.float64] | None = None,
+) -> NDArray[np.float64]:
+    """Quantiles ``qs`` of already sorted values, optionally weighted.
+
+    With ``cum_weights`` (the cumulative sum of the weights in sorted order) the result equals
+    the unweighted quantile of the values each repeated ``weight`` times.
+    """
+    n = len(sorted_values)
+    if cum_weights is None:
+        h = qs * (n - 1)
+        lo = np.floor(h).astype(np.int64)
+        hi = np.minimum(lo + 1, n - 1)
+        frac = h - lo
+        return sorted_values[lo] + frac * (sorted_values[hi] - sorted_values[lo])
+    total = cum_weights[-1]
+    h = qs * max(total - 1.0, 0.0)
+    lo_rank = np.floor(h)
+    hi_rank = np.minimum(lo_rank + 1.0, max(total - 1.0, 0.0))
+    # Expanded position j belongs to the first value whose cumulative weight exceeds j.
+    lo_idx = np.minimum(np.searchsorted(cum_weights, lo_rank, side="right"), n - 1)
+    hi_idx = np.minimum(np.searchsorted(cum_weights, hi_rank, side="right"), n - 1)
+    frac = h - lo_rank
+    lo_v = sorted_values[lo_idx]
+    result: NDArray[np.float64] = lo_v + frac * (sorted_values[hi_idx] - lo_v)
+    return result
+
+
+def summarize(
+    values: NDArray[np.float64],
+    weights: NDArray[np.float64] | None = None,
+    *,
+    presorted: bool = False,
+    ci: bool = True,
+) -> dict[str, Any]:
+    """``{mean, median, std, min, max, count, percentiles, ci95, ci_note}`` of ``values``.
+
+    ``count`` is the number of values (requests), whatever the weights. Zero-weight values are
+    dropped. ``presorted`` skips the sort when the caller already sorted values (and weights).
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if weights is not None:
+        weights = np.asarray(weights, dtype=np.float64)
+        keep = weights > 0
+        if not keep.all():
+            values, weights = values[keep], weights[keep]
+    n = len(values)
+    if n == 0:
+        return empty_summary()
+    if not presorted:
+        order = np.argsort(values, kind="stable")
+        values = values[order]
+        if weights is not None:
+            weights = weights[order]
+    cum = np.cumsum(weights) if weights is not None else None
+    pct = quantiles(values, _Q, cum)
+    if weights is None:
+        mean = float(values.mean())
+        std = float(values.std())
+    else:
+        total = float(cum[-1]) if cum is not None else 0.0
+        mean = float(np.dot(values, weights) / total)
+        std = math.sqrt(max(float(np.dot(weights, (values - mean) ** 2)) / total, 0.0))
+    summary: dict[str, Any] = {
+        "mean": mean,
+        "median": float(pct[5]),
+        "std": std,
+        "min": float(values[0]),
+        "max": float(values[-1]),
+        "count": n,
+        "percentiles": {k: float(v) for k, v in zip(PERCENTILES, pct, strict=True)},
+        "ci95": None,
+        "ci_note": None,
+    }
+    if ci:
+        summary["ci95"], summary["ci_note"] = _confidence(values, weights, cum, mean)
+    return summary
+
+
+def _confidence(
+    values: NDArray[np.float64],
+    weights: NDArray[np.float64] | None,
+    cum: NDArray[np.float64] | None,
+    mean: float,
+) -> tuple[dict[str, list[float]] | None, str | None]:
+    """95 % intervals for the mean and p50/p90/p99; those the sample cannot support are left
+    out and the note says what was withheld and why."""
+    n = len(values)
+    out: dict[str, list[float]] = {}
+    withheld: list[str] = []
+    if n >= CI_MIN_SAMPLES:
+        if weights is None:
+            se = float(values.std(ddof=1)) / math.sqrt(n)
+        else:
+            # Standard error of a ratio (weighted) mean, with the n/(n-1) correction.
+            total = float(weights.sum())
+            dev = float(np.dot(weights**2, (values - mean) ** 2))
+            se = math.sqrt(dev * n / (n - 1)) / total
+        out["mean"] = [mean - _Z95 * se, mean + _Z95 * se]
+    else:
+        withheld.append(f"mean (needs {CI_MIN_SAMPLES} samples)")
+    for key, q in _CI_QUANTILES.items():
+        need = math.ceil(_CI_TAIL / min(q, 1 - q))
+        if n < max(need, CI_MIN_SAMPLES):
+            withheld.append(f"{key} (needs {max(need, CI_MIN_SAMPLES)} samples)")
+            continue
+        half = _Z95 * math.sqrt(q * (1 - q) / n)
+        lo_hi = quantiles(values, np.array([max(q - half, 0.0), min(q + half, 1.0)]), cum)
+        out[key] = [float(lo_hi[0]), float(lo_hi[1])]
+    note = None
+    if withheld:
+        note = f"confidence interval withheld for {', '.join(withheld)}; have {n}"
+    return (out or None), note
+
+
+class LogHistogram:
+    """Counts of positive values (milliseconds) in log-spaced buckets, for huge samples.
+
+    Bucket 0 holds values below 1 us (0.001 ms), bucket ``k`` holds
+    ``(0.001*g**(k-1), 0.001*g**k]`` with ``g = (1+a)/(1-a)``; a bucket's representative value
+    is within ``a`` (:data:`HISTOGRAM_RELATIVE_ERROR`) of everything in it.
+    """
+
+    FLOOR_MS = 0.001
+    GAMMA = (1 + HISTOGRAM_RELATIVE_ERROR) / (1 - HISTOGRAM_RELATIVE_ERROR)
+    #: Enough buckets to reach ~1e6 ms (17 minutes) from the floor.
+    BUCKETS = 2200
+
+    @classmethod
+    def bucket_of(cls, values_ms: NDArray[np.float64]) -> NDArray[np.int16]:
+        """Bucket index of every value (vectorised; cheap enough to run per request)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            k = np.ceil(np.log(values_ms / cls.FLOOR_MS) / math.log(cls.GAMMA))
+        k = np.nan_to_num(k, nan=0.0, neginf=0.0, posinf=cls.BUCKETS - 1)
+        return np.clip(k, 0, cls.BUCKETS - 1).astype(np.int16)
+
+    @classmethod
+    def representatives(cls) -> NDArray[np.float64]:
+        """The value reported for each bucket (bucket 0: zero)."""
+        k = np.arange(cls.BUCKETS, dtype=np.float64)
+        reps = cls.FLOOR_MS * cls.GAMMA**k * 2.0 / (1.0 + cls.GAMMA)
+        reps[0] = 0.0
+        return reps
+
+
+def summarize_histogram(
+    counts: NDArray[np.int64],
+    *,
+    total: float,
+    total_sq: float,
+    vmin: float,
+    vmax: float,
+) -> dict[str, Any]:
+    """Summary of values known through a :class:`LogHistogram` plus exact moments and range.
+
+    Percentiles use the same linear-interpolation rule as :func:`summarize`, on bucket
+    representatives (clamped to the exact min/max); no confidence intervals (chunk gaps within
+    one request are not independent samples).
+    """
+    n = int(counts.sum())
+    if n == 0:
+        return empty_summary()
+    reps = np.clip(LogHistogram.representatives(), vmin, vmax)
+    nz = np.nonzero(counts)[0]
+    pct = quantiles(reps[nz], _Q, np.cumsum(counts[nz]).astype(np.float64))
+    mean = total / n
+    std = math.sqrt(max(total_sq / n - mean * mean, 0.0))
+    return {
+        "mean": mean,
+        "median": float(pct[5]),
+        "std": std,
+        "min": vmin,
+        "max": vmax,
+        "count": n,
+        "percentiles": {k: float(v) for k, v in zip(PERCENTILES, pct, strict=True)},
+        "ci95": None,
+        "ci_note": "percentiles from a log histogram, within 0.5 %; no confidence intervals",
+    }
