@@ -1,0 +1,263 @@
+"""The mock server over real sockets: routes, streaming and non-streaming answers, lengths,
+usage, reasoning, determinism and timing distributions (thread mode, httpx and raw clients)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import statistics
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from guidellm.errors import UserError
+from guidellm.mock_server import MockServer, MockServerConfig
+from guidellm.mock_server.behavior import plan_request
+
+CHAT = {"messages": [{"role": "user", "content": "say three words please"}]}
+
+
+@pytest.fixture
+def serve() -> Iterator[Any]:
+    started: list[MockServer] = []
+
+    def start(**settings: Any) -> str:
+        server = MockServer(MockServerConfig(**settings))
+        started.append(server)
+        return server.start_thread()
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def sse_events(response: httpx.Response) -> list[Any]:
+    """Every ``data:`` payload of a stream, JSON-decoded except ``[DONE]``."""
+    events: list[Any] = []
+    for line in response.iter_lines():
+        if line.startswith("data: "):
+            payload = line[6:]
+            events.append(payload if payload == "[DONE]" else orjson.loads(payload))
+    return events
+
+
+def test_health_models_and_errors(serve: Any) -> None:
+    url = serve(model="tiny")
+    with httpx.Client(base_url=url) as client:
+        assert client.get("/health").json() == {"status": "ok"}
+        models = client.get("/v1/models").json()
+        assert [m["id"] for m in models["data"]] == ["tiny"]
+        assert client.get("/nope").status_code == 404
+        assert client.get("/v1/chat/completions").status_code == 405
+        bad = client.post("/v1/chat/completions", content=b"{not json")
+        assert bad.status_code == 400
+        assert "JSON" in bad.json()["error"]["message"]
+        assert client.post("/v1/chat/completions", json={"prompt": "x"}).status_code == 400
+        assert client.post("/v1/completions", json={"messages": []}).status_code == 400
+        unknown = client.post("/v1/completions", json={"prompt": "x", "model": "other"})
+        assert unknown.status_code == 404
+        assert "other" in unknown.json()["error"]["message"]
+        ok = client.post("/v1/completions", json={"prompt": "x", "model": "tiny", "max_tokens": 2})
+        assert ok.status_code == 200
+
+
+def test_chat_stream_one_token_per_chunk_usage_and_done(serve: Any) -> None:
+    url = serve(ttft_ms=5, itl_ms=1, output_tokens=7)
+    body = {**CHAT, "stream": True, "stream_options": {"include_usage": True}}
+    with (
+        httpx.Client() as client,
+        client.stream("POST", url + "/v1/chat/completions", json=body) as r,
+    ):
+        assert r.status_code == 200
+        assert r.headers["content-type"] == "text/event-stream"
+        events = sse_events(r)
+    assert events[-1] == "[DONE]"
+    usage_event = events[-2]
+    tokens = events[:-2]
+    assert len(tokens) == 7
+    assert tokens[0]["choices"][0]["delta"]["role"] == "assistant"
+    assert all(e["object"] == "chat.completion.chunk" for e in tokens)
+    assert all(e["choices"][0]["delta"]["content"].startswith(" ") for e in tokens)
+    assert [e["choices"][0]["finish_reason"] for e in tokens] == [None] * 6 + ["stop"]
+    assert usage_event["choices"] == []
+    assert usage_event["usage"] == {"prompt_tokens": 4, "completion_tokens": 7, "total_tokens": 11}
+
+
+def test_completions_stream_without_usage_and_max_tokens_exact(serve: Any) -> None:
+    url = serve(ttft_ms=2, itl_ms=0.5, output_tokens=100)
+    body = {"prompt": "one two", "max_tokens": 12, "stream": True}
+    with httpx.Client() as client, client.stream("POST", url + "/v1/completions", json=body) as r:
+        events = sse_events(r)
+    assert events[-1] == "[DONE]"
+    texts = [e["choices"][0]["text"] for e in events[:-1]]
+    assert len(texts) == 12  # exactly max_tokens, as with ignore_eos; no usage chunk unasked
+    assert events[-2]["choices"][0]["finish_reason"] == "length"
+    assert all("usage" not in e for e in events[:-1])
+
+
+def test_non_streaming_answers_carry_usage_and_honour_limits(serve: Any) -> None:
+    url = serve(ttft_ms=1, itl_ms=0.2, output_tokens=30, output_tokens_std=0)
+    with httpx.Client(base_url=url) as client:
+        chat = client.post("/v1/chat/completions", json={**CHAT, "max_completion_tokens": 5})
+        data = chat.json()
+        assert data["object"] == "chat.completion"
+        assert data["usage"]["completion_tokens"] == 5
+        assert len(data["choices"][0]["message"]["content"].split()) == 5
+        free = client.post("/v1/completions", json={"prompt": "a b c"}).json()
+        assert free["usage"] == {"prompt_tokens": 3, "completion_tokens": 30, "total_tokens": 33}
+        assert free["choices"][0]["finish_reason"] == "stop"
+        capped = client.post(
+            "/v1/completions", json={"prompt": "a", "max_tokens": 10, "ignore_eos": False}
+        ).json()
+        assert capped["usage"]["completion_tokens"] == 10
+        roomy = client.post(
+            "/v1/completions", json={"prompt": "a", "max_tokens": 500, "ignore_eos": False}
+        ).json()
+        assert roomy["usage"]["completion_tokens"] == 30
+
+
+def test_reasoning_tokens_come_first_as_reasoning_content(serve: Any) -> None:
+    url = serve(ttft_ms=1, itl_ms=0.2, reasoning_tokens=3)
+    body = {**CHAT, "max_tokens": 8, "stream": True, "stream_options": {"include_usage": True}}
+    with (
+        httpx.Client() as client,
+        client.stream("POST", url + "/v1/chat/completions", json=body) as r,
+    ):
+        events = sse_events(r)
+    deltas = [e["choices"][0]["delta"] for e in events[:-2]]
+    assert len(deltas) == 8
+    assert all("reasoning_content" in d and "content" not in d for d in deltas[:3])
+    assert all("content" in d and "reasoning_content" not in d for d in deltas[3:])
+    usage = events[-2]["usage"]
+    assert usage["completion_tokens"] == 8
+    assert usage["completion_tokens_details"] == {"reasoning_tokens": 3}
+    with httpx.Client() as client:
+        whole = client.post(url + "/v1/chat/completions", json={**CHAT, "max_tokens": 8}).json()
+    message = whole["choices"][0]["message"]
+    assert len(message["reasoning_content"].split()) == 3
+    assert len(message["content"].split()) == 5
+
+
+def _texts(url: str, n: int) -> list[str]:
+    with httpx.Client(base_url=url) as client:
+        return [
+            client.post("/v1/completions", json={"prompt": "x"}).json()["choices"][0]["text"]
+            for _ in range(n)
+        ]
+
+
+def test_seeded_token_stream_is_deterministic(serve: Any) -> None:
+    settings = {"ttft_ms": 0, "itl_ms": 0, "output_tokens": 20, "output_tokens_std": 5}
+    a = _texts(serve(seed=7, **settings), 4)
+    b = _texts(serve(seed=7, **settings), 4)
+    c = _texts(serve(seed=8, **settings), 4)
+    assert a == b
+    assert a != c
+    assert len(set(a)) == 4  # each request of a server gets its own text
+    expected = plan_request(MockServerConfig(seed=7, **settings), 0)  # type: ignore[arg-type]
+    assert a[0] == "".join(expected.tokens)
+
+
+def test_keep_alive_serves_many_requests_on_one_connection(serve: Any) -> None:
+    url = serve(ttft_ms=0, itl_ms=0, output_tokens=3)
+    with httpx.Client(base_url=url, limits=httpx.Limits(max_connections=1)) as client:
+        for _ in range(20):
+            body = {"prompt": "p", "stream": True}
+            with client.stream("POST", "/v1/completions", json=body) as r:
+                assert sse_events(r)[-1] == "[DONE]"
+            assert client.get("/health").status_code == 200
+
+
+async def _timed_stream(url: str, body: dict[str, Any]) -> tuple[float, list[float], int]:
+    """A minimal raw-socket client: (TTFT s, chunk arrival times, completion tokens)."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    payload = orjson.dumps(body)
+    head = (
+        f"POST /v1/completions HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(payload)}\r\nconnection: close\r\n\r\n"
+    ).encode()
+    start = time.perf_counter()
+    writer.write(head + payload)
+    times: list[float] = []
+    usage = 0
+    buffer = b""
+    while True:
+        data = await reader.read(65536)
+        if not data:
+            break
+        arrived = time.perf_counter()
+        buffer += data
+        while b"\n\n" in buffer:
+            event, buffer = buffer.split(b"\n\n", 1)
+            line = event[event.find(b"data: ") :]
+            if line.startswith(b"data: {"):
+                parsed = orjson.loads(line[6:])
+                if parsed["choices"]:
+                    times.append(arrived)
+                if parsed.get("usage"):
+                    usage = parsed["usage"]["completion_tokens"]
+    writer.close()
+    return times[0] - start, times, usage
+
+
+def test_timing_and_length_distributions_are_respected(serve: Any) -> None:
+    url = serve(ttft_ms=30, ttft_ms_std=6, itl_ms=4, itl_ms_std=1, output_tokens=20,
+                output_tokens_std=4, seed=3)  # fmt: skip
+    body = {"prompt": "x", "stream": True, "stream_options": {"include_usage": True}}
+
+    async def run() -> list[tuple[float, list[float], int]]:
+        return await asyncio.gather(*(_timed_stream(url, body) for _ in range(60)))
+
+    results = asyncio.run(run())
+    ttfts = [r[0] * 1000 for r in results]
+    itls = [(r[1][-1] - r[1][0]) * 1000 / (len(r[1]) - 1) for r in results]
+    lengths = [r[2] for r in results]
+    assert all(len(r[1]) == r[2] for r in results)
+    assert 26 <= statistics.mean(ttfts) <= 36
+    assert 3 <= statistics.stdev(ttfts) <= 10
+    assert min(ttfts) >= 30 - 18 and max(ttfts) <= 30 + 18 + 10  # bounded at +-3 std
+    assert 3.4 <= statistics.mean(itls) <= 4.8
+    assert 0.5 <= statistics.stdev(itls) <= 1.6
+    assert min(itls) >= 1 - 0.2
+    assert 17 <= statistics.mean(lengths) <= 23
+    assert 2 <= statistics.stdev(lengths) <= 6
+    assert min(lengths) >= 8 and max(lengths) <= 32
+
+
+def test_fixed_timing_is_kept_precisely(serve: Any) -> None:
+    url = serve(ttft_ms=40, itl_ms=5, output_tokens=16)
+    body = {"prompt": "x", "stream": True}
+    ttft, times, _ = asyncio.run(_timed_stream(url, body))
+    gaps = [(b - a) * 1000 for a, b in itertools.pairwise(times)]
+    assert len(times) == 16
+    assert 40 <= ttft * 1000 <= 40 + 8
+    # absolute deadlines: the whole stream ends on time (no drift accumulated over the gaps)
+    assert 75 - 1 <= (times[-1] - times[0]) * 1000 <= 75 + 5
+    assert all(g >= 0 for g in gaps)
+
+
+def test_bad_config_is_a_user_error() -> None:
+    for settings in (
+        {"ttft_ms": -1},
+        {"itl_ms": float("nan")},
+        {"output_tokens": 0},
+        {"stall_rate": 1.5},
+        {"error_500_rate": 0.6, "reset_rate": 0.6},
+        {"model": " "},
+    ):
+        with pytest.raises(UserError):
+            MockServerConfig(**settings)  # type: ignore[arg-type]
+    with pytest.raises(UserError, match="unknown setting"):
+        MockServerConfig.from_dict({"ttft": 3})
+
+
+def test_port_in_use_is_a_user_error(serve: Any) -> None:
+    url = serve()
+    port = int(url.rsplit(":", 1)[1])
+    with pytest.raises(UserError, match="cannot listen"):
+        MockServer(MockServerConfig(), port=port).start_thread()
