@@ -10,7 +10,7 @@
 #            and run through the extracted glibc loader (~15-30 s)
 #   source : llama-server compiled from the llama.cpp vendored in PyPI's llama-cpp-python
 #            sdist (~10 min quiet, ~20 min under load on 2 cores)
-#   (further components, e.g. gRPC servers, add a setup_<name> function and a case line)
+#   (a further component is a setup_<name> function and its name in KNOWN below)
 #
 # Env: GUIDELLM_TEST_SERVERS  cache dir (default $HOME/.cache/guidellm-test-servers)
 #      LLAMA_CPP_PY_VERSION   llama-cpp-python sdist whose llama.cpp is built (default 0.3.36)
@@ -139,15 +139,17 @@ setup_llama() {
   works "$ROOT/bin/llama-server" || { log "llama: $ROOT/bin/llama-server does not run"; return 1; }
 }
 
+KNOWN=(model llama deb source)
+for c in "${COMPONENTS[@]}"; do
+  [[ " ${KNOWN[*]} " == *" $c "* ]] \
+    || { echo "setup.sh: unknown component '$c' (known: ${KNOWN[*]})" >&2; exit 2; }
+done
 setup_model
 for c in "${COMPONENTS[@]}"; do
   t0=$(date +%s)
   case "$c" in
     model) ;;
-    llama) setup_llama ;;
-    deb) setup_deb ;;
-    source) setup_source ;;
-    *) echo "setup.sh: unknown component '$c' (known: model llama deb source)" >&2; exit 2 ;;
+    *) "setup_$c" ;;
   esac
   log "$c done in $(( $(date +%s) - t0 )) s"
 done
