@@ -47,7 +47,10 @@ __all__ = [
 ENTRY_POINT_GROUP = "guidellm"
 
 #: Modules of the built-in plugins, registered like any third-party plugin.
-BUILTIN_PLUGINS: tuple[str, ...] = ("guidellm.cli.commands",)
+BUILTIN_PLUGINS: tuple[str, ...] = (
+    "guidellm.cli.commands",
+    "guidellm.data.sources",
+)
 
 
 @dataclass

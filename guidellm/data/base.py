@@ -45,6 +45,21 @@ class DatasetSource(abc.ABC):
     def rows(self) -> Iterable[dict[str, Any]]:
         """The rows, lazily; may be endless (synthetic data without ``samples``)."""
 
+    def validate(self) -> None:
+        """Open the data and raise a :class:`~guidellm.errors.UserError` naming the fix when it
+        cannot be used. The RequestLoader calls it once, before any load is sent; the default
+        does nothing (``rows()`` is then the first to notice a problem)."""
+        return None
+
+    @property
+    def size(self) -> int | None:
+        """The number of rows of a finite dataset, ``None`` when unknown or endless."""
+        return None
+
+    def columns(self) -> list[str] | None:
+        """The dataset's column names when known without reading rows (``None``: peek a row)."""
+        return None
+
     def describe(self) -> dict[str, Any]:
         """This source's settings for the report."""
         return {"type": self.name, "spec": self.spec, **self.options}

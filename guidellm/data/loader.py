@@ -1,0 +1,171 @@
+"""The RequestLoader: ``--data`` specs in, a lazy stream of GenerationRequests out.
+
+It runs in the parent process. Everything that can be wrong with the data (a missing file, an
+unreadable format, no text column, an unknown tokenizer, a bad synthetic key) is found when the
+loader is built, so a mistake costs the user one clear line and never a request to the server.
+Iteration is cheap: per request it maps one row through a mapper prepared in advance.
+
+``data_args`` (``--data-args``) keys used here; the rest go to the sources (``split``,
+``subset``, load options):
+
+* ``source``: the dataset source to use instead of guessing from each spec;
+* ``column_mapping``: role -> column overrides (see :mod:`guidellm.data.columns`);
+* ``max_tokens`` (alias ``output_tokens``): output length for rows that carry none;
+* ``count_prompt_tokens``: count prompts that carry no token count with the tokenizer
+  (exact but about 1 ms per 1,000 tokens; off by default, ``guidellm preprocess dataset``
+  stores counts once instead).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from guidellm.data.base import DatasetSource
+from guidellm.data.columns import ColumnMap, make_row_mapper, resolve_columns
+from guidellm.data.tokenizers import Tokenizer, load_tokenizer
+from guidellm.errors import UserError
+
+if TYPE_CHECKING:
+    from guidellm.plugins import PluginHost
+    from guidellm.request import GenerationRequest
+
+__all__ = ["LOADER_KEYS", "RequestLoader"]
+
+LOADER_KEYS = ("source", "column_mapping", "max_tokens", "output_tokens", "count_prompt_tokens")
+
+_EXAMPLE = "--data prompt_tokens=256,output_tokens=128"
+
+
+class RequestLoader:
+    """Turns ``--data`` specs into requests; see the module docstring for ``data_args``."""
+
+    def __init__(
+        self,
+        data: Sequence[str],
+        data_args: Mapping[str, Any],
+        *,
+        processor: str | None,
+        random_seed: int,
+        host: PluginHost | None = None,
+    ) -> None:
+        if isinstance(data, str):
+            data = [data]
+        self.data = [str(d) for d in data if str(d).strip()]
+        if not self.data:
+            raise UserError(f"no --data given; pass a file, a dataset id or e.g. {_EXAMPLE}")
+        self.data_args = dict(data_args)
+        self.processor = processor
+        self.random_seed = random_seed
+        if host is None:
+            from guidellm.plugins import get_plugin_host
+
+            host = get_plugin_host()
+        self.tokenizer: Tokenizer | None = load_tokenizer(processor)
+        override = self.data_args.get("column_mapping")
+        if override is not None and not isinstance(override, Mapping):
+            raise UserError(
+                "--data-args column_mapping must be a JSON object, e.g. "
+                'column_mapping=\'{"prompt": "question"}\''
+            )
+        self._override: Mapping[str, Any] | None = override
+        source_options = {k: v for k, v in self.data_args.items() if k not in LOADER_KEYS}
+        self.sources: list[DatasetSource] = [
+            self._make_source(spec, source_options, host) for spec in self.data
+        ]
+        self._columns: list[ColumnMap] = []
+        self._mappers: list[Callable[[Mapping[str, Any], str], GenerationRequest | None]] = []
+        self._ids = itertools.count()
+        self._validated = False
+        self.validate()
+
+    def _make_source(
+        self, spec: str, options: Mapping[str, Any], host: PluginHost
+    ) -> DatasetSource:
+        registry = host.dataset_sources
+        name = self.data_args.get("source")
+        if name is not None:
+            cls = registry.get(str(name))
+        else:
+            found = [registry.get(n) for n in registry.names()]
+            chosen = next((c for c in found if c.accepts(spec, options)), None)
+            if chosen is None:
+                raise UserError(
+                    f"--data {spec!r} is not an existing file or folder, a Hugging Face dataset "
+                    f"id, nor a synthetic spec; check the path or use e.g. {_EXAMPLE}"
+                )
+            cls = chosen
+        return cls(spec, options, self.tokenizer, self.random_seed)
+
+    def validate(self) -> None:
+        """Open every source and resolve its columns; raises :class:`UserError` on bad data.
+
+        Called by the constructor; calling it again does nothing.
+        """
+        if self._validated:
+            return
+        max_tokens = self.data_args.get("max_tokens", self.data_args.get("output_tokens"))
+        if max_tokens is not None and (
+            isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
+        ):
+            raise UserError(f"--data-args max_tokens={max_tokens!r} must be a positive integer")
+        count = None
+        if self.data_args.get("count_prompt_tokens") and self.tokenizer is not None:
+            count = self.tokenizer.count
+        for spec, source in zip(self.data, self.sources, strict=True):
+            source.validate()
+            columns = self._resolve(spec, source)
+            self._columns.append(columns)
+            self._mappers.append(make_row_mapper(columns, max_tokens=max_tokens, count=count))
+        self._validated = True
+
+    def _resolve(self, spec: str, source: DatasetSource) -> ColumnMap:
+        names = source.columns()
+        if names is None:
+            first = next(iter(source.rows()), None)
+            if first is None:
+                raise UserError(f"--data {spec!r} has no rows; check the file or the split")
+            names = list(first)
+        return resolve_columns(names, self._override, f"--data {spec!r}")
+
+    @property
+    def size(self) -> int | None:
+        """Rows in the whole (finite) data; ``None`` when any source is endless or unsized."""
+        total = 0
+        for source in self.sources:
+            size = source.size
+            if size is None:
+                return None
+            total += size
+        return total
+
+    def __iter__(self) -> Iterator[GenerationRequest]:
+        """Requests, lazily, source after source. Request ids never repeat within a loader;
+        endless synthetic data continues where the previous iteration stopped."""
+        ids = self._ids
+        for source, mapper in zip(self.sources, self._mappers, strict=True):
+            for row in source.rows():
+                request = mapper(row, str(next(ids)))
+                if request is not None:
+                    yield request
+
+    def describe(self) -> dict[str, Any]:
+        """For the report: the sources, the tokenizer and how prompt token counts are known."""
+        tok = self.tokenizer
+        synthetic = [s for s in self.sources if s.name == "synthetic"]
+        if tok is not None and tok.exact:
+            counts = "exact"
+        elif synthetic:
+            counts = "approximate"
+        else:
+            counts = "from dataset columns"
+        return {
+            "data": list(self.data),
+            "sources": [s.describe() for s in self.sources],
+            "columns": [c.as_dict() for c in self._columns],
+            "tokenizer": tok.describe() if tok is not None else None,
+            "prompt_tokens": counts,
+            "prompt_tokens_approximate": counts == "approximate",
+            "size": self.size,
+        }

@@ -1,0 +1,18 @@
+"""The built-in dataset sources, registered like any third-party plugin's.
+
+Importing this module is cheap: each source imports its heavy dependencies (pyarrow,
+datasets, tokenizers) only when it reads data.
+"""
+
+from __future__ import annotations
+
+from guidellm.hookspecs import Register, hookimpl
+
+__all__ = ["register_dataset_sources"]
+
+
+@hookimpl
+def register_dataset_sources(register: Register) -> None:
+    from guidellm.data.synthetic import SyntheticSource
+
+    register(SyntheticSource)

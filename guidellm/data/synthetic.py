@@ -1,0 +1,376 @@
+"""The ``synthetic`` dataset source: token-exact, unique prompts cut from the shipped corpus.
+
+Spec (``--data``), as ``k=v,k=v`` or a JSON object::
+
+    prompt_tokens=N[,prompt_tokens_stdev=S,prompt_tokens_min=A,prompt_tokens_max=B]
+    output_tokens=M[,output_tokens_stdev=...,output_tokens_min=...,output_tokens_max=...]
+    samples=K            finite dataset of K requests (default: endless)
+    prefix_tokens=P      a shared prefix of P tokens before the N unique ones ...
+    prefix_count=C       ... drawn from C distinct prefixes (default 1), for prefix-cache tests
+    seed=X               overrides --random-seed
+
+A length with ``_stdev`` is a normal distribution truncated to ``[_min, _max]``; with only
+``_min``/``_max`` it is uniform between them; otherwise it is constant.
+
+How prompts stay exact and cheap: the corpus is tokenized once, and every position where a
+token starts right after a single space is a *cut point*. A prompt is a few "code" words that
+encode the request's index (each one token long: this makes every prompt unique) followed by a
+corpus substring that runs between two cut points exactly ``N - code`` tokens apart. For
+tokenizers that split on spaces before tokenizing (BPE, WordPiece, SentencePiece, the
+approximate counter), token counts add up across such cuts, so no per-request encoding is
+needed; a set of sample prompts is re-counted at start-up and, should a tokenizer break that
+rule, every prompt is counted and adjusted instead (slower, still exact).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from guidellm.data.base import DatasetSource
+from guidellm.data.tokenizers import ApproxTokenizer, Tokenizer
+from guidellm.errors import UserError
+from guidellm.options import parse_options
+
+__all__ = ["LengthDistribution", "PromptFactory", "SyntheticSource", "parse_synthetic_spec"]
+
+_LENGTH_KEYS = ("prompt_tokens", "output_tokens")
+_SUFFIXES = ("", "_stdev", "_min", "_max")
+SYNTHETIC_KEYS: tuple[str, ...] = (
+    *(k + s for k in _LENGTH_KEYS for s in _SUFFIXES),
+    "samples",
+    "prefix_tokens",
+    "prefix_count",
+    "seed",
+)
+_EXAMPLE = "prompt_tokens=256,output_tokens=128"
+
+
+@dataclass(frozen=True)
+class LengthDistribution:
+    """A token length: constant, uniform in ``[minimum, maximum]`` or truncated normal."""
+
+    mean: int
+    stdev: float = 0.0
+    minimum: int = 1
+    maximum: int | None = None
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], key: str, floor: int) -> LengthDistribution:
+        def number(name: str) -> float | None:
+            value = config.get(name)
+            if value is None:
+                return None
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise UserError(
+                    f"synthetic data: {name}={value!r} must be a non-negative number "
+                    f"(e.g. {_EXAMPLE})"
+                )
+            return float(value)
+
+        mean, stdev = number(key), number(key + "_stdev") or 0.0
+        low, high = number(key + "_min"), number(key + "_max")
+        if mean is None:
+            if low is None or high is None:
+                raise UserError(f"synthetic data needs {key}=N (e.g. {_EXAMPLE})")
+            mean = (low + high) / 2
+        minimum = max(floor, math.ceil(low)) if low is not None else floor
+        maximum = math.floor(high) if high is not None else None
+        if maximum is not None and maximum < minimum:
+            raise UserError(
+                f"synthetic data: {key}_max={high:g} is below {key}_min={minimum}; swap or fix them"
+            )
+        if round(mean) < floor and low is None:
+            raise UserError(f"synthetic data: {key} must be at least {floor} (e.g. {_EXAMPLE})")
+        uniform = stdev == 0 and low is not None and high is not None and key in config
+        return cls(
+            mean=round(mean),
+            stdev=-1.0 if uniform else stdev,
+            minimum=minimum,
+            maximum=maximum,
+        )
+
+    def sample(self, rng: random.Random) -> int:
+        """One length, never outside ``[minimum, maximum]``."""
+        if self.stdev < 0:  # uniform between the bounds
+            return rng.randint(self.minimum, self.maximum or self.minimum)
+        if self.stdev == 0:
+            value = self.mean
+        else:
+            for _ in range(8):  # a truncated normal: redraw outside the bounds, then clamp
+                value = round(rng.gauss(self.mean, self.stdev))
+                if value >= self.minimum and (self.maximum is None or value <= self.maximum):
+                    return value
+        value = max(self.minimum, value)
+        return value if self.maximum is None else min(self.maximum, value)
+
+    @property
+    def upper(self) -> int:
+        """A bound no sample exceeds in practice (used to size the corpus)."""
+        if self.maximum is not None:
+            return self.maximum if self.stdev else max(self.mean, self.maximum)
+        return max(self.minimum, round(self.mean + 6 * max(self.stdev, 0.0)))
+
+
+def parse_synthetic_spec(spec: str) -> dict[str, Any]:
+    """``k=v,k=v`` or JSON -> a checked dict; unknown keys name the valid ones."""
+    text = spec.strip()
+    if text.startswith("{"):
+        try:
+            config = json.loads(text)
+        except ValueError:
+            raise UserError(f"synthetic data: {spec!r} is not valid JSON; use {_EXAMPLE}") from None
+        if not isinstance(config, dict):
+            raise UserError(f"synthetic data: expected a JSON object or {_EXAMPLE}")
+    else:
+        config = parse_options(text, "--data")
+    unknown = sorted(set(config) - set(SYNTHETIC_KEYS))
+    if unknown:
+        raise UserError(
+            f"synthetic data: unknown key(s) {', '.join(unknown)}; valid keys: "
+            f"{', '.join(SYNTHETIC_KEYS)}"
+        )
+    for key in ("samples", "prefix_tokens", "prefix_count", "seed"):
+        value = config.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise UserError(f"synthetic data: {key}={value!r} must be a whole number")
+        if value is not None and key != "seed" and value < (1 if key != "prefix_tokens" else 0):
+            raise UserError(f"synthetic data: {key}={value} must be positive")
+    return dict(config)
+
+
+class PromptFactory:
+    """Builds prompts of an exact token count from the corpus (see the module docstring)."""
+
+    #: Distinct one-token words kept per table of the unique per-request code.
+    CODE_WORDS = 1024
+    #: Indices below this many get a unique code (with the full number of code words).
+    UNIQUE = 10**9
+
+    def __init__(self, tokenizer: Tokenizer, longest: int) -> None:
+        from guidellm.data.corpus import corpus_text, corpus_words
+
+        self.tokenizer = tokenizer
+        words = max(20_000, longest * 3)
+        text = corpus_text(words)
+        spans = tokenizer.spans(text)
+        self.verify_each = spans is None
+        if spans is None:  # no offsets: cut at approximate pieces, count every prompt
+            spans = ApproxTokenizer().spans(text)
+        self.text = text
+        self.tokens = len(spans)
+        self.cut = self._cut_points(text, spans)
+        self.cut_tokens = [k for k, c in enumerate(self.cut) if c >= 0]
+        self._code_tables(tokenizer, text, spans, corpus_words())
+        if self.tokens < longest + 2 or len(self.cut_tokens) < 2:
+            raise UserError(
+                f"synthetic data: the corpus holds {self.tokens} tokens for this tokenizer, "
+                f"fewer than the {longest} asked; lower prompt_tokens"
+            )
+
+    @staticmethod
+    def _cut_points(text: str, spans: list[tuple[int, int]]) -> list[int]:
+        """Per token index, the character where a prompt may start/end there (or -1)."""
+        cut = [-1] * (len(spans) + 1)
+        prev_end = 0
+        for k, (start, end) in enumerate(spans):
+            c = start if text[start] == " " else start - 1
+            if (
+                c > 0
+                and text[c] == " "
+                and prev_end <= c
+                and not text[c - 1].isspace()
+                and c + 1 < len(text)
+                and not text[c + 1].isspace()
+            ):
+                cut[k] = c
+            prev_end = end
+        return cut
+
+    def _code_tables(
+        self,
+        tokenizer: Tokenizer,
+        text: str,
+        spans: list[tuple[int, int]],
+        vocabulary: tuple[str, ...],
+    ) -> None:
+        """One-token words for the unique code: ``first`` opens the prompt (no space before
+        it), ``rest`` follow a space. Words are whole alphabetic pieces, so distinct codes give
+        distinct texts."""
+        count = tokenizer.count
+        pieces = sorted({text[a:b].strip() for a, b in spans[:20_000]} | set(vocabulary))
+        pieces = [p for p in pieces if p.isalpha()]
+        self.first = [p for p in pieces if count(p) == 1][: self.CODE_WORDS]
+        self.rest = [w for w in vocabulary if count(" " + w) == 1][: self.CODE_WORDS]
+        ka, kb = len(self.first), len(self.rest)
+        if ka < 2 or kb < 2:  # a tokenizer without one-token words: uniqueness by offset only
+            self.code_len, self.modulus, self.verify_each = 0, 1, True
+            return
+        self.code_len = 1 + max(0, math.ceil(math.log(self.UNIQUE / ka) / math.log(kb)))
+        self.modulus = ka * kb ** (self.code_len - 1)
+        # A multiplier coprime with the modulus scrambles consecutive indices (a bijection).
+        mult = 2_654_435_761
+        while math.gcd(mult, self.modulus) != 1:
+            mult += 2
+        self.mult = mult
+
+    def code(self, index: int, words: int) -> str:
+        """``words`` code words spelling a scrambled ``index`` (distinct below the modulus)."""
+        index = (index * self.mult + 12345) % self.modulus
+        index, digit = divmod(index, len(self.first))
+        out = [self.first[digit]]
+        rest, kb = self.rest, len(self.rest)
+        for _ in range(words - 1):
+            index, digit = divmod(index, kb)
+            out.append(rest[digit])
+        return " ".join(out)
+
+    def body(self, n: int, rng: random.Random) -> str:
+        """A corpus substring of exactly ``n`` tokens starting with a space."""
+        cut = self.cut
+        last = self.tokens - n
+        for _ in range(64):
+            k = rng.randrange(0, last)
+            if cut[k] >= 0 and cut[k + n] >= 0:
+                return self.text[cut[k] : cut[k + n]]
+        start = rng.randrange(0, last)
+        for i in range(start, start + last):  # rare: scan for a matching pair of cuts
+            k = i % last
+            if cut[k] >= 0 and cut[k + n] >= 0:
+                return self.text[cut[k] : cut[k + n]]
+        raise UserError(f"synthetic data: cannot cut a {n}-token prompt; lower prompt_tokens")
+
+    def prompt(self, n: int, index: int, rng: random.Random) -> tuple[str, int]:
+        """A prompt of ``n`` tokens unique to ``index``, and its token count."""
+        words = min(n, self.code_len)
+        if words:
+            code = self.code(index, words)
+            text = code + self.body(n - words, rng) if n > words else code
+        else:  # no one-token words in this tokenizer: a plain body, counted below
+            code, text = "", self.body(n, rng).lstrip()
+        if not self.verify_each:
+            return text, n
+        return self._adjust(text, n, rng, words, code)
+
+    def _adjust(
+        self, text: str, n: int, rng: random.Random, words: int, code: str
+    ) -> tuple[str, int]:
+        """Count, then re-cut with a corrected body length, until exact (bounded)."""
+        count = self.tokenizer.count
+        have = count(text)
+        body = n - words
+        for _ in range(8):
+            if have == n:
+                break
+            body = max(0, body + n - have)
+            text = code + self.body(body, rng) if body else code
+            text = text.lstrip() or self.body(max(1, n), rng).lstrip()
+            have = count(text)
+        return text, have
+
+    def check(self, lengths: list[int], rng: random.Random) -> bool:
+        """Whether prompts cut for these lengths count exactly; switches to verify mode if not."""
+        if self.verify_each:
+            return True
+        count = self.tokenizer.count
+        for i, n in enumerate(lengths):
+            text, _ = self.prompt(n, self.UNIQUE + i, rng)
+            if count(text) != n or count(text + " " + text.lstrip()) != 2 * n:
+                self.verify_each = True
+                return False
+        return True
+
+
+class SyntheticSource(DatasetSource):
+    """Endless (or ``samples``-long) synthetic requests with exact token lengths."""
+
+    name = "synthetic"
+
+    @classmethod
+    def accepts(cls, spec: str, options: Mapping[str, Any]) -> bool:
+        text = spec.strip()
+        if text.startswith("{"):
+            return "prompt_tokens" in text
+        return "=" in text and "/" not in text.split("=", 1)[0]
+
+    def __init__(
+        self,
+        spec: str,
+        options: Mapping[str, Any],
+        tokenizer: Tokenizer | None = None,
+        seed: int = 42,
+    ) -> None:
+        super().__init__(spec, options, tokenizer, seed)
+        self.config = parse_synthetic_spec(spec)
+        self.seed = int(self.config.get("seed", seed))
+        self.prompt_len = LengthDistribution.from_config(self.config, "prompt_tokens", 1)
+        self.output_len: LengthDistribution | None = None
+        if any(k.startswith("output_tokens") for k in self.config):
+            self.output_len = LengthDistribution.from_config(self.config, "output_tokens", 1)
+        self.samples: int | None = self.config.get("samples")
+        self.prefix_tokens: int = self.config.get("prefix_tokens", 0)
+        self.prefix_count: int = self.config.get("prefix_count", 1)
+        self._factory: PromptFactory | None = None
+        self._prefixes: list[str] = []
+        self._position = 0  # endless data continues across iterations: prompts stay unique
+        self._rng = random.Random(self.seed)
+
+    @property
+    def size(self) -> int | None:
+        return self.samples
+
+    def validate(self) -> None:
+        """Tokenize the corpus and check that cuts count exactly (once, before any load)."""
+        if self._factory is not None:
+            return
+        tokenizer = self.tokenizer or ApproxTokenizer()
+        upper = self.prompt_len.upper + self.prefix_tokens + 1
+        factory = PromptFactory(tokenizer, upper)
+        rng = random.Random(self.seed ^ 0x5EED)
+        probe = sorted({1, 2, 16, self.prompt_len.minimum, self.prompt_len.mean, upper - 1})
+        factory.check([n for n in probe if n <= upper - 1], rng)
+        self._prefixes = [
+            factory.prompt(self.prefix_tokens, PromptFactory.UNIQUE * 2 + j, rng)[0]
+            for j in range(self.prefix_count if self.prefix_tokens else 0)
+        ]
+        self._factory = factory
+
+    def rows(self) -> Iterator[dict[str, Any]]:
+        self.validate()
+        if self.samples is not None:
+            return self._generate(0, random.Random(self.seed), self.samples)
+        return self._generate(None, self._rng, None)
+
+    def _generate(
+        self, start: int | None, rng: random.Random, stop: int | None
+    ) -> Iterator[dict[str, Any]]:
+        factory = self._factory
+        assert factory is not None
+        prompt_len, output_len = self.prompt_len, self.output_len
+        prefixes, prefix_tokens = self._prefixes, self.prefix_tokens
+        make = factory.prompt
+        index = start if start is not None else self._position
+        while stop is None or index < stop:
+            n = prompt_len.sample(rng)
+            text, count = make(n, index, rng)
+            if prefixes:
+                text = prefixes[index % len(prefixes)] + " " + text
+                count += prefix_tokens
+            row = {"prompt": text, "prompt_tokens_count": count}
+            if output_len is not None:
+                row["output_tokens_count"] = output_len.sample(rng)
+            index += 1
+            if start is None:
+                self._position = index
+            yield row
+
+    def describe(self) -> dict[str, Any]:
+        info: dict[str, Any] = {"type": self.name, "spec": self.spec, **self.config}
+        info["seed"] = self.seed
+        if self._factory is not None:
+            info["verified_each_prompt"] = self._factory.verify_each
+        return info
