@@ -4,6 +4,8 @@ Enable them in a top-level ``conftest.py``: ``pytest_plugins = ["guidellm.testin
 
 * ``llama_server`` (session): a running :class:`~guidellm.testing.llama.LlamaServer` with
   ``.url`` (``http://127.0.0.1:<port>``, no ``/v1``) and ``.model`` (the alias, ``"tiny"``).
+* ``start_llama_server`` (function): a factory for a server of your own, e.g. with one slot:
+  ``start_llama_server(slots=1)``; every server it started is stopped after the test.
 
 Tests that use a real-server fixture get the ``realserver`` marker automatically, so
 ``pytest -m "not realserver"`` gives a quick loop. A server that cannot start fails the test
@@ -12,18 +14,19 @@ with the log tail and the setup command; it never skips.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
 from guidellm.testing.llama import LlamaServer
 from guidellm.testing.process import TestServerError
 
-__all__ = ["REALSERVER_FIXTURES", "llama_server"]
+__all__ = ["REALSERVER_FIXTURES", "llama_server", "start_llama_server"]
 
 #: fixtures that start a real server; tests using one are marked ``realserver``.
 #: Other fixture modules (e.g. gRPC servers) add their names here.
-REALSERVER_FIXTURES: set[str] = {"llama_server"}
+REALSERVER_FIXTURES: set[str] = {"llama_server", "start_llama_server"}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -52,3 +55,25 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServ
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def start_llama_server(tmp_path: Any) -> Iterator[Callable[..., LlamaServer]]:
+    """A factory: ``start_llama_server(**LlamaServer options)`` -> a started server."""
+    started: list[LlamaServer] = []
+
+    def start(**options: Any) -> LlamaServer:
+        options.setdefault("log_dir", tmp_path)
+        server = LlamaServer(**options)
+        try:
+            server.start()
+        except TestServerError as exc:
+            pytest.fail(str(exc), pytrace=False)
+        started.append(server)
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.stop()

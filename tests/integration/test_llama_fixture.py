@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -45,6 +46,18 @@ def test_streamed_completion_gives_exactly_max_tokens(llama_server: LlamaServer)
     assert len(chunks) == 8
     assert usage is not None
     assert usage["completion_tokens"] == 8
+
+
+def test_factory_starts_a_server_of_ones_own(
+    start_llama_server: Callable[..., LlamaServer], llama_server: LlamaServer
+) -> None:
+    server = start_llama_server(slots=1, alias="other")
+    assert server.url != llama_server.url
+    ids = [m["id"] for m in httpx.get(f"{server.url}/v1/models", timeout=10).json()["data"]]
+    assert ids == ["other"]
+    slots = httpx.get(f"{server.url}/slots", timeout=10)
+    slots.raise_for_status()
+    assert len(slots.json()) == 1
 
 
 def test_stop_ends_the_process(tmp_path: Path) -> None:
