@@ -49,6 +49,7 @@ ENTRY_POINT_GROUP = "guidellm"
 #: Modules of the built-in plugins, registered like any third-party plugin.
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "guidellm.cli.commands",
+    "guidellm.outputs.builtin",
     "guidellm.data.sources",
 )
 

@@ -362,7 +362,7 @@ def _concurrency(
     order = np.argsort(times)
     level = np.cumsum(deltas[order])
     # Levels are small integers: the time spent at each level is a weighted histogram.
-    seconds = np.bincount(level[:-1], weights=np.diff(times[order]))
+    seconds = np.bincount(level[:-1], weights=np.diff(times[order])).astype(np.float64)
     summary = summarize(
         np.arange(len(seconds), dtype=np.float64), seconds, presorted=True, ci=False
     )

@@ -1,0 +1,17 @@
+"""The built-in report writers, registered through the same hook a third-party plugin uses."""
+
+from __future__ import annotations
+
+from guidellm.hookspecs import Register, hookimpl
+
+
+@hookimpl
+def register_report_writers(register: Register) -> None:
+    # The writer modules import rich/yaml/orjson inside their methods: this stays cheap.
+    from guidellm.outputs.console import ConsoleWriter
+    from guidellm.outputs.csv_writer import CSVWriter
+    from guidellm.outputs.files import JSONWriter, YAMLWriter
+    from guidellm.outputs.html import HTMLWriter
+
+    for writer in (ConsoleWriter, JSONWriter, YAMLWriter, CSVWriter, HTMLWriter):
+        register(writer)

@@ -1,0 +1,89 @@
+"""The ``csv`` writer: one header row, one row per benchmark, one column per statistic.
+
+Rates and request counts are given for every status; per-request metrics for the successful
+requests (the errored/incomplete splits stay in the JSON report).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from guidellm.outputs.base import ReportWriter
+from guidellm.outputs.files import write_atomically
+
+if TYPE_CHECKING:
+    from guidellm.benchmark.report import Benchmark, Report
+
+__all__ = ["CSVWriter", "benchmark_row"]
+
+_STATS = ("mean", "median", "std", "min", "max", "count")
+
+
+def benchmark_row(b: Benchmark) -> dict[str, Any]:
+    """The flat ``{column: value}`` of one benchmark (column names are dotted paths)."""
+    from guidellm.benchmark.report import METRIC_NAMES, STATUSES
+    from guidellm.benchmark.statistics import PERCENTILES
+
+    row: dict[str, Any] = {"id": b.id}
+    for key, value in b.strategy.items():
+        row[f"strategy.{key}"] = value if not isinstance(value, (dict, list)) else json.dumps(value)
+    row.update(
+        start_time=b.start_time,
+        end_time=b.end_time,
+        duration=b.duration,
+        window_start=b.measured_window[0],
+        window_end=b.measured_window[1],
+    )
+    for key, value in b.requests.model_dump().items():
+        row[f"requests.{key}"] = value
+    m = b.metrics
+    for name in ("requests_per_second", "output_tokens_per_second", "tokens_per_second"):
+        rates = getattr(m, name)
+        for status in STATUSES:
+            row[f"{name}.{status}"] = getattr(rates, status)
+    for name in ("request_concurrency", *METRIC_NAMES):
+        summary = getattr(m, name).successful
+        for stat in _STATS:
+            row[f"{name}.{stat}"] = getattr(summary, stat)
+        for key in PERCENTILES:
+            row[f"{name}.{key}"] = getattr(summary.percentiles, key)
+    if m.goodput is not None:
+        row["goodput.requests_per_second"] = m.goodput.requests_per_second
+        row["goodput.attainment"] = m.goodput.attainment
+        for key, limit in m.goodput.slo.items():
+            row[f"goodput.slo.{key}"] = limit
+    row["tokens.source"] = b.tokens.source
+    row["tokens.compared"] = b.tokens.compared
+    row["tokens.disagreements"] = b.tokens.disagreements
+    row["errors.total"] = sum(b.errors.values())
+    for cat, n in sorted(b.errors.items()):
+        row[f"errors.{cat}"] = n
+    row["warnings"] = " | ".join(b.warnings)
+    return row
+
+
+class CSVWriter(ReportWriter):
+    """For spreadsheets: the key numbers of every benchmark in one table."""
+
+    name = "csv"
+    extensions: ClassVar[tuple[str, ...]] = (".csv",)
+
+    def write(self, report: Report) -> None:
+        assert self.path is not None
+        rows = [benchmark_row(b) for b in report.benchmarks]
+        columns: list[str] = []
+        seen: set[str] = set()
+        for row in rows:
+            for key in row:
+                if key not in seen:
+                    seen.add(key)
+                    columns.append(key)
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=columns, restval="", lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+        write_atomically(self.path, out.getvalue().encode("utf-8"))

@@ -1,0 +1,52 @@
+"""The ``json`` and ``yaml`` writers: the report tree of DESIGN section 6, as is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from guidellm.outputs.base import ReportWriter
+
+if TYPE_CHECKING:
+    from guidellm.benchmark.report import Report
+
+__all__ = ["JSONWriter", "YAMLWriter", "write_atomically"]
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write through a temporary file and rename, so a Ctrl-C never leaves half a report."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+class JSONWriter(ReportWriter):
+    """The saved report; ``guidellm report`` and ``guidellm compare`` read it back."""
+
+    name = "json"
+    extensions: ClassVar[tuple[str, ...]] = (".json",)
+
+    def write(self, report: Report) -> None:
+        import orjson
+
+        assert self.path is not None
+        data = orjson.dumps(
+            report.to_dict(), option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY
+        )
+        write_atomically(self.path, data + b"\n")
+
+
+class YAMLWriter(ReportWriter):
+    """The same tree as the JSON report, in YAML."""
+
+    name = "yaml"
+    extensions: ClassVar[tuple[str, ...]] = (".yaml", ".yml")
+
+    def write(self, report: Report) -> None:
+        import yaml
+
+        assert self.path is not None
+        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+        text = yaml.dump(report.to_dict(), Dumper=dumper, sort_keys=False, allow_unicode=True)
+        write_atomically(self.path, text.encode("utf-8"))

@@ -1,0 +1,179 @@
+"""The tables every human-facing writer shows (console and HTML), defined once.
+
+Each table is a title, column headers and rows of already formatted strings, so that the
+console and the HTML report always agree on what a number is and how it is rounded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from guidellm.benchmark.report import Benchmark, Report, Summary
+
+__all__ = ["Table", "errors_of", "fmt", "report_tables", "warnings_of", "x_axis"]
+
+
+@dataclass(frozen=True)
+class Table:
+    title: str
+    headers: list[str]
+    rows: list[list[str]]
+    #: Column groups for a second header row: ``[(label, span), ...]``.
+    groups: list[tuple[str, int]] | None = None
+
+
+def fmt(value: float | int | None, digits: int = 2) -> str:
+    """Numbers for humans: ``-`` for missing, thousands separators, fixed decimals."""
+    if value is None:
+        return "-"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.{digits}f}"
+
+
+def _clock(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%H:%M:%S")
+
+
+def _stats(summary: Summary, digits: int = 2) -> list[str]:
+    def s(v: float | None) -> str:
+        return fmt(v, digits)
+
+    return [s(summary.mean), s(summary.median), s(summary.percentiles.p99)]
+
+
+def x_axis(benchmarks: Sequence[Benchmark]) -> tuple[str, list[float]]:
+    """The x axis for charts across benchmarks: target rate, streams, or measured req/s."""
+    for key, label in (("rate", "target rate (req/s)"), ("streams", "concurrency (streams)")):
+        values = [b.strategy.get(key) for b in benchmarks]
+        if benchmarks and all(isinstance(v, (int, float)) for v in values):
+            return label, [float(v) for v in values]  # type: ignore[arg-type]
+    return "measured requests/s", [b.metrics.requests_per_second.successful for b in benchmarks]
+
+
+def _table(
+    title: str,
+    headers: list[str],
+    benchmarks: Sequence[Benchmark],
+    row: Callable[[Benchmark], list[str]],
+    groups: list[tuple[str, int]] | None = None,
+) -> Table:
+    return Table(title, headers, [row(b) for b in benchmarks], groups)
+
+
+def report_tables(report: Report) -> list[Table]:
+    """Run summary, request latency, token stats and throughput: one row per benchmark."""
+    bms = report.benchmarks
+
+    def summary_row(b: Benchmark) -> list[str]:
+        r = b.requests
+        return [
+            b.label,
+            _clock(b.start_time),
+            fmt(b.duration, 1),
+            fmt(b.measured_window[1] - b.measured_window[0], 1),
+            fmt(r.successful),
+            fmt(r.errored),
+            fmt(r.incomplete),
+            fmt(r.outside_window),
+        ]
+
+    def latency_row(b: Benchmark) -> list[str]:
+        m = b.metrics
+        return [
+            b.label,
+            *_stats(m.request_latency.successful, 3),
+            *_stats(m.time_to_first_token_ms.successful),
+        ]
+
+    def token_latency_row(b: Benchmark) -> list[str]:
+        m = b.metrics
+        return [
+            b.label,
+            *_stats(m.inter_token_latency_ms.successful),
+            *_stats(m.time_per_output_token_ms.successful),
+        ]
+
+    def token_row(b: Benchmark) -> list[str]:
+        m = b.metrics
+        t = b.tokens
+        prompt, output = m.prompt_token_count.successful, m.output_token_count.successful
+        return [
+            b.label,
+            fmt(prompt.mean, 1),
+            fmt(prompt.median, 0),
+            fmt(output.mean, 1),
+            fmt(output.median, 0),
+            t.source,
+            f"{t.disagreements}/{t.compared}" if t.compared else "-",
+        ]
+
+    def throughput_row(b: Benchmark) -> list[str]:
+        m = b.metrics
+        good = m.goodput
+        return [
+            b.label,
+            fmt(m.requests_per_second.successful),
+            fmt(m.request_concurrency.total.mean),
+            fmt(m.output_tokens_per_second.successful, 1),
+            fmt(m.tokens_per_second.total, 1),
+            fmt(good.requests_per_second) if good else "-",
+            fmt(None if good is None or good.attainment is None else good.attainment * 100, 1),
+        ]
+
+    stat3 = ["mean", "p50", "p99"]
+    return [
+        _table(
+            "Run summary",
+            ["Benchmark", "Start UTC", "Dur s", "Window s", "OK", "Err", "Inc", "Outside"],
+            bms,
+            summary_row,
+        ),
+        _table(
+            "Request latency (successful requests)",
+            ["Benchmark", *stat3 * 2],
+            bms,
+            latency_row,
+            [("", 1), ("Lat. s", 3), ("TTFT ms", 3)],
+        ),
+        _table(
+            "Token latency (successful requests, token-weighted)",
+            ["Benchmark", *stat3 * 2],
+            bms,
+            token_latency_row,
+            [("", 1), ("ITL ms", 3), ("TPOT ms", 3)],
+        ),
+        _table(
+            "Token counts (successful requests)",
+            ["Benchmark", "mean", "p50", "mean", "p50", "source", "disagree"],
+            bms,
+            token_row,
+            [("", 1), ("Prompt", 2), ("Output", 2), ("Counting", 2)],
+        ),
+        _table(
+            "Throughput",
+            ["Benchmark", "Req/s", "Conc.", "Out tok/s", "Tot tok/s", "Good req/s", "SLO %"],
+            bms,
+            throughput_row,
+        ),
+    ]
+
+
+def warnings_of(report: Report) -> list[str]:
+    """Every benchmark's warnings, prefixed with its label."""
+    return [f"{b.label}: {w}" for b in report.benchmarks for w in b.warnings]
+
+
+def errors_of(report: Report) -> list[tuple[str, str, int, str]]:
+    """``(benchmark, category, count, example)`` for every error category seen."""
+    rows: list[tuple[str, str, int, str]] = []
+    for b in report.benchmarks:
+        for cat, n in sorted(b.errors.items()):
+            rows.append((b.label, cat, n, b.error_examples.get(cat, "")))
+    return rows
