@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import struct
 import time
@@ -505,9 +506,15 @@ async def serve_http(
     config: MockServerConfig,
     host: str,
     port: int,
-    use_timerfd: bool = True,
+    use_timerfd: bool | None = None,
 ) -> tuple[asyncio.Server, MockHTTPState]:
-    """Listen on ``host:port`` (0: a free port); the caller closes the server and the state."""
+    """Listen on ``host:port`` (0: a free port); the caller closes the server and the state.
+
+    ``use_timerfd=None`` reads ``GUIDELLM_MOCK_TIMERFD`` (``0`` selects the loop's own timers,
+    which benchmarks/mock_precision.py uses to show the difference).
+    """
+    if use_timerfd is None:
+        use_timerfd = os.environ.get("GUIDELLM_MOCK_TIMERFD", "1") != "0"
     loop = asyncio.get_running_loop()
     state = MockHTTPState(config, DeadlineScheduler(loop, use_timerfd=use_timerfd))
     server = await loop.create_server(

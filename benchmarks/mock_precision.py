@@ -1,0 +1,233 @@
+"""How precisely does the mock server keep its configured TTFT and ITL?
+
+A minimal client (one uvloop loop, raw asyncio protocols, the arrival time of every read taken
+with ``time.perf_counter`` before any parsing) sends streaming ``/v1/completions`` requests at
+fixed rates (open loop) to a mock server started in its own process, and compares what it sees
+with what the server was configured to do:
+
+* TTFT error: (first token chunk - request written) - ttft_ms
+* gap error: every gap between consecutive token chunks - itl_ms
+* ITL error: (last - first) / (tokens - 1) - itl_ms, the per-request ITL guidellm reports
+* drift: (last chunk - request written) - (ttft + (tokens - 1) * itl); absolute deadlines mean
+  it does not grow with the stream's length
+* server CPU-ms per request (from /proc/PID/stat of the server process)
+
+Usage::
+
+    python benchmarks/mock_precision.py                     # 1, 10, 50 req/s (timerfd timers)
+    python benchmarks/mock_precision.py --timer loop        # the same with the loop's timers
+    python benchmarks/mock_precision.py --sync 20 --url http://127.0.0.1:8000
+        # 20 sequential requests against a running 'guidellm mock-server', printing the TTFT
+        # and ITL medians that 'guidellm run --profile synchronous' should reproduce
+
+Figures go in benchmarks/README.md with the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import statistics
+import sys
+import time
+from typing import Any
+
+try:
+    import uvloop
+except ImportError:  # pragma: no cover
+    uvloop = None  # type: ignore[assignment]
+
+from guidellm.mock_server import MockServer, MockServerConfig
+
+_TOKEN_MARK = b'"choices":[{'
+
+
+class _StreamClient(asyncio.Protocol):
+    """Write one request, timestamp every read, count token events, stop at [DONE] or EOF."""
+
+    def __init__(self, request: bytes, done: asyncio.Future[None]) -> None:
+        self.request = request
+        self.done = done
+        self.sent = 0.0
+        self.times: list[float] = []
+        self.buffer = b""
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.sent = time.perf_counter()
+        self.transport.write(self.request)  # type: ignore[union-attr]
+
+    def data_received(self, data: bytes) -> None:
+        arrived = time.perf_counter()
+        self.buffer += data
+        *events, self.buffer = self.buffer.split(b"\n\n")
+        for event in events:
+            if _TOKEN_MARK in event:
+                self.times.append(arrived)
+            elif b"data: [DONE]" in event and not self.done.done():
+                self.done.set_result(None)
+                assert self.transport is not None
+                self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+
+
+def _request(host: str, tokens: int) -> bytes:
+    body = json.dumps({"prompt": "hello", "max_tokens": tokens, "stream": True}).encode()
+    return (
+        f"POST /v1/completions HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+    ).encode() + body
+
+
+async def _one(host: str, port: int, request: bytes) -> tuple[float, list[float]]:
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+    transport, client = await loop.create_connection(
+        lambda: _StreamClient(request, done), host, port
+    )
+    await done
+    transport.close()
+    return client.sent, client.times
+
+
+def _cpu_seconds(pid: int | None) -> float:
+    if pid is None:
+        return float("nan")
+    with open(f"/proc/{pid}/stat") as f:  # noqa: PTH123 - procfs, read once per phase
+        parts = f.read().rsplit(")", 1)[1].split()
+    return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _summary(
+    results: list[tuple[float, list[float]]], ttft_ms: float, itl_ms: float, tokens: int
+) -> dict[str, Any]:
+    ttft_err, itl_err, gap_err, drift = [], [], [], []
+    bad = 0
+    for sent, times in results:
+        if len(times) != tokens:
+            bad += 1
+            continue
+        ttft_err.append((times[0] - sent) * 1000 - ttft_ms)
+        itl_err.append((times[-1] - times[0]) * 1000 / (tokens - 1) - itl_ms)
+        gap_err += [(b - a) * 1000 - itl_ms for a, b in itertools.pairwise(times)]
+        drift.append((times[-1] - sent) * 1000 - (ttft_ms + (tokens - 1) * itl_ms))
+    out: dict[str, Any] = {"requests": len(results), "incomplete": bad}
+    for name, values in (("ttft", ttft_err), ("itl", itl_err), ("gap", gap_err), ("drift", drift)):
+        abs_values = [abs(v) for v in values]
+        out[name] = {
+            "median": statistics.median(values),
+            "p99_abs": _pct(abs_values, 0.99),
+            "max_abs": max(abs_values),
+        }
+    return out
+
+
+async def _rate_phase(
+    host: str, port: int, rate: float, count: int, tokens: int
+) -> tuple[list[tuple[float, list[float]]], float]:
+    """Send ``count`` requests at ``rate``/s (open loop); return results and worst send lag."""
+    request = _request(host, tokens)
+    loop = asyncio.get_running_loop()
+    start = loop.time() + 0.05
+    tasks = []
+    lag = 0.0
+    for i in range(count):
+        target = start + i / rate
+        delay = target - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        lag = max(lag, loop.time() - target)
+        tasks.append(asyncio.ensure_future(_one(host, port, request)))
+    return list(await asyncio.gather(*tasks)), lag
+
+
+async def _sync_phase(host: str, port: int, count: int, tokens: int) -> list[Any]:
+    request = _request(host, tokens)
+    return [await _one(host, port, request) for _ in range(count)]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ttft-ms", type=float, default=50.0)
+    parser.add_argument("--itl-ms", type=float, default=10.0)
+    parser.add_argument("--tokens", type=int, default=32, help="max_tokens of every request")
+    parser.add_argument("--rates", default="1,10,50", help="requests/s, comma-separated")
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each rate phase")
+    parser.add_argument("--timer", choices=["timerfd", "loop"], default="timerfd")
+    parser.add_argument("--url", help="measure this running mock server instead of starting one")
+    parser.add_argument("--sync", type=int, default=0, help="N sequential requests, then exit")
+    parser.add_argument("--json", help="also write the figures to this file")
+    args = parser.parse_args()
+
+    server: MockServer | None = None
+    if args.url:
+        url = args.url
+    else:
+        os.environ["GUIDELLM_MOCK_TIMERFD"] = "1" if args.timer == "timerfd" else "0"
+        config = MockServerConfig(ttft_ms=args.ttft_ms, itl_ms=args.itl_ms, output_tokens=32)
+        server = MockServer(config)
+        url = server.start_process()
+    host, port_text = url.removeprefix("http://").rsplit(":", 1)
+    port = int(port_text)
+    pid = server.pid if server else None
+    run = uvloop.run if uvloop is not None else asyncio.run
+    report: dict[str, Any] = {"url": url, "timer": args.timer if server else "external"}
+    try:
+        run(_sync_phase(host, port, 3, args.tokens))  # warm-up
+        if args.sync:
+            results = run(_sync_phase(host, port, args.sync, args.tokens))
+            ttfts = [(t[0] - s) * 1000 for s, t in results]
+            itls = [(t[-1] - t[0]) * 1000 / (len(t) - 1) for _, t in results]
+            report["sync"] = {
+                "requests": args.sync,
+                "ttft_median_ms": statistics.median(ttfts),
+                "itl_median_ms": statistics.median(itls),
+            }
+            print(json.dumps(report["sync"], indent=2))
+        else:
+            print(f"# mock precision, ttft {args.ttft_ms} ms, itl {args.itl_ms} ms, "
+                  f"{args.tokens} tokens, timer {report['timer']}")  # fmt: skip
+            print("| req/s | requests | TTFT err median / p99 / max (ms) | ITL err median / p99 "
+                  "(ms) | gap err median / p99 / max (ms) | drift p99 (ms) | server CPU-ms/req "
+                  "| client send lag max (ms) |")  # fmt: skip
+            print("|---|---|---|---|---|---|---|---|")
+            for rate in [float(r) for r in args.rates.split(",")]:
+                count = max(5, int(rate * args.seconds))
+                cpu0 = _cpu_seconds(pid)
+                results, lag = run(_rate_phase(host, port, rate, count, args.tokens))
+                cpu = (_cpu_seconds(pid) - cpu0) * 1000 / count
+                s = _summary(results, args.ttft_ms, args.itl_ms, args.tokens)
+                s["server_cpu_ms_per_request"] = cpu
+                s["client_send_lag_max_ms"] = lag * 1000
+                report[f"rate_{rate:g}"] = s
+                t, i, g = s["ttft"], s["itl"], s["gap"]
+                print(
+                    f"| {rate:g} | {count}{' (' + str(s['incomplete']) + ' bad)' if s['incomplete'] else ''} "  # noqa: E501
+                    f"| {t['median']:+.3f} / {t['p99_abs']:.3f} / {t['max_abs']:.3f} "
+                    f"| {i['median']:+.4f} / {i['p99_abs']:.4f} "
+                    f"| {g['median']:+.3f} / {g['p99_abs']:.3f} / {g['max_abs']:.3f} "
+                    f"| {s['drift']['p99_abs']:.3f} | {cpu:.2f} | {lag * 1000:.2f} |"
+                )
+    finally:
+        if server is not None:
+            server.stop()
+    if args.json:
+        with open(args.json, "w") as f:  # noqa: PTH123
+            json.dump(report, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
