@@ -48,10 +48,10 @@ def _count(value: Any, what: str) -> int:
 
 
 class WordsSource(DatasetSource):
-    """``--data words:N``: endless prompts of exactly N words (``samples=K`` for K of them).
+    """``--data words:N``: endless prompts of exactly N words (``--data-args samples=K``: K).
 
-    ``--data-args output_tokens=M`` asks for M output tokens per request. With the ``echo``
-    backend a prompt of N words comes back as N chunks, so every length is known exactly.
+    guidellm's own ``--data-args output_tokens=M`` sets every request's output length. With the
+    ``echo`` backend a prompt of N words comes back as N chunks, so every length is known.
     """
 
     name = "words"
@@ -60,23 +60,26 @@ class WordsSource(DatasetSource):
     def accepts(cls, spec: str, options: Mapping[str, Any]) -> bool:
         return spec.startswith("words:")
 
-    def __init__(self, spec: str, options: Mapping[str, Any], *args: Any, **kwargs: Any) -> None:
-        super().__init__(spec, options, *args, **kwargs)
-        # Check everything now: bad input must fail before any load is sent.
+    def validate(self) -> None:
+        # Called once before any load is sent: bad input fails here, not mid-run.
         try:
-            self.words = _count(int(spec.partition(":")[2]), "--data words:N")
+            self.words = _count(int(self.spec.partition(":")[2]), "--data words:N")
         except ValueError:
-            raise UserError(f"--data {spec!r}: write words:N, e.g. --data words:64") from None
-        output = self.options.get("output_tokens")
-        self.output = None if output is None else _count(output, "--data-args output_tokens")
+            raise UserError(f"--data {self.spec!r}: write words:N, e.g. --data words:64") from None
         samples = self.options.get("samples")
         self.samples = None if samples is None else _count(samples, "--data-args samples")
 
+    @property
+    def size(self) -> int | None:
+        self.validate()
+        return self.samples
+
+    def columns(self) -> list[str]:
+        return ["prompt"]
+
     def rows(self) -> Iterator[dict[str, Any]]:
+        self.validate()
         rng = random.Random(self.seed)
         indices = itertools.count() if self.samples is None else range(self.samples)
         for _ in indices:
-            row: dict[str, Any] = {"prompt": " ".join(rng.choices(VOCABULARY, k=self.words))}
-            if self.output is not None:
-                row["output_tokens_count"] = self.output
-            yield row
+            yield {"prompt": " ".join(rng.choices(VOCABULARY, k=self.words))}

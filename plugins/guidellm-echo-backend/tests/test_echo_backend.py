@@ -107,14 +107,41 @@ def test_picklable_and_discovers_a_model_name() -> None:
 def test_words_source_makes_exact_prompts_and_checks_its_spec_early() -> None:
     assert WordsSource.accepts("words:12", {})
     assert not WordsSource.accepts("prompt_tokens=12", {})
-    rows = list(WordsSource("words:12", {"samples": 3, "output_tokens": 5}).rows())
+    source = WordsSource("words:12", {"samples": 3})
+    source.validate()
+    assert source.size == 3
+    assert source.columns() == ["prompt"]
+    rows = list(source.rows())
     assert len(rows) == 3
-    assert all(len(r["prompt"].split()) == 12 and r["output_tokens_count"] == 5 for r in rows)
+    assert all(len(r["prompt"].split()) == 12 for r in rows)
     same = list(WordsSource("words:12", {"samples": 3}, seed=42).rows())
-    assert [r["prompt"] for r in same] == [r["prompt"] for r in rows]
+    assert same == rows
+    assert WordsSource("words:2", {}).size is None  # endless
     for spec, options in [("words:x", {}), ("words:0", {}), ("words:3", {"samples": -1})]:
         with pytest.raises(UserError):
-            WordsSource(spec, options)
+            WordsSource(spec, options).validate()
+
+
+def test_words_source_through_the_request_loader() -> None:
+    from guidellm.data.loader import RequestLoader
+
+    host = PluginHost(builtins=(), entry_points=False)
+    host.add_plugin(guidellm_echo, "echo-loader-test")
+    try:
+        loader = RequestLoader(
+            ["words:5"],
+            {"samples": 4, "output_tokens": 7},
+            processor=None,
+            random_seed=1,
+            host=host,
+        )
+        requests = list(loader)
+        assert len(requests) == 4
+        assert all(len((r.prompt or "").split()) == 5 and r.max_tokens == 7 for r in requests)
+        result = run(EchoBackend("echo://"), requests[0])
+        assert result.content_chunks == 7
+    finally:
+        host.remove_plugin("echo-loader-test")
 
 
 def test_markdown_render_and_writer(tmp_path: Path) -> None:
