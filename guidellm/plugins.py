@@ -51,6 +51,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "guidellm.cli.commands",
     "guidellm.outputs.builtin",
     "guidellm.data.sources",
+    "guidellm.backends.openai_http",
 )
 
 

@@ -1,0 +1,386 @@
+"""A lean HTTP/1.1 transport for httpx: keep-alive connections and a C parser (httptools).
+
+httpx's stock transport (httpcore) parses HTTP/1.1 in pure Python and guards its pool with
+locks whose cost grows with the number of connections; on a streaming benchmark that is most of
+the client's CPU. This transport keeps httpx's API (``httpx.AsyncClient(transport=...)``) and
+does only what a benchmark client needs: one connection per in-flight request, kept alive and
+reused, a pool sized by the caller, the response parsed by ``httptools`` inside an
+:class:`asyncio.Protocol`, and body bytes handed to the reader as they arrive.
+
+Not supported (use httpx's stock transport): HTTP/2, proxies, ``HEAD`` requests, upgrades.
+Failures are raised as httpx exceptions so that callers treat both transports alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections import deque
+from collections.abc import AsyncIterator
+
+import httptools
+import httpx
+
+__all__ = ["LeanHTTPTransport"]
+
+#: Pause reading from a socket when this many body bytes wait for the reader.
+_HIGH_WATER = 1 << 20
+
+
+def _timeout(request: httpx.Request, key: str) -> float | None:
+    value = request.extensions.get("timeout", {}).get(key)
+    return None if value is None else float(value)
+
+
+def _fire_timeout(waiter: asyncio.Future[None], exc: Exception) -> None:
+    if not waiter.done():
+        waiter.set_exception(exc)
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection; parses responses with httptools as bytes arrive."""
+
+    def __init__(self, key: tuple[str, str, int]) -> None:
+        self.key = key
+        self.loop = asyncio.get_running_loop()
+        self.parser = httptools.HttpResponseParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.paused = False
+        self.waiter: asyncio.Future[None] | None = None
+        self.request: httpx.Request | None = None
+        self._reset()
+
+    def _reset(self) -> None:
+        self.status = 0
+        self.reason = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.headers_done = False
+        self.complete = False
+        self.received = False
+        self.chunks: deque[bytes] = deque()
+        self.buffered = 0
+        self.exc: Exception | None = None
+        self.keep_alive = True
+        self.until_close = False
+
+    # -- asyncio.Protocol ------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
+
+    def data_received(self, data: bytes) -> None:
+        self.received = True
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self.exc = httpx.RemoteProtocolError(
+                f"malformed HTTP response: {exc}", request=self.request
+            )
+            self.close()
+        self._wake()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.headers_done and self.until_close and not self.complete:
+            self.complete = True  # a body delimited by the end of the connection
+        elif not self.complete and self.exc is None:
+            reason = f": {exc}" if exc else ""
+            where = "mid-response" if self.headers_done else "before a response"
+            self.exc = httpx.ReadError(
+                f"connection closed by the server {where}{reason}", request=self.request
+            )
+        self._wake()
+
+    def pause_writing(self) -> None:  # request bodies are small; nothing to throttle
+        pass
+
+    def resume_writing(self) -> None:
+        pass
+
+    # -- httptools callbacks ---------------------------------------------------------------
+
+    def on_status(self, status: bytes) -> None:
+        self.reason = status
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        parser = self.parser
+        self.status = parser.get_status_code()
+        self.keep_alive = parser.should_keep_alive()
+        self.headers_done = True
+        framed = False
+        for name, value in self.headers:
+            lname = name.lower()
+            if lname == b"content-length" or (
+                lname == b"transfer-encoding" and b"chunked" in value.lower()
+            ):
+                framed = True
+        self.until_close = not framed and self.status not in (204, 304)
+
+    def on_body(self, body: bytes) -> None:
+        self.chunks.append(body)
+        self.buffered += len(body)
+        if self.buffered > _HIGH_WATER and not self.paused and self.transport is not None:
+            self.paused = True
+            self.transport.pause_reading()
+
+    def on_message_complete(self) -> None:
+        self.complete = True
+
+    # -- used by the transport -------------------------------------------------------------
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def wait(self, timeout: float | None, what: str) -> None:
+        """Wait for the next parser event; ``httpx.ReadTimeout`` after ``timeout`` seconds."""
+        waiter: asyncio.Future[None] = self.loop.create_future()
+        self.waiter = waiter
+        if timeout is None:
+            await waiter
+            return
+        handle = self.loop.call_later(
+            timeout,
+            _fire_timeout,
+            waiter,
+            httpx.ReadTimeout(f"no data for {timeout:g} s {what}", request=self.request),
+        )
+        try:
+            await waiter
+        finally:
+            handle.cancel()
+
+    def take(self) -> bytes:
+        """Every body byte received so far, as one ``bytes``."""
+        chunks = self.chunks
+        data = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
+        chunks.clear()
+        self.buffered = 0
+        if self.paused and self.transport is not None:
+            self.paused = False
+            self.transport.resume_reading()
+        return data
+
+    @property
+    def reusable(self) -> bool:
+        return self.complete and self.keep_alive and not self.closed and self.exc is None
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+class _ResponseStream(httpx.AsyncByteStream):
+    """The body of one response; hands the connection back to the pool when closed."""
+
+    def __init__(
+        self, transport: LeanHTTPTransport, conn: _Connection, timeout: float | None
+    ) -> None:
+        self._transport = transport
+        self._conn = conn
+        self._timeout = timeout
+        self._released = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        conn = self._conn
+        timeout = self._timeout
+        while True:
+            if conn.chunks:
+                yield conn.take()
+            elif conn.complete:
+                return
+            elif conn.exc is not None:
+                raise conn.exc
+            else:
+                await conn.wait(timeout, "while reading the response body")
+
+    async def aclose(self) -> None:
+        if not self._released:
+            self._released = True
+            self._transport._release(self._conn)
+
+
+class LeanHTTPTransport(httpx.AsyncBaseTransport):
+    """An HTTP/1.1 transport with at most ``max_connections`` keep-alive connections.
+
+    ``ssl_context`` is used for ``https`` URLs (build it with ``httpx.create_ssl_context``).
+    Timeouts come from httpx's per-request ``timeout`` extension (connect, read, pool).
+    """
+
+    def __init__(self, max_connections: int = 100, ssl_context: ssl.SSLContext | None = None):
+        if max_connections < 1:
+            raise ValueError("max_connections must be at least 1")
+        self.max_connections = max_connections
+        self.ssl_context = ssl_context
+        self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
+        self._open = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._closed = False
+
+    # -- pool --------------------------------------------------------------------------------
+
+    def _pop_idle(self, key: tuple[str, str, int]) -> _Connection | None:
+        idle = self._idle.get(key)
+        while idle:
+            conn = idle.pop()
+            if not conn.closed and conn.transport is not None and not conn.transport.is_closing():
+                return conn
+            self._open -= 1
+        return None
+
+    def _evict_other_idle(self, key: tuple[str, str, int]) -> bool:
+        """Close one idle connection to another host to make room; True if one was closed."""
+        for other, idle in self._idle.items():
+            if other != key and idle:
+                idle.pop().close()
+                self._open -= 1
+                return True
+        return False
+
+    async def _acquire(
+        self, request: httpx.Request, key: tuple[str, str, int]
+    ) -> tuple[_Connection, bool]:
+        """A connection for ``key`` and whether it was kept alive from an earlier request."""
+        while True:
+            conn = self._pop_idle(key)
+            if conn is not None:
+                return conn, True
+            if self._open < self.max_connections or self._evict_other_idle(key):
+                self._open += 1
+                try:
+                    return await self._connect(request, key), False
+                except BaseException:
+                    self._open -= 1
+                    self._wake_one()
+                    raise
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            pool_timeout = _timeout(request, "pool")
+            try:
+                await asyncio.wait_for(waiter, pool_timeout)
+            except asyncio.TimeoutError:
+                raise httpx.PoolTimeout(
+                    f"all {self.max_connections} connections stayed busy for {pool_timeout:g} s",
+                    request=request,
+                ) from None
+            finally:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+
+    def _wake_one(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def _release(self, conn: _Connection) -> None:
+        conn.request = None
+        if conn.reusable and not self._closed:
+            conn._reset()
+            self._idle.setdefault(conn.key, []).append(conn)
+        else:
+            conn.close()
+            self._open -= 1
+        self._wake_one()
+
+    async def _connect(self, request: httpx.Request, key: tuple[str, str, int]) -> _Connection:
+        scheme, host, port = key
+        loop = asyncio.get_running_loop()
+        conn = _Connection(key)
+        ctx: ssl.SSLContext | None = None
+        if scheme == "https":
+            ctx = self.ssl_context or httpx.create_ssl_context()
+        timeout = _timeout(request, "connect")
+        try:
+            await asyncio.wait_for(
+                loop.create_connection(
+                    lambda: conn, host, port, ssl=ctx, server_hostname=host if ctx else None
+                ),
+                timeout,
+            )
+        except asyncio.TimeoutError:
+            raise httpx.ConnectTimeout(
+                f"connecting to {host}:{port} took longer than {timeout:g} s", request=request
+            ) from None
+        except OSError as exc:  # ssl.SSLError is an OSError too
+            raise httpx.ConnectError(f"{exc}", request=request) from exc
+        return conn
+
+    # -- httpx.AsyncBaseTransport ------------------------------------------------------------
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        scheme = url.scheme
+        if scheme not in ("http", "https"):
+            raise httpx.UnsupportedProtocol(f"unsupported URL scheme {scheme!r}", request=request)
+        if self._closed:
+            raise RuntimeError("the transport is closed")
+        port = url.port or (443 if scheme == "https" else 80)
+        key = (scheme, url.host, port)
+        head, body = await _serialize(request)
+        read_timeout = _timeout(request, "read")
+        for attempt in (0, 1):
+            conn, reused = await self._acquire(request, key)
+            conn.request = request
+            try:
+                assert conn.transport is not None
+                conn.transport.write(head + body if len(body) < 65536 else head)
+                if len(body) >= 65536:
+                    conn.transport.write(body)
+                while not conn.headers_done:
+                    if conn.exc is not None:
+                        raise conn.exc
+                    await conn.wait(read_timeout, "waiting for the response headers")
+            except httpx.ReadError:
+                self._release(conn)
+                # A kept-alive connection the server closed while idle: retry once, fresh.
+                if attempt == 0 and reused and not conn.received:
+                    continue
+                raise
+            except BaseException:
+                self._release(conn)
+                raise
+            return httpx.Response(
+                status_code=conn.status,
+                headers=conn.headers,
+                stream=_ResponseStream(self, conn, read_timeout),
+                extensions={"http_version": b"HTTP/1.1", "reason_phrase": conn.reason},
+            )
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def aclose(self) -> None:
+        self._closed = True
+        for idle in self._idle.values():
+            for conn in idle:
+                conn.close()
+        self._idle.clear()
+        self._open = 0
+
+
+async def _serialize(request: httpx.Request) -> tuple[bytes, bytes]:
+    """The request head and body as bytes; streamed bodies are read and sent with a length."""
+    try:
+        body = request.content
+        headers = request.headers.raw
+    except httpx.RequestNotRead:
+        body = b"".join([part async for part in request.stream])  # type: ignore[union-attr]
+        headers = [
+            (k, v)
+            for k, v in request.headers.raw
+            if k.lower() not in (b"transfer-encoding", b"content-length")
+        ]
+        headers.append((b"Content-Length", str(len(body)).encode()))
+    parts: list[bytes] = [request.method.encode(), b" ", request.url.raw_path, b" HTTP/1.1\r\n"]
+    for name, value in headers:
+        parts += (name, b": ", value, b"\r\n")
+    parts.append(b"\r\n")
+    return b"".join(parts), body

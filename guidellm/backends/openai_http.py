@@ -1,0 +1,735 @@
+"""The ``openai_http`` backend: any OpenAI-compatible server (vLLM, SGLang, TGI, llama.cpp...).
+
+Sends ``/v1/chat/completions`` (default) or ``/v1/completions`` requests, streaming by default,
+and times every content-bearing chunk. httpx is the client; HTTP/1.1 goes through our own lean
+transport (:mod:`guidellm.backends.http_transport`) because httpx's stock one costs several
+times more CPU per streamed token; ``http2=true`` uses httpx's stock transport.
+
+Options (``--backend-args``):
+
+``api_key``         sent as ``Authorization: Bearer``; default ``GUIDELLM_API_KEY`` then
+                    ``OPENAI_API_KEY``; never shown in reports, logs or errors.
+``verify``          TLS verification: ``true`` (default), ``false``, or a CA bundle path.
+``http2``           use HTTP/2 (httpx's stock transport); default ``false``.
+``timeout``         read timeout in seconds between any two reads (default 300).
+``connect_timeout`` seconds to open a connection (default 10).
+``first_token_timeout``  seconds from sending to the first content chunk (default: none).
+``stall_timeout``   longest gap in seconds between content chunks (default 60).
+``headers``         extra HTTP headers, a JSON object.
+``extra_body``      fields merged into every request body (``temperature``, ``ignore_eos``...).
+``request_format``  ``chat_completions`` (default) or ``text_completions``.
+``stream``          stream the response (default ``true``).
+``max_connections`` connection pool size (default: the worker's concurrency).
+``transport``       ``lean`` (default) or ``httpx`` (httpx's stock HTTP/1.1 transport).
+
+The output length is sent as ``max_tokens`` on both endpoints: vLLM, SGLang, TGI, llama.cpp
+and Ollama all honour it (OpenAI's newer ``max_completion_tokens`` is not understood by every
+server; add it through ``extra_body`` if a server needs it).
+
+Error categories: connection refused or lost mid-stream -> ``connection``; connect/read
+timeout -> ``timeout``; the deadlines -> ``first_token_deadline`` / ``stall``; 4xx/5xx ->
+``http_4xx`` / ``http_429`` / ``http_5xx`` with the server's message; an error object in the
+stream -> ``server_error``; malformed JSON or a stream that ends without ``[DONE]`` ->
+``protocol``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+from typing import TYPE_CHECKING, Any
+
+from guidellm.backends.base import Backend
+from guidellm.backends.sse import SSEDecoder, SSEEvent, parse_events
+from guidellm.errors import (
+    BadResponseError,
+    ConnectError,
+    FirstTokenTimeoutError,
+    HTTPStatusError,
+    RequestError,
+    RequestTimeoutError,
+    ServerError,
+    StallTimeoutError,
+    UserError,
+)
+from guidellm.hookspecs import Register, hookimpl
+from guidellm.redact import REDACTED
+
+if TYPE_CHECKING:
+    import httpx
+
+    from guidellm.request import GenerationRequest, ResponseRecorder
+
+__all__ = ["OpenAIHTTPBackend"]
+
+_FORMATS = {"chat_completions": "/v1/chat/completions", "text_completions": "/v1/completions"}
+_DEFAULTS: dict[str, Any] = {
+    "api_key": None,
+    "verify": True,
+    "http2": False,
+    "timeout": 300.0,
+    "connect_timeout": 10.0,
+    "first_token_timeout": None,
+    "stall_timeout": 60.0,
+    "headers": None,
+    "extra_body": None,
+    "request_format": "chat_completions",
+    "stream": True,
+    "max_connections": None,
+    "transport": "lean",
+}
+_SECONDS = ("timeout", "connect_timeout", "first_token_timeout", "stall_timeout")
+#: How much of a server's error message is kept in an error.
+_MESSAGE_CHARS = 300
+
+
+def _check_options(options: dict[str, Any]) -> dict[str, Any]:
+    """Merge ``options`` over the defaults; any unknown or ill-typed option is a UserError."""
+    unknown = sorted(set(options) - set(_DEFAULTS))
+    if unknown:
+        raise UserError(
+            f"Unknown --backend-args for openai_http: {', '.join(unknown)}. "
+            f"Valid: {', '.join(sorted(_DEFAULTS))}."
+        )
+    opts = {**_DEFAULTS, **options}
+
+    def bad(name: str, want: str) -> UserError:
+        shown = "" if name == "api_key" else f" (got {opts[name]!r})"
+        return UserError(f"--backend-args {name} must be {want}{shown}.")
+
+    for name in ("http2", "stream"):
+        if not isinstance(opts[name], bool):
+            raise bad(name, "true or false")
+    if not isinstance(opts["verify"], (bool, str)):
+        raise bad("verify", "true, false or a CA bundle path")
+    if isinstance(opts["verify"], str) and not os.path.exists(opts["verify"]):  # noqa: PTH110
+        raise UserError(f"--backend-args verify={opts['verify']}: no such CA bundle file.")
+    for name in _SECONDS:
+        value = opts[name]
+        if value is None and name in ("first_token_timeout", "stall_timeout"):
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise bad(name, "a positive number of seconds")
+        opts[name] = float(value)
+    for name in ("headers", "extra_body"):
+        if opts[name] is not None and not isinstance(opts[name], dict):
+            raise bad(name, 'a JSON object, e.g. {"temperature": 0}')
+    if opts["request_format"] not in _FORMATS:
+        raise bad("request_format", " or ".join(_FORMATS))
+    mc = opts["max_connections"]
+    if mc is not None and (isinstance(mc, bool) or not isinstance(mc, int) or mc < 1):
+        raise bad("max_connections", "a positive integer")
+    if opts["transport"] not in ("lean", "httpx"):
+        raise bad("transport", "lean or httpx")
+    if opts["api_key"] is not None and not isinstance(opts["api_key"], str):
+        raise bad("api_key", "a string")
+    return opts
+
+
+def _base_url(target: str) -> str:
+    """``http://h:8000/v1/`` -> ``http://h:8000``: endpoint paths add ``/v1`` themselves."""
+    url = target.rstrip("/")
+    if url.endswith("/v1"):
+        url = url[:-3]
+    return url
+
+
+def _server_message(body: bytes) -> str:
+    """The human part of an error body: OpenAI's ``error.message``, FastAPI's ``detail``..."""
+    import orjson
+
+    text = body.decode("utf-8", "replace").strip()
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        obj = None
+    if isinstance(obj, dict):
+        err = obj.get("error", obj)
+        if isinstance(err, dict):
+            msg = err.get("message") or err.get("detail") or err.get("msg")
+            if msg is not None:
+                text = str(msg)
+        elif isinstance(err, str):
+            text = err
+        if "detail" in obj and not isinstance(obj.get("error"), (dict, str)):
+            text = str(obj["detail"])
+    text = " ".join(text.split())
+    if len(text) > _MESSAGE_CHARS:
+        text = text[:_MESSAGE_CHARS] + "..."
+    return text or "(empty body)"
+
+
+def _dumps(value: Any) -> bytes:
+    import orjson
+
+    return orjson.dumps(value)
+
+
+def _chunk_decoder() -> Any:
+    """A msgspec decoder for a JSON array of stream chunks, reading only the fields we use.
+
+    Typed decoding skips ``id``, ``model``, ``logprobs``... without building them, about twice
+    as fast as ``orjson.loads`` into dicts; a chunk of another shape raises ``ValueError`` and
+    the read falls back to the general path. Built lazily: plugin modules import cheaply.
+    """
+    import msgspec
+
+    def struct(name: str, fields: list[tuple[str, Any]]) -> Any:
+        return msgspec.defstruct(name, [(f, t, None) for f, t in fields])
+
+    delta = struct(
+        "Delta",
+        [("content", str | None), ("reasoning_content", str | None), ("reasoning", str | None)],
+    )
+    choice = struct("Choice", [("delta", delta | None), ("text", str | None)])
+    usage = struct(
+        "Usage",
+        [
+            ("prompt_tokens", int | None),
+            ("completion_tokens", int | None),
+            ("completion_tokens_details", dict[str, Any] | None),
+        ],
+    )
+    chunk = struct(
+        "Chunk", [("choices", _list_of(choice) | None), ("usage", usage | None), ("error", Any)]
+    )
+    return msgspec.json.Decoder(_list_of(chunk)).decode
+
+
+def _list_of(item: Any) -> Any:
+    """``list[item]`` for a class built at run time (mypy cannot check such a type)."""
+    return list[item]
+
+
+@functools.cache
+def _client_class() -> Any:
+    """httpx.AsyncClient without cookie handling.
+
+    httpx parses every response's headers into an ``email.message.Message`` to look for
+    cookies: about a tenth of the CPU of a streamed request. A load generator must not carry
+    cookies between requests anyway (a sticky-session cookie would pin the whole benchmark to
+    one replica behind a load balancer).
+    """
+    import httpx
+
+    class _NoCookies(httpx.Cookies):
+        def extract_cookies(self, response: httpx.Response) -> None:
+            pass
+
+    class _Client(httpx.AsyncClient):
+        @property
+        def cookies(self) -> httpx.Cookies:
+            return _NO_COOKIES
+
+        @cookies.setter
+        def cookies(self, value: Any) -> None:
+            pass
+
+    _NO_COOKIES = _NoCookies()
+    return _Client
+
+
+def _join_contents(messages: list[dict[str, Any]]) -> str:
+    """Chat messages as one prompt for ``/v1/completions`` (text parts only)."""
+    parts: list[str] = []
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, str):
+            parts.append(content)
+        elif isinstance(content, list):
+            parts.extend(
+                str(p.get("text", "")) for p in content if isinstance(p, dict) and "text" in p
+            )
+    return "\n".join(parts)
+
+
+class _Watchdog:
+    """First-token and stall deadlines with one lazily re-armed timer per request.
+
+    Per chunk it costs nothing: the timer reads the recorder's ``last_token_time`` when it
+    fires and re-arms itself if the deadline moved; only a real expiry cancels the task.
+    """
+
+    __slots__ = ("fired", "first", "handle", "loop", "recorder", "stall", "task")
+
+    def __init__(
+        self, recorder: ResponseRecorder, first: float | None, stall: float | None
+    ) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.task = asyncio.current_task()
+        self.recorder = recorder
+        self.first = first
+        self.stall = stall
+        self.fired: RequestError | None = None
+        self.handle: asyncio.TimerHandle | None = None
+        self._arm()
+
+    def _arm(self) -> None:
+        from guidellm.request import now
+
+        rec = self.recorder
+        if rec.last_token_time is None:
+            if self.first is not None:
+                deadline = rec.request_start + self.first
+                kind = "first"
+            elif self.stall is not None:
+                self.handle = self.loop.call_later(self.stall, self._arm)  # look again later
+                return
+            else:
+                return
+        elif self.stall is not None:
+            deadline = rec.last_token_time + self.stall
+            kind = "stall"
+        else:
+            return
+        remaining = deadline - now()
+        if remaining > 0:
+            self.handle = self.loop.call_later(remaining, self._arm)
+            return
+        if kind == "first":
+            self.fired = FirstTokenTimeoutError(f"no token within {self.first:g} s of sending")
+        else:
+            self.fired = StallTimeoutError(f"no token for {self.stall:g} s mid-stream")
+        if self.task is not None:
+            self.task.cancel()
+
+    def cancel(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+
+
+class OpenAIHTTPBackend(Backend):
+    """OpenAI-compatible HTTP server; see the module docstring for ``--backend-args``."""
+
+    name = "openai_http"
+    schemes = ("http", "https")
+
+    def __init__(self, target: str, model: str | None = None, **options: Any) -> None:
+        super().__init__(target, model, **options)
+        self._opts = _check_options(options)
+        key = self._opts["api_key"]
+        if key is None:
+            key = os.environ.get("GUIDELLM_API_KEY") or os.environ.get("OPENAI_API_KEY")
+        self._api_key: str | None = key or None
+        self._base = _base_url(target)
+        self._path = _FORMATS[self._opts["request_format"]]
+        self._chat = self._opts["request_format"] == "chat_completions"
+        self._client: httpx.AsyncClient | None = None
+        self._url: Any = None
+        self._headers: Any = None
+        self._extensions: dict[str, Any] = {}
+        self._loads: Any = None
+        self._decode_batch: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_client"] = state["_url"] = state["_headers"] = None  # per process
+        state["_loads"] = None
+        state["_decode_batch"] = None
+        return state
+
+    def describe(self) -> dict[str, Any]:
+        info = super().describe()
+        info["request_format"] = self._opts["request_format"]
+        info["stream"] = self._opts["stream"]
+        if self._api_key and "api_key" not in self.options:
+            info["api_key"] = REDACTED  # came from the environment
+        return info
+
+    # -- life cycle -----------------------------------------------------------------------------
+
+    async def startup(self, concurrency: int = 1) -> None:
+        import httpx
+        import orjson
+
+        self._loads = orjson.loads
+        self._decode_batch = _chunk_decoder()
+        opts = self._opts
+        limit = opts["max_connections"] or max(1, concurrency)
+        verify = opts["verify"]
+        from guidellm import __version__
+
+        headers = {
+            "Accept": "*/*",
+            # Raw bytes are parsed as they come: ask servers not to compress.
+            "Accept-Encoding": "identity",
+            "Content-Type": "application/json",
+            "User-Agent": f"guidellm/{__version__}",
+        }
+        headers.update({str(k): str(v) for k, v in (opts["headers"] or {}).items()})
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        timeout = httpx.Timeout(opts["timeout"], connect=opts["connect_timeout"], pool=None)
+        transport: httpx.AsyncBaseTransport
+        if opts["http2"] or opts["transport"] == "httpx":
+            limits = httpx.Limits(max_connections=limit, max_keepalive_connections=limit)
+            transport = httpx.AsyncHTTPTransport(verify=verify, http2=opts["http2"], limits=limits)
+        else:
+            from guidellm.backends.http_transport import LeanHTTPTransport
+
+            ctx = (
+                httpx.create_ssl_context(verify=verify) if self._base.startswith("https") else None
+            )
+            transport = LeanHTTPTransport(max_connections=limit, ssl_context=ctx)
+        self._client = _client_class()(
+            transport=transport, headers=headers, timeout=timeout, follow_redirects=False
+        )
+        # Each request is built from these, skipping the client's per-request merging.
+        self._url = httpx.URL(self._base + self._path)
+        self._headers = self._client.headers
+        self._extensions = {"timeout": timeout.as_dict()}
+
+    async def shutdown(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.aclose()
+
+    def _require_client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            raise RuntimeError("OpenAIHTTPBackend.startup() was not called")
+        return self._client
+
+    # -- validation (parent, before any load) -----------------------------------------------------
+
+    async def validate(self) -> None:
+        import httpx
+
+        client = self._require_client()
+        where = self._base
+
+        async def get(path: str) -> httpx.Response:
+            try:
+                return await client.get(where + path, timeout=min(30.0, self._opts["timeout"]))
+            except httpx.ConnectError as exc:
+                raise UserError(self._connect_problem(exc)) from None
+            except httpx.TimeoutException:
+                raise UserError(
+                    f"{where}{path} did not answer in time; check --target and that the server "
+                    "is up (or raise --backend-args connect_timeout/timeout)."
+                ) from None
+            except httpx.HTTPError as exc:
+                raise UserError(
+                    f"{where}{path} failed: {self._scrub(str(exc))}; check --target."
+                ) from None
+
+        def auth_problem(resp: httpx.Response, path: str) -> UserError:
+            msg = self._scrub(_server_message(resp.content))
+            how = "is wrong" if self._api_key else "is missing"
+            return UserError(
+                f"{where}{path} answered HTTP {resp.status_code} ({msg}): the API key {how}; "
+                "pass --backend-args api_key=... or set GUIDELLM_API_KEY."
+            )
+
+        health = await get("/health")
+        if health.status_code in (401, 403):
+            raise auth_problem(health, "/health")
+        if health.status_code >= 500:
+            raise UserError(
+                f"{where}/health answered HTTP {health.status_code} "
+                f"({self._scrub(_server_message(health.content))}): the server is not ready; "
+                "wait until it has loaded the model, then retry."
+            )
+        models_resp = await get("/v1/models")
+        if models_resp.status_code in (401, 403):
+            raise auth_problem(models_resp, "/v1/models")
+        if models_resp.status_code >= 400:
+            if self.model is not None and models_resp.status_code == 404:
+                return  # a server without a model list; trust --model
+            raise UserError(
+                f"{where}/v1/models answered HTTP {models_resp.status_code} "
+                f"({self._scrub(_server_message(models_resp.content))}); check --target"
+                + ("" if self.model else " or pass --model")
+                + "."
+            )
+        ids = self._model_ids(models_resp.content)
+        if self.model is None:
+            if not ids:
+                raise UserError(f"{where}/v1/models lists no model; pass --model NAME.")
+            self.model = ids[0]
+        elif ids and self.model not in ids:
+            raise UserError(
+                f"Unknown model {self.model!r} at {where}. Available: {', '.join(ids)}. "
+                "Pass one of them as --model."
+            )
+
+    @staticmethod
+    def _model_ids(body: bytes) -> list[str]:
+        import orjson
+
+        try:
+            data = orjson.loads(body)
+            entries = data.get("data") or data.get("models") or []
+            ids = [str(m.get("id") or m.get("name") or m.get("model")) for m in entries]
+        except (orjson.JSONDecodeError, AttributeError, TypeError):
+            return []
+        return [i for i in ids if i and i != "None"]
+
+    def _connect_problem(self, exc: Exception) -> str:
+        text = self._scrub(str(exc))
+        lower = text.lower()
+        if "certificate" in lower or "ssl" in lower or "tls" in lower:
+            return (
+                f"TLS failure connecting to {self._base}: {text}. Fix the certificate, pass "
+                "--backend-args verify=/path/to/ca.pem, or verify=false to skip checking."
+            )
+        if "refused" in lower:
+            return (
+                f"Cannot connect to {self._base}: connection refused. "
+                "Is the server running? Check --target."
+            )
+        return f"Cannot connect to {self._base}: {text}. Check --target."
+
+    def _scrub(self, text: str) -> str:
+        """Remove the API key from any text that could reach a user (a server may echo it)."""
+        if self._api_key and self._api_key in text:
+            text = text.replace(self._api_key, REDACTED)
+        return text
+
+    # -- requests ---------------------------------------------------------------------------------
+
+    def _body(self, request: GenerationRequest) -> bytes:
+        import orjson
+
+        stream = self._opts["stream"]
+        body: dict[str, Any] = {}
+        if self.model is not None:
+            body["model"] = self.model
+        if self._chat:
+            if request.messages is not None:
+                body["messages"] = request.messages
+            elif request.prompt is not None:
+                body["messages"] = [{"role": "user", "content": request.prompt}]
+            else:
+                raise RequestError(f"request {request.request_id} has no prompt or messages")
+        elif request.prompt is not None:
+            body["prompt"] = request.prompt
+        elif request.messages is not None:
+            body["prompt"] = _join_contents(request.messages)
+        else:
+            raise RequestError(f"request {request.request_id} has no prompt or messages")
+        if request.max_tokens is not None:
+            body["max_tokens"] = request.max_tokens
+        body["stream"] = stream
+        if stream:
+            body["stream_options"] = {"include_usage": True}
+        if self._opts["extra_body"]:
+            body.update(self._opts["extra_body"])
+        if request.extra_body:
+            body.update(request.extra_body)
+        return orjson.dumps(body)
+
+    async def resolve(self, request: GenerationRequest, recorder: ResponseRecorder) -> None:
+        import httpx
+
+        client = self._require_client()
+        content = self._body(request)
+        opts = self._opts
+        watchdog = (
+            _Watchdog(recorder, opts["first_token_timeout"], opts["stall_timeout"])
+            if opts["stream"] and (opts["first_token_timeout"] or opts["stall_timeout"])
+            else None
+        )
+        try:
+            req = httpx.Request(
+                "POST",
+                self._url,
+                headers=self._headers,
+                content=content,
+                extensions=self._extensions,
+            )
+            response = await client.send(req, stream=True)
+            try:
+                if response.status_code >= 400:
+                    await self._raise_status(response)
+                ctype = response.headers.get("content-type", "")
+                if opts["stream"] and "json" not in ctype:
+                    await self._read_stream(response, recorder)
+                else:
+                    await self._read_json(response, recorder)
+            finally:
+                await response.aclose()
+        except asyncio.CancelledError:
+            if watchdog is not None and watchdog.fired is not None:
+                task = asyncio.current_task()
+                if task is not None and hasattr(task, "uncancel"):
+                    task.uncancel()
+                raise watchdog.fired from None
+            raise
+        except httpx.TimeoutException as exc:
+            raise RequestTimeoutError(self._scrub(str(exc)) or type(exc).__name__) from None
+        except (httpx.ConnectError, httpx.ReadError, httpx.WriteError) as exc:
+            raise ConnectError(self._scrub(str(exc)) or type(exc).__name__) from None
+        except httpx.RemoteProtocolError as exc:
+            text = self._scrub(str(exc))
+            if "closed" in text or "incomplete" in text:
+                raise ConnectError(text) from None  # the peer went away mid-response
+            raise BadResponseError(text) from None
+        except httpx.HTTPError as exc:
+            raise ConnectError(self._scrub(str(exc)) or type(exc).__name__) from None
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+
+    async def _raise_status(self, response: httpx.Response) -> None:
+        body = await response.aread()
+        message = self._scrub(_server_message(body))
+        retry_after = response.headers.get("retry-after")
+        if retry_after:
+            message += f" (Retry-After: {retry_after})"
+        raise HTTPStatusError(response.status_code, message)
+
+    async def _read_json(self, response: httpx.Response, recorder: ResponseRecorder) -> None:
+        """A whole (non-streamed) completion: one chunk, timed when the body has arrived."""
+        import orjson
+
+        from guidellm.request import now
+
+        body = await response.aread()
+        arrived = now()
+        try:
+            obj = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise BadResponseError(f"malformed JSON response: {body[:80]!r}") from None
+        if not isinstance(obj, dict):
+            raise BadResponseError(f"unexpected JSON response: {body[:80]!r}")
+        if obj.get("error") is not None:
+            raise ServerError(self._scrub(_server_message(body)))
+        try:
+            choice = obj["choices"][0]
+            if self._chat:
+                message = choice["message"]
+                reasoning = message.get("reasoning_content") or message.get("reasoning")
+                text = message.get("content")
+            else:
+                reasoning, text = None, choice.get("text")
+        except (KeyError, IndexError, TypeError, AttributeError):
+            raise BadResponseError(f"response without choices: {body[:80]!r}") from None
+        if reasoning:
+            recorder.reasoning(reasoning, arrived)
+        if text:
+            recorder.content(text, arrived)
+        self._usage(obj.get("usage"), recorder)
+
+    async def _read_stream(self, response: httpx.Response, recorder: ResponseRecorder) -> None:
+        """The hot loop: one ``now()`` and one JSON decode per network read, nothing per chunk
+        but the recorder call. Reads that are not plain ``data: {json}`` events take the
+        general path (:meth:`_handle_events`)."""
+        from guidellm.request import now
+
+        decoder = SSEDecoder()
+        on_read = self._on_read
+        async for data in response.aiter_raw():
+            if on_read(data, now(), decoder, recorder):
+                return
+        pending = decoder.pending
+        if self._handle_events(decoder.close(), now(), recorder):
+            return
+        raise BadResponseError(
+            "stream ended without [DONE]"
+            + (f" ({pending} bytes of an unfinished event)" if pending else "")
+        )
+
+    def _on_read(
+        self, data: bytes, arrived: float, decoder: SSEDecoder, recorder: ResponseRecorder
+    ) -> bool:
+        """Record the chunks of one network read (all arrived at ``arrived``); True at the end.
+
+        Plain ``data: {json}`` events are decoded as one JSON array into msgspec structs; any
+        other shape goes through :meth:`_handle_events` one event at a time.
+        """
+        array, items = decoder.feed_json(data)
+        if array is not None:
+            try:
+                chunks = self._decode_batch(array)
+            except ValueError:  # msgspec's DecodeError/ValidationError: not the usual shape
+                items = parse_events(decoder.batch)
+            else:
+                content = recorder.content
+                chat = self._chat
+                for chunk in chunks:
+                    choices = chunk.choices
+                    if choices:
+                        if chat:
+                            delta = choices[0].delta
+                            if delta is not None:
+                                if delta.content:
+                                    content(delta.content, arrived)
+                                elif delta.reasoning_content or delta.reasoning:
+                                    recorder.reasoning(
+                                        delta.reasoning_content or delta.reasoning, arrived
+                                    )
+                        elif choices[0].text:
+                            content(choices[0].text, arrived)
+                    usage = chunk.usage
+                    if usage is not None:
+                        details = usage.completion_tokens_details
+                        recorder.usage(
+                            usage.prompt_tokens,
+                            usage.completion_tokens,
+                            details.get("reasoning_tokens") if details else None,
+                        )
+                    elif not choices and chunk.error is not None:
+                        raise ServerError(self._scrub(_server_message(_dumps(chunk.error))))
+        return bool(items and self._handle_events(items, arrived, recorder)) or decoder.done
+
+    def _handle_events(
+        self, items: list[bytes | SSEEvent], arrived: float, recorder: ResponseRecorder
+    ) -> bool:
+        """Record the events of one read (all arrived at ``arrived``); True at ``[DONE]``."""
+        loads = self._loads
+        chat = self._chat
+        content = recorder.content
+        for item in items:
+            if item.__class__ is not bytes:
+                self._named_event(item)
+                continue
+            if item == b"[DONE]":
+                return True
+            try:
+                obj = loads(item)
+                choices = obj.get("choices")
+                if choices:
+                    choice = choices[0]
+                    if chat:
+                        delta = choice["delta"]
+                        text = delta.get("content")
+                        if text:
+                            content(text, arrived)
+                        else:
+                            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+                            if reasoning:
+                                recorder.reasoning(reasoning, arrived)
+                    else:
+                        text = choice.get("text")
+                        if text:
+                            content(text, arrived)
+                usage = obj.get("usage")
+                if usage:
+                    self._usage(usage, recorder)
+                elif not choices and obj.get("error") is not None:
+                    raise ServerError(self._scrub(_server_message(item)))
+            except ValueError:  # orjson.JSONDecodeError is a ValueError
+                raise BadResponseError(f"malformed JSON in stream: {item[:80]!r}") from None
+            except (AttributeError, TypeError, KeyError, IndexError):
+                raise BadResponseError(f"unexpected chunk in stream: {item[:80]!r}") from None
+        return False
+
+    def _named_event(self, event: bytes | SSEEvent) -> None:
+        assert isinstance(event, SSEEvent)
+        if event.event == "error":
+            raise ServerError(self._scrub(_server_message(event.data)))
+        # other named events (e.g. "ping") carry nothing a benchmark needs
+
+    @staticmethod
+    def _usage(usage: Any, recorder: ResponseRecorder) -> None:
+        if not isinstance(usage, dict):
+            return
+        details = usage.get("completion_tokens_details")
+        reasoning = details.get("reasoning_tokens") if isinstance(details, dict) else None
+        recorder.usage(usage.get("prompt_tokens"), usage.get("completion_tokens"), reasoning)
+
+
+@hookimpl
+def register_backends(register: Register) -> None:
+    register(OpenAIHTTPBackend)
