@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from guidellm import Backend, GenerationRequest, ResponseRecorder, UserError
+from guidellm import Backend, UserError
+
+if TYPE_CHECKING:  # only for annotations: msgspec need not load when the plugin registers
+    from guidellm import GenerationRequest, ResponseRecorder
 
 __all__ = ["EchoBackend"]
 

@@ -9,8 +9,6 @@ from typing import Any
 
 import click
 
-from guidellm import GenerationRequest, ResponseRecorder
-
 __all__ = ["echo_overhead", "measure"]
 
 
@@ -25,6 +23,7 @@ def _pct(values: list[float], q: float) -> float | None:
 async def _measure(
     requests: int, concurrency: int, tokens: int, ttft_ms: float, itl_ms: float
 ) -> dict[str, Any]:
+    from guidellm import GenerationRequest, ResponseRecorder
     from guidellm_echo.backend import EchoBackend
 
     backend = EchoBackend("echo://", ttft_ms=ttft_ms, itl_ms=itl_ms)
