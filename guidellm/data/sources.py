@@ -13,6 +13,10 @@ __all__ = ["register_dataset_sources"]
 
 @hookimpl
 def register_dataset_sources(register: Register) -> None:
+    from guidellm.data.files import FileSource
+    from guidellm.data.huggingface import HuggingFaceSource
     from guidellm.data.synthetic import SyntheticSource
 
+    register(FileSource)
+    register(HuggingFaceSource)
     register(SyntheticSource)
