@@ -12,8 +12,12 @@ if TYPE_CHECKING:
 
 @hookimpl
 def register_commands(cli: click.Group) -> None:
+    from guidellm.cli.compare import compare
     from guidellm.cli.mock_server import mock_server
     from guidellm.cli.plugins import plugins
+    from guidellm.cli.report import report
 
     cli.add_command(plugins)
     cli.add_command(mock_server)
+    cli.add_command(report)
+    cli.add_command(compare)

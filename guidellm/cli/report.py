@@ -1,0 +1,75 @@
+"""``guidellm report PATH --output OTHER...``: re-render a saved report, or rebuild one from a
+run's journal, in any format (the console tables when no ``--output`` is given)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from guidellm.benchmark.report import Report
+
+__all__ = ["load_report", "report"]
+
+
+def _is_journal(path: Path) -> bool:
+    if path.suffix.lower() == ".jsonl" or "journal" in path.name:
+        return True
+    try:
+        with path.open("rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return False
+    # A saved report is one JSON document; a journal is one JSON object per line.
+    lines = [ln for ln in head.splitlines() if ln.strip()]
+    return (
+        len(lines) > 1 and lines[0].lstrip().startswith(b"{") and lines[0].rstrip().endswith(b"}")
+    )
+
+
+def load_report(path: Path) -> Report:
+    """A report from a ``.json``/``.yaml`` report or a run journal; ``UserError`` otherwise."""
+    from guidellm.benchmark.report import Report
+    from guidellm.errors import UserError
+
+    if not path.is_file():
+        raise UserError(f"report {str(path)!r} does not exist; pass the --output file of a run")
+    if _is_journal(path):
+        import importlib
+
+        # The journal belongs to the Benchmarker; looked up by name so this command stays
+        # usable on saved reports whatever the state of that module.
+        journal = importlib.import_module("guidellm.benchmark.journal")
+        rebuilt: Report = journal.rebuild_report(path)
+        return rebuilt
+    return Report.load(path)
+
+
+@click.command("report")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option(
+    "--output",
+    "-o",
+    "outputs",
+    multiple=True,
+    help="Write the report here; the format follows the suffix (.json .yaml .csv .html). "
+    "Repeatable.",
+)
+@click.option(
+    "--disable-console-outputs",
+    is_flag=True,
+    help="Do not print the tables (only write --output files).",
+)
+def report(path: Path, outputs: tuple[str, ...], disable_console_outputs: bool) -> None:
+    """Re-render a saved JSON/YAML report, or a run's journal, in other formats."""
+    from guidellm.outputs import writers_for
+
+    # Bad --output suffixes fail before any work is done.
+    writers = writers_for(outputs, console=not disable_console_outputs, progress=False)
+    loaded = load_report(path)
+    for writer in writers:
+        writer.write(loaded)
+        if writer.path is not None:
+            click.echo(f"wrote {writer.path}", err=True)
