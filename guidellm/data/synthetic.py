@@ -198,36 +198,21 @@ class PromptFactory:
         spans: list[tuple[int, int]],
         vocabulary: tuple[str, ...],
     ) -> None:
-        """One-token words for the unique code: ``first`` opens the prompt (no space before
+        """One-token words for the unique code: ``first`` may open a prompt (no space before
         it), ``rest`` follow a space. Words are whole alphabetic pieces, so distinct codes give
-        distinct texts."""
+        distinct texts. Two codes exist: one that opens a prompt, one that follows a shared
+        prefix (it starts with a space, so it only uses ``rest``)."""
         count = tokenizer.count
         pieces = sorted({text[a:b].strip() for a, b in spans[:20_000]} | set(vocabulary))
         pieces = [p for p in pieces if p.isalpha()]
-        self.first = [p for p in pieces if count(p) == 1][: self.CODE_WORDS]
-        self.rest = [w for w in vocabulary if count(" " + w) == 1][: self.CODE_WORDS]
-        ka, kb = len(self.first), len(self.rest)
-        if ka < 2 or kb < 2:  # a tokenizer without one-token words: uniqueness by offset only
-            self.code_len, self.modulus, self.verify_each = 0, 1, True
-            return
-        self.code_len = 1 + max(0, math.ceil(math.log(self.UNIQUE / ka) / math.log(kb)))
-        self.modulus = ka * kb ** (self.code_len - 1)
-        # A multiplier coprime with the modulus scrambles consecutive indices (a bijection).
-        mult = 2_654_435_761
-        while math.gcd(mult, self.modulus) != 1:
-            mult += 2
-        self.mult = mult
-
-    def code(self, index: int, words: int) -> str:
-        """``words`` code words spelling a scrambled ``index`` (distinct below the modulus)."""
-        index = (index * self.mult + 12345) % self.modulus
-        index, digit = divmod(index, len(self.first))
-        out = [self.first[digit]]
-        rest, kb = self.rest, len(self.rest)
-        for _ in range(words - 1):
-            index, digit = divmod(index, kb)
-            out.append(rest[digit])
-        return " ".join(out)
+        first = [p for p in pieces if count(p) == 1][: self.CODE_WORDS]
+        rest = [w for w in vocabulary if count(" " + w) == 1][: self.CODE_WORDS]
+        self.codes: dict[bool, _Code | None] = {
+            True: _Code.build(first, rest, self.UNIQUE),
+            False: _Code.build(rest, rest, self.UNIQUE),
+        }
+        if self.codes[True] is None or self.codes[False] is None:
+            self.verify_each = True  # no one-token words: uniqueness by corpus offset only
 
     def body(self, n: int, rng: random.Random) -> str:
         """A corpus substring of exactly ``n`` tokens starting with a space."""
@@ -244,20 +229,28 @@ class PromptFactory:
                 return self.text[cut[k] : cut[k + n]]
         raise UserError(f"synthetic data: cannot cut a {n}-token prompt; lower prompt_tokens")
 
-    def prompt(self, n: int, index: int, rng: random.Random) -> tuple[str, int]:
-        """A prompt of ``n`` tokens unique to ``index``, and its token count."""
-        words = min(n, self.code_len)
-        if words:
-            code = self.code(index, words)
-            text = code + self.body(n - words, rng) if n > words else code
+    def prompt(self, n: int, index: int, rng: random.Random, lead: bool = True) -> tuple[str, int]:
+        """A prompt of ``n`` tokens unique to ``index``, and its token count.
+
+        ``lead=False`` gives text to append to a shared prefix: it starts with a space.
+        """
+        code = self.codes[lead]
+        words = min(n, code.length) if code is not None else 0
+        if code is not None and words:
+            head = code.spell(index, words)
+            if not lead:
+                head = " " + head
+            text = head + self.body(n - words, rng) if n > words else head
         else:  # no one-token words in this tokenizer: a plain body, counted below
-            code, text = "", self.body(n, rng).lstrip()
+            head = ""
+            text = self.body(n, rng)
+            text = text.lstrip() if lead else text
         if not self.verify_each:
             return text, n
-        return self._adjust(text, n, rng, words, code)
+        return self._adjust(text, n, rng, words, head=head, lead=lead)
 
     def _adjust(
-        self, text: str, n: int, rng: random.Random, words: int, code: str
+        self, text: str, n: int, rng: random.Random, words: int, *, head: str, lead: bool
     ) -> tuple[str, int]:
         """Count, then re-cut with a corrected body length, until exact (bounded)."""
         count = self.tokenizer.count
@@ -267,22 +260,55 @@ class PromptFactory:
             if have == n:
                 break
             body = max(0, body + n - have)
-            text = code + self.body(body, rng) if body else code
-            text = text.lstrip() or self.body(max(1, n), rng).lstrip()
+            text = head + self.body(body, rng) if body else head
+            if lead:
+                text = text.lstrip()
+            if not text:
+                text = self.body(max(1, n), rng)
             have = count(text)
         return text, have
 
     def check(self, lengths: list[int], rng: random.Random) -> bool:
-        """Whether prompts cut for these lengths count exactly; switches to verify mode if not."""
+        """Whether prompts cut for these lengths count exactly, alone and after another prompt
+        (a shared prefix); switches to counting every prompt if not."""
         if self.verify_each:
             return True
         count = self.tokenizer.count
         for i, n in enumerate(lengths):
             text, _ = self.prompt(n, self.UNIQUE + i, rng)
-            if count(text) != n or count(text + " " + text.lstrip()) != 2 * n:
+            tail, _ = self.prompt(n, self.UNIQUE + i, rng, lead=False)
+            if count(text) != n or count(text + tail) != 2 * n:
                 self.verify_each = True
                 return False
         return True
+
+
+class _Code:
+    """Spells a scrambled index with one-token words: a bijection below ``modulus``."""
+
+    def __init__(self, first: list[str], rest: list[str], length: int) -> None:
+        self.first, self.rest, self.length = first, rest, length
+        self.modulus = len(first) * len(rest) ** (length - 1)
+        mult = 2_654_435_761  # coprime with the modulus: consecutive indices look unrelated
+        while math.gcd(mult, self.modulus) != 1:
+            mult += 2
+        self.mult = mult
+
+    @classmethod
+    def build(cls, first: list[str], rest: list[str], unique: int) -> _Code | None:
+        if len(first) < 2 or len(rest) < 2:
+            return None
+        return cls(first, rest, 1 + max(0, math.ceil(math.log(unique / len(first), len(rest)))))
+
+    def spell(self, index: int, words: int) -> str:
+        index = (index * self.mult + 12345) % self.modulus
+        index, digit = divmod(index, len(self.first))
+        out = [self.first[digit]]
+        rest, kb = self.rest, len(self.rest)
+        for _ in range(words - 1):
+            index, digit = divmod(index, kb)
+            out.append(rest[digit])
+        return " ".join(out)
 
 
 class SyntheticSource(DatasetSource):
@@ -352,14 +378,18 @@ class SyntheticSource(DatasetSource):
         assert factory is not None
         prompt_len, output_len = self.prompt_len, self.output_len
         prefixes, prefix_tokens = self._prefixes, self.prefix_tokens
-        make = factory.prompt
+        make, verify = factory.prompt, factory.verify_each
         index = start if start is not None else self._position
         while stop is None or index < stop:
             n = prompt_len.sample(rng)
-            text, count = make(n, index, rng)
             if prefixes:
-                text = prefixes[index % len(prefixes)] + " " + text
+                text, count = make(n, index, rng, False)
+                text = prefixes[index % len(prefixes)] + text
                 count += prefix_tokens
+                if verify:  # this tokenizer does not add up across cuts: count the whole
+                    count = factory.tokenizer.count(text)
+            else:
+                text, count = make(n, index, rng)
             row = {"prompt": text, "prompt_tokens_count": count}
             if output_len is not None:
                 row["output_tokens_count"] = output_len.sample(rng)
