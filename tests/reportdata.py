@@ -1,0 +1,143 @@
+"""Synthetic RequestResults and reports for the aggregator, writer and report-command tests.
+
+Every timing is explicit so that expected statistics can be computed by hand.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import Any
+
+from guidellm.request import RequestResult
+
+
+def result(
+    start: float,
+    *,
+    ttft: float | None = 0.05,
+    itl: float = 0.01,
+    tokens: int = 4,
+    status: str = "successful",
+    scheduled: float | None = None,
+    usage: bool = True,
+    prompt_tokens: int | None = 10,
+    tail: float = 0.001,
+    error_category: str | None = None,
+    error: str | None = None,
+    output_text: str | None = None,
+    request_id: str | None = None,
+) -> RequestResult:
+    """One request: first chunk ``ttft`` s after ``start``, then a chunk every ``itl`` s."""
+    times: list[float] = []
+    if ttft is not None and tokens > 0:
+        times = [start + ttft + k * itl for k in range(tokens)]
+    end = (times[-1] if times else start + (ttft or 0.0)) + tail
+    return RequestResult(
+        request_id=request_id or f"r{start:.6f}",
+        status=status,
+        scheduled_time=start if scheduled is None else scheduled,
+        request_start=start,
+        request_end=end,
+        first_token_time=times[0] if times else None,
+        last_token_time=times[-1] if times else None,
+        chunk_times=times,
+        content_chunks=len(times),
+        prompt_tokens=prompt_tokens if usage else None,
+        output_tokens=tokens if usage else None,
+        request_prompt_tokens=prompt_tokens,
+        error_category=error_category,
+        error=error,
+        output_text=output_text,
+    )
+
+
+def stream(
+    n: int,
+    *,
+    rate: float,
+    seed: int = 0,
+    ttft: float = 0.05,
+    itl: float = 0.01,
+    tokens: int = 16,
+    error_every: int = 0,
+) -> list[RequestResult]:
+    """``n`` requests sent at ``rate``/s with a little jitter; every ``error_every``-th fails."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        start = i / rate
+        failed = bool(error_every) and i % error_every == error_every - 1
+        out.append(
+            result(
+                start,
+                ttft=ttft * (1 + 0.2 * rng.random()),
+                itl=itl * (1 + 0.1 * rng.random()),
+                tokens=tokens,
+                status="errored" if failed else "successful",
+                error_category="http_5xx" if failed else None,
+                error="HTTP 503: overloaded" if failed else None,
+                request_id=f"r{i}",
+            )
+        )
+    return out
+
+
+def compile_results(
+    results: Sequence[RequestResult],
+    *,
+    index: int = 0,
+    strategy: dict[str, Any] | None = None,
+    start_time: float = 0.0,
+    end_time: float | None = None,
+    client: dict[str, Any] | None = None,
+    **options: Any,
+) -> Any:
+    """Feed ``results`` to a fresh aggregator and compile (end: the last request's end)."""
+    from guidellm.benchmark.aggregator import BenchmarkAggregator
+
+    kwargs: dict[str, Any] = {
+        "warmup": None,
+        "cooldown": None,
+        "max_seconds": None,
+        "max_requests": None,
+        "slo": None,
+    }
+    kwargs.update(options)
+    agg = BenchmarkAggregator(
+        index=index, strategy=strategy or {"type": "constant", "rate": 1.0}, **kwargs
+    )
+    for r in results:
+        agg.add(r)
+    if end_time is None:
+        end_time = max((r.request_end for r in results), default=start_time)
+    return agg.compile(
+        start_time=start_time, end_time=end_time, client=client or {"limited": False}
+    )
+
+
+def sweep_report(rates: Sequence[float] = (2.0, 4.0, 8.0), n: int = 200) -> Any:
+    """A report with one constant-rate benchmark per rate (latency grows with the rate)."""
+    from guidellm.benchmark.report import Report
+
+    benchmarks = [
+        compile_results(
+            stream(
+                n,
+                rate=rate,
+                seed=i,
+                ttft=0.04 + 0.005 * rate,
+                itl=0.008 + rate / 4000,
+                error_every=50,
+            ),
+            index=i,
+            strategy={"type": "constant", "rate": rate},
+            slo={"ttft_ms": 70.0},
+        )
+        for i, rate in enumerate(rates)
+    ]
+    return Report.create(
+        {"target": "http://127.0.0.1:1/v1", "backend_args": {"api_key": "***"}},
+        benchmarks,
+        command="guidellm run --rate 2,4,8",
+    )
