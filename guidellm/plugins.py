@@ -52,6 +52,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "guidellm.outputs.builtin",
     "guidellm.data.sources",
     "guidellm.backends.openai_http",
+    "guidellm.backends.grpc_kserve",
 )
 
 

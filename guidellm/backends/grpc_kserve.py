@@ -1,0 +1,734 @@
+"""``grpc_kserve``: the KServe Open Inference Protocol v2 over gRPC, with Triton's streaming.
+
+One request is one ``ModelStreamInfer`` stream (``stream=true``, the default: one response per
+token delta from a decoupled model) or one unary ``ModelInfer`` (``stream=false``). Servers
+name their tensors differently, so :meth:`GRPCKServeBackend.validate` reads ``ModelMetadata``
+and picks the inputs it knows (``text_input``, ``max_tokens`` INT32/UINT32/INT64,
+``stream``/``streaming``, the Triton vLLM backend's ``sampling_parameters`` JSON, ``ignore_eos``);
+every choice can be overridden with ``--backend-args``.
+
+Two stream dialects share the method name ``ModelStreamInfer``: Triton wraps each response in
+``ModelStreamInferResponse`` (with ``error_message``), MLServer writes bare
+``ModelInferResponse`` messages. ``dialect=auto`` asks ``ServerMetadata`` and, failing that,
+looks at the wire tags of the first message; ``dialect=triton|mlserver`` forces one.
+
+Timing follows the HTTP backend: the arrival time is taken right after a message's bytes were
+read and before they are parsed; a response with non-empty text is one content chunk; output
+counts that the server sends as tensors (``completion_tokens``, ``num_output_tokens``...) are
+its ``usage``. grpc is imported inside methods so that ``guidellm --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlsplit
+
+from guidellm.backends.base import Backend
+from guidellm.errors import (
+    BadResponseError,
+    ConnectError,
+    FirstTokenTimeoutError,
+    RequestTimeoutError,
+    ServerError,
+    StallTimeoutError,
+    UserError,
+)
+from guidellm.hookspecs import hookimpl
+from guidellm.request import now
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from guidellm.hookspecs import Register
+    from guidellm.request import GenerationRequest, ResponseRecorder
+
+__all__ = ["GRPCKServeBackend", "GRPCStatusError", "decode_bytes_tensor", "sniff_dialect"]
+
+_SERVICE = "/inference.GRPCInferenceService/"
+_INT_TYPES = ("INT32", "UINT32", "INT64", "UINT64")
+_DIALECTS = ("auto", "triton", "mlserver")
+_FINAL = "triton_final_response"
+# Candidate tensor names, most common first, when --backend-args does not name one.
+_TEXT_INPUTS = ("text_input", "prompt", "text", "input_text", "inputs")
+_TEXT_OUTPUTS = ("text_output", "output_text", "text", "outputs", "output")
+_MAX_TOKENS_INPUTS = ("max_tokens", "max_new_tokens", "request_output_len")
+_STREAM_INPUTS = ("stream", "streaming")
+_OUTPUT_COUNT = ("completion_tokens", "num_output_tokens", "output_tokens")
+_PROMPT_COUNT = ("prompt_tokens", "num_input_tokens", "input_tokens")
+
+_OPTIONS: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "dialect": (str, "auto, triton or mlserver"),
+    "stream": (bool, "true or false"),
+    "model_version": (str, "a version string"),
+    "text_input": (str, "an input tensor name"),
+    "text_output": (str, "an output tensor name"),
+    "max_tokens_input": (str, "an input tensor name ('' to send none)"),
+    "max_tokens_datatype": (str, "INT32, UINT32, INT64 or UINT64"),
+    "stream_input": (str, "an input tensor name ('' to send none)"),
+    "sampling_input": (str, "an input tensor name ('' to send none)"),
+    "ignore_eos_input": (str, "an input tensor name ('' to send none)"),
+    "ignore_eos": (bool, "true or false"),
+    "sampling_parameters": (dict, 'a JSON object, e.g. {"temperature": 0}'),
+    "parameters": (dict, 'a JSON object of request parameters, e.g. {"priority": 1}'),
+    "empty_final_response": (bool, "true or false"),
+    "timeout": ((int, float), "seconds"),
+    "first_token_timeout": ((int, float), "seconds"),
+    "stall_timeout": ((int, float), "seconds"),
+    "metadata": (dict, 'a JSON object of gRPC metadata, e.g. {"x-api-key": "..."}'),
+    "ca_cert": (str, "a PEM file path"),
+    "channels": (int, "a positive integer"),
+}
+
+
+class GRPCStatusError(ServerError):
+    """A gRPC call ended with a non-OK status; the category names the code (``grpc_internal``)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"gRPC {code}: {message}")
+        self.code = code
+        self.category = f"grpc_{code.lower()}"
+
+
+def decode_bytes_tensor(raw: bytes) -> list[bytes]:
+    """Split a raw BYTES tensor: each element is a 4-byte little-endian length, then the data."""
+    out: list[bytes] = []
+    i, end = 0, len(raw)
+    while i + 4 <= end:
+        (n,) = struct.unpack_from("<I", raw, i)
+        i += 4
+        if i + n > end:
+            raise BadResponseError(f"truncated BYTES tensor: element of {n} bytes at offset {i}")
+        out.append(raw[i : i + n])
+        i += n
+    if i != end:
+        raise BadResponseError("truncated BYTES tensor: trailing bytes after the last element")
+    return out
+
+
+def sniff_dialect(raw: bytes) -> str:
+    """``triton`` or ``mlserver`` from one stream message's top-level field numbers.
+
+    Triton's wrapper only has fields 1 (``error_message``) and 2 (``infer_response``); a bare
+    ``ModelInferResponse`` carries ``id`` (3), ``parameters`` (4), ``outputs`` (5) or raw
+    outputs (6), which the wrapper never has at the top level.
+    """
+    i, end = 0, len(raw)
+    while i < end:
+        key, i = _varint(raw, i)
+        field, wire = key >> 3, key & 7
+        if field > 2:
+            return "mlserver"
+        if wire == 0:
+            _, i = _varint(raw, i)
+        elif wire == 2:
+            n, i = _varint(raw, i)
+            i += n
+        elif wire == 1:
+            i += 8
+        elif wire == 5:
+            i += 4
+        else:
+            break
+    return "triton"
+
+
+def _varint(buf: bytes, i: int) -> tuple[int, int]:
+    result = shift = 0
+    while i < len(buf):
+        b = buf[i]
+        i += 1
+        result |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return result, i
+        shift += 7
+    raise BadResponseError("truncated protobuf varint")
+
+
+def _prompt_text(request: GenerationRequest) -> str:
+    """The prompt, or the chat messages' text joined by newlines (KServe v2 has no chat)."""
+    if request.prompt is not None:
+        return request.prompt
+    parts: list[str] = []
+    for message in request.messages or ():
+        content = message.get("content")
+        if isinstance(content, str):
+            parts.append(content)
+        elif isinstance(content, list):
+            parts.extend(
+                p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)
+            )
+    return "\n".join(parts)
+
+
+def _set_param(params: Any, key: str, value: Any) -> None:
+    """Put a Python value into a protobuf ``map<string, InferParameter>``."""
+    param = params[key]
+    if isinstance(value, bool):
+        param.bool_param = value
+    elif isinstance(value, int):
+        param.int64_param = value
+    elif isinstance(value, float):
+        param.double_param = value
+    elif isinstance(value, str):
+        param.string_param = value
+    else:
+        param.string_param = json.dumps(value)
+
+
+class GRPCKServeBackend(Backend):
+    """KServe v2 gRPC client (Triton, MLServer, KServe runtimes); see the module docstring."""
+
+    name: ClassVar[str] = "grpc_kserve"
+    schemes: ClassVar[tuple[str, ...]] = ("grpc", "grpcs")
+
+    def __init__(self, target: str, model: str | None = None, **options: Any) -> None:
+        super().__init__(target, model, **options)
+        for key, value in options.items():
+            if key not in _OPTIONS:
+                raise UserError(
+                    f"--backend-args: unknown option {key!r} for grpc_kserve; "
+                    f"known: {', '.join(sorted(_OPTIONS))}"
+                )
+            kind, hint = _OPTIONS[key]
+            bad_bool = isinstance(value, bool) and kind in (int, (int, float))
+            if value is not None and (bad_bool or not isinstance(value, kind)):
+                raise UserError(f"--backend-args: {key} must be {hint}, got {value!r}")
+        self.address, self.tls = self._parse_target(target)
+        self.dialect: str = str(options.get("dialect", "auto")).lower()
+        if self.dialect not in _DIALECTS:
+            raise UserError(
+                f"--backend-args: dialect must be auto, triton or mlserver, got {self.dialect!r}"
+            )
+        self.stream: bool = bool(options.get("stream", True))
+        self.model_version: str = options.get("model_version") or ""
+        self.ignore_eos: bool = bool(options.get("ignore_eos", True))
+        self.empty_final: bool = bool(options.get("empty_final_response", True))
+        for key in ("timeout", "first_token_timeout", "stall_timeout"):
+            value = options.get(key)
+            if value is not None and value <= 0:
+                raise UserError(f"--backend-args: {key} must be > 0 seconds, got {value!r}")
+        self.timeout: float | None = options.get("timeout")
+        self.first_token_timeout: float | None = options.get("first_token_timeout")
+        self.stall_timeout: float | None = options.get("stall_timeout")
+        dtype = str(options.get("max_tokens_datatype", "")).upper()
+        if dtype and dtype not in _INT_TYPES:
+            raise UserError(
+                f"--backend-args: max_tokens_datatype must be one of {', '.join(_INT_TYPES)}"
+            )
+        channels = options.get("channels")
+        if channels is not None and channels < 1:
+            raise UserError("--backend-args: channels must be a positive integer")
+        # Filled by validate()/startup() from ModelMetadata; plain data, so it pickles.
+        self.plan: dict[str, Any] | None = None
+        self._channels: list[Any] = []
+        self._calls: list[tuple[Any, Any]] = []
+        self._next = 0
+        self._static = b""
+
+    # -- configuration ------------------------------------------------------------------------
+
+    @staticmethod
+    def _parse_target(target: str) -> tuple[str, bool]:
+        """``grpc://host:port`` -> (``host:port``, TLS?); the port defaults to 8001 / 443."""
+        text = target if "://" in target else f"grpc://{target}"
+        parts = urlsplit(text)
+        if parts.scheme not in ("grpc", "grpcs") or not parts.hostname:
+            raise UserError(
+                f"--target {target!r} is not a gRPC address; use grpc://HOST:PORT "
+                "(or grpcs://HOST:PORT for TLS)"
+            )
+        if parts.path not in ("", "/") or parts.query:
+            raise UserError(f"--target {target!r}: a gRPC target has no path; use grpc://HOST:PORT")
+        try:
+            port = parts.port or (443 if parts.scheme == "grpcs" else 8001)
+        except ValueError:
+            raise UserError(f"--target {target!r}: bad port; use grpc://HOST:PORT") from None
+        host = parts.hostname
+        if ":" in host:
+            host = f"[{host}]"
+        return f"{host}:{port}", parts.scheme == "grpcs"
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.update(_channels=[], _calls=[], _next=0, _static=b"")
+        return state
+
+    def _metadata(self) -> tuple[tuple[str, str], ...] | None:
+        md = self.options.get("metadata")
+        if not md:
+            return None
+        return tuple((str(k).lower(), str(v)) for k, v in md.items())
+
+    # -- life cycle -----------------------------------------------------------------------------
+
+    async def startup(self, concurrency: int = 1) -> None:
+        """Open ``channels`` HTTP/2 connections (one per 100 streams, servers' usual limit)."""
+        import grpc
+
+        count = self.options.get("channels") or max(1, -(-concurrency // 100))
+        opts = [("grpc.enable_retries", 0), ("grpc.max_receive_message_length", 64 << 20)]
+        creds = None
+        if self.tls:
+            ca = self.options.get("ca_cert")
+            try:
+                root = open(ca, "rb").read() if ca else None  # noqa: PTH123, SIM115
+            except OSError as exc:
+                raise UserError(f"--backend-args ca_cert: cannot read {ca}: {exc}") from None
+            creds = grpc.ssl_channel_credentials(root_certificates=root)
+        self._channels = []
+        self._calls = []
+        for i in range(count):
+            # distinct channel args keep grpc from sharing one subchannel between channels
+            ch_opts = [*opts, ("grpc.channel_id", i)]
+            if creds is not None:
+                channel = grpc.aio.secure_channel(self.address, creds, options=ch_opts)
+            else:
+                channel = grpc.aio.insecure_channel(self.address, options=ch_opts)
+            self._channels.append(channel)
+            # no serializers: bytes in, bytes out, so arrival is timed before parsing
+            self._calls.append(
+                (
+                    channel.stream_stream(_SERVICE + "ModelStreamInfer"),
+                    channel.unary_unary(_SERVICE + "ModelInfer"),
+                )
+            )
+        if self.plan is None and self.model:
+            self.plan = await self._discover(self.model)
+        if self.plan is not None:
+            self._static = self._static_part()
+
+    async def shutdown(self) -> None:
+        """Close the channels."""
+        channels, self._channels, self._calls = self._channels, [], []
+        for channel in channels:
+            await channel.close()
+
+    async def _unary(self, method: str, request: Any, response_type: Any) -> Any:
+        """One control-plane call on the first channel, parsed into ``response_type``."""
+        raw = await self._channels[0].unary_unary(_SERVICE + method)(
+            request.SerializeToString(), timeout=self.timeout or 30.0, metadata=self._metadata()
+        )
+        return response_type.FromString(raw)
+
+    async def validate(self) -> None:
+        """ServerReady, model discovery (RepositoryIndex), ModelReady, ModelMetadata."""
+        import grpc
+
+        from guidellm.backends.grpc_proto import inference_pb2 as pb
+
+        if not self._channels:
+            await self.startup(1)
+        where = f"gRPC server at {self.target}"
+        try:
+            ready = await self._unary(
+                "ServerReady", pb.ServerReadyRequest(), pb.ServerReadyResponse
+            )
+        except grpc.aio.AioRpcError as exc:
+            code = exc.code().name if exc.code() else "UNKNOWN"
+            raise UserError(
+                f"Cannot reach the {where} ({code}: {exc.details()}); check --target "
+                "(grpc://HOST:PORT, grpcs:// for TLS) and that the server is running"
+            ) from None
+        if not ready.ready:
+            raise UserError(f"The {where} is not ready yet; wait for it to load and retry")
+        if self.dialect == "auto":
+            try:
+                meta = await self._unary(
+                    "ServerMetadata", pb.ServerMetadataRequest(), pb.ServerMetadataResponse
+                )
+                name = meta.name.lower()
+                if name in ("triton", "mlserver"):
+                    self.dialect = name
+            except grpc.aio.AioRpcError:
+                pass  # sniffed from the first stream message instead
+        available = await self._model_names()
+        if not self.model:
+            if len(available) == 1:
+                self.model = available[0]
+            else:
+                listed = ", ".join(available) if available else "none listed"
+                raise UserError(
+                    f"--model is required for the {where} (models: {listed}); pass --model NAME"
+                )
+        try:
+            model_ready = await self._unary(
+                "ModelReady",
+                pb.ModelReadyRequest(name=self.model, version=self.model_version),
+                pb.ModelReadyResponse,
+            )
+            ok = model_ready.ready
+        except grpc.aio.AioRpcError:
+            ok = False
+        if not ok:
+            listed = ", ".join(available) if available else "none listed"
+            raise UserError(
+                f"Model {self.model!r} is unknown or not ready on the {where} "
+                f"(models: {listed}); check --model"
+            )
+        self.plan = await self._discover(self.model)
+        self._static = self._static_part()
+
+    async def _model_names(self) -> list[str]:
+        import grpc
+
+        from guidellm.backends.grpc_proto import inference_pb2 as pb
+
+        try:
+            index = await self._unary(
+                "RepositoryIndex", pb.RepositoryIndexRequest(ready=True), pb.RepositoryIndexResponse
+            )
+        except grpc.aio.AioRpcError:
+            return []
+        return sorted({m.name for m in index.models})
+
+    async def _discover(self, model: str) -> dict[str, Any]:
+        """Read ModelMetadata and decide which tensors to send and read (overrides win)."""
+        import grpc
+
+        from guidellm.backends.grpc_proto import inference_pb2 as pb
+
+        try:
+            meta = await self._unary(
+                "ModelMetadata",
+                pb.ModelMetadataRequest(name=model, version=self.model_version),
+                pb.ModelMetadataResponse,
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise UserError(
+                f"ModelMetadata for {model!r} failed on {self.target} "
+                f"({exc.code().name if exc.code() else 'UNKNOWN'}: {exc.details()}); check --model"
+            ) from None
+        inputs = {
+            t.name: (t.datatype.upper(), [max(1, d) for d in t.shape] or [1]) for t in meta.inputs
+        }
+        outputs = {t.name: t.datatype.upper() for t in meta.outputs}
+        opts = self.options
+
+        def pick(key: str, names: tuple[str, ...], table: dict[str, Any], dtype: str | None) -> str:
+            if key in opts:
+                chosen = str(opts[key])
+                if chosen and table and chosen not in table:
+                    raise UserError(
+                        f"--backend-args {key}={chosen!r}: model {model!r} has no such tensor "
+                        f"(it has: {', '.join(table)})"
+                    )
+                return chosen
+            for name in names:
+                if name in table:
+                    return name
+            if dtype is not None:
+                for name, info in table.items():
+                    if (info[0] if isinstance(info, tuple) else info) == dtype:
+                        return name
+            return ""
+
+        text_in = pick("text_input", _TEXT_INPUTS, inputs, "BYTES")
+        text_out = pick("text_output", _TEXT_OUTPUTS, outputs, "BYTES")
+        if not text_in or not text_out:
+            raise UserError(
+                f"Model {model!r} has no text input/output this backend recognises "
+                f"(inputs: {', '.join(inputs) or 'none'}; "
+                f"outputs: {', '.join(outputs) or 'none'}); "
+                "name them with --backend-args text_input=NAME,text_output=NAME"
+            )
+        max_in = pick("max_tokens_input", _MAX_TOKENS_INPUTS, inputs, None)
+        max_type = str(opts.get("max_tokens_datatype") or "").upper() or (
+            inputs[max_in][0] if max_in in inputs else "INT32"
+        )
+        if max_type not in _INT_TYPES:
+            max_type = "INT32"
+        eos_in = pick("ignore_eos_input", ("ignore_eos",), inputs, None)
+        return {
+            "text_input": text_in,
+            "text_shape": inputs.get(text_in, ("BYTES", [1]))[1],
+            "text_output": text_out,
+            "max_tokens_input": max_in,
+            "max_tokens_datatype": max_type,
+            "max_tokens_shape": inputs.get(max_in, ("", [1]))[1],
+            "stream_input": pick("stream_input", _STREAM_INPUTS, inputs, None),
+            "sampling_input": pick("sampling_input", ("sampling_parameters",), inputs, None),
+            "ignore_eos_input": eos_in,
+            "output_count": next((n for n in _OUTPUT_COUNT if n in outputs), ""),
+            "prompt_count": next((n for n in _PROMPT_COUNT if n in outputs), ""),
+            "platform": meta.platform,
+        }
+
+    def describe(self) -> dict[str, Any]:
+        """Settings for the report, plus the tensors and dialect that were chosen."""
+        info = super().describe()
+        info["dialect"] = self.dialect
+        if self.plan is not None:
+            info["tensors"] = {k: v for k, v in self.plan.items() if k != "platform"}
+        return info
+
+    # -- request building -----------------------------------------------------------------------
+
+    def _static_part(self) -> bytes:
+        """The serialized request fields every request shares (model, parameters, flags).
+
+        Protobuf merges concatenated messages (repeated fields append), so a request is this
+        prefix plus a small per-request message: no copy of a template per request.
+        """
+        from guidellm.backends.grpc_proto import inference_pb2 as pb
+
+        plan = self.plan or {}
+        req = pb.ModelInferRequest(model_name=self.model or "", model_version=self.model_version)
+        if self.stream and self.empty_final:
+            req.parameters["triton_enable_empty_final_response"].bool_param = True
+        for key, value in (self.options.get("parameters") or {}).items():
+            _set_param(req.parameters, str(key), value)
+        if plan.get("stream_input"):
+            t = req.inputs.add(name=plan["stream_input"], datatype="BOOL", shape=[1])
+            t.contents.bool_contents.append(self.stream)
+        return bytes(req.SerializeToString())
+
+    def _encode(self, request: GenerationRequest) -> bytes:
+        """The serialized ``ModelInferRequest`` for one benchmark request."""
+        from guidellm.backends.grpc_proto import inference_pb2 as pb
+
+        plan = self.plan or {}
+        req = pb.ModelInferRequest(id=request.request_id)
+        t = req.inputs.add(name=plan["text_input"], datatype="BYTES", shape=plan["text_shape"])
+        t.contents.bytes_contents.append(_prompt_text(request).encode())
+        max_tokens = request.max_tokens
+        extra = request.extra_body or {}
+        if max_tokens is not None and plan.get("max_tokens_input"):
+            dtype = plan["max_tokens_datatype"]
+            t = req.inputs.add(
+                name=plan["max_tokens_input"], datatype=dtype, shape=plan["max_tokens_shape"]
+            )
+            field = {
+                "INT32": t.contents.int_contents,
+                "UINT32": t.contents.uint_contents,
+                "INT64": t.contents.int64_contents,
+                "UINT64": t.contents.uint64_contents,
+            }[dtype]
+            field.append(max_tokens)
+        if max_tokens is not None and self.ignore_eos and plan.get("ignore_eos_input"):
+            t = req.inputs.add(name=plan["ignore_eos_input"], datatype="BOOL", shape=[1])
+            t.contents.bool_contents.append(True)
+        if plan.get("sampling_input"):
+            sampling: dict[str, Any] = dict(self.options.get("sampling_parameters") or {})
+            if max_tokens is not None:
+                sampling["max_tokens"] = max_tokens
+                if self.ignore_eos:
+                    sampling.setdefault("ignore_eos", True)
+            sampling.update(extra)
+            t = req.inputs.add(name=plan["sampling_input"], datatype="BYTES", shape=[1])
+            t.contents.bytes_contents.append(json.dumps(sampling).encode())
+        elif extra:
+            for key, value in extra.items():
+                _set_param(req.parameters, str(key), value)
+        return self._static + bytes(req.SerializeToString())
+
+    # -- response parsing -----------------------------------------------------------------------
+
+    def _read_outputs(self, resp: Any) -> tuple[str, int | None, int | None]:
+        """(text, output count, prompt count) from one ``ModelInferResponse``."""
+        plan = self.plan or {}
+        want = plan.get("text_output", "text_output")
+        text = ""
+        out_count = prompt_count = None
+        raw = resp.raw_output_contents
+        for i, out in enumerate(resp.outputs):
+            name = out.name
+            if name == want:
+                items = out.contents.bytes_contents
+                if not items and i < len(raw):
+                    items = decode_bytes_tensor(raw[i])
+                try:
+                    text = b"".join(items).decode()
+                except UnicodeDecodeError:
+                    text = b"".join(items).decode(errors="replace")
+            elif name == plan.get("output_count") or name == plan.get("prompt_count"):
+                value = _first_int(out, raw[i] if i < len(raw) else None)
+                if name == plan.get("output_count"):
+                    out_count = value
+                else:
+                    prompt_count = value
+        return text, out_count, prompt_count
+
+    # -- the hot path ---------------------------------------------------------------------------
+
+    async def resolve(self, request: GenerationRequest, recorder: ResponseRecorder) -> None:
+        """Send one request; one ``recorder.content`` per response carrying text."""
+        import grpc
+
+        if self.plan is None:
+            raise UserError("grpc_kserve: resolve() before startup()/validate(); pass --model")
+        stream_call, unary_call = self._calls[self._next]
+        self._next = (self._next + 1) % len(self._calls)
+        payload = self._encode(request)
+        try:
+            if self.stream:
+                await self._resolve_stream(stream_call, payload, recorder)
+            else:
+                await self._resolve_unary(unary_call, payload, recorder)
+        except grpc.aio.AioRpcError as exc:
+            raise _rpc_error(exc) from None
+
+    async def _resolve_unary(self, call: Any, payload: bytes, recorder: ResponseRecorder) -> None:
+        from guidellm.backends.grpc_proto import inference_pb2 as pb
+
+        raw = await call(payload, timeout=self.timeout, metadata=self._metadata())
+        arrived = now()
+        text, out_count, prompt_count = self._read_outputs(pb.ModelInferResponse.FromString(raw))
+        if text:
+            recorder.content(text, arrived)
+        if out_count is not None or prompt_count is not None:
+            recorder.usage(prompt_count, out_count)
+
+    async def _resolve_stream(
+        self, method: Any, payload: bytes, recorder: ResponseRecorder
+    ) -> None:
+        import asyncio
+
+        import grpc
+
+        from guidellm.backends.grpc_proto import inference_pb2 as pb
+
+        call = method(timeout=self.timeout, metadata=self._metadata())
+        watch = _Watchdog(call, self.first_token_timeout, self.stall_timeout)
+        wrapper = pb.ModelStreamInferResponse.FromString
+        bare = pb.ModelInferResponse.FromString
+        dialect = self.dialect
+        out_count = prompt_count = None
+        try:
+            await call.write(payload)
+            await call.done_writing()
+            while True:
+                raw = await call.read()
+                arrived = now()
+                if raw is grpc.aio.EOF:
+                    break
+                if dialect == "auto":
+                    dialect = self.dialect = sniff_dialect(raw)
+                if dialect == "triton":
+                    msg = wrapper(raw)
+                    if msg.error_message:
+                        raise ServerError(f"server error: {_one_line(msg.error_message)}")
+                    resp = msg.infer_response
+                else:
+                    resp = bare(raw)
+                text, n_out, n_prompt = self._read_outputs(resp)
+                if text:
+                    recorder.content(text, arrived)
+                    watch.last = arrived
+                if n_out is not None:
+                    out_count = n_out
+                if n_prompt is not None:
+                    prompt_count = n_prompt
+                if _FINAL in resp.parameters and resp.parameters[_FINAL].bool_param:
+                    break
+        except asyncio.CancelledError:
+            if watch.fired == "first_token":
+                raise FirstTokenTimeoutError(
+                    f"no token within first_token_timeout={self.first_token_timeout} s"
+                ) from None
+            if watch.fired == "stall":
+                raise StallTimeoutError(
+                    f"no token for stall_timeout={self.stall_timeout} s"
+                ) from None
+            raise
+        except Exception as exc:
+            if isinstance(exc, grpc.aio.AioRpcError | ServerError | BadResponseError):
+                raise
+            raise BadResponseError(f"unreadable stream message: {exc}") from None
+        finally:
+            watch.close()
+            if not call.done():
+                call.cancel()
+        if out_count is not None or prompt_count is not None:
+            recorder.usage(prompt_count, out_count)
+
+
+class _Watchdog:
+    """First-token and stall deadlines with one loop timer per request (no task per read).
+
+    The timer re-arms itself from the last arrival; when a deadline really passed it cancels
+    the call, and the reader turns the resulting ``CancelledError`` into the right error.
+    """
+
+    __slots__ = ("call", "fired", "first", "handle", "last", "loop", "stall", "start")
+
+    def __init__(self, call: Any, first: float | None, stall: float | None) -> None:
+        self.call = call
+        self.first = first
+        self.stall = stall
+        self.fired: str | None = None
+        self.last: float | None = None
+        self.handle: asyncio.TimerHandle | None = None
+        if first is None and stall is None:
+            self.loop = None
+            return
+        import asyncio
+
+        self.loop = asyncio.get_running_loop()
+        self.start = now()
+        self._arm()
+
+    def _deadline(self) -> tuple[float, str]:
+        if self.last is None:
+            if self.first is not None:
+                return self.start + self.first, "first_token"
+            return self.start + float(self.stall or 0), "stall"
+        if self.stall is None:
+            return float("inf"), "stall"
+        return self.last + self.stall, "stall"
+
+    def _arm(self) -> None:
+        deadline, _ = self._deadline()
+        if deadline != float("inf") and self.loop is not None:
+            self.handle = self.loop.call_later(max(0.0, deadline - now()), self._check)
+
+    def _check(self) -> None:
+        deadline, kind = self._deadline()
+        if now() >= deadline:
+            self.fired = kind
+            self.call.cancel()
+        else:
+            self._arm()
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+
+
+def _first_int(out: Any, raw: bytes | None) -> int | None:
+    """The first element of an integer output tensor, typed or raw."""
+    c = out.contents
+    for values in (c.int_contents, c.int64_contents, c.uint_contents, c.uint64_contents):
+        if values:
+            return int(values[0])
+    if raw:
+        fmt = {"INT32": "<i", "UINT32": "<I", "INT64": "<q", "UINT64": "<Q"}.get(out.datatype)
+        if fmt and len(raw) >= struct.calcsize(fmt):
+            return int(struct.unpack_from(fmt, raw)[0])
+    return None
+
+
+def _one_line(message: str, limit: int = 300) -> str:
+    """A server's error text as one line: the last line of a traceback says what failed."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    text = lines[-1] if lines else "(empty error message)"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _rpc_error(exc: Any) -> Exception:
+    """Map a failed gRPC call to the RequestError category the report counts."""
+    code = exc.code()
+    name = code.name if code is not None else "UNKNOWN"
+    details = _one_line(exc.details() or "")
+    if name == "UNAVAILABLE":
+        return ConnectError(f"gRPC UNAVAILABLE: {details}")
+    if name == "DEADLINE_EXCEEDED":
+        return RequestTimeoutError(f"gRPC DEADLINE_EXCEEDED: {details}")
+    return GRPCStatusError(name, details)
+
+
+@hookimpl
+def register_backends(register: Register) -> None:
+    """Register the built-in gRPC backend."""
+    register(GRPCKServeBackend)
