@@ -1,0 +1,153 @@
+"""The RequestLoader: source choice, validation before any load, ids, size and describe()."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from guidellm.data.base import DatasetSource
+from guidellm.data.loader import RequestLoader
+from guidellm.errors import UnknownComponentError, UserError
+from guidellm.hookspecs import Register, hookimpl
+from guidellm.plugins import PluginHost
+
+
+@pytest.fixture
+def host() -> PluginHost:
+    return PluginHost(builtins=("guidellm.data.sources",), entry_points=False)
+
+
+def _loader(host: PluginHost, data: list[str], processor: str | None = None, **args: Any) -> Any:
+    return RequestLoader(data, args, processor=processor, random_seed=7, host=host)
+
+
+def test_builtin_sources_are_registered(host: PluginHost) -> None:
+    assert host.dataset_sources.names() == ["files", "huggingface", "synthetic"]
+
+
+def test_synthetic_loader_is_endless_with_unique_ids(host: PluginHost) -> None:
+    loader = _loader(host, ["prompt_tokens=32,output_tokens=8"])
+    assert loader.size is None and loader.tokenizer is None
+    first = list(itertools.islice(loader, 100))
+    second = list(itertools.islice(loader, 100))
+    ids = [r.request_id for r in first + second]
+    assert len(set(ids)) == 200
+    assert len({r.prompt for r in first + second}) == 200
+    assert {(r.prompt_tokens, r.max_tokens) for r in first} == {(32, 8)}
+    info = loader.describe()
+    assert info["prompt_tokens_approximate"] is True and info["tokenizer"] is None
+    assert info["sources"][0]["type"] == "synthetic"
+
+
+def test_tokenizer_makes_counts_exact(host: PluginHost, bpe_path: Path) -> None:
+    loader = _loader(host, ["prompt_tokens=100,samples=10"], processor=str(bpe_path))
+    assert loader.size == 10
+    assert loader.tokenizer is not None
+    requests = list(loader)
+    assert [loader.tokenizer.count(r.prompt) for r in requests] == [100] * 10
+    assert all(r.max_tokens is None for r in requests)
+    info = loader.describe()
+    assert info["prompt_tokens"] == "exact" and not info["prompt_tokens_approximate"]
+    assert info["tokenizer"]["name"] == str(bpe_path)
+
+
+def test_files_chain_and_count(host: PluginHost, tmp_path: Path, bpe_path: Path) -> None:
+    a = tmp_path / "a.jsonl"
+    a.write_text("\n".join(json.dumps({"question": f"q{i} river"}) for i in range(3)))
+    b = tmp_path / "b.txt"
+    b.write_text("first line\n\nsecond line\n")
+    loader = _loader(
+        host, [str(a), str(b)], processor=str(bpe_path), max_tokens=16, count_prompt_tokens=True
+    )
+    requests = list(loader)
+    assert [r.prompt for r in requests] == ["q0 river", "q1 river", "q2 river"] + [
+        "first line",
+        "second line",
+    ]
+    assert [r.request_id for r in requests] == ["0", "1", "2", "3", "4"]
+    assert loader.size == 5
+    assert all(r.max_tokens == 16 for r in requests)
+    assert loader.tokenizer is not None
+    assert all(r.prompt_tokens == loader.tokenizer.count(r.prompt or "") for r in requests)
+    assert loader.describe()["columns"][0] == {"prompt": "question"}
+
+
+def test_chat_rows(host: PluginHost, tmp_path: Path) -> None:
+    path = tmp_path / "chat.json"
+    rows = [{"conversations": [{"from": "human", "value": "hi"}], "system": "be kind"}]
+    path.write_text(json.dumps({"data": rows}))
+    (req,) = list(_loader(host, [str(path)]))
+    assert req.messages == [
+        {"role": "system", "content": "be kind"},
+        {"role": "user", "content": "hi"},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("setup", "args", "message"),
+    [
+        (lambda p: str(p / "missing.jsonl"), {}, "not found; check the path"),
+        (lambda p: str(p / "typo.jsonll"), {}, "not an existing file or folder"),
+        (lambda p: _write(p / "bad.jsonl", '{"prompt": "x"}\n{oops'), {}, "line 2 is not valid"),
+        (lambda p: _write(p / "list.jsonl", "[1, 2]"), {}, "line 1 is not a JSON object"),
+        (lambda p: _write(p / "bad.json", "{"), {}, "is not valid JSON"),
+        (lambda p: _write(p / "odd.xyz", "hello"), {}, "unsupported dataset format '.xyz'"),
+        (lambda p: _write(p / "nocol.csv", "a,b\n1,2\n"), {}, "no usable text column"),
+        (lambda p: _write(p / "empty.jsonl", "\n"), {}, "has no rows"),
+        (lambda p: _write(p / "ok.txt", "x"), {"column_mapping": "prompt"}, "JSON object"),
+        (lambda p: _write(p / "ok.txt", "x"), {"max_tokens": 0}, "positive integer"),
+        (lambda p: "prompt_tokens=5,bogus=1", {}, "unknown key"),
+    ],
+)
+def test_bad_data_fails_at_construction(
+    host: PluginHost, tmp_path: Path, setup: Any, args: dict[str, Any], message: str
+) -> None:
+    spec = setup(tmp_path)
+    with pytest.raises(UserError, match=message) as info:
+        RequestLoader([spec], args, processor=None, random_seed=1, host=host)
+    assert "\n" not in str(info.value)
+
+
+def _write(path: Path, text: str) -> str:
+    path.write_text(text)
+    return str(path)
+
+
+def test_unknown_tokenizer_and_source(host: PluginHost) -> None:
+    with pytest.raises(UserError, match="--processor nope.json: no such file"):
+        _loader(host, ["prompt_tokens=5"], processor="nope.json")
+    with pytest.raises(UnknownComponentError, match="Available: files, huggingface, synthetic"):
+        _loader(host, ["prompt_tokens=5"], source="synthtic")
+    with pytest.raises(UserError, match="no --data given"):
+        _loader(host, [])
+
+
+def test_third_party_source_plugin(host: PluginHost) -> None:
+    class Echo(DatasetSource):
+        name = "echo"
+
+        @classmethod
+        def accepts(cls, spec: str, options: Mapping[str, Any]) -> bool:
+            return spec.startswith("echo:")
+
+        def rows(self) -> Iterator[dict[str, Any]]:
+            return iter([{"text": self.spec[5:], "output_tokens": 3}])
+
+    class Plugin:
+        @hookimpl
+        def register_dataset_sources(self, register: Register) -> None:
+            register(Echo)
+
+    host.add_plugin(Plugin(), "echo-plugin")
+    try:
+        (req,) = list(_loader(host, ["echo:hello"]))
+        assert (req.prompt, req.max_tokens) == ("hello", 3)
+        forced = _loader(host, ["echo:x"], source="echo")
+        assert forced.sources[0].name == "echo"
+    finally:
+        host.remove_plugin("echo-plugin")
