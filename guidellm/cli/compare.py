@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -275,5 +276,7 @@ def compare(
     if parsed:
         if failures:
             console.print(f"{failures} gate check(s) failed", highlight=False)
-            raise click.exceptions.Exit(1)
+            # SystemExit, not click's Exit: with standalone_mode=False click would turn Exit
+            # into a return value that `python -m guidellm` drops.
+            sys.exit(1)
         console.print(f"[green]all {len(parsed)} gate(s) passed[/]", highlight=False)

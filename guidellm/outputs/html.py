@@ -213,7 +213,8 @@ def render_html(report: Report) -> str:
     from guidellm.outputs.tables import report_tables, warnings_of
 
     md = report.metadata
-    data = json.dumps(report.to_dict(), separators=(",", ":")).replace("</", "<\\/")
+    # No "<" at all inside the data block: nothing in it can close the script or open a comment.
+    data = json.dumps(report.to_dict(), separators=(",", ":")).replace("<", "\\u003c")
     config = json.dumps(report.config, indent=2, default=str)
     warnings = "".join(f"<div class='warn'>{escape(w)}</div>" for w in warnings_of(report))
     body = [

@@ -1,0 +1,129 @@
+"""``guidellm report`` and ``guidellm compare`` as a user runs them: real processes, real files."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from reportdata import sweep_report
+
+from guidellm.benchmark.report import Report
+
+
+def guidellm(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "guidellm", *args],
+        check=False,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "COLUMNS": "120", "GUIDELLM_LOAD_PLUGINS": ""},
+    )
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("reports") / "run.json"
+    path.write_text(json.dumps(sweep_report().to_dict()))
+    return path
+
+
+def test_report_renders_every_format_from_the_json(saved: Path, tmp_path: Path) -> None:
+    outs = [tmp_path / n for n in ("r.yaml", "r.csv", "r.html", "copy.json")]
+    proc = guidellm("report", str(saved), *[f"--output={p}" for p in outs], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "Run summary" in proc.stdout and "Throughput" in proc.stdout
+    for p in outs:
+        assert p.stat().st_size > 0
+        assert f"wrote {p}" in proc.stderr
+    original = Report.load(saved).to_dict()
+    assert Report.load(tmp_path / "copy.json").to_dict() == original
+    assert Report.load(tmp_path / "r.yaml").to_dict() == original
+    with (tmp_path / "r.csv").open() as f:
+        assert len(list(csv.reader(f))) == 1 + len(original["benchmarks"])
+    # The YAML re-renders to the same HTML as the JSON.
+    proc = guidellm(
+        "report",
+        str(tmp_path / "r.yaml"),
+        "-o",
+        str(tmp_path / "y.html"),
+        "--disable-console-outputs",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == ""
+    strip = lambda s: s.split("<header>", 1)[1]  # noqa: E731 - same body
+    assert strip((tmp_path / "y.html").read_text()) == strip((tmp_path / "r.html").read_text())
+
+
+def test_report_bad_input_is_one_line_exit_2(saved: Path, tmp_path: Path) -> None:
+    proc = guidellm("report", str(tmp_path / "missing.json"), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "does not exist" in proc.stderr
+    proc = guidellm("report", str(saved), "-o", str(tmp_path / "r.pdf"), cwd=tmp_path)
+    assert proc.returncode == 2 and "unknown report format '.pdf'" in proc.stderr
+    assert not (tmp_path / "r.pdf").exists()
+    junk = tmp_path / "junk.json"
+    junk.write_text('{"hello": 1}')
+    proc = guidellm("report", str(junk), cwd=tmp_path)
+    assert proc.returncode == 2 and "not a guidellm report" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def _slower(path: Path, out: Path, factor: float) -> Path:
+    """A copy of the report whose TTFT percentiles (and their intervals) are ``factor`` x."""
+    tree = json.loads(path.read_text())
+    for b in tree["benchmarks"]:
+        s = b["metrics"]["time_to_first_token_ms"]["successful"]
+        s["percentiles"] = {k: v * factor for k, v in s["percentiles"].items()}
+        s["median"] *= factor
+        s["ci95"] = {k: [lo * factor, hi * factor] for k, (lo, hi) in s["ci95"].items()}
+    out.write_text(json.dumps(tree))
+    return out
+
+
+def test_compare_passes_and_fails_gates(saved: Path, tmp_path: Path) -> None:
+    same = guidellm(
+        "compare", str(saved), str(saved), "--fail-if", "ttft_p99_ms>+10%", cwd=tmp_path
+    )
+    assert same.returncode == 0, same.stdout + same.stderr
+    assert "all 1 gate(s) passed" in same.stdout
+    assert "ttft_p99_ms" in same.stdout and "+0.0%" in same.stdout
+
+    slower = _slower(saved, tmp_path / "slower.json", 1.5)
+    proc = guidellm(
+        "compare", str(saved), str(slower), "--fail-if", "ttft_p99_ms>+10%,rps<-5%", cwd=tmp_path
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert proc.stdout.count("FAIL ttft_p99_ms>+10%") == 3
+    assert "rps<-5%" not in proc.stdout.split("FAIL", 1)[1]
+    assert "+50.0%" in proc.stdout
+    # p50 intervals no longer overlap: marked significant.
+    row = next(ln for ln in proc.stdout.splitlines() if ln.strip().startswith("ttft_p50_ms"))
+    assert row.rstrip().endswith("*")
+
+    # Absolute threshold on the candidate and absolute change.
+    proc = guidellm(
+        "compare",
+        str(saved),
+        str(slower),
+        "--fail-if",
+        "error_rate>0.5",
+        "--fail-if",
+        "itl_p50_ms>+1",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stdout
+
+
+def test_compare_bad_gate_is_exit_2(saved: Path, tmp_path: Path) -> None:
+    proc = guidellm("compare", str(saved), str(saved), "--fail-if", "ttft_p99_ms>>3", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "is not KEY>VALUE" in proc.stderr
+    proc = guidellm("compare", str(saved), str(saved), "--fail-if", "speed>+3%", cwd=tmp_path)
+    assert proc.returncode == 2 and "unknown metric 'speed'" in proc.stderr
