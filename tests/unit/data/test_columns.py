@@ -26,11 +26,11 @@ def test_common_names_are_found(columns: list[str], role: str, expected: str) ->
 def test_override_and_its_errors() -> None:
     cmap = resolve_columns(["q", "n"], {"prompt": "q", "output_tokens_count": "n"}, "data.csv")
     assert cmap.as_dict() == {"prompt": "q", "output_tokens_count": "n"}
-    with pytest.raises(UserError, match="data.csv has no column 'z'; columns: q, n"):
+    with pytest.raises(UserError, match=r"data\.csv has no column 'z'; columns: q, n"):
         resolve_columns(["q", "n"], {"prompt": "z"}, "data.csv")
-    with pytest.raises(UserError, match="unknown role 'promt'"):
+    with pytest.raises(UserError, match=r"unknown role 'promt'"):
         resolve_columns(["q"], {"promt": "q"}, "data.csv")
-    with pytest.raises(UserError, match="no usable text column.*column_mapping"):
+    with pytest.raises(UserError, match=r"no usable text column.*column_mapping"):
         resolve_columns(["q", "n"], None, "data.csv")
 
 

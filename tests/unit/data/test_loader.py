@@ -65,10 +65,8 @@ def test_files_chain_and_count(host: PluginHost, tmp_path: Path, bpe_path: Path)
         host, [str(a), str(b)], processor=str(bpe_path), max_tokens=16, count_prompt_tokens=True
     )
     requests = list(loader)
-    assert [r.prompt for r in requests] == ["q0 river", "q1 river", "q2 river"] + [
-        "first line",
-        "second line",
-    ]
+    expected = ["q0 river", "q1 river", "q2 river", "first line", "second line"]
+    assert [r.prompt for r in requests] == expected
     assert [r.request_id for r in requests] == ["0", "1", "2", "3", "4"]
     assert loader.size == 5
     assert all(r.max_tokens == 16 for r in requests)
@@ -119,7 +117,7 @@ def _write(path: Path, text: str) -> str:
 
 
 def test_unknown_tokenizer_and_source(host: PluginHost) -> None:
-    with pytest.raises(UserError, match="--processor nope.json: no such file"):
+    with pytest.raises(UserError, match=r"--processor nope\.json: no such file"):
         _loader(host, ["prompt_tokens=5"], processor="nope.json")
     with pytest.raises(UnknownComponentError, match="Available: files, huggingface, synthetic"):
         _loader(host, ["prompt_tokens=5"], source="synthtic")
