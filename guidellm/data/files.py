@@ -39,14 +39,16 @@ def _pyarrow(path: Path) -> Any:
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    import orjson
+
     rows: list[dict[str, Any]] = []
     with path.open("rb") as f:
         for number, line in enumerate(f, 1):
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
-            except ValueError:
+                row = orjson.loads(line)
+            except orjson.JSONDecodeError:
                 raise UserError(
                     f"{path}: line {number} is not valid JSON; fix it or remove the line"
                 ) from None
