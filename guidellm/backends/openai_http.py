@@ -525,11 +525,10 @@ class OpenAIHTTPBackend(Backend):
         client = self._require_client()
         content = self._body(request)
         opts = self._opts
-        watchdog = (
-            _Watchdog(recorder, opts["first_token_timeout"], opts["stall_timeout"])
-            if opts["stream"] and (opts["first_token_timeout"] or opts["stall_timeout"])
-            else None
-        )
+        # Without streaming the whole answer is the first token: only that deadline applies.
+        stall = opts["stall_timeout"] if opts["stream"] else None
+        first = opts["first_token_timeout"]
+        watchdog = _Watchdog(recorder, first, stall) if first or stall else None
         try:
             req = httpx.Request(
                 "POST",
