@@ -12,6 +12,23 @@ Two stream dialects share the method name ``ModelStreamInfer``: Triton wraps eac
 ``ModelInferResponse`` messages. ``dialect=auto`` asks ``ServerMetadata`` and, failing that,
 looks at the wire tags of the first message; ``dialect=triton|mlserver`` forces one.
 
+Options (``--backend-args``): ``dialect`` (auto|triton|mlserver), ``stream`` (default true),
+``model_version``; tensor names ``text_input``, ``text_output``, ``max_tokens_input``,
+``stream_input``, ``sampling_input``, ``ignore_eos_input`` ('' sends none) and
+``max_tokens_datatype``; ``ignore_eos`` (default true: exact output lengths where the model
+takes the flag), ``sampling_parameters`` (JSON merged into the vLLM ``sampling_parameters``),
+``parameters`` (request parameters), ``empty_final_response`` (default true); ``timeout`` (the
+gRPC deadline of a whole call, seconds; default none for streams, 300 for unary calls),
+``first_token_timeout`` (default none), ``stall_timeout`` (longest gap between content
+responses, default 60; null disables); ``metadata`` (gRPC headers, e.g. an API key: redacted
+in reports), ``ca_cert`` (PEM for ``grpcs://``), ``channels`` (HTTP/2 connections per worker;
+default one per 100 concurrent requests).
+
+Error categories: UNAVAILABLE -> ``connection``; DEADLINE_EXCEEDED -> ``timeout``; the
+deadlines -> ``first_token_deadline`` / ``stall``; an ``error_message`` in a Triton stream ->
+``server_error``; any other status -> ``grpc_<code>`` (``grpc_internal``,
+``grpc_resource_exhausted``...); an undecodable message -> ``protocol``.
+
 Timing follows the HTTP backend: the arrival time is taken right after a message's bytes were
 read and before they are parsed; a response with non-empty text is one content chunk; output
 counts that the server sends as tensors (``completion_tokens``, ``num_output_tokens``...) are
@@ -211,7 +228,8 @@ class GRPCKServeBackend(Backend):
                 raise UserError(f"--backend-args: {key} must be > 0 seconds, got {value!r}")
         self.timeout: float | None = options.get("timeout")
         self.first_token_timeout: float | None = options.get("first_token_timeout")
-        self.stall_timeout: float | None = options.get("stall_timeout")
+        # like openai_http: a 60 s stall deadline on streams unless set (null disables it)
+        self.stall_timeout: float | None = options.get("stall_timeout", 60.0)
         dtype = str(options.get("max_tokens_datatype", "")).upper()
         if dtype and dtype not in _INT_TYPES:
             raise UserError(
@@ -294,9 +312,7 @@ class GRPCKServeBackend(Backend):
                     channel.unary_unary(_SERVICE + "ModelInfer"),
                 )
             )
-        if self.plan is None and self.model:
-            self.plan = await self._discover(self.model)
-        if self.plan is not None:
+        if self.plan is not None:  # validated in the parent and shipped here
             self._static = self._static_part()
 
     async def shutdown(self) -> None:
@@ -556,8 +572,11 @@ class GRPCKServeBackend(Backend):
         """Send one request; one ``recorder.content`` per response carrying text."""
         import grpc
 
-        if self.plan is None:
-            raise UserError("grpc_kserve: resolve() before startup()/validate(); pass --model")
+        if self.plan is None:  # used as a library without validate(): discover once
+            if not self.model or not self._calls:
+                raise UserError("grpc_kserve: call startup() and validate() before resolve()")
+            self.plan = await self._discover(self.model)
+            self._static = self._static_part()
         stream_call, unary_call = self._calls[self._next]
         self._next = (self._next + 1) % len(self._calls)
         payload = self._encode(request)
@@ -572,7 +591,8 @@ class GRPCKServeBackend(Backend):
     async def _resolve_unary(self, call: Any, payload: bytes, recorder: ResponseRecorder) -> None:
         from guidellm.backends.grpc_proto import inference_pb2 as pb
 
-        raw = await call(payload, timeout=self.timeout, metadata=self._metadata())
+        # a unary answer is one read: bound it like openai_http's 300 s read timeout
+        raw = await call(payload, timeout=self.timeout or 300.0, metadata=self._metadata())
         arrived = now()
         text, out_count, prompt_count = self._read_outputs(pb.ModelInferResponse.FromString(raw))
         if text:

@@ -117,13 +117,40 @@ __all__ = ["mock_server"]
     default=0.0,
     help="Share of streams that end without 'data: [DONE]'.",
 )
-def mock_server(host: str, port: int, **settings: Any) -> None:
+@click.option(
+    "--protocol",
+    type=click.Choice(["http", "grpc"]),
+    default="http",
+    show_default=True,
+    help="http: OpenAI-compatible; grpc: KServe v2 gRPC with Triton streaming (grpc://).",
+)
+@click.option(
+    "--grpc-dialect",
+    type=click.Choice(["triton", "mlserver"]),
+    default="triton",
+    show_default=True,
+    help="gRPC stream messages: Triton's wrapper or MLServer's bare responses.",
+)
+def mock_server(host: str, port: int, protocol: str, grpc_dialect: str, **settings: Any) -> None:
     """Serve /v1/completions, /v1/chat/completions, /v1/models and /health with simulated
     timing and optional injected faults, until Ctrl-C. See docs/mock-server.md."""
     from guidellm.mock_server.behavior import MockServerConfig
     from guidellm.mock_server.server import run_foreground
 
     config = MockServerConfig(**settings)  # raises UserError (exit 2) on bad values
+    if protocol == "grpc":
+        from guidellm.mock_server.grpc_server import run_grpc_foreground
+
+        def announce_grpc(target: str) -> None:
+            click.echo(
+                f"guidellm mock-server (gRPC, {grpc_dialect} dialect) listening on {target} "
+                f"(model {config.model!r}); Ctrl-C to stop",
+                err=True,
+            )
+            click.echo(target)
+
+        run_grpc_foreground(config, host, port, dialect=grpc_dialect, announce=announce_grpc)
+        return
 
     def announce(url: str) -> None:
         click.echo(
