@@ -9,4 +9,5 @@ from __future__ import annotations
 
 pytest_plugins = [
     "guidellm.testing.pytest_plugin",
+    "guidellm.testing.grpc_servers",
 ]
