@@ -78,9 +78,14 @@ def run_requests(
 
 @pytest.mark.parametrize("fmt", ["chat_completions", "text_completions"])
 @pytest.mark.parametrize("stream", [True, False])
-def test_token_counts_match_usage(mock: Any, fmt: str, stream: bool) -> None:
+@pytest.mark.parametrize("options", [{}, {"transport": "httpx"}, {"http2": True}])
+def test_token_counts_match_usage(
+    mock: Any, fmt: str, stream: bool, options: dict[str, Any]
+) -> None:
     url = mock(output_tokens=50)
-    results = run_requests(url, 6, concurrency=3, max_tokens=12, request_format=fmt, stream=stream)
+    results = run_requests(
+        url, 6, concurrency=3, max_tokens=12, request_format=fmt, stream=stream, **options
+    )
     assert len(results) == 6
     for r in results:
         assert r.status == RequestStatus.SUCCESSFUL, r.error
@@ -114,11 +119,12 @@ def test_reasoning_counts_for_ttft_but_is_kept_apart(mock: Any) -> None:
         ("no_done", "protocol"),
     ],
 )
+@pytest.mark.parametrize("transport", ["lean", "httpx"])
 def test_each_fault_has_its_category_and_the_run_goes_on(
-    mock: Any, fault: str, category: str
+    mock: Any, fault: str, category: str, transport: str
 ) -> None:
     url = mock(seed=3, **{f"{fault}_rate": 0.4})
-    results = run_requests(url, 16, concurrency=4, stall_timeout=0.4)
+    results = run_requests(url, 16, concurrency=4, stall_timeout=0.4, transport=transport)
     outcome = Counter(r.error_category or "ok" for r in results)
     assert set(outcome) == {"ok", category}, outcome
     assert outcome[category] >= 2 and outcome["ok"] >= 4
