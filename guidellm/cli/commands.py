@@ -15,9 +15,11 @@ def register_commands(cli: click.Group) -> None:
     from guidellm.cli.compare import compare
     from guidellm.cli.mock_server import mock_server
     from guidellm.cli.plugins import plugins
+    from guidellm.cli.preprocess import preprocess
     from guidellm.cli.report import report
 
     cli.add_command(plugins)
     cli.add_command(mock_server)
     cli.add_command(report)
     cli.add_command(compare)
+    cli.add_command(preprocess)
