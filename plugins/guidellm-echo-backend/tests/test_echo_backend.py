@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -144,32 +146,52 @@ def test_words_source_through_the_request_loader() -> None:
         host.remove_plugin("echo-loader-test")
 
 
+def _report() -> Any:
+    from guidellm.benchmark.report import Benchmark, Report
+
+    bench = Benchmark.model_validate(
+        {
+            "id": 0,
+            "strategy": {"type": "constant", "rate": 5.0},
+            "start_time": 1.0,
+            "end_time": 3.0,
+            "duration": 2.0,
+            "measured_window": [1.0, 3.0],
+            "requests": {"successful": 10, "errored": 1, "incomplete": 0},
+            "metrics": {
+                "requests_per_second": {"successful": 4.9},
+                "time_to_first_token_ms": {"successful": {"median": 12.345}},
+            },
+        }
+    )
+    return Report.create({}, [bench])
+
+
 def test_markdown_render_and_writer(tmp_path: Path) -> None:
-    report = {
-        "benchmarks": [
-            {
-                "id": 0,
-                "strategy": {"type": "constant", "rate": 5.0},
-                "requests": {"successful": 10, "errored": 1, "incomplete": 0},
-                "metrics": {
-                    "requests_per_second": {"successful": {"median": 4.9}},
-                    "time_to_first_token_ms": {"successful": {"median": 12.345}},
-                },
-            }
-        ]
-    }
-    text = render(report)
+    report = _report()
+    text = render(report.to_dict())
     lines = text.splitlines()
     assert lines[0].startswith("| benchmark | strategy |")
     assert lines[2] == "| 0 | constant rate=5.0 | 10 | 1 | 4.90 | 12.35 | - |"
-
-    class Saved:
-        def to_dict(self) -> dict[str, Any]:
-            return report
-
     path = tmp_path / "out.md"
-    MarkdownWriter(path).write(Saved())  # type: ignore[arg-type]
+    MarkdownWriter(path).write(report)
     assert path.read_text() == text
+
+
+def test_markdown_writer_through_guidellm_report(tmp_path: Path) -> None:
+    """The writer found through the installed entry point, in a real ``guidellm`` process."""
+    saved = tmp_path / "run.json"
+    saved.write_text(json.dumps(_report().to_dict()))
+    out = tmp_path / "run.md"
+    proc = subprocess.run(
+        [sys.executable, "-m", "guidellm", "report", str(saved), "--output", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_text().splitlines()[2].startswith("| 0 | constant rate=5.0 | 10 | 1 |")
 
 
 def test_every_hook_registers_through_a_fresh_host() -> None:
