@@ -46,7 +46,8 @@ th{background:#f1f5f9;cursor:pointer}td:first-child,th:first-child{text-align:le
 pre{background:#fff;border:1px solid #e2e8f0;padding:8px;overflow:auto;font-size:12px}
 """
 
-# Toggle a series from its legend key; sort a table by a clicked header.
+# Toggle a series from its legend key; sort a table by a clicked header; mark the page ready
+# (tests check the script ran to its end).
 _JS = """
 document.querySelectorAll('.key').forEach(function (key) {
   key.addEventListener('click', function () {
@@ -78,6 +79,7 @@ document.querySelectorAll('table.sortable th').forEach(function (th, _i) {
     rows.forEach(function (row) { body.appendChild(row); });
   });
 });
+document.documentElement.setAttribute('data-ready', '1');
 """
 
 

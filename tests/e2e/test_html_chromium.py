@@ -1,0 +1,194 @@
+"""The HTML report in a real browser (Debian's headless ``chromium``), offline.
+
+Every request the browser makes goes through a trap proxy on a loopback port, so any network
+access by the page is seen; console messages come from Chromium's own log. A first test proves
+the detectors work on a page that misbehaves on purpose. The screenshot is kept under
+``test-artifacts/`` (gitignored). Chromium missing is a failure, not a skip:
+``apt-get install -y chromium``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import struct
+import subprocess
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from reportdata import sweep_report
+
+from guidellm.outputs.html import HTMLWriter
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+# Chromium's own background connections (connectivity and sign-in probes) that the flags below
+# do not switch off; the page itself may contact nothing (the unit tests also forbid any URL).
+BROWSER_HOSTS = {
+    "www.google.com",
+    "accounts.google.com",
+    "clients2.google.com",
+    "update.googleapis.com",
+    "optimizationguide-pa.googleapis.com",
+    "safebrowsingohttpgateway.googleapis.com",
+    "content-autofill.googleapis.com",
+    "redirector.gvt1.com",
+}
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-extensions",
+    "--disable-default-apps",
+    "--no-default-browser-check",
+    "--no-pings",
+    "--disable-domain-reliability",
+    "--disable-client-side-phishing-detection",
+    "--disable-features=NetworkTimeServiceQuerying,OptimizationHints,MediaRouter,Translate,"
+    "AutofillServerCommunication,CertificateTransparencyComponentUpdater",
+    "--enable-logging=stderr",
+    "--log-level=0",
+]
+
+
+@dataclass
+class Trap:
+    """A loopback 'proxy' that records the first line of every request and answers nothing."""
+
+    sock: socket.socket
+    requests: list[str] = field(default_factory=list)
+    stopped: bool = False
+
+    def serve(self) -> None:
+        self.sock.settimeout(0.2)
+        while not self.stopped:
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(1.0)
+                try:
+                    line = conn.recv(512).split(b"\r\n", 1)[0].decode("latin-1")
+                except OSError:
+                    line = "?"
+                self.requests.append(line)
+
+    def page_requests(self) -> list[str]:
+        """Requests not explained by the browser's own services (``GET http://h/...`` or
+        ``CONNECT h:443``)."""
+        out = []
+        for line in self.requests:
+            parts = line.split()
+            target = parts[1] if len(parts) > 1 else line
+            host = target.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0]
+            if host not in BROWSER_HOSTS:
+                out.append(line)
+        return out
+
+
+@pytest.fixture
+def trap() -> Iterator[Trap]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(32)
+    t = Trap(sock)
+    thread = threading.Thread(target=t.serve, daemon=True)
+    thread.start()
+    try:
+        yield t
+    finally:
+        t.stopped = True
+        thread.join(timeout=5)
+        sock.close()
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        pytest.fail("chromium is not installed: run 'apt-get install -y chromium'")
+    return path
+
+
+def run_chromium(
+    chromium: str, trap: Trap, page: Path, profile: Path, *action: str
+) -> subprocess.CompletedProcess[str]:
+    port = trap.sock.getsockname()[1]
+    return subprocess.run(
+        [
+            chromium,
+            *FLAGS,
+            f"--user-data-dir={profile}",
+            f"--proxy-server=http://127.0.0.1:{port}",
+            "--proxy-bypass-list=<-loopback>",
+            *action,
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def console_lines(stderr: str) -> list[str]:
+    return [ln for ln in stderr.splitlines() if ":CONSOLE" in ln]
+
+
+def test_detectors_catch_a_misbehaving_page(chromium: str, trap: Trap, tmp_path: Path) -> None:
+    page = tmp_path / "bad.html"
+    page.write_text(
+        "<!DOCTYPE html><html><body><img src='http://cdn.example.invalid/x.png'>"
+        "<script>console.error('bad-page-marker'); undefinedFunction();</script></body></html>"
+    )
+    proc = run_chromium(chromium, trap, page, tmp_path / "profile", "--dump-dom")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    logged = "\n".join(console_lines(proc.stderr))
+    assert "bad-page-marker" in logged
+    assert "undefinedFunction" in logged
+    assert any("cdn.example.invalid" in r for r in trap.page_requests())
+
+
+def test_html_report_renders_offline_without_errors(
+    chromium: str, trap: Trap, tmp_path: Path
+) -> None:
+    page = tmp_path / "report.html"
+    HTMLWriter(page).write(sweep_report())
+    proc = run_chromium(chromium, trap, page, tmp_path / "profile", "--dump-dom")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    dom = proc.stdout
+    assert 'data-ready="1"' in dom, "the report's script did not run to its end"
+    assert dom.count("<svg") == 7
+    assert dom.count("<polyline") >= 5
+    assert "Run summary" in dom and "constant rate=8" in dom
+    assert console_lines(proc.stderr) == []
+    assert trap.page_requests() == [], trap.requests
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "html-report.png"
+    shot.unlink(missing_ok=True)
+    proc = run_chromium(
+        chromium,
+        trap,
+        page,
+        tmp_path / "profile2",
+        f"--screenshot={shot}",
+        "--window-size=1280,2400",
+        "--hide-scrollbars",
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    data = shot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])
+    assert (width, height) == (1280, 2400)
+    assert len(data) > 50_000  # charts and tables, not a blank page
+    assert console_lines(proc.stderr) == []
+    assert trap.page_requests() == [], trap.requests
