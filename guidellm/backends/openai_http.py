@@ -202,6 +202,17 @@ def _list_of(item: Any) -> Any:
     return list[item]
 
 
+def _ssl_context(verify: bool | str) -> Any:
+    """TLS settings from ``verify``: system/certifi roots, none, or a CA bundle file."""
+    import ssl
+
+    import httpx
+
+    if isinstance(verify, str):
+        return ssl.create_default_context(cafile=verify)
+    return httpx.create_ssl_context(verify=verify)
+
+
 @functools.cache
 def _client_class() -> Any:
     """httpx.AsyncClient without cookie handling.
@@ -364,13 +375,13 @@ class OpenAIHTTPBackend(Backend):
         transport: httpx.AsyncBaseTransport
         if opts["http2"] or opts["transport"] == "httpx":
             limits = httpx.Limits(max_connections=limit, max_keepalive_connections=limit)
-            transport = httpx.AsyncHTTPTransport(verify=verify, http2=opts["http2"], limits=limits)
+            transport = httpx.AsyncHTTPTransport(
+                verify=_ssl_context(verify), http2=opts["http2"], limits=limits
+            )
         else:
             from guidellm.backends.http_transport import LeanHTTPTransport
 
-            ctx = (
-                httpx.create_ssl_context(verify=verify) if self._base.startswith("https") else None
-            )
+            ctx = _ssl_context(verify) if self._base.startswith("https") else None
             transport = LeanHTTPTransport(max_connections=limit, ssl_context=ctx)
         self._client = _client_class()(
             transport=transport, headers=headers, timeout=timeout, follow_redirects=False

@@ -472,27 +472,31 @@ def test_validate_connection_refused_is_one_line() -> None:
     assert "\n" not in str(error)
 
 
-def _self_signed(tmp: Path) -> ssl.SSLContext:
+def _self_signed(tmp: Path) -> tuple[ssl.SSLContext, Path]:
     cert, key = tmp / "cert.pem", tmp / "key.pem"
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
         check=True,
         capture_output=True,
     )  # fmt: skip
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(cert, key)
-    return ctx
+    return ctx, cert
 
 
 def test_tls_failure_is_explained_and_verify_false_skips_it(tmp_path: Path) -> None:
     routes = _routes({b"/health": response(200, b"ok"), b"/v1/models": _models("tls-model")})
-    server = RawServer(routes, ssl_context=_self_signed(tmp_path))
+    context, cert = _self_signed(tmp_path)
+    server = RawServer(routes, ssl_context=context)
 
     async def go() -> list[str | UserError | Any]:
         async with server as url:
             checked = await asyncio.to_thread(_validate, url)
             unchecked = await asyncio.to_thread(_validate, url, None, verify=False)
+            bundle = await asyncio.to_thread(_validate, url, None, verify=str(cert))
+            assert bundle == "tls-model", bundle
             stream = scripted(sse_head(), chunk(delta("t") + DONE), END)
             server.script = stream
             recorder, error = await resolve(url, verify=False)
