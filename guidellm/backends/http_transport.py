@@ -17,6 +17,7 @@ import asyncio
 import ssl
 from collections import deque
 from collections.abc import AsyncIterator
+from time import perf_counter
 
 import httptools
 import httpx
@@ -58,7 +59,9 @@ class _Connection(asyncio.Protocol):
         self.headers_done = False
         self.complete = False
         self.received = False
-        self.chunks: deque[bytes] = deque()
+        #: body bytes of each socket read, with the time the read returned (``perf_counter``)
+        self.reads: deque[tuple[bytes, float]] = deque()
+        self.pieces: list[bytes] = []
         self.buffered = 0
         self.exc: Exception | None = None
         self.keep_alive = True
@@ -70,6 +73,7 @@ class _Connection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
 
     def data_received(self, data: bytes) -> None:
+        arrived = perf_counter()  # before parsing: this is when the bytes were read
         self.received = True
         try:
             self.parser.feed_data(data)
@@ -78,6 +82,16 @@ class _Connection(asyncio.Protocol):
                 f"malformed HTTP response: {exc}", request=self.request
             )
             self.close()
+        pieces = self.pieces
+        if pieces:
+            # HTTP chunks of one read are one piece: they arrived together.
+            body = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+            pieces.clear()
+            self.reads.append((body, arrived))
+            self.buffered += len(body)
+            if self.buffered > _HIGH_WATER and not self.paused and self.transport is not None:
+                self.paused = True
+                self.transport.pause_reading()
         self._wake()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -121,11 +135,7 @@ class _Connection(asyncio.Protocol):
         self.until_close = not framed and self.status not in (204, 304)
 
     def on_body(self, body: bytes) -> None:
-        self.chunks.append(body)
-        self.buffered += len(body)
-        if self.buffered > _HIGH_WATER and not self.paused and self.transport is not None:
-            self.paused = True
-            self.transport.pause_reading()
+        self.pieces.append(body)
 
     def on_message_complete(self) -> None:
         self.complete = True
@@ -157,16 +167,14 @@ class _Connection(asyncio.Protocol):
         finally:
             handle.cancel()
 
-    def take(self) -> bytes:
-        """Every body byte received so far, as one ``bytes``."""
-        chunks = self.chunks
-        data = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
-        chunks.clear()
-        self.buffered = 0
-        if self.paused and self.transport is not None:
+    def take(self) -> tuple[bytes, float]:
+        """The body bytes of the oldest unconsumed read, and when that read returned."""
+        data, arrived = self.reads.popleft()
+        self.buffered -= len(data)
+        if self.paused and self.buffered <= _HIGH_WATER // 2 and self.transport is not None:
             self.paused = False
             self.transport.resume_reading()
-        return data
+        return data, arrived
 
     @property
     def reusable(self) -> bool:
@@ -179,7 +187,13 @@ class _Connection(asyncio.Protocol):
 
 
 class _ResponseStream(httpx.AsyncByteStream):
-    """The body of one response; hands the connection back to the pool when closed."""
+    """The body of one response, one item per socket read; hands the connection back to the
+    pool when closed.
+
+    ``arrived`` is the ``time.perf_counter()`` at which the socket read that carried the bytes
+    last yielded returned: the arrival time, free of the delay before the reader task ran.
+    The response exposes this object as ``response.extensions["arrival_clock"]``.
+    """
 
     def __init__(
         self, transport: LeanHTTPTransport, conn: _Connection, timeout: float | None
@@ -188,13 +202,15 @@ class _ResponseStream(httpx.AsyncByteStream):
         self._conn = conn
         self._timeout = timeout
         self._released = False
+        self.arrived = 0.0
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         conn = self._conn
         timeout = self._timeout
         while True:
-            if conn.chunks:
-                yield conn.take()
+            if conn.reads:
+                data, self.arrived = conn.take()
+                yield data
             elif conn.complete:
                 return
             elif conn.exc is not None:
@@ -349,11 +365,16 @@ class LeanHTTPTransport(httpx.AsyncBaseTransport):
             except BaseException:
                 self._release(conn)
                 raise
+            stream = _ResponseStream(self, conn, read_timeout)
             return httpx.Response(
                 status_code=conn.status,
                 headers=conn.headers,
-                stream=_ResponseStream(self, conn, read_timeout),
-                extensions={"http_version": b"HTTP/1.1", "reason_phrase": conn.reason},
+                stream=stream,
+                extensions={
+                    "http_version": b"HTTP/1.1",
+                    "reason_phrase": conn.reason,
+                    "arrival_clock": stream,
+                },
             )
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -596,7 +596,8 @@ class OpenAIHTTPBackend(Backend):
         from guidellm.request import now
 
         body = await response.aread()
-        arrived = now()
+        clock = response.extensions.get("arrival_clock")
+        arrived = clock.arrived if clock is not None and clock.arrived else now()
         try:
             obj = orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -629,9 +630,15 @@ class OpenAIHTTPBackend(Backend):
 
         decoder = SSEDecoder()
         on_read = self._on_read
-        async for data in response.aiter_raw():
-            if on_read(data, now(), decoder, recorder):
-                return
+        clock = response.extensions.get("arrival_clock")
+        if clock is not None:  # our transport stamps each socket read as it happens
+            async for data in response.aiter_raw():
+                if on_read(data, clock.arrived, decoder, recorder):
+                    return
+        else:
+            async for data in response.aiter_raw():
+                if on_read(data, now(), decoder, recorder):
+                    return
         pending = decoder.pending
         if self._handle_events(decoder.close(), now(), recorder):
             return
