@@ -53,6 +53,8 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "guidellm.data.sources",
     "guidellm.backends.openai_http",
     "guidellm.backends.grpc_kserve",
+    "guidellm.scheduler.strategies",
+    "guidellm.scheduler.profiles",
 )
 
 

@@ -1,0 +1,192 @@
+"""The worker-pool seam: where RequestsWorkers run. Local processes now.
+
+The Scheduler only needs :class:`WorkerPool`: start the workers, send each a message, receive
+theirs, close. A distributed pool (Ray actors, remote hosts) can replace
+:class:`LocalProcessPool` without touching strategies or the Scheduler, as long as its
+workers share the parent's monotonic clock or translate times (a documented limit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import os
+import pickle
+import signal
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from guidellm.errors import UserError
+from guidellm.scheduler.protocol import Failed, FrameReader, Quit, Ready, frame, to_parent_decoder
+from guidellm.scheduler.worker import worker_main
+
+if TYPE_CHECKING:
+    from multiprocessing.process import BaseProcess
+
+    from guidellm.backends.base import Backend
+
+__all__ = ["LocalProcessPool", "WorkerPool", "default_worker_count"]
+
+
+def default_worker_count() -> int:
+    """One worker per core this process may use (``GUIDELLM_WORKERS`` overrides)."""
+    env = os.environ.get("GUIDELLM_WORKERS")
+    if env:
+        try:
+            value = int(env)
+        except ValueError:
+            raise UserError(f"GUIDELLM_WORKERS={env!r} is not a whole number") from None
+        if value < 1:
+            raise UserError(f"GUIDELLM_WORKERS={env!r} must be at least 1")
+        return value
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class WorkerPool(Protocol):
+    """What the Scheduler needs from a pool of RequestsWorkers."""
+
+    size: int
+
+    def start(self) -> None:
+        """Create the workers (before the parent's event loop runs)."""
+
+    async def connect(self, on_message: Callable[[Any], None]) -> None:
+        """Attach to the running loop and wait until every worker is ready."""
+
+    def send(self, worker: int, message: Any) -> None:
+        """Queue ``message`` for ``worker`` (never blocks)."""
+
+    async def close(self, timeout: float = 5.0) -> None:
+        """Ask the workers to finish and wait for them; kill the ones that do not."""
+
+    def kill(self) -> None:
+        """Stop every worker at once (second Ctrl-C)."""
+
+
+class LocalProcessPool:
+    """RequestsWorker processes on this machine, forked from the parent, talking over pipes.
+
+    Forking (not spawning) makes a worker ready in milliseconds: the parent has already
+    imported everything, and the Backend is pickled once to prove it can travel.
+    """
+
+    def __init__(self, backend: Backend, size: int, concurrency: int) -> None:
+        self.size = size
+        self.concurrency = concurrency
+        try:
+            self._payload = pickle.dumps(backend)
+        except Exception as exc:
+            raise UserError(
+                f"backend {type(backend).__name__} cannot be sent to worker processes "
+                f"({type(exc).__name__}: {exc}); keep it picklable until startup()"
+            ) from None
+        self._processes: list[BaseProcess] = []
+        self._to_worker: list[int] = []
+        self._from_worker: list[int] = []
+        self._transports: list[asyncio.BaseTransport] = []
+        self._readers: list[asyncio.BaseTransport] = []
+        self.pids: list[int] = []
+
+    def start(self) -> None:
+        ctx = multiprocessing.get_context("fork")
+        pipes = [(os.pipe(), os.pipe()) for _ in range(self.size)]
+        every_fd = [fd for pair in pipes for p in pair for fd in p]
+        for index, ((down_r, down_w), (up_r, up_w)) in enumerate(pipes):
+            keep = {down_r, up_w}
+            process = ctx.Process(
+                target=worker_main,
+                args=(index, down_r, up_w),
+                kwargs={
+                    "payload": self._payload,
+                    "concurrency": self.concurrency,
+                    "close_fds": [fd for fd in every_fd if fd not in keep],
+                },
+                name=f"guidellm-worker-{index}",
+                daemon=True,
+            )
+            process.start()
+            self._processes.append(process)
+            self._to_worker.append(down_w)
+            self._from_worker.append(up_r)
+        for (down_r, _), (_, up_w) in pipes:
+            os.close(down_r)
+            os.close(up_w)
+        self.pids = [p.pid for p in self._processes if p.pid is not None]
+
+    async def connect(self, on_message: Callable[[Any], None], timeout: float = 60.0) -> None:
+        loop = asyncio.get_running_loop()
+        ready: set[int] = set()
+        failure: list[str] = []
+        all_ready = loop.create_future()
+
+        def dispatch(message: Any) -> None:
+            if isinstance(message, Ready):
+                ready.add(message.worker)
+                if len(ready) == self.size and not all_ready.done():
+                    all_ready.set_result(None)
+            elif isinstance(message, Failed):
+                failure.append(message.error)
+                if not all_ready.done():
+                    all_ready.set_result(None)
+            else:
+                on_message(message)
+
+        def lost(index: int) -> Callable[[], None]:
+            def on_eof() -> None:
+                if index not in ready or not all_ready.done():
+                    failure.append(f"worker {index} exited before it was ready")
+                    if not all_ready.done():
+                        all_ready.set_result(None)
+                on_message(Failed(index, f"worker {index} exited unexpectedly"))
+
+            return on_eof
+
+        for index in range(self.size):
+            transport, _ = await loop.connect_write_pipe(
+                asyncio.Protocol, os.fdopen(self._to_worker[index], "wb", buffering=0)
+            )
+            self._transports.append(transport)
+            protocol = FrameReader(to_parent_decoder, dispatch, lost(index))
+            reader, _ = await loop.connect_read_pipe(
+                lambda p=protocol: p,  # type: ignore[misc]
+                os.fdopen(self._from_worker[index], "rb", buffering=0),
+            )
+            self._readers.append(reader)
+        try:
+            await asyncio.wait_for(all_ready, timeout)
+        except asyncio.TimeoutError:
+            failure.append(f"workers not ready after {timeout:.0f} s")
+        if failure:
+            raise UserError(f"could not start the request workers: {failure[0]}")
+
+    def send(self, worker: int, message: Any) -> None:
+        transport = self._transports[worker]
+        if not transport.is_closing():
+            transport.write(frame(message))  # type: ignore[attr-defined]
+
+    async def close(self, timeout: float = 5.0) -> None:
+        for index in range(len(self._transports)):
+            self.send(index, Quit())
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        for process in self._processes:
+            while process.is_alive() and loop.time() < deadline:
+                await asyncio.sleep(0.02)
+        self.kill()
+        for transport in self._transports:
+            transport.close()
+        for reader in self._readers:
+            reader.close()
+
+    def kill(self) -> None:
+        for process in self._processes:
+            if process.pid is not None and process.is_alive():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(process.pid, signal.SIGKILL)
+        for process in self._processes:
+            with contextlib.suppress(Exception):
+                process.join(1)

@@ -1,0 +1,422 @@
+"""The Scheduler (parent process): runs one benchmark's strategy on the worker pool.
+
+It computes intended send times ahead (open loop) or keeps every stream fed (closed loop),
+ships requests to workers in batches, receives results in batches, enforces the stop
+conditions, and measures the client itself: scheduling delay, CPU of every process, loop lag.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+import random
+import time
+from array import array
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from guidellm.request import GenerationRequest, RequestResult, RequestStatus
+from guidellm.scheduler.protocol import Done, End, Failed, Items, Results, Start, Stats, Stop
+
+if TYPE_CHECKING:
+    from guidellm.scheduler.executor import WorkerPool
+    from guidellm.scheduler.strategy import SchedulingStrategy
+
+__all__ = ["Limits", "ScheduleSummary", "Scheduler", "percentile"]
+
+#: How far ahead of their send time open-loop requests are shipped to workers.
+_LOOKAHEAD_S = 1.0
+_TOPUP_S = 0.2
+#: Delay from "go" to the first intended send, so the first batch is in the workers first.
+_LEAD_S = 0.03
+#: The client judges itself limited past these (DESIGN section 7; issue 5 targets 2 ms p99).
+LIMIT_SCHEDULING_DELAY_MS = 10.0
+LIMIT_LOOP_LAG_MS = 10.0
+LIMIT_CPU_BUSY = 0.9
+
+_ERRORED = RequestStatus.ERRORED
+_SUCCESSFUL = RequestStatus.SUCCESSFUL
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Stop conditions of one benchmark (``None``: no limit)."""
+
+    max_seconds: float | None = None
+    max_requests: int | None = None
+    max_errors: int | None = None
+
+
+@dataclass
+class ScheduleSummary:
+    """What the Scheduler knows about a finished benchmark, including its self-judgement."""
+
+    start_time: float
+    end_time: float
+    stop_reason: str
+    sent: int = 0
+    completed: int = 0
+    successful: int = 0
+    errored: int = 0
+    incomplete: int = 0
+    workers: int = 0
+    cpu_seconds: float = 0.0
+    loop_lags_ms: list[float] = field(default_factory=list)
+    scheduling_delays_ms: array[float] = field(default_factory=lambda: array("d"))
+    waited_for_slot: int = 0
+    open_loop: bool = True
+
+    @property
+    def duration(self) -> float:
+        return max(self.end_time - self.start_time, 1e-9)
+
+    def client(self) -> dict[str, Any]:
+        """The ``client`` mapping of the aggregator contract (docs/architecture.md)."""
+        delay_p99 = percentile(self.scheduling_delays_ms, 99)
+        lag_p99 = percentile(self.loop_lags_ms, 99)
+        lag_max = max(self.loop_lags_ms) if self.loop_lags_ms else 0.0
+        per_request = self.cpu_seconds * 1000 / self.completed if self.completed else None
+        busy = self.cpu_seconds / (self.duration * (self.workers + 1))
+        reasons = []
+        if self.open_loop and delay_p99 is not None and delay_p99 > LIMIT_SCHEDULING_DELAY_MS:
+            if self.waited_for_slot > self.sent * 0.01:
+                reasons.append(
+                    f"scheduling delay p99 {delay_p99:.1f} ms: {self.waited_for_slot} requests "
+                    "waited for a concurrency slot (raise max_concurrency or lower the rate)"
+                )
+            else:
+                reasons.append(
+                    f"scheduling delay p99 {delay_p99:.1f} ms: the client could not keep the "
+                    "schedule"
+                )
+        if lag_p99 is not None and lag_p99 > LIMIT_LOOP_LAG_MS:
+            reasons.append(f"worker event-loop lag p99 {lag_p99:.1f} ms")
+        if busy > LIMIT_CPU_BUSY:
+            reasons.append(f"client processes {busy:.0%} busy")
+        return {
+            "workers": self.workers,
+            "cpu_seconds": round(self.cpu_seconds, 4),
+            "cpu_ms_per_request": round(per_request, 4) if per_request is not None else None,
+            "loop_lag_ms_p99": round(lag_p99, 4) if lag_p99 is not None else None,
+            "loop_lag_ms_max": round(lag_max, 4),
+            "scheduling_delay_ms_p99": round(delay_p99, 4) if delay_p99 is not None else None,
+            "limited": bool(reasons),
+            "reason": "; ".join(reasons) if reasons else None,
+        }
+
+
+def percentile(values: Any, q: float) -> float | None:
+    """Nearest-rank-interpolated percentile of a sequence of floats (``None`` when empty)."""
+    n = len(values)
+    if n == 0:
+        return None
+    data = sorted(values)
+    pos = (n - 1) * q / 100
+    lo = math.floor(pos)
+    hi = min(lo + 1, n - 1)
+    return float(data[lo] + (data[hi] - data[lo]) * (pos - lo))
+
+
+class Scheduler:
+    """Runs benchmarks on a connected :class:`WorkerPool`, one :meth:`run` at a time."""
+
+    def __init__(self, pool: WorkerPool) -> None:
+        self.pool = pool
+        self._run: _Run | None = None
+        self.in_flight = 0
+
+    def on_message(self, message: Any) -> None:
+        """Route a worker's message to the running benchmark (the pool's callback)."""
+        run = self._run
+        if run is not None:
+            run.on_message(message)
+
+    async def run(
+        self,
+        index: int,
+        strategy: SchedulingStrategy,
+        requests: Iterator[GenerationRequest],
+        *,
+        on_result: Callable[[RequestResult], None],
+        limits: Limits = Limits(),
+        rng: random.Random | None = None,
+        keep_text: int = 0,
+    ) -> ScheduleSummary:
+        """Run ``strategy`` until the data ends, a stop condition fires or :meth:`stop`."""
+        run = _Run(
+            self.pool,
+            index=index,
+            strategy=strategy,
+            requests=requests,
+            on_result=on_result,
+            limits=limits,
+            rng=rng,
+            keep_text=keep_text,
+        )
+        self._run = run
+        try:
+            return await run.execute()
+        finally:
+            self._run = None
+
+    def stop(self, reason: str) -> None:
+        """Stop the running benchmark now: in-flight requests end as incomplete."""
+        if self._run is not None:
+            self._run.stop(reason)
+
+    def progress_counts(self) -> tuple[int, int]:
+        """``(in_flight, sent)`` of the running benchmark, for live progress."""
+        run = self._run
+        if run is None:
+            return (0, 0)
+        return (run.in_flight(), run.shipped)
+
+
+class _Run:
+    """One benchmark on the pool: feeding, stop conditions, collection."""
+
+    def __init__(
+        self,
+        pool: WorkerPool,
+        *,
+        index: int,
+        strategy: SchedulingStrategy,
+        requests: Iterator[GenerationRequest],
+        on_result: Callable[[RequestResult], None],
+        limits: Limits,
+        rng: random.Random | None,
+        keep_text: int,
+    ) -> None:
+        self.pool = pool
+        self.index = index
+        self.strategy = strategy
+        self.requests = requests
+        self.on_result = on_result
+        self.limits = limits
+        self.rng = rng or random.Random(42)
+        self.keep_text = keep_text
+        self.loop = asyncio.get_running_loop()
+        self.done: asyncio.Future[None] = self.loop.create_future()
+        self.stop_reason: str | None = None
+        self.shipped = 0
+        self.exhausted = False
+        self.received = 0
+        self.successful = self.errored = self.incomplete = 0
+        self.delays = array("d")
+        self.worker_stats: dict[int, Stats] = {}
+        self.finished: dict[int, Done] = {}
+        self.failure: str | None = None
+        self._feed_handle: asyncio.TimerHandle | None = None
+        self._stop_handle: asyncio.TimerHandle | None = None
+        size = pool.size
+        self.closed = strategy.streams is not None
+        if self.closed:
+            streams = int(strategy.streams or 1)
+            share = [streams // size + (1 if w < streams % size else 0) for w in range(size)]
+            self.participants = [w for w in range(size) if share[w] > 0]
+            self.share = share
+        else:
+            self.participants = list(range(size))
+            cap = strategy.max_concurrency
+            self.share = [math.ceil(cap / size) if cap else 0 for _ in range(size)]
+        self.outstanding = [0] * size
+
+    def in_flight(self) -> int:
+        if self.worker_stats:
+            return sum(s.in_flight for s in self.worker_stats.values())
+        return max(0, self.shipped - self.received)
+
+    # -- main --------------------------------------------------------------------------------
+
+    async def execute(self) -> ScheduleSummary:
+        cpu0 = time.process_time()
+        self.start_time = start = time.perf_counter() + _LEAD_S
+        for w in self.participants:
+            self.pool.send(
+                w,
+                Start(
+                    index=self.index,
+                    start_time=start,
+                    streams=self.share[w] if self.closed else 0,
+                    max_concurrency=self.share[w],
+                    keep_text=self.keep_text,
+                ),
+            )
+        if self.limits.max_seconds is not None:
+            self._stop_handle = self.loop.call_at(
+                self.loop.time() + _LEAD_S + self.limits.max_seconds,
+                self.stop,
+                "max_seconds",
+            )
+        if self.closed:
+            self._refill_all()
+        else:
+            self._offsets = (start + o for o in self.strategy.arrival_offsets(self.rng))
+            self._next_time = next(self._offsets, math.inf)
+            self._rr = itertools.cycle(range(self.pool.size))
+            self._top_up()
+        try:
+            await self.done
+        finally:
+            for handle in (self._feed_handle, self._stop_handle):
+                if handle is not None:
+                    handle.cancel()
+        end = time.perf_counter()
+        if self.stop_reason == "max_seconds" and self.limits.max_seconds is not None:
+            end = min(end, start + self.limits.max_seconds)
+        lags: list[float] = []
+        worker_cpu = 0.0
+        waited = 0
+        for d in self.finished.values():
+            lags.extend(d.loop_lags_ms)
+            worker_cpu += d.cpu_seconds
+            waited += d.waited_for_slot
+        return ScheduleSummary(
+            start_time=start,
+            end_time=end,
+            stop_reason=self.stop_reason or ("data_exhausted" if self.exhausted else "completed"),
+            sent=sum(d.sent for d in self.finished.values()),
+            completed=self.received,
+            successful=self.successful,
+            errored=self.errored,
+            incomplete=self.incomplete,
+            workers=len(self.participants),
+            cpu_seconds=worker_cpu + time.process_time() - cpu0,
+            loop_lags_ms=lags,
+            scheduling_delays_ms=self.delays,
+            waited_for_slot=waited,
+            open_loop=not self.closed,
+        )
+
+    # -- feeding -----------------------------------------------------------------------------
+
+    def _take(self, count: int) -> list[GenerationRequest]:
+        """Up to ``count`` requests, respecting ``max_requests`` and the data's end."""
+        max_requests = self.limits.max_requests
+        if max_requests is not None:
+            count = min(count, max_requests - self.shipped)
+        if count <= 0 or self.exhausted:
+            return []
+        batch = list(itertools.islice(self.requests, count))
+        if len(batch) < count:
+            self.exhausted = True
+        self.shipped += len(batch)
+        return batch
+
+    def _feeding_over(self) -> bool:
+        max_requests = self.limits.max_requests
+        return self.exhausted or (max_requests is not None and self.shipped >= max_requests)
+
+    def _end_all(self) -> None:
+        for w in self.participants:
+            self.pool.send(w, End(self.index))
+
+    def _refill_all(self) -> None:
+        for w in self.participants:
+            self._refill(w)
+        if self._feeding_over():
+            self._end_all()
+
+    def _refill(self, w: int) -> None:
+        """Closed loop: keep each worker's queue a little longer than its streams."""
+        want = 2 * self.share[w] + 16 - self.outstanding[w]
+        if want <= 0:
+            return
+        batch = self._take(want)
+        if batch:
+            self.outstanding[w] += len(batch)
+            self.pool.send(w, Items(self.index, [], batch))
+
+    def _top_up(self) -> None:
+        """Open loop: ship every request due before now + lookahead, round-robin."""
+        self._feed_handle = None
+        if self.stop_reason is not None:
+            return
+        horizon = time.perf_counter() + _LOOKAHEAD_S
+        deadline = (
+            self.start_time + self.limits.max_seconds
+            if self.limits.max_seconds is not None
+            else math.inf
+        )
+        size = self.pool.size
+        times: list[list[float]] = [[] for _ in range(size)]
+        batches: list[list[GenerationRequest]] = [[] for _ in range(size)]
+        t = self._next_time
+        if t == math.inf:
+            self.exhausted = True  # a finite strategy (a ramp) has sent everything
+        while t <= horizon:
+            if t >= deadline or t == math.inf:
+                self.exhausted = True  # nothing more is due inside the time limit
+                break
+            got = self._take(1)
+            if not got:
+                break
+            w = next(self._rr)
+            times[w].append(t)
+            batches[w].append(got[0])
+            t = next(self._offsets, math.inf)
+        self._next_time = t
+        for w in range(size):
+            if batches[w]:
+                self.pool.send(w, Items(self.index, times[w], batches[w]))
+        if self._feeding_over():
+            self._end_all()
+        else:
+            self._feed_handle = self.loop.call_later(_TOPUP_S, self._top_up)
+
+    # -- collection --------------------------------------------------------------------------
+
+    def on_message(self, message: Any) -> None:
+        if isinstance(message, Results):
+            if message.index != self.index:
+                return
+            self._collect(message.results)
+        elif isinstance(message, Stats):
+            self.worker_stats[message.worker] = message
+        elif isinstance(message, Done):
+            if message.index == self.index:
+                self.finished[message.worker] = message
+                if len(self.finished) == len(self.participants) and not self.done.done():
+                    self.done.set_result(None)
+        elif isinstance(message, Failed):
+            self.failure = message.error
+            self.stop(f"worker failed: {message.error}")
+            if not self.done.done():
+                self.done.set_result(None)
+
+    def _collect(self, results: list[RequestResult]) -> None:
+        on_result = self.on_result
+        delays = self.delays
+        max_errors = self.limits.max_errors
+        worker = results[0].worker if results else 0
+        for r in results:
+            status = r.status
+            if status == _SUCCESSFUL:
+                self.successful += 1
+            elif status == _ERRORED:
+                self.errored += 1
+            else:
+                self.incomplete += 1
+            delays.append((r.request_start - r.scheduled_time) * 1000.0)
+            on_result(r)
+        self.received += len(results)
+        if max_errors is not None and self.errored >= max_errors:
+            self.stop("max_errors")
+        if self.closed and self.stop_reason is None:
+            self.outstanding[worker] -= len(results)
+            if not self._feeding_over():
+                self._refill(worker)
+                if self._feeding_over():
+                    self._end_all()
+
+    def stop(self, reason: str) -> None:
+        if self.stop_reason is not None or self.done.done():
+            return
+        self.stop_reason = reason
+        if self._feed_handle is not None:
+            self._feed_handle.cancel()
+            self._feed_handle = None
+        for w in self.participants:
+            self.pool.send(w, Stop(self.index))

@@ -1,0 +1,365 @@
+"""The RequestsWorker: one process, one uvloop event loop, one Backend, precise dispatch.
+
+The parent sends a benchmark's requests ahead of time with their intended send times
+(open loop) or without (closed loop: ``streams`` requests in flight, the next sent as soon as
+one ends). The worker sends each at its deadline, woken by a :class:`DeadlineTimer` (a
+timerfd: no polling, no spinning), records it with a :class:`ResponseRecorder`, and streams
+the results back in batches. It never calls plugin hooks and ignores SIGINT: the parent
+decides when to stop (a terminal's Ctrl-C reaches the whole process group).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import os
+import pickle
+import signal
+import sys
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from guidellm.errors import RequestError
+from guidellm.request import GenerationRequest, RequestResult, RequestStatus, ResponseRecorder
+from guidellm.scheduler.protocol import (
+    Done,
+    End,
+    Failed,
+    FrameReader,
+    Items,
+    Quit,
+    Ready,
+    Results,
+    Start,
+    Stats,
+    Stop,
+    frame,
+    to_worker_decoder,
+)
+from guidellm.scheduler.timer import DeadlineTimer
+
+if TYPE_CHECKING:
+    from guidellm.backends.base import Backend
+
+__all__ = ["RequestsWorker", "worker_main"]
+
+#: Requests due within this much of now are sent in the same wake-up.
+_EARLY_S = 20e-6
+#: Results are sent back at least this often, or as soon as this many are waiting.
+_FLUSH_S = 0.02
+_FLUSH_COUNT = 128
+#: The event-loop lag probe period; every few probes also report Stats.
+_PROBE_S = 0.05
+_ERROR_CHARS = 500
+
+_perf = time.perf_counter
+_SUCCESSFUL = RequestStatus.SUCCESSFUL
+_ERRORED = RequestStatus.ERRORED
+_INCOMPLETE = RequestStatus.INCOMPLETE
+
+
+class RequestsWorker:
+    """Runs benchmarks as the parent directs; see the module docstring."""
+
+    def __init__(self, index: int, backend: Backend, concurrency: int) -> None:
+        self.index = index
+        self.backend = backend
+        self.concurrency = concurrency
+        self._bench = -1
+        self._streams = 0
+        self._cap = concurrency
+        self._keep_text = 0
+        self._pending: deque[tuple[float, GenerationRequest]] = deque()
+        self._free_since: deque[float] = deque()
+        self._tasks: set[asyncio.Task[None]] = set()
+        #: Requests in flight (the task set lags: tasks leave it a loop turn after finishing).
+        self._active = 0
+        self._out: list[RequestResult] = []
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._ending = False
+        self._stopping = False
+        self._started = False
+        self._cpu0 = 0.0
+        self._lags: list[float] = []
+        self._sent = 0
+        self._waited = 0
+        self._cap_blocked = False
+        self._probes = 0
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    async def serve(self, read_fd: int, write_fd: int) -> None:
+        """Talk to the parent over the two pipe ends until told to quit (or the parent dies)."""
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._closed: asyncio.Future[None] = loop.create_future()
+        self._writer, _ = await loop.connect_write_pipe(
+            asyncio.Protocol, os.fdopen(write_fd, "wb", buffering=0)
+        )
+        try:
+            await self.backend.startup(self.concurrency)
+        except Exception as exc:
+            self._send(Failed(self.index, f"backend startup failed: {type(exc).__name__}: {exc}"))
+            await self._drain_writer()
+            return
+        self._timer = DeadlineTimer(loop, self._due)
+        reader, _ = await loop.connect_read_pipe(
+            lambda: FrameReader(to_worker_decoder, self._on_message, self._on_eof),
+            os.fdopen(read_fd, "rb", buffering=0),
+        )
+        loop.call_later(_PROBE_S, self._probe)
+        self._send(Ready(self.index, os.getpid()))
+        try:
+            await self._closed
+        finally:
+            for task in list(self._tasks):
+                task.cancel()
+            if self._tasks:
+                await asyncio.wait(self._tasks, timeout=2)
+            self._timer.close()
+            reader.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.backend.shutdown(), 5)
+            await self._drain_writer()
+
+    async def _drain_writer(self) -> None:
+        # A pipe transport buffers what the pipe cannot take; give it a moment to empty.
+        for _ in range(200):
+            if self._writer.get_write_buffer_size() == 0 or self._writer.is_closing():
+                break
+            await asyncio.sleep(0.01)
+        self._writer.close()
+
+    def _send(self, message: Any) -> None:
+        if not self._writer.is_closing():
+            self._writer.write(frame(message))
+
+    def _on_eof(self) -> None:
+        if not self._closed.done():
+            self._closed.set_result(None)
+
+    def _on_message(self, message: Any) -> None:
+        if isinstance(message, Items):
+            if message.index == self._bench and not self._stopping:
+                self._add_items(message)
+        elif isinstance(message, Start):
+            self._start(message)
+        elif isinstance(message, End):
+            if message.index == self._bench:
+                self._ending = True
+                self._maybe_done()
+        elif isinstance(message, Stop):
+            if message.index == self._bench:
+                self._stop()
+        elif isinstance(message, Quit):
+            self._on_eof()
+
+    # -- a benchmark -------------------------------------------------------------------------
+
+    def _start(self, msg: Start) -> None:
+        self._bench = msg.index
+        self._streams = msg.streams
+        self._cap = max(1, min(msg.max_concurrency or self.concurrency, self.concurrency))
+        if self._streams:
+            self._cap = min(self._cap, self._streams)
+        self._keep_text = msg.keep_text
+        self._pending.clear()
+        self._free_since.clear()
+        self._ending = self._stopping = self._cap_blocked = False
+        self._started = not self._streams
+        self._sent = self._waited = 0
+        self._lags = []
+        self._cpu0 = time.process_time()
+        if self._streams:
+            # Closed loop: every stream is free from the start time on.
+            self._free_since.extend([msg.start_time] * self._streams)
+            self._timer.arm(msg.start_time)
+
+    def _add_items(self, msg: Items) -> None:
+        pending = self._pending
+        was_empty = not pending
+        if msg.times:
+            pending.extend(zip(msg.times, msg.requests, strict=True))
+            if was_empty and not self._cap_blocked:
+                self._timer.arm(pending[0][0])
+        else:
+            pending.extend((0.0, r) for r in msg.requests)
+            if self._started:
+                self._fill_streams()
+
+    def _due(self) -> None:
+        """The timer fired: send every request whose time has come (open loop)."""
+        if self._streams:
+            self._started = True
+            self._fill_streams()
+            return
+        pending = self._pending
+        if not pending:
+            return
+        limit = _perf() + _EARLY_S
+        cap = self._cap
+        launch = self._launch
+        while pending and pending[0][0] <= limit:
+            if self._active >= cap:
+                self._cap_blocked = True
+                return  # a finishing request calls _due again
+            t, request = pending.popleft()
+            if self._cap_blocked:
+                self._waited += 1
+            launch(request, t)
+        self._cap_blocked = False
+        if pending:
+            self._timer.arm(pending[0][0])
+
+    def _fill_streams(self) -> None:
+        """Closed loop: each free stream sends the next request, timed from when it freed."""
+        pending = self._pending
+        free = self._free_since
+        while pending and free:
+            _, request = pending.popleft()
+            self._launch(request, free.popleft())
+
+    def _launch(self, request: GenerationRequest, scheduled: float) -> None:
+        self._sent += 1
+        self._active += 1
+        task = self._loop.create_task(self._run(request, scheduled))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, request: GenerationRequest, scheduled: float) -> None:
+        recorder = ResponseRecorder(request, scheduled)
+        keep = self._keep_text > 0
+        recorder.start()
+        try:
+            await self.backend.resolve(request, recorder)
+            result = recorder.finish(_SUCCESSFUL, keep_text=keep, worker=self.index)
+        except RequestError as exc:
+            result = recorder.finish(
+                _ERRORED,
+                error_category=exc.category,
+                error=str(exc)[:_ERROR_CHARS],
+                keep_text=keep,
+                worker=self.index,
+            )
+        except asyncio.CancelledError:
+            result = recorder.finish(
+                _INCOMPLETE,
+                error_category="cancelled",
+                error="cancelled by a stop condition",
+                worker=self.index,
+            )
+        except Exception as exc:  # a backend bug must not kill the run: count it
+            result = recorder.finish(
+                _ERRORED,
+                error_category="error",
+                error=f"{type(exc).__name__}: {exc}"[:_ERROR_CHARS],
+                worker=self.index,
+            )
+        if keep and result.status == _SUCCESSFUL:
+            self._keep_text -= 1
+        self._completed(result)
+
+    def _completed(self, result: RequestResult) -> None:
+        self._active -= 1
+        out = self._out
+        out.append(result)
+        if len(out) >= _FLUSH_COUNT:
+            self._flush()
+        elif self._flush_handle is None:
+            self._flush_handle = self._loop.call_later(_FLUSH_S, self._flush)
+        if self._stopping:
+            self._maybe_done()
+            return
+        if self._streams:
+            self._free_since.append(_perf())
+            self._fill_streams()
+        elif self._cap_blocked:
+            self._due()
+        if self._ending and not self._pending:
+            self._maybe_done()
+
+    def _flush(self) -> None:
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        if self._out:
+            self._send(Results(self._bench, self._out))
+            self._out = []
+
+    def _stop(self) -> None:
+        self._stopping = True
+        self._pending.clear()
+        self._free_since.clear()
+        self._timer.disarm()
+        for task in list(self._tasks):
+            task.cancel()
+        self._maybe_done()
+
+    def _maybe_done(self) -> None:
+        """Report the benchmark done once nothing is queued or in flight."""
+        if self._bench < 0 or self._active > 0:
+            return
+        if not (self._stopping or (self._ending and not self._pending)):
+            return
+        self._flush()
+        self._timer.disarm()
+        self._send(
+            Done(
+                index=self._bench,
+                worker=self.index,
+                cpu_seconds=time.process_time() - self._cpu0,
+                loop_lags_ms=self._lags,
+                sent=self._sent,
+                waited_for_slot=self._waited,
+            )
+        )
+        self._bench = -1
+        self._lags = []
+
+    # -- self-judgement ----------------------------------------------------------------------
+
+    def _probe(self) -> None:
+        """Measure how long a ready callback waits for the loop (its lag)."""
+        if self._closed.done():
+            return
+        self._loop.call_soon(self._probed, _perf())
+        self._loop.call_later(_PROBE_S, self._probe)
+
+    def _probed(self, t0: float) -> None:
+        if self._bench < 0:
+            return
+        self._lags.append((_perf() - t0) * 1000.0)
+        self._probes += 1
+        if self._probes % 5 == 0:
+            self._send(Stats(self.index, self._active, len(self._pending)))
+
+
+def worker_main(
+    index: int,
+    read_fd: int,
+    write_fd: int,
+    *,
+    payload: bytes,
+    concurrency: int,
+    close_fds: list[int],
+) -> None:
+    """Process entry point: ``payload`` is the pickled, validated Backend."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    for fd in close_fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    # Objects inherited from the parent never become garbage here: keep the collector off them.
+    gc.freeze()
+    import uvloop
+
+    try:
+        backend = pickle.loads(payload)
+        worker = RequestsWorker(index, backend, concurrency)
+        uvloop.run(worker.serve(read_fd, write_fd))
+    except Exception as exc:  # reported on stderr; the parent sees the pipe close
+        sys.stderr.write(f"guidellm: worker {index} failed: {type(exc).__name__}: {exc}\n")
+        sys.stderr.flush()
+        os._exit(1)
