@@ -4,10 +4,13 @@ reasoning, and every injected fault ending in its own error category while the r
 from __future__ import annotations
 
 import asyncio
+import statistics
+import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
 import pytest
 import uvloop
 
@@ -143,3 +146,79 @@ def test_all_faults_at_once_under_concurrency(mock: Any) -> None:
     assert set(outcome) <= {"ok", "http_5xx", "http_429", "connection", "protocol", "stall"}
     assert outcome["ok"] >= 20 and len(outcome) >= 5, outcome
     assert all(r.content_chunks == r.output_tokens for r in results if r.status == "successful")
+
+
+class _MinimalClient(asyncio.Protocol):
+    """The reference: one request per connection, every read stamped before any parsing."""
+
+    def __init__(self, request: bytes, done: asyncio.Future[None]) -> None:
+        self.request, self.done = request, done
+        self.sent = 0.0
+        self.times: list[float] = []
+        self.buffer = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.sent = time.perf_counter()
+        transport.write(self.request)  # type: ignore[attr-defined]
+
+    def data_received(self, data: bytes) -> None:
+        arrived = time.perf_counter()
+        *events, self.buffer = (self.buffer + data).split(b"\n\n")
+        self.times += [arrived for e in events if b'"text":" ' in e]
+        if any(b"[DONE]" in e for e in events) and not self.done.done():
+            self.done.set_result(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+
+
+@pytest.mark.slow
+def test_timing_matches_a_minimal_client() -> None:
+    """20 sequential requests each way against one mock process (TTFT 50 ms, ITL 10 ms, 32
+    tokens): the backend's TTFT and ITL medians agree with a bare asyncio client's."""
+    tokens = 32
+    server = MockServer(MockServerConfig(ttft_ms=50.0, itl_ms=10.0, output_tokens=tokens))
+    url = server.start_process()
+    host, port = url.removeprefix("http://").split(":")
+    body = orjson.dumps({"prompt": "hello", "max_tokens": tokens, "stream": True})
+    raw = (
+        b"POST /v1/completions HTTP/1.1\r\nhost: %s\r\ncontent-type: application/json\r\n"
+        b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (host.encode(), len(body), body)
+    )
+
+    async def main() -> tuple[list[float], list[float], list[float], list[float]]:
+        backend = OpenAIHTTPBackend(url, "mock-model", request_format="text_completions")
+        await backend.startup(1)
+        loop = asyncio.get_running_loop()
+        ours: tuple[list[float], list[float]] = ([], [])
+        ref: tuple[list[float], list[float]] = ([], [])
+        for i in range(20):  # interleaved, so both see the same machine load
+            request = GenerationRequest(f"r{i}", prompt="hello", max_tokens=tokens)
+            recorder = ResponseRecorder(request, 0.0)
+            recorder.start()
+            await backend.resolve(request, recorder)
+            assert recorder.first_token_time and recorder.last_token_time
+            assert recorder.content_chunks == tokens
+            ours[0].append(recorder.first_token_time - recorder.request_start)
+            ours[1].append((recorder.last_token_time - recorder.first_token_time) / (tokens - 1))
+            done: asyncio.Future[None] = loop.create_future()
+            transport, client = await loop.create_connection(
+                lambda d=done: _MinimalClient(raw, d), host, int(port)
+            )
+            await asyncio.wait_for(done, 10)
+            transport.close()
+            assert len(client.times) == tokens
+            ref[0].append(client.times[0] - client.sent)
+            ref[1].append((client.times[-1] - client.times[0]) / (tokens - 1))
+        await backend.shutdown()
+        return ours[0], ours[1], ref[0], ref[1]
+
+    try:
+        ttft, itl, ref_ttft, ref_itl = uvloop.run(main())
+    finally:
+        server.stop()
+    med = statistics.median
+    assert abs(med(ttft) - med(ref_ttft)) < 0.003, (med(ttft), med(ref_ttft))
+    assert abs(med(itl) - med(ref_itl)) < 0.0005, (med(itl), med(ref_itl))
+    assert 0.045 < med(ttft) < 0.08
