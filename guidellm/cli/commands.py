@@ -17,9 +17,12 @@ def register_commands(cli: click.Group) -> None:
     from guidellm.cli.plugins import plugins
     from guidellm.cli.preprocess import preprocess
     from guidellm.cli.report import report
+    from guidellm.cli.run import benchmark_group, run
 
     cli.add_command(plugins)
     cli.add_command(mock_server)
     cli.add_command(report)
     cli.add_command(compare)
     cli.add_command(preprocess)
+    cli.add_command(run)
+    cli.add_command(benchmark_group)

@@ -1,0 +1,299 @@
+"""The Benchmarker: runs a profile, one Scheduler run per strategy, on one worker pool.
+
+It starts the workers once (forked before its event loop runs; ready before the first
+intended send), feeds every result to a fresh BenchmarkAggregator and to the journal, keeps the
+report writers' live display going, and on Ctrl-C / SIGTERM stops dispatching, cancels what is
+in flight, and still writes every requested output (exit 130 / 143; a second Ctrl-C exits at
+once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+import random
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from guidellm.scheduler.executor import LocalProcessPool, default_worker_count
+from guidellm.scheduler.scheduler import Limits, Scheduler, ScheduleSummary
+from guidellm.scheduler.strategies import DEFAULT_THROUGHPUT_CONCURRENCY
+from guidellm.scheduler.strategy import (
+    BenchmarkOutcome,
+    Profile,
+    SchedulingStrategy,
+    StrategyProfile,
+)
+
+if TYPE_CHECKING:
+    from guidellm.backends.base import Backend
+    from guidellm.benchmark.journal import Journal
+    from guidellm.benchmark.report import Benchmark, Report
+    from guidellm.outputs.base import ReportWriter
+    from guidellm.request import GenerationRequest
+
+__all__ = ["Benchmarker", "RunOutcome", "RunSettings"]
+
+_PROGRESS_S = 0.25
+_EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+@dataclass
+class RunSettings:
+    """Everything about a run that is not a component: limits, windows, SLOs, seeds."""
+
+    max_seconds: float | None = None
+    max_requests: int | None = None
+    max_errors: int | None = None
+    warmup: float | None = None
+    cooldown: float | None = None
+    slo: dict[str, float] | None = None
+    random_seed: int = 42
+    output_sampling: int = 0
+    workers: int | None = None
+
+    def aggregator_settings(self) -> dict[str, Any]:
+        """The BenchmarkAggregator keyword arguments (also journalled for rebuilds)."""
+        return {
+            "warmup": self.warmup,
+            "cooldown": self.cooldown,
+            "max_seconds": self.max_seconds,
+            "max_requests": self.max_requests,
+            "slo": self.slo,
+            "output_sampling": self.output_sampling,
+        }
+
+
+@dataclass
+class RunOutcome:
+    """What a run produced: the report (written already), the exit code, why it stopped."""
+
+    report: Report
+    exit_code: int
+    interrupted: bool
+    summaries: list[ScheduleSummary] = field(default_factory=list)
+
+
+def _planned_concurrency(profile: Profile) -> int | None:
+    """The most requests a profile will ever have in flight, when it is known up front."""
+    planned: list[SchedulingStrategy] | None = getattr(profile, "_planned", None)
+    if isinstance(profile, StrategyProfile) and planned:
+        caps = [s.streams or s.max_concurrency for s in planned]
+        if all(c is not None for c in caps):
+            return max(int(c) for c in caps if c is not None)
+    return None
+
+
+class Benchmarker:
+    """Runs ``profile`` against ``backend`` with requests from ``requests``; see module doc."""
+
+    def __init__(
+        self,
+        *,
+        backend: Backend,
+        requests: Iterable[GenerationRequest],
+        profile: Profile,
+        settings: RunSettings,
+        writers: Sequence[ReportWriter] = (),
+        journal: Journal | None = None,
+        config: Mapping[str, Any] | None = None,
+        command: str | None = None,
+        tokenizer: Any = None,
+        on_message: Callable[[str], None] | None = None,
+    ) -> None:
+        self.backend = backend
+        self.requests = requests
+        self.profile = profile
+        self.settings = settings
+        self.writers = list(writers)
+        self.journal = journal
+        self.config = dict(config or {})
+        self.command = command
+        self.tokenizer = tokenizer
+        self.say = on_message or (lambda _line: None)
+        self.benchmarks: list[Benchmark] = []
+        self.summaries: list[ScheduleSummary] = []
+        self.exit_code = 0
+        self._signals = 0
+        self._scheduler: Scheduler | None = None
+        self._pool: LocalProcessPool | None = None
+        planned = _planned_concurrency(profile)
+        workers = settings.workers or default_worker_count()
+        if planned is not None:
+            workers = max(1, min(workers, planned))
+        cap = planned or max(
+            DEFAULT_THROUGHPUT_CONCURRENCY,
+            int(profile.options.get("max_concurrency") or 0),
+        )
+        self.workers = workers
+        self.worker_concurrency = max(1, math.ceil(cap / workers))
+
+    # -- run ---------------------------------------------------------------------------------
+
+    def run(self) -> RunOutcome:
+        """Run every benchmark of the profile and write the outputs; blocking."""
+        import uvloop
+
+        pool = LocalProcessPool(self.backend, self.workers, self.worker_concurrency)
+        self._pool = pool
+        pool.start()
+        try:
+            uvloop.run(self._main(pool))
+        except KeyboardInterrupt:  # Ctrl-C before the loop's own handler was installed
+            self.exit_code = 130
+        finally:
+            pool.kill()
+        report = self._report()
+        for writer in self.writers:
+            writer.write(report)
+        if self.journal is not None:
+            self.journal.run_finished(self.exit_code)
+            self.journal.close()
+        return RunOutcome(report, self.exit_code, self.exit_code != 0, self.summaries)
+
+    def _report(self) -> Report:
+        from guidellm.benchmark.report import Report
+
+        return Report.create(self.config, list(self.benchmarks), self.command)
+
+    async def _main(self, pool: LocalProcessPool) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in _EXIT_CODES:
+            loop.add_signal_handler(sig, self._on_signal, sig)
+        scheduler = Scheduler(pool)
+        self._scheduler = scheduler
+        try:
+            await pool.connect(scheduler.on_message)
+            await self._benchmarks(scheduler)
+        finally:
+            await pool.close()
+            for sig in _EXIT_CODES:
+                loop.remove_signal_handler(sig)
+
+    async def _benchmarks(self, scheduler: Scheduler) -> None:
+        from guidellm.benchmark.aggregator import BenchmarkAggregator
+        from guidellm.benchmark.report import ReportMetadata
+
+        settings = self.settings
+        if self.journal is not None:
+            metadata = ReportMetadata.current(self.command).model_dump(mode="json")
+            self.journal.run_started(metadata, self.config)
+        for writer in self.writers:
+            writer.run_started(self.config)
+        outcomes: list[BenchmarkOutcome] = []
+        rng = random.Random(settings.random_seed)
+        limits = Limits(settings.max_seconds, settings.max_requests, settings.max_errors)
+        agg_settings = settings.aggregator_settings()
+        while not self.exit_code:
+            strategy = self.profile.next_strategy(outcomes)
+            if strategy is None:
+                break
+            index = len(outcomes)
+            described = strategy.describe()
+            agg = BenchmarkAggregator(
+                index=index, strategy=described, tokenizer=self.tokenizer, **agg_settings
+            )
+            journal = self.journal
+            if journal is not None:
+                journal.benchmark_started(index, described, agg_settings)
+            on_result = _result_sink(agg, journal, index)
+            for writer in self.writers:
+                writer.benchmark_started(index, described)
+            ticker = asyncio.get_running_loop().create_task(self._tick(agg, scheduler))
+            try:
+                summary = await scheduler.run(
+                    index,
+                    strategy,
+                    iter(self.requests),
+                    on_result=on_result,
+                    limits=limits,
+                    rng=random.Random(rng.random()),
+                    keep_text=settings.output_sampling,
+                )
+            finally:
+                ticker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await ticker
+            self.summaries.append(summary)
+            client = summary.client()
+            client["stop_reason"] = summary.stop_reason
+            benchmark = agg.compile(
+                start_time=summary.start_time, end_time=summary.end_time, client=client
+            )
+            self.benchmarks.append(benchmark)
+            if journal is not None:
+                journal.benchmark_finished(index, summary.start_time, summary.end_time, benchmark)
+            for writer in self.writers:
+                writer.benchmark_finished(benchmark)
+            outcomes.append(
+                BenchmarkOutcome(
+                    strategy=strategy,
+                    requests_per_second=summary.successful / summary.duration,
+                    successful=summary.successful,
+                    errored=summary.errored,
+                    duration=summary.duration,
+                )
+            )
+            if summary.stop_reason.startswith("worker failed"):
+                self.say(f"stopping: {summary.stop_reason}")
+                self.exit_code = self.exit_code or 1
+                break
+
+    async def _tick(self, agg: Any, scheduler: Scheduler) -> None:
+        """Live progress a few times a second, and the journal's once-a-second flush."""
+        clock = time.perf_counter
+        while True:
+            await asyncio.sleep(_PROGRESS_S)
+            in_flight, _ = scheduler.progress_counts()
+            snapshot = agg.progress(clock(), in_flight)
+            for writer in self.writers:
+                writer.progress(snapshot)
+            if self.journal is not None:
+                self.journal.maybe_flush()
+
+    # -- signals -----------------------------------------------------------------------------
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        self._signals += 1
+        code = _EXIT_CODES.get(sig, 130)
+        if self._signals > 1:
+            # Second Ctrl-C: out now, without outputs (the journal has what was flushed).
+            if self._pool is not None:
+                self._pool.kill()
+            if self.journal is not None:
+                with contextlib.suppress(Exception):
+                    self.journal.flush()
+            sys.stderr.write("\nguidellm: interrupted twice, exiting now\n")
+            os._exit(code)
+        self.exit_code = code
+        name = "Ctrl-C" if sig == signal.SIGINT else "SIGTERM"
+        self.say(
+            f"{name}: stopping, writing what was measured (press Ctrl-C again to exit at once)"
+        )
+        if self._scheduler is not None:
+            self._scheduler.stop("interrupted")
+
+
+def _result_sink(agg: Any, journal: Journal | None, index: int) -> Callable[[Any], None]:
+    """The per-result callback: aggregator, then journal (hot path: no extra layers)."""
+    add = agg.add
+    if journal is None:
+        return add  # type: ignore[no-any-return]
+    record = journal.result
+
+    def sink(result: Any) -> None:
+        add(result)
+        record(index, result)
+
+    return sink
+
+
+def settings_dict(settings: RunSettings) -> dict[str, Any]:
+    """``settings`` as plain data for the report's config."""
+    return asdict(settings)

@@ -1,0 +1,209 @@
+"""The run journal: every result on disk as it completes, so a killed run can be rebuilt.
+
+JSON lines, one object each, in the order they happen:
+
+* ``{"type": "run", "metadata": {...}, "config": {...}}`` (config already redacted);
+* ``{"type": "benchmark", "index": i, "strategy": {...}, "settings": {...}}`` when a
+  benchmark starts (``settings`` are the BenchmarkAggregator's arguments);
+* ``{"type": "result", "b": i, "r": [...]}`` per :class:`~guidellm.request.RequestResult`
+  (its msgspec array form);
+* ``{"type": "benchmark_end", "index": i, "start_time": t0, "end_time": t1, "benchmark": {...}}``
+  with the compiled benchmark;
+* ``{"type": "run_end", "exit_code": n}``.
+
+Writes are buffered and flushed at least once a second (:meth:`Journal.flush` is called by
+the Benchmarker's ticker), so a SIGKILL loses at most the last second. :func:`rebuild_report`
+replays a journal, even one cut mid-line: finished benchmarks are taken as written, an
+unfinished one is recompiled from its results.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+import msgspec
+
+from guidellm.errors import UserError
+from guidellm.request import RequestResult
+
+if TYPE_CHECKING:
+    from guidellm.benchmark.report import Benchmark, Report
+
+__all__ = ["Journal", "default_journal_path", "rebuild_report"]
+
+_FLUSH_S = 1.0
+_encode = msgspec.json.encode
+
+
+def default_journal_path(outputs: list[str]) -> Path:
+    """Next to the first ``--output`` (``report.json`` -> ``report.journal.jsonl``), else in
+    ``$GUIDELLM_JOURNAL_DIR`` or ``~/.cache/guidellm/journals``, named by the start time."""
+    if outputs:
+        first = Path(outputs[0])
+        return first.with_name(first.stem + ".journal.jsonl")
+    root = os.environ.get("GUIDELLM_JOURNAL_DIR")
+    folder = Path(root) if root else Path.home() / ".cache" / "guidellm" / "journals"
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return folder / f"run-{stamp}-{os.getpid()}.jsonl"
+
+
+def _to_dict(obj: Any) -> Any:
+    if hasattr(obj, "model_dump"):
+        return obj.model_dump(mode="json")
+    return obj
+
+
+class Journal:
+    """Appends the journal lines of one run to ``path`` (see the module docstring)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file: IO[bytes] = self.path.open("wb", buffering=1 << 20)
+        except OSError as exc:
+            raise UserError(
+                f"cannot write the journal {str(self.path)!r} ({exc.strerror}); "
+                "pass --journal PATH in a writable folder"
+            ) from None
+        self._last_flush = time.monotonic()
+
+    def _line(self, data: Mapping[str, Any]) -> None:
+        self._file.write(_encode(data) + b"\n")
+
+    def run_started(self, metadata: Mapping[str, Any], config: Mapping[str, Any]) -> None:
+        self._line({"type": "run", "metadata": metadata, "config": config})
+        self.flush()
+
+    def benchmark_started(
+        self, index: int, strategy: Mapping[str, Any], settings: Mapping[str, Any]
+    ) -> None:
+        self._line(
+            {"type": "benchmark", "index": index, "strategy": strategy, "settings": settings}
+        )
+        self.flush()
+
+    def result(self, index: int, result: RequestResult) -> None:
+        """One result; hot: one msgspec encode and a buffered write."""
+        self._file.write(b'{"type":"result","b":%d,"r":%b}\n' % (index, _encode(result)))
+
+    def benchmark_finished(
+        self, index: int, start_time: float, end_time: float, benchmark: Benchmark
+    ) -> None:
+        self._line(
+            {
+                "type": "benchmark_end",
+                "index": index,
+                "start_time": start_time,
+                "end_time": end_time,
+                "benchmark": _to_dict(benchmark),
+            }
+        )
+        self.flush()
+
+    def run_finished(self, exit_code: int) -> None:
+        self._line({"type": "run_end", "exit_code": exit_code})
+        self.flush()
+
+    def maybe_flush(self) -> None:
+        """Flush if the last flush is a second old (called a few times a second)."""
+        if time.monotonic() - self._last_flush >= _FLUSH_S:
+            self.flush()
+
+    def flush(self) -> None:
+        self._file.flush()
+        self._last_flush = time.monotonic()
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.flush()
+            self._file.close()
+
+
+def _read_lines(path: Path) -> list[dict[str, Any]]:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UserError(
+            f"cannot read journal {str(path)!r}: {exc.strerror}; check the path"
+        ) from None
+    lines: list[dict[str, Any]] = []
+    for line in raw.splitlines():
+        if not line.strip():
+            continue
+        try:
+            lines.append(json.loads(line))
+        except ValueError:
+            break  # a line cut by a kill: everything before it is good
+    if not lines or lines[0].get("type") != "run":
+        raise UserError(
+            f"{str(path)!r} is not a guidellm journal (no run header); pass the .jsonl "
+            "journal that 'guidellm run' wrote"
+        )
+    return lines
+
+
+def rebuild_report(path: str | Path) -> Report:
+    """The report of the run journalled at ``path``, even if that run was killed."""
+    from guidellm.benchmark.aggregator import BenchmarkAggregator
+    from guidellm.benchmark.report import Benchmark, Report, ReportMetadata
+
+    lines = _read_lines(Path(path))
+    header = lines[0]
+    benchmarks: dict[int, Benchmark] = {}
+    open_aggs: dict[int, BenchmarkAggregator] = {}
+    spans: dict[int, list[float]] = {}
+    for line in lines[1:]:
+        kind = line.get("type")
+        if kind == "result":
+            index = int(line["b"])
+            agg = open_aggs.get(index)
+            if agg is None:
+                continue
+            result = msgspec.convert(line["r"], RequestResult)
+            agg.add(result)
+            span = spans[index]
+            span[0] = min(span[0], result.scheduled_time)
+            span[1] = max(span[1], result.request_end)
+        elif kind == "benchmark":
+            index = int(line["index"])
+            settings = dict(line.get("settings") or {})
+            open_aggs[index] = BenchmarkAggregator(
+                index=index, strategy=line.get("strategy") or {}, **settings
+            )
+            spans[index] = [float("inf"), float("-inf")]
+        elif kind == "benchmark_end":
+            index = int(line["index"])
+            open_aggs.pop(index, None)
+            benchmarks[index] = Benchmark.model_validate(line["benchmark"])
+    for index, agg in open_aggs.items():
+        start, end = spans[index]
+        if start > end:
+            start = end = 0.0
+        client = {
+            "workers": None,
+            "cpu_seconds": None,
+            "cpu_ms_per_request": None,
+            "loop_lag_ms_p99": None,
+            "loop_lag_ms_max": None,
+            "scheduling_delay_ms_p99": None,
+            "limited": False,
+            "reason": None,
+        }
+        bench = agg.compile(start_time=start, end_time=end, client=client)
+        bench.warnings.append(
+            "rebuilt from the journal of an interrupted run: the last second of results may be "
+            "missing and the client's self-judgement was not recorded"
+        )
+        benchmarks[index] = bench
+    metadata = header.get("metadata") or {}
+    return Report(
+        metadata=ReportMetadata.model_validate(metadata) if metadata else ReportMetadata.current(),
+        config=header.get("config") or {},
+        benchmarks=[benchmarks[i] for i in sorted(benchmarks)],
+    )
