@@ -119,12 +119,14 @@ def make_row_mapper(
     *,
     max_tokens: int | None = None,
     count: Callable[[str], int] | None = None,
+    render: Callable[[list[dict[str, Any]]], str | None] | None = None,
 ) -> Callable[[Mapping[str, Any], str], GenerationRequest | None]:
     """A function turning one row into a request (``None`` for a row with no text).
 
     ``max_tokens`` is the output length when the row has none; ``count`` measures prompts that
     carry no token count (off by default: exact counting costs about a millisecond per
-    thousand tokens, more than the schedule can spare per request).
+    thousand tokens, more than the schedule can spare per request); chat messages are counted
+    as ``render`` (the chat template) lays them out, else as their joined contents.
     """
     pcol, mcol = columns.prompt, columns.messages
     ptc, otc = columns.prompt_tokens_count, columns.output_tokens_count
@@ -151,8 +153,14 @@ def make_row_mapper(
                 messages = [system, {"role": "user", "content": prompt}]
                 prompt = f"{row[system_col]}\n\n{prompt}"
         prompt_tokens = _as_int(row.get(ptc)) if ptc is not None else None
-        if prompt_tokens is None and count is not None and prompt is not None:
-            prompt_tokens = count(prompt)
+        if prompt_tokens is None and count is not None:
+            if prompt is not None:
+                prompt_tokens = count(prompt)
+            elif messages is not None:
+                text = render(messages) if render is not None else None
+                if text is None:
+                    text = "\n".join(str(m.get("content", "")) for m in messages)
+                prompt_tokens = count(text)
         out = _as_int(row.get(otc)) if otc is not None else None
         return GenerationRequest(
             request_id=request_id,

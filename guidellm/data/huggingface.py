@@ -14,6 +14,7 @@ Needs the ``hf`` extra (``pip install 'guidellm[hf]'``) and says so when it is m
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -71,6 +72,18 @@ class HuggingFaceSource(DatasetSource):
         saved = path.is_dir() and any(
             (path / f).is_file() for f in ("dataset_dict.json", "state.json")
         )
+        if not path.is_dir():
+            from guidellm.data.hub import hub_reachable
+
+            offline = any(
+                os.environ.get(v, "").lower() in {"1", "true", "yes"}
+                for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+            )
+            if not offline and not hub_reachable():
+                raise UserError(
+                    f"--data {self.spec!r}: the Hugging Face hub is unreachable; pass a local "
+                    "file or dataset folder (or set HF_HUB_OFFLINE=1 to use a cached copy)"
+                )
         try:
             if saved:
                 data = datasets.load_from_disk(str(path))

@@ -110,14 +110,16 @@ class RequestLoader:
             isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
         ):
             raise UserError(f"--data-args max_tokens={max_tokens!r} must be a positive integer")
-        count = None
+        count = render = None
         if self.data_args.get("count_prompt_tokens") and self.tokenizer is not None:
-            count = self.tokenizer.count
+            count, render = self.tokenizer.count, self.tokenizer.apply_chat_template
         for spec, source in zip(self.data, self.sources, strict=True):
             source.validate()
             columns = self._resolve(spec, source)
             self._columns.append(columns)
-            self._mappers.append(make_row_mapper(columns, max_tokens=max_tokens, count=count))
+            self._mappers.append(
+                make_row_mapper(columns, max_tokens=max_tokens, count=count, render=render)
+            )
         self._validated = True
 
     def _resolve(self, spec: str, source: DatasetSource) -> ColumnMap:

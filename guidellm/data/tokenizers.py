@@ -18,7 +18,7 @@ from __future__ import annotations
 import abc
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -109,13 +109,16 @@ class ApproxTokenizer(Tokenizer):
         return [m.span() for m in self._PIECE.finditer(text)]
 
 
+ChatRenderer = Callable[[list[dict[str, Any]]], str]
+
+
 class HFTokenizer(Tokenizer):
-    """A ``tokenizers.Tokenizer`` (from a ``tokenizer.json``), optionally with the
-    ``transformers`` tokenizer around it for chat templates."""
+    """A ``tokenizers.Tokenizer`` (from a ``tokenizer.json``), with the folder's chat template
+    when it has one (``chat`` renders messages to the prompt text)."""
 
     exact = True
 
-    def __init__(self, backend: Any, name: str, chat: Any = None) -> None:
+    def __init__(self, backend: Any, name: str, chat: ChatRenderer | None = None) -> None:
         self._tok = backend
         self._chat = chat
         self.name = name
@@ -141,15 +144,15 @@ class HFTokenizer(Tokenizer):
         return offsets
 
     def apply_chat_template(self, messages: Sequence[Mapping[str, Any]]) -> str | None:
-        if self._chat is None or not getattr(self._chat, "chat_template", None):
+        if self._chat is None:
             return None
         try:
-            text = self._chat.apply_chat_template(
-                list(messages), tokenize=False, add_generation_prompt=True
-            )
+            return self._chat([dict(m) for m in messages])
         except Exception:  # a template that rejects these roles: no template for our purposes
             return None
-        return str(text)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "chat_template": self._chat is not None}
 
 
 def _missing_extra(what: str) -> UserError:
@@ -158,7 +161,7 @@ def _missing_extra(what: str) -> UserError:
     )
 
 
-def _from_tokenizer_json(path: Path, name: str, chat: Any = None) -> HFTokenizer:
+def _from_tokenizer_json(path: Path, name: str, chat: ChatRenderer | None = None) -> HFTokenizer:
     try:
         from tokenizers import Tokenizer as RustTokenizer
     except ImportError:
@@ -179,8 +182,21 @@ def _from_transformers(processor: str, local: bool) -> HFTokenizer | None:
         from transformers import AutoTokenizer
     except ImportError:
         return None
+    tok: Any = None
+    if not local:
+        from guidellm.data.hub import hub_reachable
+
+        try:  # a copy in the local Hugging Face cache needs no network
+            tok = AutoTokenizer.from_pretrained(processor, local_files_only=True)
+        except Exception:
+            tok = None
+        if tok is None and not hub_reachable():
+            raise UserError(
+                f"--processor {processor}: the Hugging Face hub is unreachable and the id is not "
+                "in the local cache; pass a local tokenizer folder or tokenizer.json"
+            )
     try:
-        tok = AutoTokenizer.from_pretrained(processor, local_files_only=local)
+        tok = tok or AutoTokenizer.from_pretrained(processor, local_files_only=local)
     except Exception as exc:
         where = "folder" if local else "Hugging Face id (is the hub reachable?)"
         raise UserError(
@@ -188,20 +204,29 @@ def _from_transformers(processor: str, local: bool) -> HFTokenizer | None:
             f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}; pass a local "
             "tokenizer folder or a tokenizer.json file"
         ) from None
+    chat: ChatRenderer | None = None
+    if getattr(tok, "chat_template", None):
+
+        def chat(messages: list[dict[str, Any]]) -> str:
+            return str(
+                tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            )
+
     backend = getattr(tok, "backend_tokenizer", None)
     if backend is None:
-        return _SlowTransformers(tok, processor)
-    return HFTokenizer(backend, processor, tok)
+        return _SlowTransformers(tok, processor, chat)
+    return HFTokenizer(backend, processor, chat)
 
 
 class _SlowTransformers(HFTokenizer):
     """A transformers tokenizer without a fast (Rust) backend: slower, still exact."""
 
-    def __init__(self, tok: Any, name: str) -> None:
-        super().__init__(None, name, tok)
+    def __init__(self, tok: Any, name: str, chat: ChatRenderer | None) -> None:
+        super().__init__(None, name, chat)
+        self._slow = tok
 
     def encode(self, text: str) -> list[int]:
-        return list(self._chat.encode(text, add_special_tokens=False))
+        return list(self._slow.encode(text, add_special_tokens=False))
 
     def count(self, text: str) -> int:
         return len(self.encode(text))
@@ -210,24 +235,58 @@ class _SlowTransformers(HFTokenizer):
         return [self.count(t) for t in texts]
 
     def decode(self, ids: Sequence[int]) -> str:
-        return str(self._chat.decode(list(ids), skip_special_tokens=True))
+        return str(self._slow.decode(list(ids), skip_special_tokens=True))
+
+    def spans(self, text: str) -> list[tuple[int, int]] | None:
+        return None
 
 
-def _chat_template_only(folder: Path) -> Any:
-    """A transformers tokenizer for the chat template of ``folder``, when both exist."""
-    config = folder / "tokenizer_config.json"
-    if not config.is_file():
+def _chat_template_only(folder: Path) -> ChatRenderer | None:
+    """A renderer for the chat template stored beside a ``tokenizer.json`` (in
+    ``chat_template.jinja`` or ``tokenizer_config.json``), when jinja2 is installed.
+
+    Rendering it ourselves avoids importing transformers (seconds) just for a template.
+    """
+    template: Any = None
+    config: dict[str, Any] = {}
+    try:
+        if (folder / "tokenizer_config.json").is_file():
+            config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+        if (folder / "chat_template.jinja").is_file():
+            template = (folder / "chat_template.jinja").read_text(encoding="utf-8")
+    except (ValueError, OSError):
+        return None
+    template = template or config.get("chat_template")
+    if isinstance(template, list):  # named templates: [{"name": "default", "template": ...}]
+        named = {t.get("name"): t.get("template") for t in template if isinstance(t, dict)}
+        template = named.get("default") or next(iter(named.values()), None)
+    if not isinstance(template, str):
         return None
     try:
-        if "chat_template" not in json.loads(config.read_text(encoding="utf-8")):
-            return None
-        from transformers import AutoTokenizer
-    except (ImportError, ValueError, OSError):
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+    except ImportError:
         return None
+
+    def special(name: str) -> str:
+        value = config.get(name)
+        return str(value.get("content", "")) if isinstance(value, dict) else str(value or "")
+
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+
+    def raise_exception(message: str) -> None:
+        raise ValueError(message)
+
+    env.globals["raise_exception"] = raise_exception
     try:
-        return AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+        compiled = env.from_string(template)
     except Exception:
         return None
+    tokens = {"bos_token": special("bos_token"), "eos_token": special("eos_token")}
+
+    def render(messages: list[dict[str, Any]]) -> str:
+        return compiled.render(messages=messages, add_generation_prompt=True, **tokens)
+
+    return render
 
 
 def load_tokenizer(processor: str | None) -> Tokenizer | None:

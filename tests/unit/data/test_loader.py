@@ -149,3 +149,33 @@ def test_third_party_source_plugin(host: PluginHost) -> None:
         assert forced.sources[0].name == "echo"
     finally:
         host.remove_plugin("echo-plugin")
+
+
+def test_hub_dataset_id_fails_fast_when_unreachable(
+    host: PluginHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import guidellm.data.hub
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
+    monkeypatch.setattr(guidellm.data.hub, "hub_reachable", lambda timeout=3.0: False)
+    with pytest.raises(UserError, match="hub is unreachable; pass a local file") as info:
+        _loader(host, ["some-org/some-dataset"])
+    assert "\n" not in str(info.value)
+
+
+def test_chat_rows_counted_with_the_chat_template(
+    host: PluginHost, tmp_path: Path, bpe_path: Path
+) -> None:
+    folder = tmp_path / "tok"
+    folder.mkdir()
+    (folder / "tokenizer.json").write_bytes(bpe_path.read_bytes())
+    (folder / "chat_template.jinja").write_text(
+        "{% for m in messages %}<{{ m.role }}> {{ m.content }}\n{% endfor %}"
+    )
+    data = tmp_path / "chat.jsonl"
+    data.write_text(json.dumps({"messages": [{"role": "user", "content": "the old river"}]}))
+    (req,) = list(_loader(host, [str(data)], processor=str(folder), count_prompt_tokens=True))
+    loader_tok = _loader(host, [str(data)], processor=str(folder)).tokenizer
+    assert loader_tok is not None
+    assert req.prompt_tokens == loader_tok.count("<user> the old river\n")

@@ -78,12 +78,75 @@ def test_unknown_tokenizers_name_the_fix(make: object, message: str, tmp_path: P
     assert "\n" not in str(info.value)
 
 
-def test_hub_id_without_transformers_says_what_to_install() -> None:
+def test_hub_id_fails_fast_when_the_hub_is_unreachable(monkeypatch: pytest.MonkeyPatch) -> None:
+    import guidellm.data.hub
+
+    monkeypatch.setattr(guidellm.data.hub, "hub_reachable", lambda timeout=3.0: False)
     try:
         import transformers  # noqa: F401
     except ImportError:
         with pytest.raises(UserError, match=r"guidellm\[transformers\]"):
             load_tokenizer("some-org/some-model")
-    else:  # with transformers and no reachable hub, the error still names the fix
-        with pytest.raises(UserError, match="tokenizer folder"):
+    else:
+        with pytest.raises(UserError, match=r"hub is unreachable.*local tokenizer folder"):
             load_tokenizer("some-org/some-model-that-does-not-exist")
+
+
+TEMPLATE = (
+    "{{ bos_token }}{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+)
+
+
+def _folder(tmp_path: Path, bpe_path: Path, name: str) -> Path:
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "tokenizer.json").write_bytes(bpe_path.read_bytes())
+    return folder
+
+
+def test_chat_template_from_tokenizer_config(tmp_path: Path, bpe_path: Path) -> None:
+    folder = _folder(tmp_path, bpe_path, "config")
+    config = {"chat_template": TEMPLATE, "bos_token": {"content": "<s>"}}
+    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    tok = load_tokenizer(str(folder))
+    assert tok is not None
+    messages = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]
+    assert tok.apply_chat_template(messages) == "<s><|system|>be brief\n<|user|>hi\n<|assistant|>"
+    assert tok.describe()["chat_template"] is True
+
+
+def test_chat_template_jinja_file_and_broken_template(tmp_path: Path, bpe_path: Path) -> None:
+    folder = _folder(tmp_path, bpe_path, "jinja")
+    (folder / "chat_template.jinja").write_text(
+        "{% for m in messages %}[{{ m.content }}]{% endfor %}"
+    )
+    tok = load_tokenizer(str(folder))
+    assert tok is not None
+    assert tok.apply_chat_template([{"role": "user", "content": "x"}]) == "[x]"
+    broken = _folder(tmp_path, bpe_path, "broken")
+    (broken / "tokenizer_config.json").write_text(json.dumps({"chat_template": "{% for %}"}))
+    tok = load_tokenizer(str(broken))
+    assert tok is not None and tok.apply_chat_template([{"role": "user", "content": "x"}]) is None
+
+
+def test_transformers_path_when_installed(tmp_path: Path, bpe_path: Path) -> None:
+    from guidellm.data.tokenizers import _from_transformers
+
+    folder = _folder(tmp_path, bpe_path, "tf")
+    (folder / "tokenizer_config.json").write_text(
+        json.dumps({"tokenizer_class": "PreTrainedTokenizerFast", "chat_template": TEMPLATE})
+    )
+    try:
+        import transformers  # noqa: F401
+    except ImportError:
+        assert _from_transformers(str(folder), local=True) is None
+        return
+    tok = _from_transformers(str(folder), local=True)
+    reference = load_tokenizer(str(bpe_path))
+    assert tok is not None and reference is not None
+    text = "The careful baker carried 12 loaves across the bridge."
+    assert tok.encode(text) == reference.encode(text)
+    assert (
+        tok.apply_chat_template([{"role": "user", "content": "hi"}]) == "<|user|>hi\n<|assistant|>"
+    )
