@@ -33,6 +33,7 @@ from pathlib import Path
 
 import uvloop
 
+from guidellm.backends.openai_chunks import ChunkReader
 from guidellm.backends.openai_http import OpenAIHTTPBackend
 from guidellm.backends.sse import SSEDecoder
 from guidellm.request import GenerationRequest, ResponseRecorder, now
@@ -126,8 +127,7 @@ async def _run(  # noqa: PLR0917 - a private helper called once
 
 def parse_only(body: bytes, fmt: str, reads: int = 2000) -> dict[str, float]:
     """SSE decoding plus chunk handling with no I/O: the floor of the streaming path."""
-    backend = OpenAIHTTPBackend("http://127.0.0.1:1", "m", request_format=fmt)
-    asyncio.run(backend.startup(1))  # builds the decoders; opens no connection
+    reader = ChunkReader(chat=fmt == "chat_completions")
     pieces = [body[i : i + 4096] for i in range(0, len(body), 4096)]
     request = GenerationRequest("r", prompt="x")
     chunks = 0
@@ -136,7 +136,7 @@ def parse_only(body: bytes, fmt: str, reads: int = 2000) -> dict[str, float]:
         rec = ResponseRecorder(request, 0.0)
         dec = SSEDecoder()
         for piece in pieces:
-            if backend._on_read(piece, now(), dec, rec):
+            if reader.on_read(piece, now(), dec, rec):
                 break
         chunks += rec.content_chunks
     cpu = time.process_time() - cpu0

@@ -41,7 +41,8 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from guidellm.backends.base import Backend
-from guidellm.backends.sse import SSEDecoder, SSEEvent, parse_events
+from guidellm.backends.openai_chunks import ChunkReader, server_message
+from guidellm.backends.sse import SSEDecoder
 from guidellm.errors import (
     BadResponseError,
     ConnectError,
@@ -49,7 +50,6 @@ from guidellm.errors import (
     HTTPStatusError,
     RequestError,
     RequestTimeoutError,
-    ServerError,
     StallTimeoutError,
     UserError,
 )
@@ -80,8 +80,6 @@ _DEFAULTS: dict[str, Any] = {
     "transport": "lean",
 }
 _SECONDS = ("timeout", "connect_timeout", "first_token_timeout", "stall_timeout")
-#: How much of a server's error message is kept in an error.
-_MESSAGE_CHARS = 300
 
 
 def _check_options(options: dict[str, Any]) -> dict[str, Any]:
@@ -133,73 +131,6 @@ def _base_url(target: str) -> str:
     if url.endswith("/v1"):
         url = url[:-3]
     return url
-
-
-def _server_message(body: bytes) -> str:
-    """The human part of an error body: OpenAI's ``error.message``, FastAPI's ``detail``..."""
-    import orjson
-
-    text = body.decode("utf-8", "replace").strip()
-    try:
-        obj = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        obj = None
-    if isinstance(obj, dict):
-        err = obj.get("error", obj)
-        if isinstance(err, dict):
-            msg = err.get("message") or err.get("detail") or err.get("msg")
-            if msg is not None:
-                text = str(msg)
-        elif isinstance(err, str):
-            text = err
-        if "detail" in obj and not isinstance(obj.get("error"), (dict, str)):
-            text = str(obj["detail"])
-    text = " ".join(text.split())
-    if len(text) > _MESSAGE_CHARS:
-        text = text[:_MESSAGE_CHARS] + "..."
-    return text or "(empty body)"
-
-
-def _dumps(value: Any) -> bytes:
-    import orjson
-
-    return orjson.dumps(value)
-
-
-def _chunk_decoder() -> Any:
-    """A msgspec decoder for a JSON array of stream chunks, reading only the fields we use.
-
-    Typed decoding skips ``id``, ``model``, ``logprobs``... without building them, about twice
-    as fast as ``orjson.loads`` into dicts; a chunk of another shape raises ``ValueError`` and
-    the read falls back to the general path. Built lazily: plugin modules import cheaply.
-    """
-    import msgspec
-
-    def struct(name: str, fields: list[tuple[str, Any]]) -> Any:
-        return msgspec.defstruct(name, [(f, t, None) for f, t in fields])
-
-    delta = struct(
-        "Delta",
-        [("content", str | None), ("reasoning_content", str | None), ("reasoning", str | None)],
-    )
-    choice = struct("Choice", [("delta", delta | None), ("text", str | None)])
-    usage = struct(
-        "Usage",
-        [
-            ("prompt_tokens", int | None),
-            ("completion_tokens", int | None),
-            ("completion_tokens_details", dict[str, Any] | None),
-        ],
-    )
-    chunk = struct(
-        "Chunk", [("choices", _list_of(choice) | None), ("usage", usage | None), ("error", Any)]
-    )
-    return msgspec.json.Decoder(_list_of(chunk)).decode
-
-
-def _list_of(item: Any) -> Any:
-    """``list[item]`` for a class built at run time (mypy cannot check such a type)."""
-    return list[item]
 
 
 def _ssl_context(verify: bool | str) -> Any:
@@ -330,14 +261,12 @@ class OpenAIHTTPBackend(Backend):
         self._url: Any = None
         self._headers: Any = None
         self._extensions: dict[str, Any] = {}
-        self._loads: Any = None
-        self._decode_batch: Any = None
+        self._chunks: ChunkReader | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_client"] = state["_url"] = state["_headers"] = None  # per process
-        state["_loads"] = None
-        state["_decode_batch"] = None
+        state["_chunks"] = None
         return state
 
     def describe(self) -> dict[str, Any]:
@@ -352,10 +281,8 @@ class OpenAIHTTPBackend(Backend):
 
     async def startup(self, concurrency: int = 1) -> None:
         import httpx
-        import orjson
 
-        self._loads = orjson.loads
-        self._decode_batch = _chunk_decoder()
+        self._chunks = ChunkReader(self._chat, self._scrub)
         opts = self._opts
         limit = opts["max_connections"] or max(1, concurrency)
         verify = opts["verify"]
@@ -425,7 +352,7 @@ class OpenAIHTTPBackend(Backend):
                 ) from None
 
         def auth_problem(resp: httpx.Response, path: str) -> UserError:
-            msg = self._scrub(_server_message(resp.content))
+            msg = self._scrub(server_message(resp.content))
             how = "is wrong" if self._api_key else "is missing"
             return UserError(
                 f"{where}{path} answered HTTP {resp.status_code} ({msg}): the API key {how}; "
@@ -438,7 +365,7 @@ class OpenAIHTTPBackend(Backend):
         if health.status_code >= 500:
             raise UserError(
                 f"{where}/health answered HTTP {health.status_code} "
-                f"({self._scrub(_server_message(health.content))}): the server is not ready; "
+                f"({self._scrub(server_message(health.content))}): the server is not ready; "
                 "wait until it has loaded the model, then retry."
             )
         models_resp = await get("/v1/models")
@@ -449,7 +376,7 @@ class OpenAIHTTPBackend(Backend):
                 return  # a server without a model list; trust --model
             raise UserError(
                 f"{where}/v1/models answered HTTP {models_resp.status_code} "
-                f"({self._scrub(_server_message(models_resp.content))}); check --target"
+                f"({self._scrub(server_message(models_resp.content))}); check --target"
                 + ("" if self.model else " or pass --model")
                 + "."
             )
@@ -583,53 +510,34 @@ class OpenAIHTTPBackend(Backend):
 
     async def _raise_status(self, response: httpx.Response) -> None:
         body = await response.aread()
-        message = self._scrub(_server_message(body))
+        message = self._scrub(server_message(body))
         retry_after = response.headers.get("retry-after")
         if retry_after:
             message += f" (Retry-After: {retry_after})"
         raise HTTPStatusError(response.status_code, message)
 
+    def _reader(self) -> ChunkReader:
+        if self._chunks is None:
+            raise RuntimeError("OpenAIHTTPBackend.startup() was not called")
+        return self._chunks
+
     async def _read_json(self, response: httpx.Response, recorder: ResponseRecorder) -> None:
         """A whole (non-streamed) completion: one chunk, timed when the body has arrived."""
-        import orjson
-
         from guidellm.request import now
 
         body = await response.aread()
         clock = response.extensions.get("arrival_clock")
         arrived = clock.arrived if clock is not None and clock.arrived else now()
-        try:
-            obj = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            raise BadResponseError(f"malformed JSON response: {body[:80]!r}") from None
-        if not isinstance(obj, dict):
-            raise BadResponseError(f"unexpected JSON response: {body[:80]!r}")
-        if obj.get("error") is not None:
-            raise ServerError(self._scrub(_server_message(body)))
-        try:
-            choice = obj["choices"][0]
-            if self._chat:
-                message = choice["message"]
-                reasoning = message.get("reasoning_content") or message.get("reasoning")
-                text = message.get("content")
-            else:
-                reasoning, text = None, choice.get("text")
-        except (KeyError, IndexError, TypeError, AttributeError):
-            raise BadResponseError(f"response without choices: {body[:80]!r}") from None
-        if reasoning:
-            recorder.reasoning(reasoning, arrived)
-        if text:
-            recorder.content(text, arrived)
-        self._usage(obj.get("usage"), recorder)
+        self._reader().whole(body, arrived, recorder)
 
     async def _read_stream(self, response: httpx.Response, recorder: ResponseRecorder) -> None:
-        """The hot loop: one ``now()`` and one JSON decode per network read, nothing per chunk
-        but the recorder call. Reads that are not plain ``data: {json}`` events take the
-        general path (:meth:`_handle_events`)."""
+        """The hot loop: one timestamp and one JSON decode per network read, nothing per chunk
+        but the recorder call (see :class:`~guidellm.backends.openai_chunks.ChunkReader`)."""
         from guidellm.request import now
 
+        reader = self._reader()
         decoder = SSEDecoder()
-        on_read = self._on_read
+        on_read = reader.on_read
         clock = response.extensions.get("arrival_clock")
         if clock is not None:  # our transport stamps each socket read as it happens
             async for data in response.aiter_raw():
@@ -640,111 +548,12 @@ class OpenAIHTTPBackend(Backend):
                 if on_read(data, now(), decoder, recorder):
                     return
         pending = decoder.pending
-        if self._handle_events(decoder.close(), now(), recorder):
+        if reader.events(decoder.close(), now(), recorder):
             return
         raise BadResponseError(
             "stream ended without [DONE]"
             + (f" ({pending} bytes of an unfinished event)" if pending else "")
         )
-
-    def _on_read(
-        self, data: bytes, arrived: float, decoder: SSEDecoder, recorder: ResponseRecorder
-    ) -> bool:
-        """Record the chunks of one network read (all arrived at ``arrived``); True at the end.
-
-        Plain ``data: {json}`` events are decoded as one JSON array into msgspec structs; any
-        other shape goes through :meth:`_handle_events` one event at a time.
-        """
-        array, items = decoder.feed_json(data)
-        if array is not None:
-            try:
-                chunks = self._decode_batch(array)
-            except ValueError:  # msgspec's DecodeError/ValidationError: not the usual shape
-                items = parse_events(decoder.batch)
-            else:
-                content = recorder.content
-                chat = self._chat
-                for chunk in chunks:
-                    choices = chunk.choices
-                    if choices:
-                        if chat:
-                            delta = choices[0].delta
-                            if delta is not None:
-                                if delta.content:
-                                    content(delta.content, arrived)
-                                elif delta.reasoning_content or delta.reasoning:
-                                    recorder.reasoning(
-                                        delta.reasoning_content or delta.reasoning, arrived
-                                    )
-                        elif choices[0].text:
-                            content(choices[0].text, arrived)
-                    usage = chunk.usage
-                    if usage is not None:
-                        details = usage.completion_tokens_details
-                        recorder.usage(
-                            usage.prompt_tokens,
-                            usage.completion_tokens,
-                            details.get("reasoning_tokens") if details else None,
-                        )
-                    elif not choices and chunk.error is not None:
-                        raise ServerError(self._scrub(_server_message(_dumps(chunk.error))))
-        return bool(items and self._handle_events(items, arrived, recorder)) or decoder.done
-
-    def _handle_events(
-        self, items: list[bytes | SSEEvent], arrived: float, recorder: ResponseRecorder
-    ) -> bool:
-        """Record the events of one read (all arrived at ``arrived``); True at ``[DONE]``."""
-        loads = self._loads
-        chat = self._chat
-        content = recorder.content
-        for item in items:
-            if item.__class__ is not bytes:
-                self._named_event(item)
-                continue
-            if item == b"[DONE]":
-                return True
-            try:
-                obj = loads(item)
-                choices = obj.get("choices")
-                if choices:
-                    choice = choices[0]
-                    if chat:
-                        delta = choice["delta"]
-                        text = delta.get("content")
-                        if text:
-                            content(text, arrived)
-                        else:
-                            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-                            if reasoning:
-                                recorder.reasoning(reasoning, arrived)
-                    else:
-                        text = choice.get("text")
-                        if text:
-                            content(text, arrived)
-                usage = obj.get("usage")
-                if usage:
-                    self._usage(usage, recorder)
-                elif not choices and obj.get("error") is not None:
-                    raise ServerError(self._scrub(_server_message(item)))
-            except ValueError:  # orjson.JSONDecodeError is a ValueError
-                raise BadResponseError(f"malformed JSON in stream: {item[:80]!r}") from None
-            except (AttributeError, TypeError, KeyError, IndexError):
-                raise BadResponseError(f"unexpected chunk in stream: {item[:80]!r}") from None
-        return False
-
-    def _named_event(self, event: bytes | SSEEvent) -> None:
-        assert isinstance(event, SSEEvent)
-        if event.event == "error":
-            raise ServerError(self._scrub(_server_message(event.data)))
-        # other named events (e.g. "ping") carry nothing a benchmark needs
-
-    @staticmethod
-    def _usage(usage: Any, recorder: ResponseRecorder) -> None:
-        if not isinstance(usage, dict):
-            return
-        details = usage.get("completion_tokens_details")
-        reasoning = details.get("reasoning_tokens") if isinstance(details, dict) else None
-        recorder.usage(usage.get("prompt_tokens"), usage.get("completion_tokens"), reasoning)
 
 
 @hookimpl
