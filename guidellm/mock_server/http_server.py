@@ -47,6 +47,8 @@ _REASONS = {
 }
 _GENERATION_PATHS = {b"/v1/completions": False, b"/v1/chat/completions": True}
 _LINGER_RESET = struct.pack("ii", 1, 0)
+#: Longest answer the mock agrees to produce (advertised as ``max_model_len``).
+MAX_MODEL_LEN = 1_000_000
 # The fixed start of every SSE event of a stream, up to the token (id, created, model filled in).
 _CHAT_HEAD = b'data: {"id":"chatcmpl-%d","object":"chat.completion.chunk","created":%d,"model":%s,"choices":[{"index":0,"delta":{'  # noqa: E501
 _TEXT_HEAD = b'data: {"id":"cmpl-%d","object":"text_completion","created":%d,"model":%s,"choices":[{"index":0,"text":'  # noqa: E501
@@ -71,7 +73,7 @@ class MockHTTPState:
                         "object": "model",
                         "created": self.created,
                         "owned_by": "guidellm-mock",
-                        "max_model_len": 1_000_000,
+                        "max_model_len": MAX_MODEL_LEN,
                     }
                 ],
             }
@@ -279,6 +281,10 @@ class _Connection(asyncio.Protocol):
             self._bad_request(message, keep, 404)
             return
         max_tokens = requested_max_tokens(body)
+        if max_tokens is not None and max_tokens > MAX_MODEL_LEN:
+            message = f"max_tokens {max_tokens} exceeds this server's limit of {MAX_MODEL_LEN}"
+            self._bad_request(message, keep)
+            return
         plan = plan_request(config, state.requests, max_tokens, body.get("ignore_eos") is not False)
         state.requests += 1
         if plan.fault == "error_500":

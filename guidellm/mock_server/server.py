@@ -93,8 +93,15 @@ class MockServer:
             str(self.port),
             "--watch-stdin",
         ]
+        # A session of its own: Ctrl-C in the terminal reaches the parent only, which then
+        # stops the server when *it* is done (in-flight requests end as cancelled, not reset).
         proc = subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, close_fds=True
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            close_fds=True,
+            start_new_session=True,
         )
         self._proc = proc
         assert proc.stdout is not None

@@ -61,6 +61,9 @@ def test_health_models_and_errors(serve: Any) -> None:
         unknown = client.post("/v1/completions", json={"prompt": "x", "model": "other"})
         assert unknown.status_code == 404
         assert "other" in unknown.json()["error"]["message"]
+        huge = client.post("/v1/completions", json={"prompt": "x", "max_tokens": 10**7})
+        assert huge.status_code == 400
+        assert "max_tokens" in huge.json()["error"]["message"]
         ok = client.post("/v1/completions", json={"prompt": "x", "model": "tiny", "max_tokens": 2})
         assert ok.status_code == 200
 

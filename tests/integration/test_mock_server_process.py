@@ -36,6 +36,7 @@ def test_process_mode_starts_serves_and_stops_by_pid() -> None:
     url = server.start_process()
     pid = server.pid
     assert pid is not None and pid != os.getpid() and _alive(pid)
+    assert os.getsid(pid) != os.getsid(0)  # Ctrl-C in a terminal reaches the parent only
     try:
         with httpx.Client(base_url=url) as client:
             assert client.get("/v1/models").json()["data"][0]["id"] == "proc-model"
