@@ -133,13 +133,22 @@ def summarize(
             weights = weights[order]
     cum = np.cumsum(weights) if weights is not None else None
     pct = quantiles(values, _Q, cum)
+    # One pass over the deviations serves the std and the mean's confidence interval.
     if weights is None:
         mean = float(values.mean())
-        std = float(values.std())
+        dev = values - mean
+        sq = float(np.dot(dev, dev))
+        std = math.sqrt(sq / n)
+        se = math.sqrt(sq / (n - 1) / n) if n > 1 else math.nan
     else:
         total = float(cum[-1]) if cum is not None else 0.0
         mean = float(np.dot(values, weights) / total)
-        std = math.sqrt(max(float(np.dot(weights, (values - mean) ** 2)) / total, 0.0))
+        dev = values - mean
+        wdev = weights * dev
+        std = math.sqrt(max(float(np.dot(wdev, dev)) / total, 0.0))
+        # Standard error of a ratio (weighted) mean, with the n/(n-1) correction.
+        sq = float(np.dot(wdev, wdev))
+        se = math.sqrt(sq * n / (n - 1)) / total if n > 1 else math.nan
     summary: dict[str, Any] = {
         "mean": mean,
         "median": float(pct[5]),
@@ -152,15 +161,15 @@ def summarize(
         "ci_note": None,
     }
     if ci:
-        summary["ci95"], summary["ci_note"] = _confidence(values, weights, cum, mean)
+        summary["ci95"], summary["ci_note"] = _confidence(values, cum, mean, se)
     return summary
 
 
 def _confidence(
     values: NDArray[np.float64],
-    weights: NDArray[np.float64] | None,
     cum: NDArray[np.float64] | None,
     mean: float,
+    se: float,
 ) -> tuple[dict[str, list[float]] | None, str | None]:
     """95 % intervals for the mean and p50/p90/p99; those the sample cannot support are left
     out and the note says what was withheld and why."""
@@ -168,13 +177,6 @@ def _confidence(
     out: dict[str, list[float]] = {}
     withheld: list[str] = []
     if n >= CI_MIN_SAMPLES:
-        if weights is None:
-            se = float(values.std(ddof=1)) / math.sqrt(n)
-        else:
-            # Standard error of a ratio (weighted) mean, with the n/(n-1) correction.
-            total = float(weights.sum())
-            dev = float(np.dot(weights**2, (values - mean) ** 2))
-            se = math.sqrt(dev * n / (n - 1)) / total
         out["mean"] = [mean - _Z95 * se, mean + _Z95 * se]
     else:
         withheld.append(f"mean (needs {CI_MIN_SAMPLES} samples)")

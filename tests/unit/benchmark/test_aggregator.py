@@ -61,6 +61,20 @@ def test_single_token_has_no_itl() -> None:
     assert m.inter_chunk_latency_ms.successful.count == 0
 
 
+def test_gaps_with_single_chunk_and_chunkless_requests_mixed() -> None:
+    results = [
+        result(0.0, tokens=1),
+        result(1.0, itl=0.01, tokens=4),
+        result(2.0, ttft=None, tokens=0, status="errored", error_category="timeout"),
+        result(3.0, tokens=1),
+        result(4.0, itl=0.02, tokens=3),
+    ]
+    ic = compile_results(results).metrics.inter_chunk_latency_ms.successful
+    assert ic.count == 3 + 2
+    assert ic.mean == pytest.approx((3 * 10 + 2 * 20) / 5)
+    assert ic.min == pytest.approx(10.0) and ic.max == pytest.approx(20.0)
+
+
 def test_window_rule_seconds_and_fractions() -> None:
     assert window_bounds(0.0, 10.0, 2, 0.2) == (2.0, 8.0)
     assert window_bounds(0.0, 10.0, 0.1, None) == (1.0, 10.0)

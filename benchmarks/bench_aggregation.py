@@ -1,0 +1,102 @@
+"""The aggregator's cost: per result while the run goes on, and after the last result.
+
+Feeds N synthetic results (``--tokens`` chunks each, times from a seeded generator) to a
+BenchmarkAggregator exactly as the Benchmarker does, then compiles the benchmark and writes
+the json, yaml, csv and html reports. Prints the CPU cost of ``add()`` per result, the time
+from the last result to the compiled benchmark and to every report written, the JSON size and
+the peak memory growth.
+
+    .venv/bin/python benchmarks/bench_aggregation.py --requests 100000 --tokens 128
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+from guidellm.benchmark.aggregator import BenchmarkAggregator
+from guidellm.benchmark.report import Report
+from guidellm.outputs import writers_for
+from guidellm.plugins import PluginHost
+from guidellm.request import RequestResult
+
+
+def results(n: int, tokens: int, seed: int) -> list[RequestResult]:
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        start = i * 0.001
+        first = start + 0.05 + rng.random() * 0.02
+        itl = 0.01 + rng.random() * 0.002
+        times = [first + k * itl for k in range(tokens)]
+        out.append(
+            RequestResult(
+                request_id=str(i),
+                status="successful" if i % 200 else "errored",
+                scheduled_time=start,
+                request_start=start + 0.0002,
+                request_end=times[-1] + 0.0005,
+                first_token_time=first,
+                last_token_time=times[-1],
+                chunk_times=times,
+                content_chunks=tokens,
+                prompt_tokens=256,
+                output_tokens=tokens,
+                error_category=None if i % 200 else "http_5xx",
+                error=None if i % 200 else "HTTP 503: overloaded",
+            )
+        )
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=100_000)
+    parser.add_argument("--tokens", type=int, default=128)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    data = results(args.requests, args.tokens, args.seed)
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    agg = BenchmarkAggregator(
+        index=0,
+        strategy={"type": "constant", "rate": 1000.0},
+        warmup=0.1,
+        cooldown=None,
+        max_seconds=None,
+        max_requests=None,
+        slo={"ttft_ms": 60.0, "itl_ms": 11.0},
+    )
+    cpu0 = time.process_time()
+    for r in data:
+        agg.add(r)
+    cpu_add = time.process_time() - cpu0
+    last = time.perf_counter()
+    end = data[-1].request_end
+    benchmark = agg.compile(start_time=0.0, end_time=end, client={"limited": False})
+    compiled = time.perf_counter()
+    report = Report.create({"target": "synthetic"}, [benchmark], command="bench_aggregation")
+    host = PluginHost(builtins=("guidellm.outputs.builtin",), entry_points=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = [Path(tmp) / f"report.{ext}" for ext in ("json", "yaml", "csv", "html")]
+        written_at = {}
+        for writer in writers_for(paths, host):
+            writer.write(report)
+            written_at[writer.name] = time.perf_counter()
+        sizes = {p.suffix: p.stat().st_size for p in paths}
+    rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(f"requests {args.requests:,} x {args.tokens} chunks")
+    print(f"add(): {cpu_add / args.requests * 1e6:.2f} CPU-us per result")
+    print(f"last result -> benchmark compiled: {(compiled - last) * 1000:.0f} ms")
+    for name, t in written_at.items():
+        print(f"last result -> {name} written: {(t - last) * 1000:.0f} ms")
+    print("sizes: " + ", ".join(f"{k} {v / 1024:.0f} KiB" for k, v in sizes.items()))
+    print(f"peak RSS growth while aggregating: {(rss1 - rss0) / 1024:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
