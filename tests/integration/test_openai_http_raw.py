@@ -507,3 +507,46 @@ def test_tls_failure_is_explained_and_verify_false_skips_it(tmp_path: Path) -> N
     assert "TLS" in str(checked) and "verify=false" in str(checked)
     assert unchecked == "tls-model"
     assert streamed == ("t", None)
+
+
+def test_transport_sends_a_streamed_request_body_with_a_length() -> None:
+    server = RawServer(scripted(response(200, b"{}")))
+
+    async def parts() -> Any:
+        yield b'{"a":'
+        yield b"1}"
+
+    async def go() -> bytes:
+        async with server as url, httpx.AsyncClient(transport=LeanHTTPTransport()) as client:
+            r = await client.post(url + "/p", content=parts())
+            assert r.status_code == 200
+            return server.requests[0]
+
+    request = run(go())
+    assert request.endswith(b'\r\n\r\n{"a":1}')
+    assert b"content-length: 7" in request.lower() and b"chunked" not in request.lower()
+
+
+@pytest.mark.parametrize(("options", "expected"), [({}, 4), ({"max_connections": 2}, 2)])
+def test_backend_keeps_one_connection_per_stream(options: dict[str, Any], expected: int) -> None:
+    server = RawServer(scripted(0.01, sse_head(), chunk(delta("x") + USAGE + DONE), END))
+
+    async def go() -> int:
+        async with server as url:
+            backend = OpenAIHTTPBackend(url, "m", **options)
+            await backend.startup(4)
+
+            async def lane() -> None:
+                for i in range(5):
+                    request = GenerationRequest(f"r{i}", prompt="p")
+                    recorder = ResponseRecorder(request, now())
+                    recorder.start()
+                    await backend.resolve(request, recorder)
+                    assert recorder.text == "x"
+
+            await asyncio.gather(*(lane() for _ in range(4)))
+            await backend.shutdown()
+            assert len(server.requests) == 20
+            return server.connections
+
+    assert run(go()) == expected
