@@ -86,6 +86,8 @@ class LengthDistribution:
             )
         if round(mean) < floor and low is None:
             raise UserError(f"synthetic data: {key} must be at least {floor} (e.g. {_EXAMPLE})")
+        if maximum is None and stdev > 0:  # bound the tail: the corpus is sized for it
+            maximum = max(minimum, round(mean + 6 * stdev))
         uniform = stdev == 0 and low is not None and high is not None and key in config
         return cls(
             mean=round(mean),
