@@ -124,6 +124,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--dialect", default="triton", choices=("triton", "mlserver"))
     parser.add_argument("--compare-http", action="store_true")
+    parser.add_argument("--transports", default="h2,grpc", help="grpc_kserve transports to measure")
     parser.add_argument(
         "--itl-ms",
         type=float,
@@ -133,6 +134,7 @@ def main() -> None:
     parser.add_argument("--loop", default="uvloop", choices=("uvloop", "asyncio"))
     args = parser.parse_args()
     args.streams = [int(s) for s in args.streams.split(",")]
+    args.transports = args.transports.split(",")
     config = MockServerConfig(ttft_ms=args.itl_ms, itl_ms=args.itl_ms, output_tokens=args.tokens)
     print(
         f"{args.tokens} tokens per request, mock itl {args.itl_ms:g} ms, {args.seconds:g} s per "
@@ -143,11 +145,12 @@ def main() -> None:
     server = GRPCMockServer(config, dialect=args.dialect)
     target = server.start_process()
     try:
-        _measure(
-            f"grpc_kserve ({args.dialect})",
-            lambda: GRPCKServeBackend(target, config.model),
-            args,
-        )
+        for transport in args.transports:
+            _measure(
+                f"grpc_kserve ({args.dialect}, {transport})",
+                lambda t=transport: GRPCKServeBackend(target, config.model, transport=t),
+                args,
+            )
     finally:
         server.stop()
     if args.compare_http:

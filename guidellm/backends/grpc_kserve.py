@@ -12,9 +12,14 @@ Two stream dialects share the method name ``ModelStreamInfer``: Triton wraps eac
 ``ModelInferResponse`` messages. ``dialect=auto`` asks ``ServerMetadata`` and, failing that,
 looks at the wire tags of the first message; ``dialect=triton|mlserver`` forces one.
 
+Two transports: ``transport=h2`` (default) is guidellm's own gRPC-over-HTTP/2 client on
+``h2`` (:mod:`guidellm.backends.grpc_transport`: messages are handled inside the socket
+callback, no future per message; about half grpc.aio's CPU per token, benchmarks/README.md);
+``transport=grpc`` uses grpcio's ``grpc.aio``. Both read raw bytes and share the parsing.
+
 Options (``--backend-args``): ``dialect`` (auto|triton|mlserver), ``stream`` (default true),
-``model_version``; tensor names ``text_input``, ``text_output``, ``max_tokens_input``,
-``stream_input``, ``sampling_input``, ``ignore_eos_input`` ('' sends none) and
+``transport`` (h2|grpc), ``model_version``; tensor names ``text_input``, ``text_output``,
+``max_tokens_input``, ``stream_input``, ``sampling_input``, ``ignore_eos_input`` ('' sends none);
 ``max_tokens_datatype``; ``ignore_eos`` (default true: exact output lengths where the model
 takes the flag), ``sampling_parameters`` (JSON merged into the vLLM ``sampling_parameters``),
 ``parameters`` (request parameters), ``empty_final_response`` (default true); ``timeout`` (the
@@ -32,22 +37,32 @@ deadlines -> ``first_token_deadline`` / ``stall``; an ``error_message`` in a Tri
 Timing follows the HTTP backend: the arrival time is taken right after a message's bytes were
 read and before they are parsed; a response with non-empty text is one content chunk; output
 counts that the server sends as tensors (``completion_tokens``, ``num_output_tokens``...) are
-its ``usage``. grpc is imported inside methods so that ``guidellm --help`` stays fast.
+its ``usage``. grpc, h2 and protobuf are imported inside methods so that ``guidellm --help``
+stays fast.
 """
 
 from __future__ import annotations
 
 import json
-import struct
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 from guidellm.backends.base import Backend
+from guidellm.backends.grpc_codec import (
+    GRPCStatusError,
+    Watchdog,
+    decode_bytes_tensor,
+    first_int,
+    one_line,
+    prompt_text,
+    set_param,
+    sniff_dialect,
+    status_error,
+)
 from guidellm.errors import (
     BadResponseError,
-    ConnectError,
     FirstTokenTimeoutError,
-    RequestTimeoutError,
+    RequestError,
     ServerError,
     StallTimeoutError,
     UserError,
@@ -56,14 +71,15 @@ from guidellm.hookspecs import hookimpl
 from guidellm.request import now
 
 if TYPE_CHECKING:
-    import asyncio
-
     from guidellm.hookspecs import Register
     from guidellm.request import GenerationRequest, ResponseRecorder
 
 __all__ = ["GRPCKServeBackend", "GRPCStatusError", "decode_bytes_tensor", "sniff_dialect"]
 
 _SERVICE = "/inference.GRPCInferenceService/"
+_SERVICE_B = _SERVICE.encode()
+_STREAM_PATH = _SERVICE_B + b"ModelStreamInfer"
+_UNARY_PATH = _SERVICE_B + b"ModelInfer"
 _INT_TYPES = ("INT32", "UINT32", "INT64", "UINT64")
 _DIALECTS = ("auto", "triton", "mlserver")
 _FINAL = "triton_final_response"
@@ -78,6 +94,7 @@ _PROMPT_COUNT = ("prompt_tokens", "num_input_tokens", "input_tokens")
 _OPTIONS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "dialect": (str, "auto, triton or mlserver"),
     "stream": (bool, "true or false"),
+    "transport": (str, "h2 or grpc"),
     "model_version": (str, "a version string"),
     "text_input": (str, "an input tensor name"),
     "text_output": (str, "an output tensor name"),
@@ -99,101 +116,6 @@ _OPTIONS: dict[str, tuple[type | tuple[type, ...], str]] = {
 }
 
 
-class GRPCStatusError(ServerError):
-    """A gRPC call ended with a non-OK status; the category names the code (``grpc_internal``)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"gRPC {code}: {message}")
-        self.code = code
-        self.category = f"grpc_{code.lower()}"
-
-
-def decode_bytes_tensor(raw: bytes) -> list[bytes]:
-    """Split a raw BYTES tensor: each element is a 4-byte little-endian length, then the data."""
-    out: list[bytes] = []
-    i, end = 0, len(raw)
-    while i + 4 <= end:
-        (n,) = struct.unpack_from("<I", raw, i)
-        i += 4
-        if i + n > end:
-            raise BadResponseError(f"truncated BYTES tensor: element of {n} bytes at offset {i}")
-        out.append(raw[i : i + n])
-        i += n
-    if i != end:
-        raise BadResponseError("truncated BYTES tensor: trailing bytes after the last element")
-    return out
-
-
-def sniff_dialect(raw: bytes) -> str:
-    """``triton`` or ``mlserver`` from one stream message's top-level field numbers.
-
-    Triton's wrapper only has fields 1 (``error_message``) and 2 (``infer_response``); a bare
-    ``ModelInferResponse`` carries ``id`` (3), ``parameters`` (4), ``outputs`` (5) or raw
-    outputs (6), which the wrapper never has at the top level.
-    """
-    i, end = 0, len(raw)
-    while i < end:
-        key, i = _varint(raw, i)
-        field, wire = key >> 3, key & 7
-        if field > 2:
-            return "mlserver"
-        if wire == 0:
-            _, i = _varint(raw, i)
-        elif wire == 2:
-            n, i = _varint(raw, i)
-            i += n
-        elif wire == 1:
-            i += 8
-        elif wire == 5:
-            i += 4
-        else:
-            break
-    return "triton"
-
-
-def _varint(buf: bytes, i: int) -> tuple[int, int]:
-    result = shift = 0
-    while i < len(buf):
-        b = buf[i]
-        i += 1
-        result |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return result, i
-        shift += 7
-    raise BadResponseError("truncated protobuf varint")
-
-
-def _prompt_text(request: GenerationRequest) -> str:
-    """The prompt, or the chat messages' text joined by newlines (KServe v2 has no chat)."""
-    if request.prompt is not None:
-        return request.prompt
-    parts: list[str] = []
-    for message in request.messages or ():
-        content = message.get("content")
-        if isinstance(content, str):
-            parts.append(content)
-        elif isinstance(content, list):
-            parts.extend(
-                p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)
-            )
-    return "\n".join(parts)
-
-
-def _set_param(params: Any, key: str, value: Any) -> None:
-    """Put a Python value into a protobuf ``map<string, InferParameter>``."""
-    param = params[key]
-    if isinstance(value, bool):
-        param.bool_param = value
-    elif isinstance(value, int):
-        param.int64_param = value
-    elif isinstance(value, float):
-        param.double_param = value
-    elif isinstance(value, str):
-        param.string_param = value
-    else:
-        param.string_param = json.dumps(value)
-
-
 class GRPCKServeBackend(Backend):
     """KServe v2 gRPC client (Triton, MLServer, KServe runtimes); see the module docstring."""
 
@@ -212,7 +134,16 @@ class GRPCKServeBackend(Backend):
             bad_bool = isinstance(value, bool) and kind in (int, (int, float))
             if value is not None and (bad_bool or not isinstance(value, kind)):
                 raise UserError(f"--backend-args: {key} must be {hint}, got {value!r}")
-        self.address, self.tls = self._parse_target(target)
+        self.host, self.port, self.tls = self._parse_target(target)
+        self.address = (
+            f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        )
+        self.transport: str = str(options.get("transport", "h2"))
+        if self.transport not in ("h2", "grpc"):
+            raise UserError(
+                f"--backend-args: transport must be h2 (guidellm's lean client, default) or "
+                f"grpc (grpcio), got {self.transport!r}"
+            )
         self.dialect: str = str(options.get("dialect", "auto")).lower()
         if self.dialect not in _DIALECTS:
             raise UserError(
@@ -248,8 +179,8 @@ class GRPCKServeBackend(Backend):
     # -- configuration ------------------------------------------------------------------------
 
     @staticmethod
-    def _parse_target(target: str) -> tuple[str, bool]:
-        """``grpc://host:port`` -> (``host:port``, TLS?); the port defaults to 8001 / 443."""
+    def _parse_target(target: str) -> tuple[str, int, bool]:
+        """``grpc://host:port`` -> (host, port, TLS?); the port defaults to 8001 / 443."""
         text = target if "://" in target else f"grpc://{target}"
         parts = urlsplit(text)
         if parts.scheme not in ("grpc", "grpcs") or not parts.hostname:
@@ -263,40 +194,60 @@ class GRPCKServeBackend(Backend):
             port = parts.port or (443 if parts.scheme == "grpcs" else 8001)
         except ValueError:
             raise UserError(f"--target {target!r}: bad port; use grpc://HOST:PORT") from None
-        host = parts.hostname
-        if ":" in host:
-            host = f"[{host}]"
-        return f"{host}:{port}", parts.scheme == "grpcs"
+        return parts.hostname, port, parts.scheme == "grpcs"
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state.update(_channels=[], _calls=[], _next=0, _static=b"")
         return state
 
-    def _metadata(self) -> tuple[tuple[str, str], ...] | None:
-        md = self.options.get("metadata")
-        if not md:
-            return None
+    def _metadata(self) -> tuple[tuple[str, str], ...]:
+        md = self.options.get("metadata") or {}
         return tuple((str(k).lower(), str(v)) for k, v in md.items())
 
     # -- life cycle -----------------------------------------------------------------------------
 
     async def startup(self, concurrency: int = 1) -> None:
         """Open ``channels`` HTTP/2 connections (one per 100 streams, servers' usual limit)."""
-        import grpc
-
         count = self.options.get("channels") or max(1, -(-concurrency // 100))
-        opts = [("grpc.enable_retries", 0), ("grpc.max_receive_message_length", 64 << 20)]
-        creds = None
-        if self.tls:
-            ca = self.options.get("ca_cert")
-            try:
-                root = open(ca, "rb").read() if ca else None  # noqa: PTH123, SIM115
-            except OSError as exc:
-                raise UserError(f"--backend-args ca_cert: cannot read {ca}: {exc}") from None
-            creds = grpc.ssl_channel_credentials(root_certificates=root)
         self._channels = []
         self._calls = []
+        if self.transport == "h2":
+            from guidellm.backends.grpc_transport import H2Channel
+
+            context = self._ssl_context() if self.tls else None
+            self._channels = [
+                H2Channel(self.host, self.port, ssl_context=context, metadata=self._metadata())
+                for _ in range(count)
+            ]
+        else:
+            self._grpc_channels(count)
+        if self.plan is not None:  # validated in the parent and shipped here
+            self._static = self._static_part()
+
+    def _ca(self) -> bytes | None:
+        ca = self.options.get("ca_cert")
+        if not ca:
+            return None
+        try:
+            with open(ca, "rb") as handle:  # noqa: PTH123 - a plain read of a user path
+                return handle.read()
+        except OSError as exc:
+            raise UserError(f"--backend-args ca_cert: cannot read {ca}: {exc}") from None
+
+    def _ssl_context(self) -> Any:
+        import ssl
+
+        ca = self._ca()
+        context = ssl.create_default_context(cadata=ca.decode() if ca else None)
+        context.set_alpn_protocols(["h2"])
+        return context
+
+    def _grpc_channels(self, count: int) -> None:
+        import grpc
+
+        opts = [("grpc.enable_retries", 0), ("grpc.max_receive_message_length", 64 << 20)]
+        creds = grpc.ssl_channel_credentials(root_certificates=self._ca()) if self.tls else None
         for i in range(count):
             # distinct channel args keep grpc from sharing one subchannel between channels
             ch_opts = [*opts, ("grpc.channel_id", i)]
@@ -312,8 +263,6 @@ class GRPCKServeBackend(Backend):
                     channel.unary_unary(_SERVICE + "ModelInfer"),
                 )
             )
-        if self.plan is not None:  # validated in the parent and shipped here
-            self._static = self._static_part()
 
     async def shutdown(self) -> None:
         """Close the channels."""
@@ -322,16 +271,24 @@ class GRPCKServeBackend(Backend):
             await channel.close()
 
     async def _unary(self, method: str, request: Any, response_type: Any) -> Any:
-        """One control-plane call on the first channel, parsed into ``response_type``."""
-        raw = await self._channels[0].unary_unary(_SERVICE + method)(
-            request.SerializeToString(), timeout=self.timeout or 30.0, metadata=self._metadata()
-        )
+        """One control-plane call on the first channel; failures are RequestErrors."""
+        payload = request.SerializeToString()
+        timeout = self.timeout or 30.0
+        if self.transport == "h2":
+            raw = await self._channels[0].unary(_SERVICE_B + method.encode(), payload, timeout)
+        else:
+            import grpc
+
+            try:
+                raw = await self._channels[0].unary_unary(_SERVICE + method)(
+                    payload, timeout=timeout, metadata=self._metadata() or None
+                )
+            except grpc.aio.AioRpcError as exc:
+                raise _rpc_error(exc) from None
         return response_type.FromString(raw)
 
     async def validate(self) -> None:
         """ServerReady, model discovery (RepositoryIndex), ModelReady, ModelMetadata."""
-        import grpc
-
         from guidellm.backends.grpc_proto import inference_pb2 as pb
 
         if not self._channels:
@@ -341,10 +298,9 @@ class GRPCKServeBackend(Backend):
             ready = await self._unary(
                 "ServerReady", pb.ServerReadyRequest(), pb.ServerReadyResponse
             )
-        except grpc.aio.AioRpcError as exc:
-            code = exc.code().name if exc.code() else "UNKNOWN"
+        except RequestError as exc:
             raise UserError(
-                f"Cannot reach the {where} ({code}: {exc.details()}); check --target "
+                f"Cannot reach the {where} ({exc}); check --target "
                 "(grpc://HOST:PORT, grpcs:// for TLS) and that the server is running"
             ) from None
         if not ready.ready:
@@ -357,7 +313,7 @@ class GRPCKServeBackend(Backend):
                 name = meta.name.lower()
                 if name in ("triton", "mlserver"):
                     self.dialect = name
-            except grpc.aio.AioRpcError:
+            except RequestError:
                 pass  # sniffed from the first stream message instead
         available = await self._model_names()
         if not self.model:
@@ -375,7 +331,7 @@ class GRPCKServeBackend(Backend):
                 pb.ModelReadyResponse,
             )
             ok = model_ready.ready
-        except grpc.aio.AioRpcError:
+        except RequestError:
             ok = False
         if not ok:
             listed = ", ".join(available) if available else "none listed"
@@ -387,22 +343,18 @@ class GRPCKServeBackend(Backend):
         self._static = self._static_part()
 
     async def _model_names(self) -> list[str]:
-        import grpc
-
         from guidellm.backends.grpc_proto import inference_pb2 as pb
 
         try:
             index = await self._unary(
                 "RepositoryIndex", pb.RepositoryIndexRequest(ready=True), pb.RepositoryIndexResponse
             )
-        except grpc.aio.AioRpcError:
+        except RequestError:
             return []
         return sorted({m.name for m in index.models})
 
     async def _discover(self, model: str) -> dict[str, Any]:
         """Read ModelMetadata and decide which tensors to send and read (overrides win)."""
-        import grpc
-
         from guidellm.backends.grpc_proto import inference_pb2 as pb
 
         try:
@@ -411,10 +363,9 @@ class GRPCKServeBackend(Backend):
                 pb.ModelMetadataRequest(name=model, version=self.model_version),
                 pb.ModelMetadataResponse,
             )
-        except grpc.aio.AioRpcError as exc:
+        except RequestError as exc:
             raise UserError(
-                f"ModelMetadata for {model!r} failed on {self.target} "
-                f"({exc.code().name if exc.code() else 'UNKNOWN'}: {exc.details()}); check --model"
+                f"ModelMetadata for {model!r} failed on {self.target} ({exc}); check --model"
             ) from None
         inputs = {
             t.name: (t.datatype.upper(), [max(1, d) for d in t.shape] or [1]) for t in meta.inputs
@@ -494,7 +445,7 @@ class GRPCKServeBackend(Backend):
         if self.stream and self.empty_final:
             req.parameters["triton_enable_empty_final_response"].bool_param = True
         for key, value in (self.options.get("parameters") or {}).items():
-            _set_param(req.parameters, str(key), value)
+            set_param(req.parameters, str(key), value)
         if plan.get("stream_input"):
             t = req.inputs.add(name=plan["stream_input"], datatype="BOOL", shape=[1])
             t.contents.bool_contents.append(self.stream)
@@ -507,7 +458,7 @@ class GRPCKServeBackend(Backend):
         plan = self.plan or {}
         req = pb.ModelInferRequest(id=request.request_id)
         t = req.inputs.add(name=plan["text_input"], datatype="BYTES", shape=plan["text_shape"])
-        t.contents.bytes_contents.append(_prompt_text(request).encode())
+        t.contents.bytes_contents.append(prompt_text(request).encode())
         max_tokens = request.max_tokens
         extra = request.extra_body or {}
         if max_tokens is not None and plan.get("max_tokens_input"):
@@ -536,7 +487,7 @@ class GRPCKServeBackend(Backend):
             t.contents.bytes_contents.append(json.dumps(sampling).encode())
         elif extra:
             for key, value in extra.items():
-                _set_param(req.parameters, str(key), value)
+                set_param(req.parameters, str(key), value)
         return self._static + bytes(req.SerializeToString())
 
     # -- response parsing -----------------------------------------------------------------------
@@ -559,7 +510,7 @@ class GRPCKServeBackend(Backend):
                 except UnicodeDecodeError:
                     text = b"".join(items).decode(errors="replace")
             elif name == plan.get("output_count") or name == plan.get("prompt_count"):
-                value = _first_int(out, raw[i] if i < len(raw) else None)
+                value = first_int(out, raw[i] if i < len(raw) else None)
                 if name == plan.get("output_count"):
                     out_count = value
                 else:
@@ -570,182 +521,146 @@ class GRPCKServeBackend(Backend):
 
     async def resolve(self, request: GenerationRequest, recorder: ResponseRecorder) -> None:
         """Send one request; one ``recorder.content`` per response carrying text."""
-        import grpc
-
         if self.plan is None:  # used as a library without validate(): discover once
-            if not self.model or not self._calls:
+            if not self.model or not self._channels:
                 raise UserError("grpc_kserve: call startup() and validate() before resolve()")
             self.plan = await self._discover(self.model)
             self._static = self._static_part()
-        stream_call, unary_call = self._calls[self._next]
-        self._next = (self._next + 1) % len(self._calls)
+        index = self._next
+        self._next = (index + 1) % len(self._channels)
         payload = self._encode(request)
+        reader = _Reader(self, recorder)
+        if self.transport == "h2":
+            await self._resolve_h2(self._channels[index], payload, reader)
+        else:
+            await self._resolve_grpc(self._calls[index], payload, reader)
+        reader.report_usage()
+
+    async def _resolve_h2(self, channel: Any, payload: bytes, reader: _Reader) -> None:
+        import asyncio
+
+        if self.stream:
+            call = await channel.call(_STREAM_PATH, payload, reader.feed, self.timeout)
+            watch = Watchdog(lambda: channel.cancel(call), self.first_token_timeout,
+                             self.stall_timeout)  # fmt: skip
+        else:
+            # a unary answer is one read: bound it like openai_http's 300 s read timeout
+            call = await channel.call(_UNARY_PATH, payload, reader.feed, self.timeout or 300.0)
+            watch = Watchdog(lambda: channel.cancel(call), self.first_token_timeout, None)
+        reader.watch = watch
         try:
-            if self.stream:
-                await self._resolve_stream(stream_call, payload, recorder)
-            else:
-                await self._resolve_unary(unary_call, payload, recorder)
-        except grpc.aio.AioRpcError as exc:
-            raise _rpc_error(exc) from None
+            await call.done
+        except asyncio.CancelledError:
+            if watch.fired is None:
+                channel.cancel(call)
+                raise
+            raise reader.deadline_error(watch.fired) from None
+        finally:
+            watch.close()
 
-    async def _resolve_unary(self, call: Any, payload: bytes, recorder: ResponseRecorder) -> None:
-        from guidellm.backends.grpc_proto import inference_pb2 as pb
-
-        # a unary answer is one read: bound it like openai_http's 300 s read timeout
-        raw = await call(payload, timeout=self.timeout or 300.0, metadata=self._metadata())
-        arrived = now()
-        text, out_count, prompt_count = self._read_outputs(pb.ModelInferResponse.FromString(raw))
-        if text:
-            recorder.content(text, arrived)
-        if out_count is not None or prompt_count is not None:
-            recorder.usage(prompt_count, out_count)
-
-    async def _resolve_stream(
-        self, method: Any, payload: bytes, recorder: ResponseRecorder
-    ) -> None:
+    async def _resolve_grpc(self, calls: Any, payload: bytes, reader: _Reader) -> None:
         import asyncio
 
         import grpc
 
-        from guidellm.backends.grpc_proto import inference_pb2 as pb
-
-        call = method(timeout=self.timeout, metadata=self._metadata())
-        watch = _Watchdog(call, self.first_token_timeout, self.stall_timeout)
-        wrapper = pb.ModelStreamInferResponse.FromString
-        bare = pb.ModelInferResponse.FromString
-        dialect = self.dialect
-        out_count = prompt_count = None
+        stream_method, unary_method = calls
+        metadata = self._metadata() or None
+        if not self.stream:
+            try:
+                raw = await unary_method(payload, timeout=self.timeout or 300.0, metadata=metadata)
+            except grpc.aio.AioRpcError as exc:
+                raise _rpc_error(exc) from None
+            reader.feed(raw, now())
+            return
+        call = stream_method(timeout=self.timeout, metadata=metadata)
+        watch = reader.watch = Watchdog(call.cancel, self.first_token_timeout, self.stall_timeout)
         try:
             await call.write(payload)
             await call.done_writing()
             while True:
                 raw = await call.read()
                 arrived = now()
-                if raw is grpc.aio.EOF:
-                    break
-                if dialect == "auto":
-                    dialect = self.dialect = sniff_dialect(raw)
-                if dialect == "triton":
-                    msg = wrapper(raw)
-                    if msg.error_message:
-                        raise ServerError(f"server error: {_one_line(msg.error_message)}")
-                    resp = msg.infer_response
-                else:
-                    resp = bare(raw)
-                text, n_out, n_prompt = self._read_outputs(resp)
-                if text:
-                    recorder.content(text, arrived)
-                    watch.last = arrived
-                if n_out is not None:
-                    out_count = n_out
-                if n_prompt is not None:
-                    prompt_count = n_prompt
-                if _FINAL in resp.parameters and resp.parameters[_FINAL].bool_param:
+                if raw is grpc.aio.EOF or reader.feed(raw, arrived):
                     break
         except asyncio.CancelledError:
-            if watch.fired == "first_token":
-                raise FirstTokenTimeoutError(
-                    f"no token within first_token_timeout={self.first_token_timeout} s"
-                ) from None
-            if watch.fired == "stall":
-                raise StallTimeoutError(
-                    f"no token for stall_timeout={self.stall_timeout} s"
-                ) from None
-            raise
-        except Exception as exc:
-            if isinstance(exc, grpc.aio.AioRpcError | ServerError | BadResponseError):
+            if watch.fired is None:
                 raise
-            raise BadResponseError(f"unreadable stream message: {exc}") from None
+            raise reader.deadline_error(watch.fired) from None
+        except grpc.aio.AioRpcError as exc:
+            raise _rpc_error(exc) from None
         finally:
             watch.close()
             if not call.done():
                 call.cancel()
-        if out_count is not None or prompt_count is not None:
-            recorder.usage(prompt_count, out_count)
 
 
-class _Watchdog:
-    """First-token and stall deadlines with one loop timer per request (no task per read).
+class _Reader:
+    """Turns the messages of one call into recorder calls; shared by both transports.
 
-    The timer re-arms itself from the last arrival; when a deadline really passed it cancels
-    the call, and the reader turns the resulting ``CancelledError`` into the right error.
+    :meth:`feed` runs once per message (inside the HTTP/2 transport's ``data_received``): parse
+    the raw bytes in the call's dialect, record non-empty text as one content chunk, keep the
+    latest token counts, and say whether this was Triton's final response.
     """
 
-    __slots__ = ("call", "fired", "first", "handle", "last", "loop", "stall", "start")
+    __slots__ = ("backend", "dialect", "out_count", "prompt_count", "recorder", "stream", "watch")
 
-    def __init__(self, call: Any, first: float | None, stall: float | None) -> None:
-        self.call = call
-        self.first = first
-        self.stall = stall
-        self.fired: str | None = None
-        self.last: float | None = None
-        self.handle: asyncio.TimerHandle | None = None
-        if first is None and stall is None:
-            self.loop = None
-            return
-        import asyncio
+    def __init__(self, backend: GRPCKServeBackend, recorder: ResponseRecorder) -> None:
+        self.backend = backend
+        self.recorder = recorder
+        self.dialect = backend.dialect
+        self.stream = backend.stream
+        self.out_count: int | None = None
+        self.prompt_count: int | None = None
+        self.watch: Watchdog | None = None
 
-        self.loop = asyncio.get_running_loop()
-        self.start = now()
-        self._arm()
+    def feed(self, raw: bytes, arrived: float) -> bool:
+        from guidellm.backends.grpc_proto import inference_pb2 as pb
 
-    def _deadline(self) -> tuple[float, str]:
-        if self.last is None:
-            if self.first is not None:
-                return self.start + self.first, "first_token"
-            return self.start + float(self.stall or 0), "stall"
-        if self.stall is None:
-            return float("inf"), "stall"
-        return self.last + self.stall, "stall"
+        try:
+            if not self.stream:
+                resp = pb.ModelInferResponse.FromString(raw)
+            else:
+                if self.dialect == "auto":
+                    self.dialect = self.backend.dialect = sniff_dialect(raw)
+                if self.dialect == "triton":
+                    msg = pb.ModelStreamInferResponse.FromString(raw)
+                    if msg.error_message:
+                        raise ServerError(f"server error: {one_line(msg.error_message)}")
+                    resp = msg.infer_response
+                else:
+                    resp = pb.ModelInferResponse.FromString(raw)
+            text, n_out, n_prompt = self.backend._read_outputs(resp)
+        except RequestError:
+            raise
+        except Exception as exc:  # protobuf's DecodeError and friends
+            raise BadResponseError(f"undecodable gRPC message: {exc}") from None
+        if text:
+            self.recorder.content(text, arrived)
+            if self.watch is not None:
+                self.watch.last = arrived
+        if n_out is not None:
+            self.out_count = n_out
+        if n_prompt is not None:
+            self.prompt_count = n_prompt
+        return _FINAL in resp.parameters and bool(resp.parameters[_FINAL].bool_param)
 
-    def _arm(self) -> None:
-        deadline, _ = self._deadline()
-        if deadline != float("inf") and self.loop is not None:
-            self.handle = self.loop.call_later(max(0.0, deadline - now()), self._check)
+    def report_usage(self) -> None:
+        if self.out_count is not None or self.prompt_count is not None:
+            self.recorder.usage(self.prompt_count, self.out_count)
 
-    def _check(self) -> None:
-        deadline, kind = self._deadline()
-        if now() >= deadline:
-            self.fired = kind
-            self.call.cancel()
-        else:
-            self._arm()
-
-    def close(self) -> None:
-        if self.handle is not None:
-            self.handle.cancel()
-
-
-def _first_int(out: Any, raw: bytes | None) -> int | None:
-    """The first element of an integer output tensor, typed or raw."""
-    c = out.contents
-    for values in (c.int_contents, c.int64_contents, c.uint_contents, c.uint64_contents):
-        if values:
-            return int(values[0])
-    if raw:
-        fmt = {"INT32": "<i", "UINT32": "<I", "INT64": "<q", "UINT64": "<Q"}.get(out.datatype)
-        if fmt and len(raw) >= struct.calcsize(fmt):
-            return int(struct.unpack_from(fmt, raw)[0])
-    return None
-
-
-def _one_line(message: str, limit: int = 300) -> str:
-    """A server's error text as one line: the last line of a traceback says what failed."""
-    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
-    text = lines[-1] if lines else "(empty error message)"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    def deadline_error(self, kind: str) -> RequestError:
+        backend = self.backend
+        if kind == "first_token":
+            return FirstTokenTimeoutError(
+                f"no token within first_token_timeout={backend.first_token_timeout} s"
+            )
+        return StallTimeoutError(f"no token for stall_timeout={backend.stall_timeout} s")
 
 
 def _rpc_error(exc: Any) -> Exception:
-    """Map a failed gRPC call to the RequestError category the report counts."""
+    """Map grpc.aio's error to the RequestError category the report counts."""
     code = exc.code()
-    name = code.name if code is not None else "UNKNOWN"
-    details = _one_line(exc.details() or "")
-    if name == "UNAVAILABLE":
-        return ConnectError(f"gRPC UNAVAILABLE: {details}")
-    if name == "DEADLINE_EXCEEDED":
-        return RequestTimeoutError(f"gRPC DEADLINE_EXCEEDED: {details}")
-    return GRPCStatusError(name, details)
+    return status_error(code.name if code is not None else "UNKNOWN", exc.details() or "")
 
 
 @hookimpl

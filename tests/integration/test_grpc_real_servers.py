@@ -8,12 +8,19 @@ import asyncio
 from typing import Any
 
 import pytest
+import uvloop
 
 from guidellm.backends.grpc_kserve import GRPCKServeBackend
 from guidellm.errors import RequestError, UserError
 from guidellm.request import GenerationRequest, RequestResult, ResponseRecorder, now
 
 pytestmark = pytest.mark.realserver
+
+
+@pytest.fixture(params=["h2", "grpc"])
+def transport(request: pytest.FixtureRequest) -> str:
+    """Both client transports: guidellm's lean HTTP/2 one and grpcio's."""
+    return str(request.param)
 
 
 async def _resolve_all(
@@ -43,7 +50,7 @@ def _run(
         finally:
             await backend.shutdown()
 
-    return asyncio.run(main())
+    return uvloop.run(main())
 
 
 def _check_timings(result: RequestResult, n: int) -> None:
@@ -55,9 +62,11 @@ def _check_timings(result: RequestResult, n: int) -> None:
     assert itl > 0.0005  # the servers sleep 5 ms between tokens; the client sees the gaps
 
 
-def test_triton_streams_one_response_per_token(triton_server: Any) -> None:
+def test_triton_streams_one_response_per_token(triton_server: Any, transport: str) -> None:
     requests = [GenerationRequest(f"t{i}", prompt=f"hello {i}", max_tokens=12) for i in range(4)]
-    backend, results = _run(triton_server.target, triton_server.model, requests)
+    backend, results = _run(
+        triton_server.target, triton_server.model, requests, transport=transport
+    )
     assert backend.dialect == "triton"  # from ServerMetadata
     assert backend.plan is not None and backend.plan["max_tokens_datatype"] == "INT32"
     expected = "".join(f" tok{i}" for i in range(12))
@@ -69,37 +78,49 @@ def test_triton_streams_one_response_per_token(triton_server: Any) -> None:
         _check_timings(result, 12)
 
 
-def test_triton_without_the_empty_final_response(triton_server: Any) -> None:
+def test_triton_without_the_empty_final_response(triton_server: Any, transport: str) -> None:
     request = GenerationRequest("nf", prompt="x", max_tokens=5)
     _, [(result, error)] = _run(
-        triton_server.target, triton_server.model, [request], empty_final_response=False
+        triton_server.target,
+        triton_server.model,
+        [request],
+        empty_final_response=False,
+        transport=transport,
     )
     assert error is None and result.content_chunks == 5
 
 
-def test_triton_error_message_in_the_stream_is_a_server_error(triton_server: Any) -> None:
+def test_triton_error_message_in_the_stream_is_a_server_error(
+    triton_server: Any, transport: str
+) -> None:
     request = GenerationRequest("bad", prompt="please FAIL", max_tokens=6)
-    _, [(result, error)] = _run(triton_server.target, triton_server.model, [request])
+    _, [(result, error)] = _run(
+        triton_server.target, triton_server.model, [request], transport=transport
+    )
     assert error is not None and error.category == "server_error"
     assert "injected failure" in str(error) and "\n" not in str(error)
     assert result.content_chunks == 2
 
 
-def test_triton_unary_on_a_decoupled_model_is_unimplemented(triton_server: Any) -> None:
+def test_triton_unary_on_a_decoupled_model_is_unimplemented(
+    triton_server: Any, transport: str
+) -> None:
     request = GenerationRequest("u", prompt="x", max_tokens=3)
-    _, [(_, error)] = _run(triton_server.target, triton_server.model, [request], stream=False)
+    _, [(_, error)] = _run(
+        triton_server.target, triton_server.model, [request], stream=False, transport=transport
+    )
     assert error is not None and error.category == "grpc_unimplemented"
 
 
-def test_triton_unknown_model_is_a_user_error(triton_server: Any) -> None:
+def test_triton_unknown_model_is_a_user_error(triton_server: Any, transport: str) -> None:
     with pytest.raises(UserError) as info:
-        _run(triton_server.target, "no_such_model", [])
+        _run(triton_server.target, "no_such_model", [], transport=transport)
     assert "no_such_model" in str(info.value) and "--model" in str(info.value)
 
 
-def test_mlserver_bare_stream_dialect_and_usage(mlserver_server: Any) -> None:
+def test_mlserver_bare_stream_dialect_and_usage(mlserver_server: Any, transport: str) -> None:
     requests = [GenerationRequest(f"m{i}", prompt="hi", max_tokens=10) for i in range(3)]
-    backend, results = _run(mlserver_server.target, None, requests)
+    backend, results = _run(mlserver_server.target, None, requests, transport=transport)
     assert backend.model == mlserver_server.model  # the only model in the repository index
     assert backend.dialect == "mlserver"
     expected = "".join(f" w{i}" for i in range(10))
@@ -111,8 +132,8 @@ def test_mlserver_bare_stream_dialect_and_usage(mlserver_server: Any) -> None:
         _check_timings(result, 10)
 
 
-def test_mlserver_dialect_sniffed_when_not_announced(mlserver_server: Any) -> None:
-    backend = GRPCKServeBackend(mlserver_server.target, mlserver_server.model)
+def test_mlserver_dialect_sniffed_when_not_announced(mlserver_server: Any, transport: str) -> None:
+    backend = GRPCKServeBackend(mlserver_server.target, mlserver_server.model, transport=transport)
     request = GenerationRequest("s", prompt="x", max_tokens=4)
 
     async def main() -> list[tuple[RequestResult, RequestError | None]]:
@@ -123,21 +144,23 @@ def test_mlserver_dialect_sniffed_when_not_announced(mlserver_server: Any) -> No
         finally:
             await backend.shutdown()
 
-    [(result, error)] = asyncio.run(main())
+    [(result, error)] = uvloop.run(main())
     assert error is None and result.content_chunks == 4
     assert backend.dialect == "mlserver"
 
 
-def test_mlserver_unary_and_errors(mlserver_server: Any) -> None:
+def test_mlserver_unary_and_errors(mlserver_server: Any, transport: str) -> None:
     requests = [GenerationRequest("u", prompt="x", max_tokens=6)]
     _, [(result, error)] = _run(
-        mlserver_server.target, mlserver_server.model, requests, stream=False
+        mlserver_server.target, mlserver_server.model, requests, stream=False, transport=transport
     )
     assert error is None
     assert result.content_chunks == 1 and result.output_tokens == 6
     assert result.output_text == "".join(f" w{i}" for i in range(6))
     bad = [GenerationRequest("e", prompt="FAIL now", max_tokens=6)]
-    _, [(result, error)] = _run(mlserver_server.target, mlserver_server.model, bad)
+    _, [(result, error)] = _run(
+        mlserver_server.target, mlserver_server.model, bad, transport=transport
+    )
     assert error is not None and error.category.startswith("grpc_")
     assert "injected failure" in str(error)
     assert result.content_chunks == 2

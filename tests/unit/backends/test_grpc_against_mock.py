@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import uvloop
 
 from guidellm.backends.grpc_kserve import GRPCKServeBackend
 from guidellm.errors import RequestError, UserError
@@ -18,6 +19,12 @@ from guidellm.request import GenerationRequest, RequestResult, ResponseRecorder,
 from guidellm.testing.process import free_port
 
 FAST = {"ttft_ms": 20.0, "itl_ms": 2.0}
+
+
+@pytest.fixture(params=["h2", "grpc"])
+def transport(request: pytest.FixtureRequest) -> str:
+    """Both client transports: guidellm's lean HTTP/2 one and grpcio's."""
+    return str(request.param)
 
 
 @pytest.fixture(scope="module", params=["triton", "mlserver"])
@@ -58,11 +65,13 @@ async def _run(
         await backend.shutdown()
 
 
-def test_stream_one_chunk_per_token_with_the_servers_text(mock: GRPCMockServer) -> None:
+def test_stream_one_chunk_per_token_with_the_servers_text(
+    mock: GRPCMockServer, transport: str
+) -> None:
     assert mock.target is not None
     first = mock.requests
     requests = [GenerationRequest(f"r{i}", prompt="a b c", max_tokens=8) for i in range(3)]
-    backend, results = asyncio.run(_run(mock.target, requests))
+    backend, results = uvloop.run(_run(mock.target, requests, transport=transport))
     assert backend.model == "mock-model"  # discovered through RepositoryIndex
     assert backend.dialect == mock.dialect  # sniffed from the first stream message
     config = MockServerConfig(**FAST)
@@ -79,10 +88,12 @@ def test_stream_one_chunk_per_token_with_the_servers_text(mock: GRPCMockServer) 
         assert result.output_tokens == (8 if mock.dialect == "mlserver" else None)
 
 
-def test_unary_is_one_chunk_with_the_whole_text(mock: GRPCMockServer) -> None:
+def test_unary_is_one_chunk_with_the_whole_text(mock: GRPCMockServer, transport: str) -> None:
     assert mock.target is not None
     request = GenerationRequest("u", prompt="x", max_tokens=5)
-    _, [(result, error)] = asyncio.run(_run(mock.target, [request], "mock-model", stream=False))
+    _, [(result, error)] = uvloop.run(
+        _run(mock.target, [request], "mock-model", stream=False, transport=transport)
+    )
     assert error is None
     assert result.content_chunks == 1
     assert len(result.output_text.split()) == 5  # type: ignore[union-attr]
@@ -90,27 +101,33 @@ def test_unary_is_one_chunk_with_the_whole_text(mock: GRPCMockServer) -> None:
     assert result.first_token_time - result.request_start >= 0.019 + 4 * 0.002
 
 
-def test_forced_dialect_and_tensor_overrides(mock: GRPCMockServer) -> None:
+def test_forced_dialect_and_tensor_overrides(mock: GRPCMockServer, transport: str) -> None:
     assert mock.target is not None
     request = GenerationRequest("f", prompt="x", max_tokens=3)
-    backend, [(result, error)] = asyncio.run(
-        _run(mock.target, [request], dialect=mock.dialect, max_tokens_datatype="INT64")
+    backend, [(result, error)] = uvloop.run(
+        _run(
+            mock.target,
+            [request],
+            dialect=mock.dialect,
+            max_tokens_datatype="INT64",
+            transport=transport,
+        )
     )
     assert error is None and result.content_chunks == 3
     assert backend.plan is not None and backend.plan["max_tokens_datatype"] == "INT64"
 
 
-def test_validation_errors_are_one_line_user_errors(mock: GRPCMockServer) -> None:
+def test_validation_errors_are_one_line_user_errors(mock: GRPCMockServer, transport: str) -> None:
     assert mock.target is not None
     with pytest.raises(UserError) as info:
-        asyncio.run(_run(mock.target, [], "nope"))
+        uvloop.run(_run(mock.target, [], "nope", transport=transport))
     assert "'nope'" in str(info.value) and "mock-model" in str(info.value)
     assert "\n" not in str(info.value)
     with pytest.raises(UserError) as info:
-        asyncio.run(_run(mock.target, [], None, text_input="prompt_ids"))
+        uvloop.run(_run(mock.target, [], None, text_input="prompt_ids", transport=transport))
     assert "prompt_ids" in str(info.value) and "text_input" in str(info.value)
     with pytest.raises(UserError) as info:
-        asyncio.run(_run(f"grpc://127.0.0.1:{free_port()}", [], "m"))
+        uvloop.run(_run(f"grpc://127.0.0.1:{free_port()}", [], "m", transport=transport))
     assert "Cannot reach" in str(info.value) and "--target" in str(info.value)
     assert "\n" not in str(info.value)
 
@@ -127,13 +144,15 @@ def test_validation_errors_are_one_line_user_errors(mock: GRPCMockServer) -> Non
         ("mlserver", "stall", "stall"),
     ],
 )
-def test_faults_become_categorised_errors(dialect: str, fault: str, category: str) -> None:
+def test_faults_become_categorised_errors(
+    dialect: str, fault: str, category: str, transport: str
+) -> None:
     server = _start(MockServerConfig(**FAST, **{f"{fault}_rate": 1.0}), dialect)  # type: ignore[arg-type]
     try:
         assert server.target is not None
         request = GenerationRequest("e", prompt="x", max_tokens=6)
-        _, [(result, error)] = asyncio.run(
-            _run(server.target, [request], dialect=dialect, stall_timeout=0.3)
+        _, [(result, error)] = uvloop.run(
+            _run(server.target, [request], dialect=dialect, stall_timeout=0.3, transport=transport)
         )
     finally:
         server.stop()
@@ -143,35 +162,39 @@ def test_faults_become_categorised_errors(dialect: str, fault: str, category: st
         assert result.content_chunks == 3  # the fault strikes half-way
 
 
-def test_no_final_response_still_counts_every_token() -> None:
+def test_no_final_response_still_counts_every_token(transport: str) -> None:
     server = _start(MockServerConfig(**FAST, no_done_rate=1.0))
     try:
         assert server.target is not None
         request = GenerationRequest("n", prompt="x", max_tokens=4)
-        _, [(result, error)] = asyncio.run(_run(server.target, [request]))
+        _, [(result, error)] = uvloop.run(_run(server.target, [request], transport=transport))
     finally:
         server.stop()
     assert error is None and result.content_chunks == 4
 
 
-def test_first_token_and_call_deadlines() -> None:
+def test_first_token_and_call_deadlines(transport: str) -> None:
     server = _start(MockServerConfig(ttft_ms=600.0, itl_ms=1.0))
     try:
         assert server.target is not None
         request = GenerationRequest("d", prompt="x", max_tokens=2)
-        _, [(_, first)] = asyncio.run(_run(server.target, [request], first_token_timeout=0.1))
-        _, [(_, whole)] = asyncio.run(_run(server.target, [request], timeout=0.1))
+        _, [(_, first)] = uvloop.run(
+            _run(server.target, [request], first_token_timeout=0.1, transport=transport)
+        )
+        _, [(_, whole)] = uvloop.run(
+            _run(server.target, [request], timeout=0.1, transport=transport)
+        )
     finally:
         server.stop()
     assert first is not None and first.category == "first_token_deadline"
     assert whole is not None and whole.category == "timeout"
 
 
-def test_concurrent_streams_share_few_channels() -> None:
+def test_concurrent_streams_share_few_channels(transport: str) -> None:
     server = _start(MockServerConfig(ttft_ms=5.0, itl_ms=1.0))
 
     async def main(target: str) -> collections.Counter[int]:
-        backend = GRPCKServeBackend(target, "mock-model")
+        backend = GRPCKServeBackend(target, "mock-model", transport=transport)
         await backend.startup(150)
         assert len(backend._channels) == 2
         counts: collections.Counter[int] = collections.Counter()
@@ -191,7 +214,7 @@ def test_concurrent_streams_share_few_channels() -> None:
 
     try:
         assert server.target is not None
-        counts = asyncio.run(main(server.target))
+        counts = uvloop.run(main(server.target))
     finally:
         server.stop()
     assert counts == {5: 150}
