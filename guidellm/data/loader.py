@@ -115,6 +115,15 @@ class RequestLoader:
             count, render = self.tokenizer.count, self.tokenizer.apply_chat_template
         for spec, source in zip(self.data, self.sources, strict=True):
             source.validate()
+            if (
+                source.name == "synthetic"
+                and source.size is None
+                and source is not self.sources[-1]
+            ):
+                raise UserError(
+                    f"--data {spec!r} is endless, so the --data after it would never be used; "
+                    "add samples=N to it or put it last"
+                )
             columns = self._resolve(spec, source)
             self._columns.append(columns)
             self._mappers.append(

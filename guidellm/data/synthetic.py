@@ -180,6 +180,8 @@ class PromptFactory:
         cut = [-1] * (len(spans) + 1)
         prev_end = 0
         for k, (start, end) in enumerate(spans):
+            if start >= len(text):  # a zero-width token at the very end
+                continue
             c = start if text[start] == " " else start - 1
             if (
                 c > 0

@@ -100,14 +100,16 @@ def test_chat_rows(host: PluginHost, tmp_path: Path) -> None:
         (lambda p: _write(p / "ok.txt", "x"), {"column_mapping": "prompt"}, "JSON object"),
         (lambda p: _write(p / "ok.txt", "x"), {"max_tokens": 0}, "positive integer"),
         (lambda p: "prompt_tokens=5,bogus=1", {}, "unknown key"),
+        (lambda p: ["prompt_tokens=5", "prompt_tokens=6"], {}, "is endless, so the --data after"),
     ],
 )
 def test_bad_data_fails_at_construction(
     host: PluginHost, tmp_path: Path, setup: Any, args: dict[str, Any], message: str
 ) -> None:
     spec = setup(tmp_path)
+    specs = spec if isinstance(spec, list) else [spec]
     with pytest.raises(UserError, match=message) as info:
-        RequestLoader([spec], args, processor=None, random_seed=1, host=host)
+        RequestLoader(specs, args, processor=None, random_seed=1, host=host)
     assert "\n" not in str(info.value)
 
 
