@@ -19,6 +19,11 @@ Usage::
     python benchmarks/mock_precision.py --sync 20 --url http://127.0.0.1:8000
         # 20 sequential requests against a running 'guidellm mock-server', printing the TTFT
         # and ITL medians that 'guidellm run --profile synchronous' should reproduce
+    python benchmarks/mock_precision.py --compare-run 20
+        # issue 3's check: start 'guidellm mock-server --ttft-ms 50 --itl-ms 10
+        # --output-tokens 32', run the minimal client (20 sequential requests), a 20-request
+        # synchronous 'guidellm run', and the minimal client again; compare the medians
+        # (TTFT within 3 ms, ITL within 0.5 ms)
 
 Figures go in benchmarks/README.md with the command line.
 """
@@ -158,6 +163,64 @@ async def _sync_phase(host: str, port: int, count: int, tokens: int) -> list[Any
     return [await _one(host, port, request) for _ in range(count)]
 
 
+def _sync_medians(host: str, port: int, count: int, tokens: int) -> tuple[float, float]:
+    run = uvloop.run if uvloop is not None else asyncio.run
+    results = run(_sync_phase(host, port, count, tokens))
+    ttfts = [(t[0] - s) * 1000 for s, t in results]
+    itls = [(t[-1] - t[0]) * 1000 / (len(t) - 1) for _, t in results]
+    return statistics.median(ttfts), statistics.median(itls)
+
+
+def _compare_run(args: argparse.Namespace) -> int:
+    """Issue 3's check: guidellm's synchronous medians against the minimal client's."""
+    import subprocess
+    import tempfile
+
+    count = args.compare_run
+    server = subprocess.Popen(
+        [sys.executable, "-m", "guidellm", "mock-server", "--port", "0",
+         "--ttft-ms", f"{args.ttft_ms:g}", "--itl-ms", f"{args.itl_ms:g}",
+         "--output-tokens", str(args.tokens)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None
+        url = server.stdout.readline().strip()
+        host, port_text = url.removeprefix("http://").rsplit(":", 1)
+        port = int(port_text)
+        _sync_medians(host, port, 3, args.tokens)  # warm-up
+        before = _sync_medians(host, port, count, args.tokens)
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "report.json")  # noqa: PTH118
+            subprocess.run(
+                [sys.executable, "-m", "guidellm", "run", "--target", url,
+                 "--profile", "synchronous", "--max-requests", str(count),
+                 "--data", f"prompt_tokens=64,output_tokens={args.tokens}",
+                 "--disable-progress", "--disable-console-outputs", "--output", out],
+                check=True, stdout=subprocess.DEVNULL,
+            )  # fmt: skip
+            with open(out) as f:  # noqa: PTH123
+                metrics = json.load(f)["benchmarks"][0]["metrics"]
+        after = _sync_medians(host, port, count, args.tokens)
+    finally:
+        server.terminate()
+        server.wait(10)
+    g_ttft = metrics["time_to_first_token_ms"]["successful"]["median"]
+    g_itl = metrics["inter_token_latency_ms"]["successful"]["median"]
+    m_ttft = (before[0] + after[0]) / 2
+    m_itl = (before[1] + after[1]) / 2
+    ok = abs(g_ttft - m_ttft) <= 3.0 and abs(g_itl - m_itl) <= 0.5
+    print(
+        f"| client | TTFT median (ms) | ITL median (ms) |\n|---|---|---|\n"
+        f"| minimal, before | {before[0]:.3f} | {before[1]:.4f} |\n"
+        f"| guidellm run, synchronous, {count} requests | {g_ttft:.3f} | {g_itl:.4f} |\n"
+        f"| minimal, after | {after[0]:.3f} | {after[1]:.4f} |\n"
+        f"| guidellm - minimal (mean) | {g_ttft - m_ttft:+.3f} | {g_itl - m_itl:+.4f} |"
+    )
+    print("PASS" if ok else "FAIL", "(TTFT within 3 ms, ITL within 0.5 ms)")
+    return 0 if ok else 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ttft-ms", type=float, default=50.0)
@@ -169,7 +232,12 @@ def main() -> int:
     parser.add_argument("--url", help="measure this running mock server instead of starting one")
     parser.add_argument("--sync", type=int, default=0, help="N sequential requests, then exit")
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument(
+        "--compare-run", type=int, default=0, help="N: compare a synchronous guidellm run"
+    )
     args = parser.parse_args()
+    if args.compare_run:
+        return _compare_run(args)
 
     server: MockServer | None = None
     if args.url:
