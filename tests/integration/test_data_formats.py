@@ -122,3 +122,12 @@ def test_corrupt_binary_files_name_the_problem(tmp_path: Path, host: PluginHost)
         with pytest.raises(UserError, match="is not a readable") as info:
             RequestLoader([str(path)], {}, processor=None, random_seed=0, host=host)
         assert "\n" not in str(info.value)
+
+
+def test_streaming_data_folder(written: dict[str, Path], host: PluginHost) -> None:
+    path = str(written["data_folder"])
+    loader = RequestLoader([path], {"streaming": True}, processor=None, random_seed=0, host=host)
+    assert loader.size is None  # a streamed dataset has no length
+    assert [(r.prompt, r.max_tokens) for r in loader] == [
+        (row["prompt"], row["output_tokens_count"]) for row in ROWS
+    ]
