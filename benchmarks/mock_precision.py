@@ -266,7 +266,8 @@ def main() -> int:
             print(json.dumps(report["sync"], indent=2))
         else:
             print(f"# mock precision, ttft {args.ttft_ms} ms, itl {args.itl_ms} ms, "
-                  f"{args.tokens} tokens, timer {report['timer']}")  # fmt: skip
+                  f"{args.tokens} tokens, timer {report['timer']}, "
+                  f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")  # fmt: skip
             print("| req/s | requests | TTFT err median / p99 / max (ms) | ITL err median / p99 "
                   "(ms) | gap err median / p99 / max (ms) | drift p99 (ms) | server CPU-ms/req "
                   "| client send lag max (ms) |")  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import socket
 import statistics
 import time
 from collections.abc import Iterator
@@ -264,3 +265,26 @@ def test_port_in_use_is_a_user_error(serve: Any) -> None:
     port = int(url.rsplit(":", 1)[1])
     with pytest.raises(UserError, match="cannot listen"):
         MockServer(MockServerConfig(), port=port).start_thread()
+
+
+def test_pipelined_requests_are_answered_in_order(serve: Any) -> None:
+    url = serve(ttft_ms=1, itl_ms=0)
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    one = orjson.dumps({"prompt": "x", "max_tokens": 3})
+    two = orjson.dumps({"prompt": "x", "max_tokens": 5})
+    requests = b"".join(
+        b"POST /v1/completions HTTP/1.1\r\nhost: x\r\ncontent-length: %d\r\n\r\n%s" % (len(b), b)
+        for b in (one, two)
+    )
+    requests += b"GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(requests)  # all three in one write
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk  # the server closes after the third answer (connection: close)
+    answers = [part for part in received.split(b"HTTP/1.1 ") if part]
+    assert [a[:3] for a in answers] == [b"200"] * 3
+    bodies = [orjson.loads(a.split(b"\r\n\r\n", 1)[1]) for a in answers]
+    assert [b["usage"]["completion_tokens"] for b in bodies[:2]] == [3, 5]
+    assert bodies[2] == {"status": "ok"}
+    assert b"connection: close" in answers[2]
