@@ -8,7 +8,12 @@ from typing import Any
 __all__ = ["REDACTED", "is_secret_key", "redact"]
 
 REDACTED = "***"
-_SECRET = re.compile(r"(api[_-]?key|token|secret|password|passwd|authorization|credential)", re.I)
+# "token" names a secret (hf_token, access_token) but not a count: max_tokens, prompt_tokens,
+# output_tokens, token_count and tokenizer are plain settings and must stay readable in reports.
+_SECRET = re.compile(
+    r"(api[_-]?key|token(?!s|_?counts?|iz)|secret|password|passwd|authorization|credential)",
+    re.I,
+)
 
 
 def is_secret_key(key: str) -> bool:

@@ -1,0 +1,53 @@
+"""Secrets are hidden; token *counts* are not secrets and stay readable in reports."""
+
+from __future__ import annotations
+
+import pytest
+
+from guidellm.redact import REDACTED, is_secret_key, redact
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "api_key",
+        "API-KEY",
+        "token",
+        "hf_token",
+        "access_token",
+        "Authorization",
+        "password",
+        "client_secret",
+        "token=abc",
+    ],
+)
+def test_secret_names(key: str) -> None:
+    assert is_secret_key(key)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "max_tokens",
+        "prompt_tokens",
+        "output_tokens",
+        "output_tokens=128",
+        "token_count",
+        "prompt_tokens_approximate",
+        "tokenizer",
+        "tokens_per_second",
+        "ttft_ms",
+        "model",
+    ],
+)
+def test_token_counts_are_not_secrets(key: str) -> None:
+    assert not is_secret_key(key)
+
+
+def test_redact_keeps_counts_and_hides_keys() -> None:
+    tree = {"api_key": "sk-1", "max_tokens": 8, "nested": [{"hf_token": "t", "prompt_tokens": 3}]}
+    assert redact(tree) == {
+        "api_key": REDACTED,
+        "max_tokens": 8,
+        "nested": [{"hf_token": REDACTED, "prompt_tokens": 3}],
+    }
