@@ -602,9 +602,23 @@ class _Reader:
     latest token counts, and say whether this was Triton's final response.
     """
 
-    __slots__ = ("backend", "dialect", "out_count", "prompt_count", "recorder", "stream", "watch")
+    __slots__ = (
+        "backend",
+        "bare",
+        "dialect",
+        "out_count",
+        "prompt_count",
+        "recorder",
+        "stream",
+        "watch",
+        "wrapper",
+    )
 
     def __init__(self, backend: GRPCKServeBackend, recorder: ResponseRecorder) -> None:
+        from guidellm.backends.grpc_proto import inference_pb2 as pb
+
+        self.wrapper = pb.ModelStreamInferResponse.FromString
+        self.bare = pb.ModelInferResponse.FromString
         self.backend = backend
         self.recorder = recorder
         self.dialect = backend.dialect
@@ -614,21 +628,19 @@ class _Reader:
         self.watch: Watchdog | None = None
 
     def feed(self, raw: bytes, arrived: float) -> bool:
-        from guidellm.backends.grpc_proto import inference_pb2 as pb
-
         try:
             if not self.stream:
-                resp = pb.ModelInferResponse.FromString(raw)
+                resp = self.bare(raw)
             else:
                 if self.dialect == "auto":
                     self.dialect = self.backend.dialect = sniff_dialect(raw)
                 if self.dialect == "triton":
-                    msg = pb.ModelStreamInferResponse.FromString(raw)
+                    msg = self.wrapper(raw)
                     if msg.error_message:
                         raise ServerError(f"server error: {one_line(msg.error_message)}")
                     resp = msg.infer_response
                 else:
-                    resp = pb.ModelInferResponse.FromString(raw)
+                    resp = self.bare(raw)
             text, n_out, n_prompt = self.backend._read_outputs(resp)
         except RequestError:
             raise

@@ -1,30 +1,34 @@
-"""A lean gRPC client transport: gRPC framing over one HTTP/2 connection, on ``h2``.
+"""A lean gRPC client transport: gRPC framing over HTTP/2 frames we parse ourselves.
 
 Why: grpc.aio costs about 130 µs of CPU per streamed message on this kind of machine (half in
-its Cython call machinery per ``read()``, half in the C core's poller threads), more than three
-times the HTTP backend's cost per SSE chunk (benchmarks/README.md). A benchmark client must not
-be the bottleneck, so ``grpc_kserve`` speaks gRPC itself: an ``asyncio.Protocol`` feeds bytes
-to an ``h2`` state machine (already installed with ``httpx[http2]``), each DATA frame's
-length-prefixed messages go straight to the call's callback *inside* ``data_received``, timed
-once per network read, with no future, queue or task per message. Only the end of a call
-resolves a future.
+its Cython call machinery per ``read()``, half in the C core's poller threads), and the pure
+Python ``h2`` state machine still about 40 µs (an event object, a state-machine step and flow
+control bookkeeping per frame), against about 6 µs per SSE chunk for the HTTP backend
+(benchmarks/README.md). A benchmark client must not be the bottleneck, so ``grpc_kserve``
+speaks the little of HTTP/2 a gRPC client needs: an ``asyncio.Protocol`` cuts frames with one
+``struct`` call each, hands each DATA frame's length-prefixed gRPC messages straight to the
+call's callback *inside* ``data_received`` (timed once per network read), with no event
+object, future, queue or task per message. Only the end of a call resolves a future. Header
+blocks (two per call) go through ``hpack`` (installed with ``httpx[http2]``).
 
-What it implements of gRPC over HTTP/2: unary and server-streaming calls with one request
-message (``ModelStreamInfer`` sends one request, then half-closes), ``grpc-timeout``, custom
-metadata, trailers and trailers-only responses, ``grpc-status``/``grpc-message``, RST_STREAM,
-GOAWAY, flow control both ways, the server's stream limit (calls wait for a free stream), TLS
-with ALPN ``h2``. Not implemented: compression (never requested, so servers do not compress),
-client streaming of several messages, retries.
+Implemented (RFC 9113 client side, as gRPC uses it): the preface and SETTINGS (ours: no push,
+16 MiB windows; theirs: window size, frame size, stream limit, header table size), HEADERS
+with CONTINUATION, padding and priority fields, DATA, WINDOW_UPDATE both ways, RST_STREAM,
+PING, GOAWAY. gRPC: unary and server-streaming calls with one request message
+(``ModelStreamInfer`` sends one request, then half-closes), ``grpc-timeout``, custom metadata,
+trailers and trailers-only responses, ``grpc-status``/``grpc-message``, the server's stream
+limit (calls wait for a free stream), TLS with ALPN ``h2``. Not implemented: compression
+(never requested, so servers do not compress), several request messages, retries.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
+import struct
 import urllib.parse
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 from guidellm.backends.grpc_codec import STATUS_NAMES, GRPCStatusError, status_error
 from guidellm.errors import BadResponseError, ConnectError, RequestTimeoutError
@@ -38,65 +42,92 @@ __all__ = ["H2Call", "H2Channel"]
 #: ``on_message(raw, arrived) -> True`` ends the call successfully (e.g. Triton's final flag).
 OnMessage = Callable[[bytes, float], bool]
 
-_WINDOW = 1 << 24  # 16 MiB receive window: never the limit for token streams
+_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+_WINDOW = 1 << 24  # 16 MiB receive windows: never the limit for token streams
+_DEFAULT_WINDOW = 65535
+_HEAD = struct.Struct(">BHBBL")  # length (24 bits as 8 + 16), type, flags, stream id
+_U32 = struct.Struct(">L")
+# frame types
+_DATA, _HEADERS, _RST_STREAM, _SETTINGS, _PUSH_PROMISE, _PING, _GOAWAY = 0, 1, 3, 4, 5, 6, 7
+_WINDOW_UPDATE, _CONTINUATION = 8, 9
+# flags
+_END_STREAM, _ACK, _END_HEADERS, _PADDED, _PRIORITY = 0x1, 0x1, 0x4, 0x8, 0x20
+_CANCEL, _REFUSED_STREAM = 8, 7
 _HTTP_TO_GRPC = {400: "INTERNAL", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
                  404: "UNIMPLEMENTED", 429: "UNAVAILABLE", 502: "UNAVAILABLE",
                  503: "UNAVAILABLE", 504: "UNAVAILABLE"}  # fmt: skip
 
 
+def _frame(ftype: int, flags: int, sid: int, payload: bytes = b"") -> bytes:
+    n = len(payload)
+    return _HEAD.pack(n >> 16, n & 0xFFFF, ftype, flags, sid) + payload
+
+
 class H2Call:
     """One gRPC call on an :class:`H2Channel`; await :attr:`done` for its end."""
 
-    __slots__ = ("buf", "deadline", "done", "headers", "on_message", "pending", "stream_id")
+    __slots__ = (
+        "buf",
+        "deadline",
+        "done",
+        "got_headers",
+        "headers",
+        "on_message",
+        "pending",
+        "recv_unacked",
+        "send_window",
+        "stream_id",
+    )
 
-    def __init__(self, stream_id: int, on_message: OnMessage, done: asyncio.Future[None]) -> None:
+    def __init__(
+        self, stream_id: int, on_message: OnMessage, done: asyncio.Future[None], window: int
+    ) -> None:
         self.stream_id = stream_id
         self.on_message = on_message
         self.done = done
         self.buf = b""
         self.pending = b""
         self.headers: dict[bytes, bytes] = {}
+        self.got_headers = False
         self.deadline: asyncio.TimerHandle | None = None
+        self.send_window = window
+        self.recv_unacked = 0
 
 
 class _Protocol(asyncio.Protocol):
-    """Bytes in, h2 events out, messages to the calls' callbacks."""
+    """Bytes in, frames out of them, gRPC messages to the calls' callbacks."""
 
     def __init__(self, channel: H2Channel) -> None:
-        import h2.config
-        import h2.connection
+        import hpack
 
         self.channel = channel
         self.transport: asyncio.Transport | None = None
-        config = h2.config.H2Configuration(
-            client_side=True,
-            header_encoding=None,
-            validate_inbound_headers=False,
-            normalize_inbound_headers=False,
-            validate_outbound_headers=False,
-            normalize_outbound_headers=False,
-        )
-        self.conn = h2.connection.H2Connection(config=config)
+        self.encoder = hpack.Encoder()
+        self.decoder = hpack.Decoder()
         self.calls: dict[int, H2Call] = {}
         self.closed = False
         self.goaway = False
+        self.next_sid = 1
+        self.rest = b""
+        self.out: list[bytes] = []
+        # the peer's settings (RFC 9113 defaults until its SETTINGS frame arrives)
+        self.peer_window = _DEFAULT_WINDOW
+        self.max_frame = 16384
+        self.max_streams = 100  # what gRPC servers usually announce; updated by SETTINGS
+        self.send_window = _DEFAULT_WINDOW
+        self.recv_unacked = 0
+        self.continuation: tuple[int, int, bytearray] | None = None
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        import h2.settings
-
         self.transport = cast("asyncio.Transport", transport)  # uvloop's is no subclass
-        conn = self.conn
-        conn.initiate_connection()
-        conn.update_settings(
-            {
-                h2.settings.SettingCodes.ENABLE_PUSH: 0,
-                h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: _WINDOW,
-            }
+        settings = struct.pack(">HLHL", 2, 0, 4, _WINDOW)  # ENABLE_PUSH 0, INITIAL_WINDOW_SIZE
+        self.transport.write(
+            _PREFACE
+            + _frame(_SETTINGS, 0, 0, settings)
+            + _frame(_WINDOW_UPDATE, 0, 0, _U32.pack(_WINDOW - _DEFAULT_WINDOW))
         )
-        conn.increment_flow_control_window(_WINDOW)
-        self.transport.write(conn.data_to_send())
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -106,75 +137,52 @@ class _Protocol(asyncio.Protocol):
         self.channel._lost(self)
 
     def data_received(self, data: bytes) -> None:
-        import h2.events
-        import h2.exceptions
-
         arrived = now()
+        buf = self.rest + data if self.rest else data
+        end = len(buf)
+        i = 0
         try:
-            events: list[Any] = self.conn.receive_data(data)
-        except h2.exceptions.ProtocolError as exc:
-            for broken in list(self.calls.values()):
-                self.finish(broken, BadResponseError(f"HTTP/2 protocol error: {exc}"))
+            while end - i >= 9:
+                hi, lo, ftype, flags, sid = _HEAD.unpack_from(buf, i)
+                stop = i + 9 + ((hi << 16) | lo)
+                if stop > end:
+                    break
+                start = i + 9
+                i = stop
+                if ftype == _DATA:
+                    self._data(sid, flags, buf[start:stop], arrived)
+                else:
+                    self._control(ftype, flags, sid & 0x7FFFFFFF, buf[start:stop])
+        except Exception as exc:  # a frame we cannot make sense of: the connection is unusable
+            self.rest = b""
+            for call in list(self.calls.values()):
+                self.finish(call, BadResponseError(f"HTTP/2 protocol error: {exc!r}"))
             if self.transport is not None:
                 self.transport.close()
             return
-        call: H2Call | None
-        for event in events:
-            kind = type(event)
-            if kind is h2.events.DataReceived:
-                self._data(event, arrived)
-            elif kind is h2.events.ResponseReceived:
-                call = self.calls.get(event.stream_id)
-                if call is not None:
-                    call.headers = dict(event.headers)
-            elif kind is h2.events.TrailersReceived:
-                call = self.calls.get(event.stream_id)
-                if call is not None:
-                    call.headers.update(event.headers)
-            elif kind is h2.events.StreamEnded:
-                call = self.calls.get(event.stream_id)
-                if call is not None:
-                    self.finish(call, self._status(call))
-            elif kind is h2.events.StreamReset:
-                call = self.calls.get(event.stream_id)
-                if call is not None:
-                    code = int(event.error_code)
-                    if code == 7:  # REFUSED_STREAM: never processed, like UNAVAILABLE
-                        error: Exception = ConnectError("gRPC UNAVAILABLE: stream refused")
-                    else:
-                        error = GRPCStatusError("INTERNAL", f"stream reset by the server ({code})")
-                    self.finish(call, error)
-            elif kind is h2.events.WindowUpdated:
-                for waiting in list(self.calls.values()):
-                    if waiting.pending:
-                        self.channel._send_body(self, waiting)
-            elif kind is h2.events.ConnectionTerminated:
-                self.goaway = True
-                last = event.last_stream_id or 0
-                for dropped in list(self.calls.values()):
-                    if dropped.stream_id > last:
-                        self.finish(dropped, ConnectError("gRPC UNAVAILABLE: server going away"))
+        self.rest = buf[i:] if i < end else b""
         self.flush()
 
-    # -- helpers ------------------------------------------------------------------------------
+    # -- frames ---------------------------------------------------------------------------------
 
-    def flush(self) -> None:
-        out = self.conn.data_to_send()
-        if out and self.transport is not None and not self.closed:
-            self.transport.write(out)
-
-    def _data(self, event: Any, arrived: float) -> None:
-        sid = event.stream_id
-        if event.flow_controlled_length:
-            with contextlib.suppress(Exception):  # the stream may be closed already
-                self.conn.acknowledge_received_data(event.flow_controlled_length, sid)
+    def _data(self, sid: int, flags: int, payload: bytes, arrived: float) -> None:
+        size = len(payload)
+        self.recv_unacked += size
+        if self.recv_unacked > _WINDOW // 2:
+            self.out.append(_frame(_WINDOW_UPDATE, 0, 0, _U32.pack(self.recv_unacked)))
+            self.recv_unacked = 0
         call = self.calls.get(sid)
         if call is None:
-            return
-        buf = call.buf + event.data if call.buf else event.data
+            return  # a stream we already ended (cancelled, or final response seen)
+        call.recv_unacked += size
+        if call.recv_unacked > _WINDOW // 2:
+            self.out.append(_frame(_WINDOW_UPDATE, 0, sid, _U32.pack(call.recv_unacked)))
+            call.recv_unacked = 0
+        if flags & _PADDED:
+            payload = payload[1 : size - payload[0]]
+        buf = call.buf + payload if call.buf else payload
         while len(buf) >= 5:
-            size = int.from_bytes(buf[1:5], "big")
-            end = 5 + size
+            end = 5 + _U32.unpack_from(buf, 1)[0]
             if len(buf) < end:
                 break
             if buf[0]:
@@ -191,6 +199,130 @@ class _Protocol(asyncio.Protocol):
                 self.finish(call, None, reset=True)
                 return
         call.buf = buf
+        if flags & _END_STREAM:
+            self.finish(call, self._status(call))
+
+    def _control(self, ftype: int, flags: int, sid: int, payload: bytes) -> None:
+        if ftype == _HEADERS:
+            if flags & _PADDED:
+                payload = payload[1 : len(payload) - payload[0]]
+            if flags & _PRIORITY:
+                payload = payload[5:]
+            if flags & _END_HEADERS:
+                self._headers(sid, flags, payload)
+            else:
+                self.continuation = (sid, flags, bytearray(payload))
+        elif ftype == _CONTINUATION:
+            if self.continuation is None or self.continuation[0] != sid:
+                raise ValueError("CONTINUATION without HEADERS")
+            self.continuation[2].extend(payload)
+            if flags & _END_HEADERS:
+                first_sid, first_flags, block = self.continuation
+                self.continuation = None
+                self._headers(first_sid, first_flags, bytes(block))
+        elif ftype == _WINDOW_UPDATE:
+            increment = _U32.unpack_from(payload)[0] & 0x7FFFFFFF
+            if sid == 0:
+                self.send_window += increment
+                for waiting in list(self.calls.values()):
+                    if waiting.pending:
+                        self.send_body(waiting)
+            else:
+                call = self.calls.get(sid)
+                if call is not None:
+                    call.send_window += increment
+                    if call.pending:
+                        self.send_body(call)
+        elif ftype == _SETTINGS:
+            if not flags & _ACK:
+                self._settings(payload)
+        elif ftype == _PING:
+            if not flags & _ACK:
+                self.out.append(_frame(_PING, _ACK, 0, payload))
+        elif ftype == _RST_STREAM:
+            call = self.calls.get(sid)
+            if call is not None:
+                code = _U32.unpack_from(payload)[0]
+                if code == _REFUSED_STREAM:  # never processed: like UNAVAILABLE
+                    error: Exception = ConnectError("gRPC UNAVAILABLE: stream refused")
+                else:
+                    error = GRPCStatusError("INTERNAL", f"stream reset by the server ({code})")
+                self.finish(call, error)
+        elif ftype == _GOAWAY:
+            self.goaway = True
+            last = _U32.unpack_from(payload)[0] & 0x7FFFFFFF
+            for dropped in list(self.calls.values()):
+                if dropped.stream_id > last:
+                    self.finish(dropped, ConnectError("gRPC UNAVAILABLE: server going away"))
+        elif ftype == _PUSH_PROMISE:
+            raise ValueError("PUSH_PROMISE although push is disabled")
+        # PRIORITY and unknown frame types are ignored, as RFC 9113 asks
+
+    def _headers(self, sid: int, flags: int, block: bytes) -> None:
+        # always decode: the HPACK table is shared by every stream of the connection
+        headers = self.decoder.decode(block, raw=True)
+        call = self.calls.get(sid)
+        if call is None:
+            return
+        if not call.got_headers:
+            call.got_headers = True
+            call.headers = dict(headers)
+        else:
+            call.headers.update(headers)
+        if flags & _END_STREAM:
+            self.finish(call, self._status(call))
+
+    def _settings(self, payload: bytes) -> None:
+        for k in range(0, len(payload) - 5, 6):
+            key, value = struct.unpack_from(">HL", payload, k)
+            if key == 1:
+                self.encoder.header_table_size = value
+            elif key == 3:
+                self.max_streams = value
+            elif key == 4:
+                delta = value - self.peer_window
+                self.peer_window = value
+                for call in self.calls.values():
+                    call.send_window += delta
+            elif key == 5:
+                self.max_frame = value
+        self.out.append(_frame(_SETTINGS, _ACK, 0))
+        for waiting in list(self.calls.values()):
+            if waiting.pending:
+                self.send_body(waiting)
+
+    # -- sending -------------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write the frames queued so far, in one syscall."""
+        out = self.out
+        if out:
+            self.out = []
+            if self.transport is not None and not self.closed:
+                self.transport.write(b"".join(out) if len(out) > 1 else out[0])
+
+    def start(self, call: H2Call, headers: list[tuple[bytes, bytes]], payload: bytes) -> None:
+        """Queue HEADERS (with CONTINUATION if long) and as much of the body as windows allow."""
+        block = self.encoder.encode(headers)
+        sid = call.stream_id
+        first, block = block[: self.max_frame], block[self.max_frame :]
+        self.out.append(_frame(_HEADERS, 0 if block else _END_HEADERS, sid, first))
+        while block:
+            piece, block = block[: self.max_frame], block[self.max_frame :]
+            self.out.append(_frame(_CONTINUATION, 0 if block else _END_HEADERS, sid, piece))
+        call.pending = len(payload).to_bytes(5, "big") + payload  # flag 0: not compressed
+        self.send_body(call)
+
+    def send_body(self, call: H2Call) -> None:
+        while call.pending:
+            size = min(len(call.pending), self.send_window, call.send_window, self.max_frame)
+            if size <= 0:
+                return  # the rest goes when the server opens a window (WINDOW_UPDATE)
+            chunk, call.pending = call.pending[:size], call.pending[size:]
+            self.send_window -= size
+            call.send_window -= size
+            flags = 0 if call.pending else _END_STREAM
+            self.out.append(_frame(_DATA, flags, call.stream_id, chunk))
 
     def _status(self, call: H2Call) -> Exception | None:
         headers = call.headers
@@ -215,8 +347,7 @@ class _Protocol(asyncio.Protocol):
         if call.deadline is not None:
             call.deadline.cancel()
         if reset and not self.closed:
-            with contextlib.suppress(Exception):
-                self.conn.reset_stream(call.stream_id, 8)  # CANCEL
+            self.out.append(_frame(_RST_STREAM, 0, call.stream_id, _U32.pack(_CANCEL)))
             self.flush()
         done = call.done
         if not done.done():
@@ -300,35 +431,27 @@ class H2Channel:
                 waiter.set_result(None)
                 return
 
-    def _send_body(self, proto: _Protocol, call: H2Call) -> None:
-        conn = proto.conn
-        while call.pending:
-            window = min(
-                conn.local_flow_control_window(call.stream_id), conn.max_outbound_frame_size
-            )
-            if window <= 0:
-                return  # the rest goes when the server opens the window (WindowUpdated)
-            chunk, call.pending = call.pending[:window], call.pending[window:]
-            conn.send_data(call.stream_id, chunk, end_stream=not call.pending)
-        proto.flush()
-
     async def call(
         self, path: bytes, payload: bytes, on_message: OnMessage, timeout: float | None = None
     ) -> H2Call:
         """Start a call sending one message; the returned call's ``done`` resolves at its end."""
         proto = await self._connection()
-        while len(proto.calls) >= proto.conn.remote_settings.max_concurrent_streams:
+        while len(proto.calls) >= proto.max_streams or proto.next_sid > 0x7FFFFFFF:
+            if proto.next_sid > 0x7FFFFFFF:  # stream ids used up: a fresh connection
+                proto.goaway = True
+                proto = await self._connection()
+                continue
             waiter = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
             await waiter
             proto = await self._connection()
-        conn = proto.conn
-        sid = conn.get_next_available_stream_id()
+        sid = proto.next_sid
+        proto.next_sid += 2
         headers = [*self._base, (b":path", path)]
         if timeout is not None:
             headers.append((b"grpc-timeout", b"%dm" % max(1, int(timeout * 1000))))
         loop = asyncio.get_running_loop()
-        call = H2Call(sid, on_message, loop.create_future())
+        call = H2Call(sid, on_message, loop.create_future(), proto.peer_window)
         proto.calls[sid] = call
         if timeout is not None:
             call.deadline = loop.call_later(
@@ -338,9 +461,8 @@ class H2Channel:
                 RequestTimeoutError(f"gRPC DEADLINE_EXCEEDED: no answer within {timeout:g} s"),
                 True,
             )
-        conn.send_headers(sid, headers, end_stream=False)
-        call.pending = len(payload).to_bytes(5, "big") + payload  # flag 0: not compressed
-        self._send_body(proto, call)
+        proto.start(call, headers, payload)
+        proto.flush()
         return call
 
     def cancel(self, call: H2Call) -> None:
@@ -373,7 +495,7 @@ class H2Channel:
         """Close the connection (calls still running fail with ``connection``)."""
         proto, self._proto = self._proto, None
         if proto is not None and proto.transport is not None and not proto.closed:
-            with contextlib.suppress(Exception):
-                proto.conn.close_connection()
-                proto.flush()
+            # GOAWAY names the last *server*-initiated stream we took: none (no push)
+            proto.out.append(_frame(_GOAWAY, 0, 0, _U32.pack(0) + _U32.pack(0)))
+            proto.flush()
             proto.transport.close()

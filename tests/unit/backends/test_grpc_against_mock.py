@@ -218,3 +218,49 @@ def test_concurrent_streams_share_few_channels(transport: str) -> None:
     finally:
         server.stop()
     assert counts == {5: 150}
+
+
+def test_a_prompt_larger_than_the_flow_control_window(transport: str) -> None:
+    server = _start(MockServerConfig(**FAST))
+    try:
+        assert server.target is not None
+        prompt = "word " * 100_000  # 500 kB: needs WINDOW_UPDATEs from the server
+        request = GenerationRequest("big", prompt=prompt, max_tokens=4)
+        _, [(result, error)] = uvloop.run(_run(server.target, [request], transport=transport))
+    finally:
+        server.stop()
+    assert error is None and result.content_chunks == 4
+
+
+def test_a_cancelled_request_leaves_the_connection_usable(transport: str) -> None:
+    server = _start(MockServerConfig(ttft_ms=5.0, itl_ms=20.0))
+
+    async def main(target: str) -> tuple[int, int]:
+        backend = GRPCKServeBackend(target, "mock-model", transport=transport)
+        await backend.startup(1)
+        await backend.validate()
+        try:
+            request = GenerationRequest("c", prompt="x", max_tokens=50)
+            recorder = ResponseRecorder(request, now())
+            recorder.start()
+            task = asyncio.ensure_future(backend.resolve(request, recorder))
+            await asyncio.sleep(0.1)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            partial = recorder.content_chunks
+            again = GenerationRequest("d", prompt="x", max_tokens=3)
+            recorder = ResponseRecorder(again, now())
+            recorder.start()
+            await backend.resolve(again, recorder)
+            return partial, recorder.content_chunks
+        finally:
+            await backend.shutdown()
+
+    try:
+        assert server.target is not None
+        partial, after = uvloop.run(main(server.target))
+    finally:
+        server.stop()
+    assert 0 < partial < 50
+    assert after == 3
