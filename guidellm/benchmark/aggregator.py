@@ -349,57 +349,68 @@ def _split(
     mask: NDArray[np.bool_],
     weights: NDArray[np.float64] | None = None,
 ) -> dict[str, Any]:
-    """Summaries per status and in total; the total merges the sorted parts (a stable sort of
-    a few sorted runs is nearly linear) instead of sorting everything again."""
-    valid = mask & ~np.isnan(values)
-    n_valid = int(valid.sum())
+    """Summaries per status and in total from one sort: selecting a status from the sorted
+    values keeps them sorted."""
+    idx = np.nonzero(mask & ~np.isnan(values))[0]
+    order = idx[np.argsort(values[idx])]
+    v = values[order]
+    st = status[order]
+    w = None if weights is None else weights[order].astype(np.float64)
     out: dict[str, Any] = {}
-    parts: list[tuple[NDArray[np.float64], NDArray[np.float64] | None]] = []
     for code, name in enumerate(_STATUS_NAMES):
-        sel = valid & (status == code)
-        v = values[sel]
-        w = None if weights is None else weights[sel].astype(np.float64)
-        if w is None:
-            v = np.sort(v)
+        sel = st == code
+        n = int(sel.sum())
+        if n == len(v):
+            out[name] = out["total"] = summarize(v, w, presorted=True)
+        elif n == 0:
+            out[name] = summarize(v[:0])
         else:
-            order = np.argsort(v)
-            v, w = v[order], w[order]
-        parts.append((v, w))
-        out[name] = summarize(v, w, presorted=True)
-        if len(v) == n_valid:
-            out["total"] = out[name]
+            out[name] = summarize(v[sel], None if w is None else w[sel], presorted=True)
     if "total" not in out:
-        v = np.concatenate([p[0] for p in parts])
-        if weights is None:
-            out["total"] = summarize(np.sort(v, kind="stable"), presorted=True)
-        else:
-            w = np.concatenate([p[1] for p in parts if p[1] is not None])
-            order = np.argsort(v, kind="stable")
-            out["total"] = summarize(v[order], w[order], presorted=True)
+        out["total"] = summarize(v, w, presorted=True)
     return out
 
 
-def _concurrency(
-    starts: NDArray[np.float64], ends: NDArray[np.float64], ws: float, we: float
+def _concurrency_all(
+    starts: NDArray[np.float64],
+    ends: NDArray[np.float64],
+    status: NDArray[np.int64],
+    ws: float,
+    we: float,
 ) -> dict[str, Any]:
-    """Time-weighted distribution of in-flight requests over [ws, we]."""
+    """Time-weighted in-flight distributions over [ws, we], per status and in total, from one
+    sort of the start/end events (each request clipped to the window)."""
+    if we <= ws:
+        empty = summarize(np.zeros(0))
+        return {name: empty for name in (*_STATUS_NAMES, "total")}
     s = np.clip(starts, ws, we)
     e = np.clip(ends, ws, we)
     keep = e > s
     n = int(keep.sum())
-    if we <= ws:
-        return summarize(np.zeros(0))
     times = np.concatenate([s[keep], e[keep], [ws, we]])
     deltas = np.concatenate([np.ones(n, np.int64), -np.ones(n, np.int64), [0, 0]])
+    codes = np.concatenate([status[keep], status[keep], [-1, -1]])
     order = np.argsort(times)
-    level = np.cumsum(deltas[order])
-    # Levels are small integers: the time spent at each level is a weighted histogram.
-    seconds = np.bincount(level[:-1], weights=np.diff(times[order])).astype(np.float64)
-    summary = summarize(
-        np.arange(len(seconds), dtype=np.float64), seconds, presorted=True, ci=False
-    )
-    summary["count"] = n
-    return summary
+    t = times[order]
+    d = deltas[order]
+    c = codes[order]
+    durations = np.diff(t)
+    out: dict[str, Any] = {}
+    for code, name in enumerate([*_STATUS_NAMES, "total"]):
+        if code < 3:
+            level = np.cumsum(np.where(c == code, d, 0))
+            count = int((c[: len(c)] == code).sum()) // 2
+        else:
+            level = np.cumsum(d)
+            count = n
+        # Levels are small integers: the time spent at each level is a weighted histogram.
+        seconds = np.bincount(level[:-1], weights=durations).astype(np.float64)
+        summary = summarize(
+            np.arange(len(seconds), dtype=np.float64), seconds, presorted=True, ci=False
+        )
+        summary["count"] = count
+        out[name] = summary
+    return out
 
 
 def _rate(
@@ -453,12 +464,7 @@ def _compile(
         "output_tokens_per_second": _rate(out_tok[mask], st, length),
         "tokens_per_second": _rate(out_tok[mask] + np.nan_to_num(prompt[mask]), st, length),
     }
-    conc: dict[str, Any] = {}
-    for code, name in enumerate(_STATUS_NAMES):
-        sel = status == code
-        conc[name] = _concurrency(start[sel], end[sel], ws, we)
-    conc["total"] = _concurrency(start, end, ws, we)
-    metrics["request_concurrency"] = conc
+    metrics["request_concurrency"] = _concurrency_all(start, end, status, ws, we)
     metrics["time_to_first_token_ms"] = _split(ttft, status, mask)
     metrics["inter_token_latency_ms"] = _split(itl, status, mask, np.maximum(out_tok - 1, 0))
     metrics["time_per_output_token_ms"] = _split(tpot, status, mask, out_tok)
