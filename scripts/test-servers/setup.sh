@@ -129,7 +129,10 @@ setup_source() {
 }
 
 setup_llama() {
-  if setup_deb; then
+  # not `if setup_deb`: bash ignores errexit inside a function called as a condition
+  local rc
+  set +e; (set -e; setup_deb); rc=$?; set -e
+  if [ "$rc" -eq 0 ]; then
     ln -sfn llama-server-deb "$ROOT/bin/llama-server"
   else
     log "llama: the Debian route failed; building from source"
