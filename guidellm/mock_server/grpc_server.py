@@ -250,9 +250,16 @@ def _handlers(state: MockGRPCState) -> Any:
 
 
 async def serve_grpc(
-    config: MockServerConfig, host: str = "127.0.0.1", port: int = 0, dialect: str = "triton"
+    config: MockServerConfig,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    dialect: str = "triton",
+    tls: tuple[bytes, bytes] | None = None,
 ) -> tuple[Any, int, MockGRPCState]:
-    """Start a ``grpc.aio`` server on ``host:port`` (0: free); returns (server, port, state)."""
+    """Start a ``grpc.aio`` server on ``host:port`` (0: free); returns (server, port, state).
+
+    ``tls=(certificate_chain_pem, private_key_pem)`` serves TLS (``grpcs://``).
+    """
     import grpc
 
     if dialect not in DIALECTS:
@@ -266,7 +273,11 @@ async def serve_grpc(
     )
     server.add_generic_rpc_handlers((_handlers(state),))
     shown = f"[{host}]" if ":" in host else host
-    bound = server.add_insecure_port(f"{shown}:{port}")
+    if tls is not None:
+        credentials = grpc.ssl_server_credentials([(tls[1], tls[0])])
+        bound = server.add_secure_port(f"{shown}:{port}", credentials)
+    else:
+        bound = server.add_insecure_port(f"{shown}:{port}")
     if bound == 0:
         state.scheduler.close()
         raise UserError(
@@ -329,6 +340,7 @@ class GRPCMockServer:
         host: str = "127.0.0.1",
         port: int = 0,
         dialect: str = "triton",
+        tls: tuple[bytes, bytes] | None = None,
     ) -> None:
         if dialect not in DIALECTS:
             raise UserError(
@@ -338,6 +350,7 @@ class GRPCMockServer:
         self.host = host
         self.port = port
         self.dialect = dialect
+        self.tls = tls  # (certificate chain PEM, private key PEM): thread mode only
         self.target: str | None = None
         self.state: MockGRPCState | None = None
         self._proc: subprocess.Popen[str] | None = None
@@ -387,9 +400,10 @@ class GRPCMockServer:
         async def serve() -> None:
             self._stop = asyncio.Event()
             server, bound, self.state = await serve_grpc(
-                self.config, self.host, self.port, self.dialect
+                self.config, self.host, self.port, self.dialect, self.tls
             )
-            self.target = f"grpc://{self.host}:{bound}"
+            scheme = "grpcs" if self.tls is not None else "grpc"
+            self.target = f"{scheme}://{self.host}:{bound}"
             ready.set()
             try:
                 await self._stop.wait()

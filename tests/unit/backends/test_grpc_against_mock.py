@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -264,3 +266,30 @@ def test_a_cancelled_request_leaves_the_connection_usable(transport: str) -> Non
         server.stop()
     assert 0 < partial < 50
     assert after == 3
+
+
+def test_grpcs_with_a_private_ca(tmp_path: Path, transport: str) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    server = GRPCMockServer(
+        MockServerConfig(**FAST), host="localhost", tls=(cert.read_bytes(), key.read_bytes())
+    )
+    server.start_thread()
+    try:
+        assert server.target is not None and server.target.startswith("grpcs://localhost:")
+        request = GenerationRequest("tls", prompt="x", max_tokens=3)
+        _, [(result, error)] = uvloop.run(
+            _run(server.target, [request], ca_cert=str(cert), transport=transport)
+        )
+        # without the CA the certificate is not trusted: a clear error before any load
+        with pytest.raises(UserError) as info:
+            uvloop.run(_run(server.target, [request], transport=transport))
+    finally:
+        server.stop()
+    assert error is None and result.content_chunks == 3
+    assert "Cannot reach" in str(info.value)
