@@ -146,11 +146,17 @@ class _Connection(asyncio.Protocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
-            self._write_simple(400, _error_body("upgrade not supported", "invalid_request", 400))
-            self._close()
+            self._refuse("upgrade not supported")
         except httptools.HttpParserError as exc:
-            self._write_simple(400, _error_body(f"bad HTTP request: {exc}", "invalid_request", 400))
-            self._close()
+            self._refuse(f"bad HTTP request: {exc}")
+
+    def _refuse(self, message: str) -> None:
+        """Answer 400 and close; in the middle of a response only closing is possible."""
+        if self.busy:
+            self.abort()
+            return
+        self._write_simple(400, _error_body(message, "invalid_request", 400))
+        self._close()
 
     # -- httptools callbacks ---------------------------------------------------------------
     def on_message_begin(self) -> None:
@@ -175,7 +181,7 @@ class _Connection(asyncio.Protocol):
         )
         self.queue.append(request)
         if not self.busy:
-            self._next()
+            self._next(fresh=True)
 
     # -- answering -------------------------------------------------------------------------
     def abort(self) -> None:
@@ -215,9 +221,11 @@ class _Connection(asyncio.Protocol):
         elif self.queue and not self.closed:
             self._next()
 
-    def _next(self) -> None:
+    def _next(self, fresh: bool = False) -> None:
         request = self.queue.popleft()
         self.busy = True
+        if not fresh:  # it waited behind another response: the server starts on it now
+            request.arrival = time.monotonic()
         self._dispatch(request)
 
     def _dispatch(self, req: _Request) -> None:

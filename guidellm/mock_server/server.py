@@ -4,7 +4,8 @@
 own interpreter, its own core time, no GIL shared with the client) and returns the base URL
 once the child is listening; the child also exits when its parent dies (it watches its stdin
 pipe). ``start_thread()`` runs the server on a uvloop loop in a daemon thread of this process,
-which is what tests want. Both bind ``port=0`` to a free port by default.
+which is what tests want; it shares the GIL, so its timing is only as good as the rest of the
+process lets it be (use a process to measure timing). Both bind a free port by default.
 """
 
 from __future__ import annotations

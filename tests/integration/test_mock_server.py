@@ -24,12 +24,14 @@ CHAT = {"messages": [{"role": "user", "content": "say three words please"}]}
 
 @pytest.fixture
 def serve() -> Iterator[Any]:
+    """Start mock servers on threads (``process=True``: in a child process, for timing
+    checks, since a thread shares the GIL with the test's client)."""
     started: list[MockServer] = []
 
-    def start(**settings: Any) -> str:
+    def start(process: bool = False, **settings: Any) -> str:
         server = MockServer(MockServerConfig(**settings))
         started.append(server)
-        return server.start_thread()
+        return server.start_process() if process else server.start_thread()
 
     yield start
     for server in started:
@@ -218,7 +220,7 @@ async def _timed_stream(url: str, body: dict[str, Any]) -> tuple[float, list[flo
 def test_timing_and_length_distributions_are_respected(serve: Any) -> None:
     settings: dict[str, Any] = {"ttft_ms": 30, "ttft_ms_std": 6, "itl_ms": 4, "itl_ms_std": 1,
                                 "output_tokens": 20, "output_tokens_std": 4, "seed": 3}  # fmt: skip
-    url = serve(**settings)
+    url = serve(process=True, **settings)
     body = {"prompt": "x", "stream": True, "stream_options": {"include_usage": True}}
 
     async def run() -> list[tuple[float, list[float], int, int]]:
@@ -252,7 +254,7 @@ def test_timing_and_length_distributions_are_respected(serve: Any) -> None:
 
 
 def test_fixed_timing_keeps_absolute_deadlines(serve: Any) -> None:
-    url = serve(ttft_ms=40, itl_ms=5, output_tokens=16)
+    url = serve(process=True, ttft_ms=40, itl_ms=5, output_tokens=16)
     ttft, times, _, _ = asyncio.run(_timed_stream(url, {"prompt": "x", "stream": True}))
     assert len(times) == 16
     assert ttft >= 0.040
