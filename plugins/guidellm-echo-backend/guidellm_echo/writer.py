@@ -36,6 +36,8 @@ def _median(metric: Any) -> Any:
 def _cell(value: Any) -> str:
     if value is None:
         return "-"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
     if isinstance(value, float):
         return f"{value:.2f}"
     return str(value)
@@ -46,7 +48,7 @@ def render(report: dict[str, Any]) -> str:
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for index, bench in enumerate(report.get("benchmarks", [])):
         strategy = bench.get("strategy", {})
-        label = " ".join(f"{k}={v}" for k, v in strategy.items() if k != "type")
+        label = " ".join(f"{k}={_cell(v)}" for k, v in strategy.items() if k != "type")
         requests = bench.get("requests", {})
         metrics = bench.get("metrics", {})
         row = (

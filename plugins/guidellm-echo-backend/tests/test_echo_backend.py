@@ -172,7 +172,7 @@ def test_markdown_render_and_writer(tmp_path: Path) -> None:
     text = render(report.to_dict())
     lines = text.splitlines()
     assert lines[0].startswith("| benchmark | strategy |")
-    assert lines[2] == "| 0 | constant rate=5.0 | 10 | 1 | 4.90 | 12.35 | - |"
+    assert lines[2] == "| 0 | constant rate=5 | 10 | 1 | 4.90 | 12.35 | - |"
     path = tmp_path / "out.md"
     MarkdownWriter(path).write(report)
     assert path.read_text() == text
@@ -191,7 +191,7 @@ def test_markdown_writer_through_guidellm_report(tmp_path: Path) -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
-    assert out.read_text().splitlines()[2].startswith("| 0 | constant rate=5.0 | 10 | 1 |")
+    assert out.read_text().splitlines()[2].startswith("| 0 | constant rate=5 | 10 | 1 |")
 
 
 def test_every_hook_registers_through_a_fresh_host() -> None:
