@@ -55,6 +55,16 @@ _FLOAT_COLS = (
 _INT_COLS = ("status", "source", "disagree", "category", "ngaps")
 
 
+def _live_delay_limit_ms() -> float:
+    """The scheduler's own client-limited threshold, so the live hint and the final verdict
+    agree."""
+    try:
+        from guidellm.scheduler.scheduler import LIMIT_SCHEDULING_DELAY_MS
+    except ImportError:  # pragma: no cover - the scheduler is part of the package
+        return 10.0
+    return float(LIMIT_SCHEDULING_DELAY_MS)
+
+
 def window_bounds(
     start: float, end: float, warmup: float | None, cooldown: float | None
 ) -> tuple[float, float]:
@@ -113,6 +123,7 @@ class BenchmarkAggregator:
         self._categories: dict[str, int] = {}
         self._recent_ttft: deque[float] = deque(maxlen=1024)
         self._recent_itl: deque[float] = deque(maxlen=1024)
+        self._recent_delay: deque[float] = deque(maxlen=1024)
         self._pending: dict[str, list[Any]] = {c: [] for c in (*_FLOAT_COLS, *_INT_COLS)}
         self._pending_chunks: list[list[float]] = []
         self._arrays: dict[str, list[NDArray[Any]]] = {c: [] for c in self._pending}
@@ -178,6 +189,7 @@ class BenchmarkAggregator:
             p["category"].append(cat)
         else:
             p["category"].append(-1)
+        self._recent_delay.append((start - result.scheduled_time) * 1000.0)
         if first is not None:
             self._recent_ttft.append((first - start) * 1000.0)
             if last is not None and tokens > 1:
@@ -279,7 +291,14 @@ class BenchmarkAggregator:
             requests_per_second=done / elapsed if elapsed > 0 else 0.0,
             ttft_median_ms=pystats.median(self._recent_ttft) if self._recent_ttft else None,
             itl_median_ms=pystats.median(self._recent_itl) if self._recent_itl else None,
+            client_limited=self._recent_delay_p99() > _live_delay_limit_ms(),
         )
+
+    def _recent_delay_p99(self) -> float:
+        if len(self._recent_delay) < 20:
+            return 0.0
+        ordered = sorted(self._recent_delay)
+        return ordered[int(0.99 * (len(ordered) - 1))]
 
     # -- compile -----------------------------------------------------------------------------
 
