@@ -566,10 +566,18 @@ class GRPCKServeBackend(Backend):
         stream_method, unary_method = calls
         metadata = self._metadata() or None
         if not self.stream:
+            unary = unary_method(payload, timeout=self.timeout or 300.0, metadata=metadata)
+            watch = Watchdog(unary.cancel, self.first_token_timeout, None)
             try:
-                raw = await unary_method(payload, timeout=self.timeout or 300.0, metadata=metadata)
+                raw = await unary
+            except asyncio.CancelledError:
+                if watch.fired is None:
+                    raise
+                raise reader.deadline_error(watch.fired) from None
             except grpc.aio.AioRpcError as exc:
                 raise _rpc_error(exc) from None
+            finally:
+                watch.close()
             reader.feed(raw, now())
             return
         call = stream_method(timeout=self.timeout, metadata=metadata)

@@ -186,10 +186,15 @@ def test_first_token_and_call_deadlines(transport: str) -> None:
         _, [(_, whole)] = uvloop.run(
             _run(server.target, [request], timeout=0.1, transport=transport)
         )
+        _, [(_, unary)] = uvloop.run(
+            _run(server.target, [request], stream=False, first_token_timeout=0.1,
+                 transport=transport)
+        )  # fmt: skip
     finally:
         server.stop()
     assert first is not None and first.category == "first_token_deadline"
     assert whole is not None and whole.category == "timeout"
+    assert unary is not None and unary.category == "first_token_deadline"
 
 
 def test_concurrent_streams_share_few_channels(transport: str) -> None:
