@@ -113,6 +113,8 @@ _OPTIONS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "metadata": (dict, 'a JSON object of gRPC metadata, e.g. {"x-api-key": "..."}'),
     "ca_cert": (str, "a PEM file path"),
     "channels": (int, "a positive integer"),
+    # --request-format lands here; KServe v2 has no chat, chat messages go as joined text
+    "request_format": (str, "text_completions or chat_completions"),
 }
 
 
@@ -165,6 +167,13 @@ class GRPCKServeBackend(Backend):
         if dtype and dtype not in _INT_TYPES:
             raise UserError(
                 f"--backend-args: max_tokens_datatype must be one of {', '.join(_INT_TYPES)}"
+            )
+        if options.get("request_format", "text_completions") not in (
+            "text_completions",
+            "chat_completions",
+        ):
+            raise UserError(
+                "--request-format must be text_completions or chat_completions for grpc_kserve"
             )
         channels = options.get("channels")
         if channels is not None and channels < 1:
