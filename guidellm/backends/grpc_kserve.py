@@ -135,7 +135,8 @@ class GRPCKServeBackend(Backend):
             kind, hint = _OPTIONS[key]
             bad_bool = isinstance(value, bool) and kind in (int, (int, float))
             if value is not None and (bad_bool or not isinstance(value, kind)):
-                raise UserError(f"--backend-args: {key} must be {hint}, got {value!r}")
+                shown = "another type" if key == "metadata" else repr(value)  # may hold keys
+                raise UserError(f"--backend-args: {key} must be {hint}, got {shown}")
         self.host, self.port, self.tls = self._parse_target(target)
         self.address = (
             f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"

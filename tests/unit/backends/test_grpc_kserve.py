@@ -84,6 +84,12 @@ def test_bad_options_name_the_option(options: dict[str, object], named: str) -> 
     assert "\n" not in str(info.value)
 
 
+def test_a_bad_metadata_value_is_not_echoed() -> None:
+    with pytest.raises(UserError) as info:
+        GRPCKServeBackend("grpc://h:1", "m", metadata="authorization: Bearer sk-secret")
+    assert "sk-secret" not in str(info.value) and "metadata" in str(info.value)
+
+
 def test_describe_redacts_secret_metadata_and_pickles_without_channels() -> None:
     backend = GRPCKServeBackend(
         "grpc://h:1", "m", metadata={"x-api-key": "sk-secret"}, dialect="mlserver"
