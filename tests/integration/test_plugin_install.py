@@ -29,6 +29,8 @@ ECHO = ROOT / "plugins" / "guidellm-echo-backend"
 class Installed:
     site: Path
     marker: Path
+    #: A second target holding a plugin that also registers a backend named "echo".
+    clash: Path
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +89,40 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
         "guidellm_broken_plugin-9.9.9.dist-info",
         "guidellm_echo_backend-0.1.0.dist-info",
     ]
-    return Installed(site=site, marker=base / "broken-was-imported")
+    clash = base / "guidellm-other-echo"
+    (clash / "guidellm_other_echo").mkdir(parents=True)
+    (clash / "pyproject.toml").write_text(
+        (broken / "pyproject.toml")
+        .read_text()
+        .replace("guidellm-broken-plugin", "guidellm-other-echo")
+        .replace("broken = ", "other_echo = ")
+        .replace("guidellm_broken", "guidellm_other_echo")
+    )
+    (clash / "guidellm_other_echo" / "__init__.py").write_text(
+        textwrap.dedent(
+            """
+            from guidellm import Backend, hookimpl
+
+            class OtherEcho(Backend):
+                name = "echo"
+
+                async def resolve(self, request, recorder):
+                    return None
+
+            @hookimpl
+            def register_backends(register):
+                register(OtherEcho)
+            """
+        )
+    )
+    clash_site = base / "clash-site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+         "--no-deps", "--target", str(clash_site), str(clash)],
+        check=True,
+        timeout=240,
+    )  # fmt: skip
+    return Installed(site=site, marker=base / "broken-was-imported", clash=clash_site)
 
 
 def guidellm(installed: Installed, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -169,3 +204,36 @@ def test_a_broken_plugin_does_not_stop_other_commands(installed: Installed) -> N
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["requests"] == 20
     assert len(proc.stderr.splitlines()) == 1  # the broken plugin's one warning
+
+
+def test_two_plugins_registering_one_name_fail_naming_both(installed: Installed) -> None:
+    path = f"{installed.site}{os.pathsep}{installed.clash}"
+    found = listing(
+        guidellm(installed, "plugins", PYTHONPATH=path, GUIDELLM_DISABLE_PLUGINS="broken")
+    )
+    assert "DuplicateComponentError" in found["other_echo"]["error"]
+    run = guidellm(
+        installed, "run", "--backend", "echo", "--target", "echo://", "--max-requests", "1",
+        PYTHONPATH=path, GUIDELLM_DISABLE_PLUGINS="broken",
+    )  # fmt: skip
+    assert run.returncode == 2
+    error = run.stderr.splitlines()[-1]
+    assert error.startswith("guidellm: error: backend 'echo' is registered by plugins")
+    assert "'echo' and 'other_echo'" in error
+    # Disabling one of them resolves the clash.
+    ok = guidellm(
+        installed, "run", "--backend", "echo", "--target", "echo://", "--max-requests", "3",
+        "--profile", "synchronous", "--data", "words:2", "--disable-console-outputs",
+        PYTHONPATH=path, GUIDELLM_DISABLE_PLUGINS="broken,guidellm-other-echo",
+    )  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_an_unknown_backend_lists_the_installed_ones(installed: Installed) -> None:
+    run = guidellm(
+        installed, "run", "--backend", "ech", "--target", "echo://",
+        GUIDELLM_DISABLE_PLUGINS="broken",
+    )  # fmt: skip
+    assert run.returncode == 2
+    assert "Unknown backend 'ech'. Available: " in run.stderr
+    assert "echo" in run.stderr.split("Available: ")[1]
