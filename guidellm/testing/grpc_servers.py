@@ -11,7 +11,8 @@ HTTP side says the model is ready, and is stopped by PID::
 Session fixtures (enable with ``pytest_plugins = ["guidellm.testing.grpc_servers"]``):
 
 * ``triton_server``: Triton 2.x serving the decoupled ``toy_llm`` (one response per token,
-  `` tok<i>``, wrapper dialect, BYTES in ``raw_output_contents``).
+  `` tok<i>``, wrapper dialect, BYTES in ``raw_output_contents``) and ``vllm_like`` (the
+  signature of Triton's vLLM backend: ``stream`` and ``sampling_parameters`` inputs).
 * ``mlserver_server``: MLServer 1.7.1 serving ``tiny`` (bare-response dialect, one `` w<i>``
   token per response plus a running ``completion_tokens`` count).
 
@@ -46,6 +47,10 @@ SETUP_GRPC = "scripts/test-servers/setup-grpc.sh"
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts" / "test-servers" / "grpc"
 
 REALSERVER_FIXTURES.update({"triton_server", "mlserver_server"})
+
+
+def _all_ok(urls: tuple[str, ...]) -> bool:
+    return all(http_ok(url) for url in urls)
 
 
 def _venv_python(name: str, component: str) -> Path:
@@ -105,9 +110,10 @@ class _GRPCServer:
             self.grpc_port, self.http_port = free_port(), free_port()
             self.process = self._process()
             self.process.start()
-            url = f"http://127.0.0.1:{self.http_port}/v2/models/{self.model}/ready"
+            base = f"http://127.0.0.1:{self.http_port}/v2"
+            urls = (f"{base}/models/{self.model}/ready", f"{base}/health/ready")  # every model
             try:
-                self.process.wait_ready(functools.partial(http_ok, url), self.timeout)
+                self.process.wait_ready(functools.partial(_all_ok, urls), self.timeout)
                 return self
             except TestServerError as exc:
                 self.process.stop()

@@ -164,3 +164,17 @@ def test_mlserver_unary_and_errors(mlserver_server: Any, transport: str) -> None
     assert error is not None and error.category.startswith("grpc_")
     assert "injected failure" in str(error)
     assert result.content_chunks == 2
+
+
+def test_triton_vllm_backend_signature_from_metadata(triton_server: Any, transport: str) -> None:
+    request = GenerationRequest("v", prompt="x", max_tokens=7)
+    backend, [(result, error)] = _run(
+        triton_server.target, "vllm_like", [request], transport=transport
+    )
+    assert backend.plan is not None
+    assert backend.plan["sampling_input"] == "sampling_parameters"
+    assert backend.plan["stream_input"] == "stream"
+    assert backend.plan["max_tokens_input"] == ""
+    assert error is None
+    assert result.content_chunks == 7  # max_tokens went in the sampling_parameters JSON
+    assert result.output_text == "".join(f" v{i}" for i in range(7))

@@ -6,12 +6,17 @@ Runs inside the venv made by ``scripts/test-servers/setup-grpc.sh triton``; star
 token: token ``i`` is `` tok<i>``, ``--itl-ms`` apart. A prompt containing ``FAIL`` makes the
 model raise after two tokens, so a client sees an ``error_message`` in the stream.
 
+A second model, ``vllm_like``, has the signature of Triton's vLLM backend: ``text_input``,
+``stream`` (BOOL) and ``sampling_parameters`` (a JSON string with ``max_tokens``); it streams
+`` v<i>`` tokens when ``stream`` is true and answers once with the whole text otherwise.
+
 usage: python triton_server.py --grpc-port P --http-port P --metrics-port P [--itl-ms 5]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -41,6 +46,20 @@ def main() -> None:
                 time.sleep(itl)
                 yield [{"text_output": np.array([f" tok{i}".encode()], dtype=object)}]
 
+    def infer_vllm_like(requests: list[Any]) -> Iterator[list[dict[str, np.ndarray]]]:
+        for req in requests:
+            sampling = json.loads(req.data["sampling_parameters"].reshape(-1)[0].decode())
+            n = int(sampling.get("max_tokens", 16))
+            stream = bool(req.data["stream"].reshape(-1)[0]) if "stream" in req.data else False
+            tokens = [f" v{i}" for i in range(n)]
+            if not stream:
+                time.sleep(itl * n)
+                yield [{"text_output": np.array(["".join(tokens).encode()], dtype=object)}]
+                continue
+            for token in tokens:
+                time.sleep(itl)
+                yield [{"text_output": np.array([token.encode()], dtype=object)}]
+
     config = TritonConfig(
         grpc_address="127.0.0.1",
         grpc_port=args.grpc_port,
@@ -56,6 +75,18 @@ def main() -> None:
             inputs=[
                 Tensor(name="text_input", dtype=bytes, shape=(1,)),
                 Tensor(name="max_tokens", dtype=np.int32, shape=(1,), optional=True),
+            ],
+            outputs=[Tensor(name="text_output", dtype=bytes, shape=(1,))],
+            config=ModelConfig(batching=False, decoupled=True),
+            strict=False,
+        )
+        triton.bind(
+            model_name="vllm_like",
+            infer_func=infer_vllm_like,
+            inputs=[
+                Tensor(name="text_input", dtype=bytes, shape=(1,)),
+                Tensor(name="stream", dtype=np.bool_, shape=(1,), optional=True),
+                Tensor(name="sampling_parameters", dtype=bytes, shape=(1,), optional=True),
             ],
             outputs=[Tensor(name="text_output", dtype=bytes, shape=(1,))],
             config=ModelConfig(batching=False, decoupled=True),
