@@ -202,6 +202,7 @@ class _Run:
         self.stop_reason: str | None = None
         self.shipped = 0
         self.exhausted = False
+        self.end_reason = "completed"
         self.received = 0
         self.successful = self.errored = self.incomplete = 0
         self.delays = array("d")
@@ -276,7 +277,7 @@ class _Run:
         return ScheduleSummary(
             start_time=start,
             end_time=end,
-            stop_reason=self.stop_reason or ("data_exhausted" if self.exhausted else "completed"),
+            stop_reason=self.stop_reason or self.end_reason,
             sent=sum(d.sent for d in self.finished.values()),
             completed=self.received,
             successful=self.successful,
@@ -301,9 +302,14 @@ class _Run:
             return []
         batch = list(itertools.islice(self.requests, count))
         if len(batch) < count:
-            self.exhausted = True
+            self._feed_end("data_exhausted")
         self.shipped += len(batch)
         return batch
+
+    def _feed_end(self, reason: str) -> None:
+        if not self.exhausted:
+            self.exhausted = True
+            self.end_reason = reason
 
     def _feeding_over(self) -> bool:
         max_requests = self.limits.max_requests
@@ -344,11 +350,12 @@ class _Run:
         times: list[list[float]] = [[] for _ in range(size)]
         batches: list[list[GenerationRequest]] = [[] for _ in range(size)]
         t = self._next_time
-        if t == math.inf:
-            self.exhausted = True  # a finite strategy (a ramp) has sent everything
-        while t <= horizon:
-            if t >= deadline or t == math.inf:
-                self.exhausted = True  # nothing more is due inside the time limit
+        while t <= horizon or t == math.inf:
+            if t == math.inf:
+                self._feed_end("schedule_complete")  # a finite strategy (a ramp) is done
+                break
+            if t >= deadline:
+                self._feed_end("max_seconds")  # nothing more is due inside the time limit
                 break
             got = self._take(1)
             if not got:
