@@ -406,6 +406,11 @@ class OpenAIHTTPBackend(Backend):
     def _connect_problem(self, exc: Exception) -> str:
         text = self._scrub(str(exc))
         lower = text.lower()
+        cause: BaseException | None = exc
+        while cause is not None:  # uvloop and httpcore word a refusal differently
+            if isinstance(cause, ConnectionRefusedError):
+                lower += " refused"
+            cause = cause.__cause__ or cause.__context__
         if "certificate" in lower or "ssl" in lower or "tls" in lower:
             return (
                 f"TLS failure connecting to {self._base}: {text}. Fix the certificate, pass "
