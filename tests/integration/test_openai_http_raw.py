@@ -462,11 +462,12 @@ def test_validate_bad_key_and_not_ready(monkeypatch: pytest.MonkeyPatch) -> None
     assert "not ready" in str(loading)
 
 
-def test_validate_connection_refused_is_one_line() -> None:
+@pytest.mark.parametrize("transport", ["lean", "httpx"])
+def test_validate_connection_refused_is_one_line(transport: str) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    error = _validate(f"http://127.0.0.1:{port}")
+    error = _validate(f"http://127.0.0.1:{port}", transport=transport)
     assert isinstance(error, UserError)
     assert "connection refused" in str(error) and "--target" in str(error)
     assert "\n" not in str(error)
