@@ -27,10 +27,10 @@ and Ollama all honour it (OpenAI's newer ``max_completion_tokens`` is not unders
 server; add it through ``extra_body`` if a server needs it).
 
 Error categories: connection refused or lost mid-stream -> ``connection``; connect/read
-timeout -> ``timeout``; the deadlines -> ``first_token_deadline`` / ``stall``; 4xx/5xx ->
-``http_4xx`` / ``http_429`` / ``http_5xx`` with the server's message; an error object in the
-stream -> ``server_error``; malformed JSON or a stream that ends without ``[DONE]`` ->
-``protocol``.
+timeout -> ``timeout``; the deadlines -> ``first_token_deadline`` / ``stall``; an HTTP status
+of 300 or more -> ``http_3xx`` (redirects are not followed), ``http_4xx``, ``http_429``,
+``http_5xx``, with the server's message; an error object in the stream -> ``server_error``;
+malformed JSON or a stream that ends without ``[DONE]`` -> ``protocol``.
 """
 
 from __future__ import annotations
@@ -359,7 +359,15 @@ class OpenAIHTTPBackend(Backend):
                 "pass --backend-args api_key=... or set GUIDELLM_API_KEY."
             )
 
+        def redirected(resp: httpx.Response, path: str) -> None:
+            if 300 <= resp.status_code < 400:
+                raise UserError(
+                    f"{where}{path} redirects (HTTP {resp.status_code}) to "
+                    f"{resp.headers.get('location', '?')}; pass the final URL as --target."
+                )
+
         health = await get("/health")
+        redirected(health, "/health")
         if health.status_code in (401, 403):
             raise auth_problem(health, "/health")
         if health.status_code >= 500:
@@ -369,6 +377,7 @@ class OpenAIHTTPBackend(Backend):
                 "wait until it has loaded the model, then retry."
             )
         models_resp = await get("/v1/models")
+        redirected(models_resp, "/v1/models")
         if models_resp.status_code in (401, 403):
             raise auth_problem(models_resp, "/v1/models")
         if models_resp.status_code >= 400:
@@ -482,7 +491,7 @@ class OpenAIHTTPBackend(Backend):
             )
             response = await client.send(req, stream=True)
             try:
-                if response.status_code >= 400:
+                if response.status_code >= 300:  # redirects are not followed: say so
                     await self._raise_status(response)
                 ctype = response.headers.get("content-type", "")
                 if opts["stream"] and "json" not in ctype:
@@ -515,6 +524,9 @@ class OpenAIHTTPBackend(Backend):
 
     async def _raise_status(self, response: httpx.Response) -> None:
         body = await response.aread()
+        if response.status_code < 400:
+            location = response.headers.get("location", "?")
+            raise HTTPStatusError(response.status_code, f"redirect to {location}")
         message = self._scrub(server_message(body))
         retry_after = response.headers.get("retry-after")
         if retry_after:

@@ -245,6 +245,7 @@ def test_text_completions_and_a_body_delimited_by_close() -> None:
         ),
         ((response(400, b"max_tokens too large", b"text/plain"),), "http_4xx", "max_tokens"),
         ((b"NOT HTTP AT ALL\r\n\r\n",), "protocol", "malformed HTTP"),
+        ((response(307, b"", extra=b"Location: /v2/x\r\n"),), "http_3xx", "redirect to /v2/x"),
     ],
 )
 def test_faults_end_in_their_error_category(
@@ -421,6 +422,18 @@ def test_validate_discovers_the_model_and_checks_a_given_one() -> None:
     assert found == "a" and given == "b"
     assert isinstance(unknown, UserError)
     assert "'zz'" in str(unknown) and "a, b" in str(unknown) and "--model" in str(unknown)
+
+
+def test_validate_names_a_redirect() -> None:
+    moved = response(301, b"", extra=b"Location: https://elsewhere/health\r\n")
+
+    async def go() -> str | UserError:
+        async with RawServer(_routes({b"/health": moved})) as url:
+            return await asyncio.to_thread(_validate, url)
+
+    error = run(go())
+    assert isinstance(error, UserError)
+    assert "301" in str(error) and "https://elsewhere/health" in str(error)
 
 
 def test_validate_without_health_or_models_endpoint() -> None:
