@@ -21,9 +21,11 @@ A server that cannot start fails the test with its log tail and the setup comman
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
+import signal
 import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,6 +49,20 @@ SETUP_GRPC = "scripts/test-servers/setup-grpc.sh"
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts" / "test-servers" / "grpc"
 
 REALSERVER_FIXTURES.update({"triton_server", "mlserver_server"})
+
+
+def _stop_group(process: ServerProcess, group: int | None = None) -> None:
+    """Stop ``process`` by PID, then SIGKILL what is left of its process group.
+
+    ``ServerProcess`` starts the child in a session of its own, so the group id is the child's
+    PID: pytriton's ``tritonserver`` and Python backend stubs live there and would outlive a
+    parent that died before stopping them.
+    """
+    group = group if group is not None else process.pid
+    process.stop()
+    if group is not None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(group, signal.SIGKILL)
 
 
 def _all_ok(urls: tuple[str, ...]) -> bool:
@@ -83,6 +99,7 @@ class _GRPCServer:
 
     name = "grpc-server"
     model = ""
+    models: tuple[str, ...] = ()
 
     def __init__(self, log_dir: Path | None = None, timeout: float = 120.0) -> None:
         self.log_dir = log_dir or cache_dir() / "logs"
@@ -110,13 +127,15 @@ class _GRPCServer:
             self.grpc_port, self.http_port = free_port(), free_port()
             self.process = self._process()
             self.process.start()
+            group = self.process.pid
             base = f"http://127.0.0.1:{self.http_port}/v2"
-            urls = (f"{base}/models/{self.model}/ready", f"{base}/health/ready")  # every model
+            # every model the server loads (it reports ready between two model loads)
+            urls = (*(f"{base}/models/{m}/ready" for m in self.models), f"{base}/health/ready")
             try:
                 self.process.wait_ready(functools.partial(_all_ok, urls), self.timeout)
                 return self
             except TestServerError as exc:
-                self.process.stop()
+                _stop_group(self.process, group)
                 last = exc
                 log = self.process.log_path.read_text(errors="replace").lower()
                 if "address already in use" not in log and "failed to bind" not in log:
@@ -125,10 +144,10 @@ class _GRPCServer:
         raise last
 
     def stop(self) -> None:
-        """Stop the server by PID."""
-        if self.process is not None:
-            self.process.stop()
-            self.process = None
+        """Stop the server by PID, then whatever it started in its process group."""
+        process, self.process = self.process, None
+        if process is not None:
+            _stop_group(process)
 
     def __enter__(self) -> _GRPCServer:
         return self
@@ -147,6 +166,7 @@ class TritonServer(_GRPCServer):
 
     name = "triton"
     model = "toy_llm"
+    models = ("toy_llm", "vllm_like")
 
     def __init__(self, log_dir: Path | None = None, timeout: float = 120.0, itl_ms: float = 5.0):
         super().__init__(log_dir, timeout)
@@ -187,6 +207,7 @@ class MLServerServer(_GRPCServer):
 
     name = "mlserver"
     model = "tiny"
+    models = ("tiny",)
 
     def __init__(self, log_dir: Path | None = None, timeout: float = 120.0, itl_ms: float = 5.0):
         super().__init__(log_dir, timeout)

@@ -16,7 +16,9 @@ usage: python triton_server.py --grpc-port P --http-port P --metrics-port P [--i
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -68,6 +70,11 @@ def main() -> None:
         metrics_port=args.metrics_port,
         allow_metrics=False,
     )
+
+    def stop(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt  # leave serve() so that Triton() stops tritonserver
+
+    signal.signal(signal.SIGTERM, stop)
     with Triton(config=config) as triton:
         triton.bind(
             model_name=args.model,
@@ -93,7 +100,8 @@ def main() -> None:
             strict=False,
         )
         print(f"serving {args.model} on 127.0.0.1:{args.grpc_port}", flush=True)
-        triton.serve()
+        with contextlib.suppress(KeyboardInterrupt):
+            triton.serve()
 
 
 if __name__ == "__main__":
