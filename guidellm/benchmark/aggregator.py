@@ -505,6 +505,11 @@ def _compile(
     compared = disagree >= 0
     n_compared = int(compared.sum())
     n_disagree = int(((disagree & 1) == 1)[compared].sum())
+    # The source that matters is the one behind the successful requests' counts (cancelled
+    # requests never get a usage chunk); ``sources`` counts every request.
+    ok_sources = np.bincount(cols["source"][mask & (status == 0)], minlength=3)
+    ok_used = [name for name, n in zip(_SOURCES, ok_sources, strict=True) if n]
+    used = ok_used or used
     tokens = {
         "source": used[0] if len(used) == 1 else ("mixed" if used else "none"),
         "sources": {name: int(n) for name, n in zip(_SOURCES, sources, strict=True) if n},

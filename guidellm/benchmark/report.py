@@ -11,6 +11,7 @@ import json
 import platform
 import sys
 import time
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ __all__ = [
     "StatusSummaries",
     "Summary",
     "TokenCounting",
+    "strategy_label",
 ]
 
 STATUSES = ("successful", "errored", "incomplete", "total")
@@ -185,13 +187,20 @@ class Benchmark(_Model):
 
     @property
     def label(self) -> str:
-        """``concurrent streams=8``-style label for tables and charts."""
-        kind = str(self.strategy.get("type", "?"))
-        for key in ("rate", "streams", "max_concurrency"):
-            value = self.strategy.get(key)
-            if value is not None:
-                return f"{kind} {key}={_num(value)}"
-        return kind
+        """Short label for tables and charts (see :func:`strategy_label`)."""
+        return strategy_label(self.strategy)
+
+
+def strategy_label(strategy: Mapping[str, Any]) -> str:
+    """``concurrent 8``, ``constant 2.5/s``, ``throughput``, ``synchronous``."""
+    kind = str(strategy.get("type", "?"))
+    rate = strategy.get("rate")
+    if rate is not None:
+        return f"{kind} {_num(rate)}/s"
+    streams = strategy.get("streams")
+    if streams is not None and kind != "synchronous":
+        return f"{kind} {_num(streams)}"
+    return kind
 
 
 def _num(value: Any) -> str:

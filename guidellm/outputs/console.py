@@ -25,11 +25,9 @@ __all__ = ["ConsoleWriter", "progress_line"]
 
 
 def _strategy_label(strategy: Mapping[str, Any]) -> str:
-    kind = str(strategy.get("type", "?"))
-    for key in ("rate", "streams"):
-        if strategy.get(key) is not None:
-            return f"{kind} {key}={strategy[key]}"
-    return kind
+    from guidellm.benchmark.report import strategy_label
+
+    return strategy_label(strategy)
 
 
 def _duration(seconds: float) -> str:

@@ -15,7 +15,7 @@ from guidellm.outputs.base import ReportWriter
 from guidellm.outputs.files import write_atomically
 
 if TYPE_CHECKING:
-    from guidellm.benchmark.report import Benchmark, Report
+    from guidellm.benchmark.report import Report
     from guidellm.outputs.tables import Table
 
 __all__ = ["HTMLWriter", "render_html"]
@@ -189,12 +189,10 @@ def _distribution_charts(report: Report) -> list[str]:
     ]
 
 
-def _errors_html(benchmarks: list[Benchmark]) -> str:
-    rows = [
-        (b.label, cat, n, b.error_examples.get(cat, ""))
-        for b in benchmarks
-        for cat, n in sorted(b.errors.items())
-    ]
+def _errors_html(report: Report) -> str:
+    from guidellm.outputs.tables import errors_of
+
+    rows = errors_of(report)
     if not rows:
         return ""
     parts = [
@@ -233,7 +231,7 @@ def render_html(report: Report) -> str:
         body.extend(_distribution_charts(report))
         body.append("</div>")
         body.extend(_table_html(t) for t in report_tables(report))
-        body.append(_errors_html(report.benchmarks))
+        body.append(_errors_html(report))
     else:
         body.append("<p>No benchmarks were completed.</p>")
     body.append(

@@ -171,9 +171,12 @@ def warnings_of(report: Report) -> list[str]:
 
 
 def errors_of(report: Report) -> list[tuple[str, str, int, str]]:
-    """``(benchmark, category, count, example)`` for every error category seen."""
+    """``(benchmark, category, count, example)`` for every error category seen, except
+    ``cancelled`` (requests cut by a stop condition, shown as incomplete in the run summary)."""
     rows: list[tuple[str, str, int, str]] = []
     for b in report.benchmarks:
         for cat, n in sorted(b.errors.items()):
+            if cat == "cancelled":
+                continue
             rows.append((b.label, cat, n, b.error_examples.get(cat, "")))
     return rows

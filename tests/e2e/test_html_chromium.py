@@ -168,7 +168,7 @@ def test_html_report_renders_offline_without_errors(
     assert 'data-ready="1"' in dom, "the report's script did not run to its end"
     assert dom.count("<svg") == 7
     assert dom.count("<polyline") >= 5
-    assert "Run summary" in dom and "constant rate=8" in dom
+    assert "Run summary" in dom and "constant 8/s" in dom
     assert console_lines(proc.stderr) == []
     assert trap.page_requests() == [], trap.requests
 

@@ -232,6 +232,10 @@ def test_token_sources_and_disagreements() -> None:
     assert (b2.tokens.compared, b2.tokens.disagreements) == (1, 1)
     assert b2.tokens.compared_with == "tokenizer"
     assert any("disagree on 1 of 1" in w for w in b2.warnings)
+    # A cancelled request never gets a usage chunk: the source is what the successful used.
+    cut = compile_results([result(0.0), result(1.0, status="incomplete", usage=False)])
+    assert cut.tokens.source == "usage"
+    assert cut.tokens.sources == {"usage": 1, "chunks": 1}
     agree = compile_results([result(0.0, tokens=4)])
     assert (agree.tokens.compared, agree.tokens.disagreements) == (1, 0)
     assert agree.tokens.compared_with == "chunks"

@@ -136,7 +136,7 @@ def test_console_final_tables(report: Report) -> None:
     b = report.benchmarks[2]
     ttft = b.metrics.time_to_first_token_ms.successful
     assert f"{ttft.median:.2f}" in text
-    assert "constant rate=8" in text
+    assert "constant 8/s" in text
     assert "HTTP 503: overloaded" in text
 
 
@@ -145,7 +145,7 @@ def test_console_shows_client_limited_warning(report: Report) -> None:
     limited.benchmarks[0].warnings.append("client-limited: loop lag p99 30 ms")
     console = _recorded()
     ConsoleWriter(console=console).write(limited)
-    assert "warning: constant rate=2: client-limited: loop lag p99 30 ms" in console.export_text()
+    assert "warning: constant 2/s: client-limited: loop lag p99 30 ms" in console.export_text()
 
 
 def _snapshot(**kw: object) -> Progress:
@@ -170,7 +170,7 @@ def test_progress_line() -> None:
     line = progress_line(_snapshot())
     for part in (
         "#1",
-        "constant rate=4",
+        "constant 4/s",
         "25%",
         "0:30 elapsed",
         "~1:30 left",
@@ -196,7 +196,7 @@ def test_console_live_progress_on_a_terminal(report: Report) -> None:
     writer.benchmark_finished(report.benchmarks[1])
     assert writer._live is None
     text = console.export_text()
-    assert "#1 constant rate=4 done" in text
+    assert "#1 constant 4/s done" in text
 
 
 def test_console_progress_can_be_disabled(report: Report) -> None:
@@ -231,3 +231,28 @@ def test_html_escapes_report_text(report: Report) -> None:
     page = render_html(hostile)
     assert "<script>alert(1)</script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+@pytest.mark.parametrize(
+    ("strategy", "label"),
+    [
+        ({"type": "constant", "rate": 2.5}, "constant 2.5/s"),
+        ({"type": "poisson", "rate": 4.0}, "poisson 4/s"),
+        ({"type": "concurrent", "streams": 8}, "concurrent 8"),
+        ({"type": "synchronous", "streams": 1}, "synchronous"),
+        ({"type": "throughput", "max_concurrency": 256}, "throughput"),
+    ],
+)
+def test_strategy_labels(strategy: dict[str, object], label: str) -> None:
+    from guidellm.benchmark.report import strategy_label
+
+    assert strategy_label(strategy) == label
+
+
+def test_cancelled_requests_are_not_listed_as_errors(report: Report) -> None:
+    cut = report.model_copy(deep=True)
+    cut.benchmarks[0].errors["cancelled"] = 7
+    console = _recorded()
+    ConsoleWriter(console=console).write(cut)
+    assert "cancelled" not in console.export_text()
+    assert "cancelled" not in render_html(cut).split("id='report-data'")[0]
