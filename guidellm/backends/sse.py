@@ -12,7 +12,8 @@ from __future__ import annotations
 
 __all__ = ["SSEDecoder", "SSEEvent", "parse_events"]
 
-_DONE = b"data: [DONE]\n\n"
+#: ``[DONE]`` as a whole event after another one (a blank line, then the line).
+_DONE_EVENT = b"\n\ndata: [DONE]\n\n"
 
 
 class SSEEvent:
@@ -82,31 +83,33 @@ class SSEDecoder:
         self.done = False
 
     def feed_json(self, data: bytes) -> tuple[bytes | None, list[bytes | SSEEvent]]:
-        """Like :meth:`feed`, but when every complete event is one ``data: {...}`` line (the
-        common case), return them as one JSON array ``b"[{...},{...}]"`` and ``[]``, so that
-        the caller decodes a read in one call instead of one per event. A final
+        """Like :meth:`feed`, but when the complete events look like plain ``data: {...}``
+        lines (the common case), return them as one JSON array ``b"[{...},{...}]"`` and
+        ``[]``, so that the caller decodes a read in one call instead of one per event; a final
         ``data: [DONE]`` sets :attr:`done`. Otherwise return ``None`` and :meth:`feed`'s list.
 
-        The check is a few C-speed scans: the block starts with ``data: {``, ends with
-        ``}\n\n``, and holds exactly two newlines per event, so no event has a second line.
+        The array is built with one ``replace`` of the event separator ``\n\ndata: `` by a
+        comma. JSON text holds no raw newline, so anything but single-line ``data:`` events
+        (a comment, a second field, ``[DONE]`` before the end) leaves SSE syntax in the array
+        and makes it invalid JSON: the caller must then parse :attr:`batch` with
+        :func:`parse_events`, which handles every case.
         """
         if self._tail:
             data = self._tail + data
-        cut = data.rfind(b"\n\n")
-        if cut < 0:
+        cut = data.rfind(b"\n\n") + 2
+        if cut < 2:
             self._tail = data
             return None, []
-        complete = data[: cut + 2]
+        complete = data if cut == len(data) else data[:cut]
         if complete[:7] == b"data: {" and b"\r" not in complete:
-            done = complete.endswith(_DONE)
-            body = complete[: -len(_DONE)] if done else complete
-            events = body.count(b"\n\ndata: {") + 1
-            if body[-3:] == b"}\n\n" and complete.count(b"\n") == 2 * (events + done):
-                self._tail = data[cut + 2 :]
-                self.batch = body
-                if done:
-                    self.done = True
-                return b"[" + body[6:-2].replace(b"\n\ndata: ", b",") + b"]", []
+            self._tail = data[cut:]
+            self.batch = complete
+            joined = complete.replace(b"\n\ndata: ", b",")
+            end = len(joined) - 2  # the final blank line
+            if complete.endswith(_DONE_EVENT):
+                self.done = True
+                end -= len(b",[DONE]")
+            return b"".join((b"[", memoryview(joined)[6:end], b"]")), []
         self._tail = b""
         return None, self.feed(data)
 
