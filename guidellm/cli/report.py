@@ -3,6 +3,7 @@ run's journal, in any format (the console tables when no ``--output`` is given).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,18 +16,20 @@ __all__ = ["load_report", "report"]
 
 
 def _is_journal(path: Path) -> bool:
-    if path.suffix.lower() == ".jsonl" or "journal" in path.name:
-        return True
+    """A journal's first line is a JSON object with a ``type`` (``run``...); a saved report is
+    one JSON or YAML document."""
     try:
         with path.open("rb") as f:
-            head = f.read(4096)
+            first = f.readline(1 << 20).strip()
     except OSError:
         return False
-    # A saved report is one JSON document; a journal is one JSON object per line.
-    lines = [ln for ln in head.splitlines() if ln.strip()]
-    return (
-        len(lines) > 1 and lines[0].lstrip().startswith(b"{") and lines[0].rstrip().endswith(b"}")
-    )
+    if not (first.startswith(b"{") and first.endswith(b"}")):
+        return False
+    try:
+        record = json.loads(first)
+    except ValueError:
+        return False
+    return isinstance(record, dict) and record.get("type") in ("run", "benchmark", "result")
 
 
 def load_report(path: Path) -> Report:

@@ -127,3 +127,19 @@ def test_compare_bad_gate_is_exit_2(saved: Path, tmp_path: Path) -> None:
     assert "is not KEY>VALUE" in proc.stderr
     proc = guidellm("compare", str(saved), str(saved), "--fail-if", "speed>+3%", cwd=tmp_path)
     assert proc.returncode == 2 and "unknown metric 'speed'" in proc.stderr
+
+
+def test_report_tells_a_journal_from_a_report_by_content(saved: Path, tmp_path: Path) -> None:
+    from guidellm.cli.report import _is_journal
+
+    named = tmp_path / "my-journal-notes.json"
+    named.write_text(saved.read_text())
+    assert not _is_journal(named)
+    one_line = tmp_path / "compact.json"
+    one_line.write_text(json.dumps(json.loads(saved.read_text()), separators=(",", ":")))
+    assert not _is_journal(one_line)
+    journal = tmp_path / "run.log"
+    journal.write_text('{"type":"run","metadata":{},"config":{}}\n{"type":"run_end"}\n')
+    assert _is_journal(journal)
+    proc = guidellm("report", str(named), "--disable-console-outputs", "-o", "x.csv", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
