@@ -22,6 +22,11 @@ Options (``--backend-args``):
 ``max_connections`` connection pool size (default: the worker's concurrency).
 ``transport``       ``lean`` (default) or ``httpx`` (httpx's stock HTTP/1.1 transport).
 
+``timeout`` also bounds the wait for a non-streamed answer's headers, which come only after
+the whole generation: raise it for long non-streamed outputs. Proxy variables (``HTTP_PROXY``...)
+are not used: a benchmark measures the path to the server, not through a proxy by accident.
+Redirects are not followed. Cookies are not kept between requests.
+
 The output length is sent as ``max_tokens`` on both endpoints: vLLM, SGLang, TGI, llama.cpp
 and Ollama all honour it (OpenAI's newer ``max_completion_tokens`` is not understood by every
 server; add it through ``extra_body`` if a server needs it).
