@@ -1,0 +1,62 @@
+"""``guidellm compare`` logic: metric keys, units, gates and significance."""
+
+from __future__ import annotations
+
+import pytest
+from reportdata import compile_results, result, stream
+
+from guidellm.cli.compare import metric_value, parse_gate, significant
+from guidellm.errors import UserError
+
+
+@pytest.fixture(scope="module")
+def pair() -> tuple[object, object]:
+    a = compile_results(stream(600, rate=10.0, seed=1, ttft=0.05), start_time=0.0, end_time=60.5)
+    b = compile_results(stream(600, rate=10.0, seed=2, ttft=0.08), start_time=0.0, end_time=60.5)
+    return a, b
+
+
+def test_metric_keys_and_units() -> None:
+    b = compile_results([result(0.0, ttft=0.05, itl=0.01, tokens=4)], start_time=0.0,
+                        end_time=2.0)  # fmt: skip
+    assert metric_value(b, "ttft_p50_ms") == pytest.approx(50.0)
+    assert metric_value(b, "ttft_median_s") == pytest.approx(0.05)
+    assert metric_value(b, "latency_p50_ms") == pytest.approx(81.0)
+    assert metric_value(b, "latency_mean_s") == pytest.approx(0.081)
+    assert metric_value(b, "itl_max") == pytest.approx(10.0)
+    assert metric_value(b, "output_tokens_p50") == 4
+    assert metric_value(b, "rps") == pytest.approx(0.5)
+    assert metric_value(b, "error_rate") == 0.0
+    assert metric_value(b, "goodput_rps") is None
+    with pytest.raises(UserError, match="unknown metric 'ttft_p50_tokens'"):
+        metric_value(b, "ttft_p50_tokens")
+    with pytest.raises(UserError, match="unknown metric 'speed'"):
+        metric_value(b, "speed")
+
+
+def test_gate_kinds(pair: tuple[object, object]) -> None:
+    a, b = pair
+    rel = parse_gate("ttft_p50_ms>+10%")
+    assert (rel.kind, rel.op, rel.value) == ("relative", ">", pytest.approx(0.10))
+    failed, shown = rel.check(a, b)
+    assert failed and "%" in shown
+    assert not rel.check(a, a)[0]
+    assert parse_gate("rps<-5%").check(a, a)[0] is False
+    delta = parse_gate("ttft_p50_ms > +20")
+    assert delta.kind == "delta"
+    assert delta.check(a, b)[0]  # +30 ms
+    assert not parse_gate("ttft_p50_ms>+40").check(a, b)[0]
+    threshold = parse_gate("ttft_p99_ms>=1000")
+    assert threshold.kind == "threshold" and not threshold.check(a, b)[0]
+    assert parse_gate("error_rate>0.01").check(a, b)[0] is False
+    for bad in ("ttft_p99_ms", "ttft_p99_ms>>1", "ttft_p99_ms>x%", "nope>1"):
+        with pytest.raises(UserError):
+            parse_gate(bad)
+
+
+def test_significance_from_interval_overlap(pair: tuple[object, object]) -> None:
+    a, b = pair
+    assert significant(a, b, "ttft_p50_ms") is True
+    assert significant(a, a, "ttft_p50_ms") is False
+    assert significant(a, b, "rps") is None  # rates carry no interval
+    assert significant(a, b, "ttft_p999_ms") is None
