@@ -222,3 +222,33 @@ def test_timing_matches_a_minimal_client() -> None:
     assert abs(med(ttft) - med(ref_ttft)) < 0.003, (med(ttft), med(ref_ttft))
     assert abs(med(itl) - med(ref_itl)) < 0.0005, (med(itl), med(ref_itl))
     assert 0.045 < med(ttft) < 0.08
+
+
+def test_cancelled_streams_give_their_connections_back(mock: Any) -> None:
+    """A stop condition cancels every in-flight request; the pool must not leak a slot."""
+    url = mock(ttft_ms=5.0, itl_ms=20.0, output_tokens=40)
+
+    async def main() -> list[int]:
+        backend = OpenAIHTTPBackend(url, "mock-model")
+        await backend.startup(8)
+
+        async def one(i: int) -> int:
+            request = GenerationRequest(f"r{i}", prompt="p", max_tokens=5 if i >= 100 else 40)
+            recorder = ResponseRecorder(request, 0.0)
+            recorder.start()
+            await backend.resolve(request, recorder)
+            return recorder.content_chunks
+
+        for _ in range(3):
+            tasks = [asyncio.ensure_future(one(i)) for i in range(8)]
+            await asyncio.sleep(0.1)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            assert all(t.cancelled() for t in tasks)
+        # the pool holds 8 connections; all 8 slots must be free again
+        counts = await asyncio.wait_for(asyncio.gather(*(one(100 + i) for i in range(8))), 10)
+        await backend.shutdown()
+        return list(counts)
+
+    assert uvloop.run(main()) == [5] * 8
