@@ -481,31 +481,43 @@ class _Stream:
         return self.head + field + token + tail
 
     def _tick(self) -> None:
+        """Send every token that is due (usually one; several when the ITL is tiny or the
+        loop was late), in one write, then sleep until the next deadline."""
         conn = self.conn
         if conn.closed:
             return
         plan = self.plan
-        k = self.k
-        if plan.fault is not None and k == plan.fault_at:
-            if plan.fault == "reset":
-                conn._reset()
+        fault = plan.fault
+        total = plan.total
+        out: list[bytes] = []
+        while True:
+            k = self.k
+            if fault is not None and k == plan.fault_at:
+                if fault == "reset":
+                    conn._write(b"".join(out))
+                    conn._reset()
+                    return
+                if fault == "stall":
+                    conn._write(b"".join(out))
+                    return  # stop sending; keep the socket until the client closes it
+                if fault == "malformed":
+                    out.append(_chunk(self.head + b'"broken\n\n'))  # unterminated JSON string
+            if k >= total:
+                break
+            out.append(_chunk(self._event(k)))
+            self.k = k = k + 1
+            if k == total and (plan.fault_at < total or fault in (None, "no_done")):
+                break
+            deadline = self.req.arrival + plan.due(k)
+            if deadline > time.monotonic() + DeadlineScheduler.EARLY_S:
+                conn._write(b"".join(out))
+                conn.state.scheduler.call_at(deadline, self._tick)
                 return
-            if plan.fault == "stall":
-                return  # stop sending; keep the socket until the client closes it
-            if plan.fault == "malformed":
-                conn._write(_chunk(self.head + b'"broken\n\n'))  # an unterminated JSON string
-        if k < plan.total:
-            conn._write(_chunk(self._event(k)))
-            self.k = k + 1
-            pending_fault = plan.fault_at == plan.total and plan.fault not in (None, "no_done")
-            if self.k < plan.total or pending_fault:
-                conn.state.scheduler.call_at(self.req.arrival + plan.due(self.k), self._tick)
-                return
-        self._end()
+        self._end(b"".join(out))
 
-    def _end(self) -> None:
+    def _end(self, out: bytes) -> None:
+        """The last token(s), then the usage event, [DONE] and the end of the chunked body."""
         conn = self.conn
-        out = b""
         if self.include_usage:
             usage = orjson.dumps(_usage(self.plan, self.reasoning, self.prompt_tokens))
             close = self.head.index(b'"choices"')
