@@ -19,6 +19,8 @@ Usage::
     python benchmarks/mock_precision.py --sync 20 --url http://127.0.0.1:8000
         # 20 sequential requests against a running 'guidellm mock-server', printing the TTFT
         # and ITL medians that 'guidellm run --profile synchronous' should reproduce
+    python benchmarks/mock_precision.py --capacity 64 --tokens 128 --seconds 5
+        # server CPU per token with 64 closed-loop streams at ITL 0, 1 and 10 ms
     python benchmarks/mock_precision.py --compare-run 20
         # issue 3's check: start 'guidellm mock-server --ttft-ms 50 --itl-ms 10
         # --output-tokens 32', run the minimal client (20 sequential requests), a 20-request
@@ -171,6 +173,52 @@ def _sync_medians(host: str, port: int, count: int, tokens: int) -> tuple[float,
     return statistics.median(ttfts), statistics.median(itls)
 
 
+async def _capacity_phase(
+    host: str, port: int, streams: int, seconds: float, tokens: int
+) -> tuple[int, int, float]:
+    """Closed loop: ``streams`` clients back to back for ``seconds``; (done, bad, elapsed)."""
+    request = _request(host, tokens)
+    end = time.monotonic() + seconds
+    done = bad = 0
+
+    async def client() -> None:
+        nonlocal done, bad
+        while time.monotonic() < end:
+            _, times = await _one(host, port, request)
+            done += 1
+            bad += len(times) != tokens
+
+    start = time.monotonic()
+    await asyncio.gather(*(client() for _ in range(streams)))
+    return done, bad, time.monotonic() - start
+
+
+def _capacity(args: argparse.Namespace) -> int:
+    """Server CPU per token with many concurrent streams (how far one mock process goes)."""
+    os.environ["GUIDELLM_MOCK_TIMERFD"] = "1" if args.timer == "timerfd" else "0"
+    run = uvloop.run if uvloop is not None else asyncio.run
+    print("| ITL (ms) | streams | tokens/request | requests/s | tokens/s | server CPU % "
+          "| server CPU-us per token | incomplete |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
+    for itl in [float(v) for v in args.capacity_itl.split(",")]:
+        server = MockServer(MockServerConfig(ttft_ms=0, itl_ms=itl))
+        url = server.start_process()
+        host, port_text = url.removeprefix("http://").rsplit(":", 1)
+        try:
+            cpu0 = _cpu_seconds(server.pid)
+            done, bad, elapsed = run(
+                _capacity_phase(host, int(port_text), args.capacity, args.seconds, args.tokens)
+            )
+            cpu = _cpu_seconds(server.pid) - cpu0
+        finally:
+            server.stop()
+        sent = done * args.tokens
+        print(f"| {itl:g} | {args.capacity} | {args.tokens} | {done / elapsed:.0f} "
+              f"| {sent / elapsed:.0f} | {cpu / elapsed * 100:.0f} "
+              f"| {cpu * 1e6 / max(1, sent):.1f} | {bad} |")  # fmt: skip
+    return 0
+
+
 def _compare_run(args: argparse.Namespace) -> int:
     """Issue 3's check: guidellm's synchronous medians against the minimal client's."""
     import subprocess
@@ -235,7 +283,13 @@ def main() -> int:
     parser.add_argument(
         "--compare-run", type=int, default=0, help="N: compare a synchronous guidellm run"
     )
+    parser.add_argument(
+        "--capacity", type=int, default=0, help="N: closed-loop streams for a CPU-cost run"
+    )
+    parser.add_argument("--capacity-itl", default="0,1,10", help="ITLs (ms) of --capacity")
     args = parser.parse_args()
+    if args.capacity:
+        return _capacity(args)
     if args.compare_run:
         return _compare_run(args)
 
