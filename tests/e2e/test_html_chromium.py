@@ -86,6 +86,8 @@ class Trap:
         ``CONNECT h:443``)."""
         out = []
         for line in self.requests:
+            if not line:
+                continue  # a pre-connected socket closed unused: no request was sent
             parts = line.split()
             target = parts[1] if len(parts) > 1 else line
             host = target.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0]
