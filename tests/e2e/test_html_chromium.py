@@ -78,7 +78,7 @@ class Trap:
                 try:
                     line = conn.recv(512).split(b"\r\n", 1)[0].decode("latin-1")
                 except OSError:
-                    line = "?"
+                    line = ""  # connected, sent nothing: not a request
                 self.requests.append(line)
 
     def page_requests(self) -> list[str]:
