@@ -415,10 +415,16 @@ def _concurrency_all(
     c = codes[order]
     durations = np.diff(t)
     out: dict[str, Any] = {}
+    present = np.bincount(status[keep], minlength=3) if n else np.zeros(3, np.int64)
     for code, name in enumerate([*_STATUS_NAMES, "total"]):
+        if code < 3 and present[code] == 0:
+            out[name] = summarize(np.zeros(0))
+            continue
+        if code < 3 and present[code] == n:
+            continue  # every request has this status: the total below is the same
         if code < 3:
             level = np.cumsum(np.where(c == code, d, 0))
-            count = int((c[: len(c)] == code).sum()) // 2
+            count = int(present[code])
         else:
             level = np.cumsum(d)
             count = n
@@ -429,6 +435,8 @@ def _concurrency_all(
         )
         summary["count"] = count
         out[name] = summary
+    for name in _STATUS_NAMES:
+        out.setdefault(name, out["total"])
     return out
 
 

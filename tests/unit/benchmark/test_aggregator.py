@@ -161,6 +161,14 @@ def test_time_weighted_concurrency() -> None:
     assert c.max == 2.0 and c.min == 0.0
     assert c.median == pytest.approx(1.0)
     assert c.count == 2
+    assert bm.metrics.request_concurrency.successful.mean == pytest.approx(1.0)
+    assert bm.metrics.request_concurrency.errored.count == 0
+    # Split by status: an errored request in flight 1-3 s counts for errored and total only.
+    e = RequestResult("e", "errored", 1.0, 1.0, 3.0)
+    split = compile_results([a, b, e], start_time=0.0, end_time=4.0).metrics.request_concurrency
+    assert split.errored.mean == pytest.approx(0.5)
+    assert split.successful.mean == pytest.approx(1.0)
+    assert split.total.mean == pytest.approx(1.5)
     # Clipped to a window [1, 4] (warmup 1 s): 1-2: 2, 2-3: 1, 3-4: 0 -> mean 1
     w = compile_results([a, b], start_time=0.0, end_time=4.0, warmup=1).metrics
     assert w.request_concurrency.total.mean == pytest.approx(1.0)
