@@ -19,7 +19,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from guidellm.benchmark.report import Benchmark, epoch_offset
-from guidellm.benchmark.statistics import LogHistogram, summarize, summarize_histogram
+from guidellm.benchmark.statistics import (
+    STATUS_NAMES,
+    LogHistogram,
+    concurrency_by_status,
+    goodput,
+    rates_by_status,
+    split_by_status,
+    summarize,
+    summarize_histogram,
+)
 from guidellm.errors import UserError
 from guidellm.outputs.base import Progress
 from guidellm.request import RequestResult, RequestStatus, now
@@ -30,7 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["SLO_KEYS", "BenchmarkAggregator", "window_bounds"]
 
 _STATUS_CODE = {RequestStatus.SUCCESSFUL: 0, RequestStatus.ERRORED: 1, RequestStatus.INCOMPLETE: 2}
-_STATUS_NAMES = ("successful", "errored", "incomplete")
+_STATUS_NAMES = STATUS_NAMES
 _SOURCES = ("usage", "tokenizer", "chunks")
 #: SLO keys accepted by ``--slo`` and what each limits.
 SLO_KEYS = {
@@ -362,97 +371,6 @@ class BenchmarkAggregator:
         return self._epoch
 
 
-def _split(
-    values: NDArray[np.float64],
-    status: NDArray[np.int64],
-    mask: NDArray[np.bool_],
-    weights: NDArray[np.float64] | None = None,
-) -> dict[str, Any]:
-    """Summaries per status and in total from one sort: selecting a status from the sorted
-    values keeps them sorted."""
-    idx = np.nonzero(mask & ~np.isnan(values))[0]
-    order = idx[np.argsort(values[idx])]
-    v = values[order]
-    st = status[order]
-    w = None if weights is None else weights[order].astype(np.float64)
-    out: dict[str, Any] = {}
-    for code, name in enumerate(_STATUS_NAMES):
-        sel = st == code
-        n = int(sel.sum())
-        if n == len(v):
-            out[name] = out["total"] = summarize(v, w, presorted=True)
-        elif n == 0:
-            out[name] = summarize(v[:0])
-        else:
-            out[name] = summarize(v[sel], None if w is None else w[sel], presorted=True)
-    if "total" not in out:
-        out["total"] = summarize(v, w, presorted=True)
-    return out
-
-
-def _concurrency_all(
-    starts: NDArray[np.float64],
-    ends: NDArray[np.float64],
-    status: NDArray[np.int64],
-    ws: float,
-    we: float,
-) -> dict[str, Any]:
-    """Time-weighted in-flight distributions over [ws, we], per status and in total, from one
-    sort of the start/end events (each request clipped to the window)."""
-    if we <= ws:
-        empty = summarize(np.zeros(0))
-        return {name: empty for name in (*_STATUS_NAMES, "total")}
-    s = np.clip(starts, ws, we)
-    e = np.clip(ends, ws, we)
-    keep = e > s
-    n = int(keep.sum())
-    times = np.concatenate([s[keep], e[keep], [ws, we]])
-    deltas = np.concatenate([np.ones(n, np.int64), -np.ones(n, np.int64), [0, 0]])
-    codes = np.concatenate([status[keep], status[keep], [-1, -1]])
-    order = np.argsort(times)
-    t = times[order]
-    d = deltas[order]
-    c = codes[order]
-    durations = np.diff(t)
-    out: dict[str, Any] = {}
-    present = np.bincount(status[keep], minlength=3) if n else np.zeros(3, np.int64)
-    for code, name in enumerate([*_STATUS_NAMES, "total"]):
-        if code < 3 and present[code] == 0:
-            out[name] = summarize(np.zeros(0))
-            continue
-        if code < 3 and present[code] == n:
-            continue  # every request has this status: the total below is the same
-        if code < 3:
-            level = np.cumsum(np.where(c == code, d, 0))
-            count = int(present[code])
-        else:
-            level = np.cumsum(d)
-            count = n
-        # Levels are small integers: the time spent at each level is a weighted histogram.
-        seconds = np.bincount(level[:-1], weights=durations).astype(np.float64)
-        summary = summarize(
-            np.arange(len(seconds), dtype=np.float64), seconds, presorted=True, ci=False
-        )
-        summary["count"] = count
-        out[name] = summary
-    for name in _STATUS_NAMES:
-        out.setdefault(name, out["total"])
-    return out
-
-
-def _rate(
-    values: NDArray[np.float64], status: NDArray[np.int64], length: float
-) -> dict[str, float]:
-    if length <= 0:
-        return {"successful": 0.0, "errored": 0.0, "incomplete": 0.0, "total": 0.0}
-    out = {
-        name: float(values[status == code].sum()) / length
-        for code, name in enumerate(_STATUS_NAMES)
-    }
-    out["total"] = float(values.sum()) / length
-    return out
-
-
 def _compile(
     agg: BenchmarkAggregator,
     cols: dict[str, NDArray[Any]],
@@ -487,22 +405,28 @@ def _compile(
         tpot_ok = out_tok >= 1
         tpot = np.where(tpot_ok, (last - start) * 1000.0 / out_tok, _NAN)
     metrics: dict[str, Any] = {
-        "requests_per_second": _rate(np.ones(int(mask.sum())), st, length),
-        "output_tokens_per_second": _rate(out_tok[mask], st, length),
-        "tokens_per_second": _rate(out_tok[mask] + np.nan_to_num(prompt[mask]), st, length),
+        "requests_per_second": rates_by_status(np.ones(int(mask.sum())), st, length),
+        "output_tokens_per_second": rates_by_status(out_tok[mask], st, length),
+        "tokens_per_second": rates_by_status(
+            out_tok[mask] + np.nan_to_num(prompt[mask]), st, length
+        ),
     }
-    metrics["request_concurrency"] = _concurrency_all(start, end, status, ws, we)
-    metrics["time_to_first_token_ms"] = _split(ttft, status, mask)
-    metrics["inter_token_latency_ms"] = _split(itl, status, mask, np.maximum(out_tok - 1, 0))
-    metrics["time_per_output_token_ms"] = _split(tpot, status, mask, out_tok)
+    metrics["request_concurrency"] = concurrency_by_status(start, end, status, ws, we)
+    metrics["time_to_first_token_ms"] = split_by_status(ttft, status, mask)
+    metrics["inter_token_latency_ms"] = split_by_status(
+        itl, status, mask, np.maximum(out_tok - 1, 0)
+    )
+    metrics["time_per_output_token_ms"] = split_by_status(tpot, status, mask, out_tok)
     metrics["inter_chunk_latency_ms"] = _gaps(agg, cols, mask)
-    metrics["request_latency"] = _split(end - start, status, mask)
-    metrics["scheduled_latency"] = _split(end - cols["scheduled"], status, mask)
-    metrics["scheduling_delay_ms"] = _split((start - cols["scheduled"]) * 1000.0, status, mask)
-    metrics["prompt_token_count"] = _split(prompt, status, mask)
-    metrics["output_token_count"] = _split(out_tok, status, mask)
+    metrics["request_latency"] = split_by_status(end - start, status, mask)
+    metrics["scheduled_latency"] = split_by_status(end - cols["scheduled"], status, mask)
+    metrics["scheduling_delay_ms"] = split_by_status(
+        (start - cols["scheduled"]) * 1000.0, status, mask
+    )
+    metrics["prompt_token_count"] = split_by_status(prompt, status, mask)
+    metrics["output_token_count"] = split_by_status(out_tok, status, mask)
     if agg.slo:
-        metrics["goodput"] = _goodput(
+        metrics["goodput"] = goodput(
             agg.slo, st, ttft[mask], itl[mask], tpot[mask], (end - start)[mask] * 1000.0, length
         )
 
@@ -598,34 +522,3 @@ def _gaps(
             vmax=float(np.nanmax(cols["gap_max"][sel])),
         )
     return out
-
-
-def _goodput(  # noqa: PLR0917 - private helper, one call site
-    slo: Mapping[str, float],
-    status: NDArray[np.int64],
-    ttft: NDArray[np.float64],
-    itl: NDArray[np.float64],
-    tpot: NDArray[np.float64],
-    latency_ms: NDArray[np.float64],
-    length: float,
-) -> dict[str, Any]:
-    """Requests meeting every SLO; a 1-token answer has no ITL and cannot miss that SLO."""
-    values = {"ttft_ms": ttft, "itl_ms": itl, "tpot_ms": tpot, "latency_ms": latency_ms}
-    counted = status != 2  # cancelled requests say nothing about the server
-    n = int(counted.sum())
-    meets_all = counted & (status == 0)
-    per_slo: dict[str, float | None] = {}
-    for key, limit in slo.items():
-        v = values[key]
-        ok = (status == 0) & ((v <= limit) | (np.isnan(v) & (key == "itl_ms")))
-        per_slo[key] = float(ok[counted].sum()) / n if n else None
-        meets_all &= ok
-    met = int(meets_all.sum())
-    return {
-        "slo": dict(slo),
-        "requests_per_second": met / length if length > 0 else 0.0,
-        "attainment": met / n if n else None,
-        "met": met,
-        "counted": n,
-        "per_slo": per_slo,
-    }

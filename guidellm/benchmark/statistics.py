@@ -15,6 +15,7 @@ the exact ones (mean, std, min, max and count stay exact).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,12 +27,20 @@ __all__ = [
     "CI_MIN_SAMPLES",
     "HISTOGRAM_RELATIVE_ERROR",
     "PERCENTILES",
+    "STATUS_NAMES",
     "LogHistogram",
+    "concurrency_by_status",
     "empty_summary",
+    "goodput",
     "quantiles",
+    "rates_by_status",
+    "split_by_status",
     "summarize",
     "summarize_histogram",
 ]
+
+#: Status codes 0, 1, 2 of the aggregator's arrays, by name.
+STATUS_NAMES = ("successful", "errored", "incomplete")
 
 #: Report key -> quantile (0..1), in report order.
 PERCENTILES: dict[str, float] = {
@@ -257,4 +266,128 @@ def summarize_histogram(
         "percentiles": {k: float(v) for k, v in zip(PERCENTILES, pct, strict=True)},
         "ci95": None,
         "ci_note": "percentiles from a log histogram, within 0.5 %; no confidence intervals",
+    }
+
+
+# -- per-status helpers used by the aggregator's compile step ------------------------------
+
+
+def split_by_status(
+    values: NDArray[np.float64],
+    status: NDArray[np.int64],
+    mask: NDArray[np.bool_],
+    weights: NDArray[np.float64] | None = None,
+) -> dict[str, Any]:
+    """Summaries per status and in total from one sort: selecting a status from the sorted
+    values keeps them sorted."""
+    idx = np.nonzero(mask & ~np.isnan(values))[0]
+    order = idx[np.argsort(values[idx])]
+    v = values[order]
+    st = status[order]
+    w = None if weights is None else weights[order].astype(np.float64)
+    out: dict[str, Any] = {}
+    for code, name in enumerate(STATUS_NAMES):
+        sel = st == code
+        n = int(sel.sum())
+        if n == len(v):
+            out[name] = out["total"] = summarize(v, w, presorted=True)
+        elif n == 0:
+            out[name] = summarize(v[:0])
+        else:
+            out[name] = summarize(v[sel], None if w is None else w[sel], presorted=True)
+    if "total" not in out:
+        out["total"] = summarize(v, w, presorted=True)
+    return out
+
+
+def concurrency_by_status(
+    starts: NDArray[np.float64],
+    ends: NDArray[np.float64],
+    status: NDArray[np.int64],
+    ws: float,
+    we: float,
+) -> dict[str, Any]:
+    """Time-weighted in-flight distributions over [ws, we], per status and in total, from one
+    sort of the start/end events (each request clipped to the window)."""
+    if we <= ws:
+        empty = summarize(np.zeros(0))
+        return {name: empty for name in (*STATUS_NAMES, "total")}
+    s = np.clip(starts, ws, we)
+    e = np.clip(ends, ws, we)
+    keep = e > s
+    n = int(keep.sum())
+    times = np.concatenate([s[keep], e[keep], [ws, we]])
+    deltas = np.concatenate([np.ones(n, np.int64), -np.ones(n, np.int64), [0, 0]])
+    codes = np.concatenate([status[keep], status[keep], [-1, -1]])
+    order = np.argsort(times)
+    t = times[order]
+    d = deltas[order]
+    c = codes[order]
+    durations = np.diff(t)
+    out: dict[str, Any] = {}
+    present = np.bincount(status[keep], minlength=3) if n else np.zeros(3, np.int64)
+    for code, name in enumerate([*STATUS_NAMES, "total"]):
+        if code < 3 and present[code] == 0:
+            out[name] = summarize(np.zeros(0))
+            continue
+        if code < 3 and present[code] == n:
+            continue  # every request has this status: the total below is the same
+        if code < 3:
+            level = np.cumsum(np.where(c == code, d, 0))
+            count = int(present[code])
+        else:
+            level = np.cumsum(d)
+            count = n
+        # Levels are small integers: the time spent at each level is a weighted histogram.
+        seconds = np.bincount(level[:-1], weights=durations).astype(np.float64)
+        summary = summarize(
+            np.arange(len(seconds), dtype=np.float64), seconds, presorted=True, ci=False
+        )
+        summary["count"] = count
+        out[name] = summary
+    for name in STATUS_NAMES:
+        out.setdefault(name, out["total"])
+    return out
+
+
+def rates_by_status(
+    values: NDArray[np.float64], status: NDArray[np.int64], length: float
+) -> dict[str, float]:
+    if length <= 0:
+        return {"successful": 0.0, "errored": 0.0, "incomplete": 0.0, "total": 0.0}
+    out = {
+        name: float(values[status == code].sum()) / length for code, name in enumerate(STATUS_NAMES)
+    }
+    out["total"] = float(values.sum()) / length
+    return out
+
+
+def goodput(  # noqa: PLR0917 - one call site, every argument an array of the same rows
+    slo: Mapping[str, float],
+    status: NDArray[np.int64],
+    ttft: NDArray[np.float64],
+    itl: NDArray[np.float64],
+    tpot: NDArray[np.float64],
+    latency_ms: NDArray[np.float64],
+    length: float,
+) -> dict[str, Any]:
+    """Requests meeting every SLO; a 1-token answer has no ITL and cannot miss that SLO."""
+    values = {"ttft_ms": ttft, "itl_ms": itl, "tpot_ms": tpot, "latency_ms": latency_ms}
+    counted = status != 2  # cancelled requests say nothing about the server
+    n = int(counted.sum())
+    meets_all = counted & (status == 0)
+    per_slo: dict[str, float | None] = {}
+    for key, limit in slo.items():
+        v = values[key]
+        ok = (status == 0) & ((v <= limit) | (np.isnan(v) & (key == "itl_ms")))
+        per_slo[key] = float(ok[counted].sum()) / n if n else None
+        meets_all &= ok
+    met = int(meets_all.sum())
+    return {
+        "slo": dict(slo),
+        "requests_per_second": met / length if length > 0 else 0.0,
+        "attainment": met / n if n else None,
+        "met": met,
+        "counted": n,
+        "per_slo": per_slo,
     }
