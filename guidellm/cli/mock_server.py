@@ -64,6 +64,13 @@ __all__ = ["mock_server"]
     help="Stream this many tokens as delta.reasoning_content first (chat).",
 )
 @click.option(
+    "--max-concurrency",
+    type=int,
+    default=0,
+    show_default=True,
+    help="At most this many requests generate at once; others queue (0: no limit).",
+)
+@click.option(
     "--model",
     default="mock-model",
     show_default=True,

@@ -17,6 +17,10 @@ Rules, in one place:
   server ignored end-of-sequence (``ignore_eos``), which is what benchmarks ask for; with
   ``"ignore_eos": false`` in the body the drawn length is capped by it instead.
 * Reasoning tokens (``reasoning_tokens`` > 0) come first and count in the total.
+* ``max_concurrency`` > 0: at most that many requests generate at once; later ones wait in
+  arrival order (:class:`CapacityGate`) and their clock starts when they get a slot, so their
+  TTFT includes the wait, as on a server whose batch is full. Errors (500/429) take no slot; a
+  stalled request holds its slot until its client goes away.
 * Prompt tokens are approximated as whitespace-separated words of the prompt, or of every
   message's text.
 * Faults are mutually exclusive: one uniform draw per request picks at most one, so each rate
@@ -27,7 +31,8 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -36,6 +41,7 @@ from guidellm.errors import UserError
 __all__ = [
     "FAULTS",
     "VOCABULARY",
+    "CapacityGate",
     "MockServerConfig",
     "RequestPlan",
     "count_prompt_tokens",
@@ -79,6 +85,7 @@ class MockServerConfig:
     model: str = "mock-model"
     seed: int = 0
     reasoning_tokens: int = 0
+    max_concurrency: int = 0
     error_500_rate: float = 0.0
     error_429_rate: float = 0.0
     retry_after_s: int = 1
@@ -95,7 +102,8 @@ class MockServerConfig:
                     f"Mock server: {name} must be a number >= 0, got {value!r}; "
                     f"pass e.g. --{name.replace('_', '-')} 10."
                 )
-        for name in ("output_tokens", "reasoning_tokens", "retry_after_s", "seed"):
+        for name in ("output_tokens", "reasoning_tokens", "max_concurrency", "retry_after_s",
+                     "seed"):  # fmt: skip
             value = getattr(self, name)
             minimum = 1 if name == "output_tokens" else 0
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -250,3 +258,36 @@ def count_prompt_tokens(body: Mapping[str, Any]) -> int:
                     if isinstance(part, dict) and isinstance(part.get("text"), str):
                         count += len(part["text"].split())
     return count
+
+
+class CapacityGate:
+    """At most ``limit`` requests generating at once (0: no limit); the others wait in order.
+
+    ``enter(start)`` calls ``start(False)`` now if a slot is free, else ``start(True)`` when
+    one frees up (``True``: it waited, so its clock starts now). ``start`` returns False when
+    its request is gone meanwhile (client disconnected), which gives the slot back at once.
+    Every started request must call ``leave()`` exactly once.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.active = 0
+        self.waiting: deque[Callable[[bool], bool]] = deque()
+
+    def enter(self, start: Callable[[bool], bool]) -> None:
+        """Start now, or queue behind the requests already waiting."""
+        if self.limit <= 0 or (self.active < self.limit and not self.waiting):
+            self.active += 1
+            if not start(False):
+                self.leave()
+        else:
+            self.waiting.append(start)
+
+    def leave(self) -> None:
+        """A request finished: give its slot to the next waiting one that is still there."""
+        self.active -= 1
+        while self.waiting and self.active < self.limit:
+            start = self.waiting.popleft()
+            self.active += 1
+            if not start(True):
+                self.active -= 1

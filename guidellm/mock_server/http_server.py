@@ -26,6 +26,7 @@ import orjson
 
 from guidellm.mock_server.behavior import (
     VOCABULARY,
+    CapacityGate,
     MockServerConfig,
     RequestPlan,
     count_prompt_tokens,
@@ -61,6 +62,7 @@ class MockHTTPState:
         self.config = config
         self.scheduler = scheduler
         self.requests = 0
+        self.gate = CapacityGate(config.max_concurrency)
         self.connections: set[_Connection] = set()
         self.model_json = orjson.dumps(config.model)
         self.created = int(time.time())
@@ -128,6 +130,7 @@ class _Connection(asyncio.Protocol):
         self.queue: deque[_Request] = deque()
         self.busy = False
         self.closed = False
+        self.slot = False  # holds a CapacityGate slot (a generation in progress)
 
     # -- asyncio.Protocol ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -141,6 +144,12 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.state.connections.discard(self)
+        self._release()  # a reset, a stalled stream or a client gone mid-answer
+
+    def _release(self) -> None:
+        if self.slot:
+            self.slot = False
+            self.state.gate.leave()
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -309,30 +318,42 @@ class _Connection(asyncio.Protocol):
         reasoning = plan.reasoning if chat else 0
         prompt_tokens = count_prompt_tokens(body)
         stream_options = body.get("stream_options")
-        if body.get("stream"):
-            include_usage = isinstance(stream_options, dict) and bool(
-                stream_options.get("include_usage")
-            )
-            _Stream(
-                self,
-                req,
-                plan,
-                chat=chat,
-                reasoning=reasoning,
-                prompt_tokens=prompt_tokens,
-                include_usage=include_usage,
-                hit_limit=hit_limit,
-            )
-        else:
-            answer = _full_answer(
-                state,
-                plan=plan,
-                chat=chat,
-                reasoning=reasoning,
-                prompt_tokens=prompt_tokens,
-                hit_limit=hit_limit,
-            )
-            state.scheduler.call_at(req.arrival + plan.duration_s, self._answer, plan, answer, keep)
+        stream = bool(body.get("stream"))
+        include_usage = isinstance(stream_options, dict) and bool(
+            stream_options.get("include_usage")
+        )
+
+        def start(waited: bool) -> bool:
+            if self.closed:
+                return False
+            if waited:  # queued behind max_concurrency: the server starts on it now
+                req.arrival = time.monotonic()
+            self.slot = True
+            if stream:
+                _Stream(
+                    self,
+                    req,
+                    plan,
+                    chat=chat,
+                    reasoning=reasoning,
+                    prompt_tokens=prompt_tokens,
+                    include_usage=include_usage,
+                    hit_limit=hit_limit,
+                )
+            else:
+                answer = _full_answer(
+                    state,
+                    plan=plan,
+                    chat=chat,
+                    reasoning=reasoning,
+                    prompt_tokens=prompt_tokens,
+                    hit_limit=hit_limit,
+                )
+                deadline = req.arrival + plan.duration_s
+                state.scheduler.call_at(deadline, self._answer, plan, answer, keep)
+            return True
+
+        state.gate.enter(start)
 
     def _answer(self, plan: RequestPlan, answer: bytes, keep: bool) -> None:
         if self.closed:
@@ -351,6 +372,7 @@ class _Connection(asyncio.Protocol):
             self._write(_response_head(200, headers, keep) + answer)
         else:
             self._write_simple(200, answer, keep)
+        self._release()
         self._finish(keep)
 
     def _reset(self) -> None:
@@ -525,6 +547,7 @@ class _Stream:
         if self.plan.fault != "no_done":
             out += _chunk(b"data: [DONE]\n\n")
         conn._write(out + b"0\r\n\r\n")
+        conn._release()
         conn._finish(self.req.keep_alive)
 
 

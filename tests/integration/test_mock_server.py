@@ -312,3 +312,79 @@ def test_pipelined_requests_are_answered_in_order(serve: Any) -> None:
     assert [b["usage"]["completion_tokens"] for b in bodies[:2]] == [3, 5]
     assert bodies[2] == {"status": "ok"}
     assert b"connection: close" in answers[2]
+
+
+def test_max_concurrency_queues_requests_in_order(serve: Any) -> None:
+    url = serve(process=True, ttft_ms=100, itl_ms=0, max_concurrency=2)
+
+    async def one() -> float:
+        ttft, _, _, _ = await _timed_stream(url, {"prompt": "x", "max_tokens": 1, "stream": True})
+        return ttft * 1000
+
+    async def run() -> list[float]:
+        return await asyncio.gather(*(one() for _ in range(4)))
+
+    ttfts = sorted(asyncio.run(run()))
+    assert all(t >= 100 for t in ttfts)
+    assert ttfts[1] < 190  # two slots: two start at once
+    assert ttfts[2] >= 190  # the other two waited for a slot (sent within a few ms)
+
+
+def test_a_stalled_request_holds_its_slot_until_its_client_leaves(serve: Any) -> None:
+    rates = {"stall_rate": 0.5}
+    seed = next(
+        s
+        for s in range(100)
+        if plan_request(MockServerConfig(seed=s, **rates), 0).fault == "stall"
+        and plan_request(MockServerConfig(seed=s, **rates), 1).fault is None
+    )
+    url = serve(ttft_ms=5, itl_ms=1, max_concurrency=1, seed=seed, **rates)
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    body = orjson.dumps({"prompt": "x", "max_tokens": 4, "stream": True})
+    request = b"POST /v1/completions HTTP/1.1\r\nhost: x\r\ncontent-length: %d\r\n\r\n%s" % (
+        len(body),
+        body,
+    )
+    stalled = socket.create_connection((host, int(port)), timeout=5)
+    with stalled, socket.create_connection((host, int(port)), timeout=0.4) as waiting:
+        stalled.sendall(request)
+        time.sleep(0.1)  # request 0 (the stalled one) arrives first
+        waiting.sendall(request)
+        with pytest.raises(TimeoutError):
+            waiting.recv(65536)  # no slot: not even the headers
+        stalled.close()  # the stalled client gives up: its slot frees
+        waiting.settimeout(5)
+        received = b""
+        while b"[DONE]" not in received:
+            chunk = waiting.recv(65536)
+            assert chunk, "connection closed before [DONE]"
+            received += chunk
+    assert received.startswith(b"HTTP/1.1 200")
+
+
+def test_capacity_gate_order_and_gone_requests() -> None:
+    from guidellm.mock_server.behavior import CapacityGate
+
+    gate = CapacityGate(1)
+    started: list[tuple[str, bool]] = []
+
+    def start(name: str, present: bool = True) -> Any:
+        def go(waited: bool) -> bool:
+            if present:
+                started.append((name, waited))
+            return present
+
+        return go
+
+    gate.enter(start("a"))
+    gate.enter(start("gone", present=False))
+    gate.enter(start("b"))
+    assert started == [("a", False)] and gate.active == 1 and len(gate.waiting) == 2
+    gate.leave()  # "gone" left meanwhile: its turn is skipped, "b" starts
+    assert started == [("a", False), ("b", True)] and gate.active == 1
+    gate.leave()
+    assert gate.active == 0 and not gate.waiting
+    unlimited = CapacityGate(0)
+    for name in "xyz":
+        unlimited.enter(start(name))
+    assert started[-3:] == [("x", False), ("y", False), ("z", False)]
