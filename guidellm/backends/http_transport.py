@@ -26,6 +26,8 @@ __all__ = ["LeanHTTPTransport"]
 
 #: Pause reading from a socket when this many body bytes wait for the reader.
 _HIGH_WATER = 1 << 20
+#: How long to wait for the end of a response whose reader has what it needs.
+_FINISH_SECONDS = 0.5
 
 
 def _timeout(request: httpx.Request, key: str) -> float | None:
@@ -217,6 +219,26 @@ class _ResponseStream(httpx.AsyncByteStream):
                 raise conn.exc
             else:
                 await conn.wait(timeout, "while reading the response body")
+
+    async def finish(self, timeout: float = _FINISH_SECONDS) -> None:
+        """The reader has what it needs (say, ``[DONE]``): drop the rest of the body and wait,
+        at most ``timeout`` seconds, for the end of the message, so that the connection can be
+        kept. Streaming servers (llama.cpp, uvicorn) send the chunked body's terminator in a
+        later write than ``[DONE]``; without this, every request would open a new connection
+        (and, over TLS, pay a handshake inside the next request's time to first token)."""
+        conn = self._conn
+        conn.reads.clear()
+        conn.buffered = 0
+        if conn.paused and conn.transport is not None:
+            conn.paused = False
+            conn.transport.resume_reading()
+        try:
+            while not conn.complete and conn.exc is None and not conn.closed:
+                await conn.wait(timeout, "after the end of the stream")
+                conn.reads.clear()
+                conn.buffered = 0
+        except httpx.ReadTimeout:
+            conn.close()  # not kept: its state is unknown
 
     async def aclose(self) -> None:
         if not self._released:

@@ -564,6 +564,7 @@ class OpenAIHTTPBackend(Backend):
         if clock is not None:  # our transport stamps each socket read as it happens
             async for data in response.aiter_raw():
                 if on_read(data, clock.arrived, decoder, recorder):
+                    await clock.finish()  # read to the end of the response: keep the connection
                     return
         else:
             async for data in response.aiter_raw():

@@ -564,3 +564,30 @@ def test_backend_keeps_one_connection_per_stream(options: dict[str, Any], expect
             return server.connections
 
     assert run(go()) == expected
+
+
+def test_connection_kept_when_the_body_ends_after_done() -> None:
+    """uvicorn and llama.cpp send the chunked terminator in a later write than [DONE]."""
+    late_end = RawServer(scripted(sse_head(), chunk(delta("x") + DONE), 0.02, END))
+    never_ends = RawServer(scripted(sse_head(), chunk(delta("x") + DONE), HANG))
+
+    async def go(server: RawServer) -> tuple[int, float]:
+        async with server as url:
+            backend = OpenAIHTTPBackend(url, "m")
+            await backend.startup(1)
+            start = now()
+            for i in range(3):
+                request = GenerationRequest(f"r{i}", prompt="p")
+                recorder = ResponseRecorder(request, now())
+                recorder.start()
+                await backend.resolve(request, recorder)
+                assert recorder.text == "x"
+            elapsed = now() - start
+            await backend.shutdown()
+            return server.connections, elapsed
+
+    connections, _ = run(go(late_end))
+    assert connections == 1
+    connections, elapsed = run(go(never_ends))
+    assert connections == 3  # given up after a short wait, never an error
+    assert elapsed < 3
