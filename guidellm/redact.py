@@ -5,15 +5,22 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["REDACTED", "is_secret_key", "redact"]
+__all__ = ["REDACTED", "is_secret_key", "redact", "redact_text"]
 
 REDACTED = "***"
 # "token" names a secret (hf_token, access_token) but not a count: max_tokens, prompt_tokens,
 # output_tokens, token_count and tokenizer are plain settings and must stay readable in reports.
-_SECRET = re.compile(
-    r"(api[_-]?key|token(?!s|_?counts?|iz)|secret|password|passwd|authorization|credential)",
+_WORDS = (
+    r"api[_-]?key|apikey|token(?!s|_?counts?|iz)|secret|password|passwd|authorization"
+    r"|credential|bearer"
+)
+_SECRET = re.compile(f"({_WORDS})", re.I)
+# key=value, key: value, "key": "value" inside free text (a command line, an option string).
+_IN_TEXT = re.compile(
+    rf"""(?P<key>["']?[\w-]*(?:{_WORDS})["']?\s*[=:]\s*)(?P<value>"[^"]*"|'[^']*'|[^,\s}}]+)""",
     re.I,
 )
+_BEARER = re.compile(r"(Bearer\s+)\S+", re.I)
 
 
 def is_secret_key(key: str) -> bool:
@@ -31,3 +38,15 @@ def redact(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [redact(v) for v in value]
     return value
+
+
+def redact_text(text: str) -> str:
+    """Replace the values of secret-named ``key=value`` / ``"key": "value"`` pairs and bearer
+    tokens in free text, keeping everything else readable."""
+
+    def _sub(match: re.Match[str]) -> str:
+        key = match.group("key")
+        name = key.strip("\"' =:\t")
+        return key + REDACTED if is_secret_key(name) else match.group(0)
+
+    return _IN_TEXT.sub(_sub, _BEARER.sub(r"\1" + REDACTED, text))

@@ -456,9 +456,9 @@ def run_benchmarks(ctx: click.Context, params: dict[str, Any]) -> int:
 
 def _command_line() -> str:
     """The command as typed, with secret-looking option values redacted."""
-    from guidellm.redact import is_secret_key
+    from guidellm.redact import redact_text
 
-    args = ["***" if is_secret_key(arg) else arg for arg in sys.argv[1:]]
+    args = [redact_text(arg) for arg in sys.argv[1:]]
     return "guidellm " + shlex.join(args)
 
 

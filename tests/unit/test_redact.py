@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from guidellm.redact import REDACTED, is_secret_key, redact
+from guidellm.redact import REDACTED, is_secret_key, redact, redact_text
 
 
 @pytest.mark.parametrize(
@@ -51,3 +51,23 @@ def test_redact_keeps_counts_and_hides_keys() -> None:
         "max_tokens": 8,
         "nested": [{"hf_token": REDACTED, "prompt_tokens": 3}],
     }
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("api_key=sk-live-123,verify=false", "sk-live-123"),
+        ('{"api_key": "sk-live-123", "max_tokens": 3}', "sk-live-123"),
+        ('headers={"Authorization": "Bearer sk-live-123"}', "sk-live-123"),
+        ("-H 'Authorization: Bearer sk-live-123'", "sk-live-123"),
+        ("hf_token=hf_abc", "hf_abc"),
+    ],
+)
+def test_redact_text_hides_secret_values(text: str, secret: str) -> None:
+    assert secret not in redact_text(text)
+    assert REDACTED in redact_text(text)
+
+
+def test_redact_text_keeps_counts_readable() -> None:
+    text = "prompt_tokens=256,output_tokens=128,max_tokens=8"
+    assert redact_text(text) == text
