@@ -21,8 +21,9 @@ Rules, in one place:
   arrival order (:class:`CapacityGate`) and their clock starts when they get a slot, so their
   TTFT includes the wait, as on a server whose batch is full. Errors (500/429) take no slot; a
   stalled request holds its slot until its client goes away.
-* Prompt tokens are approximated as whitespace-separated words of the prompt, or of every
-  message's text.
+* Prompt tokens are approximated with the rule of guidellm's approximate tokenizer (one per
+  run of letters, digits or underscores, one per other non-space character) over the prompt
+  or every message's text; so synthetic prompts made without ``--processor`` count as asked.
 * Faults are mutually exclusive: one uniform draw per request picks at most one, so each rate
   is exact in expectation. A mid-stream fault happens after half of the tokens were sent.
 """
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
@@ -65,6 +67,8 @@ _WORDS = (
 )
 VOCABULARY: tuple[str, ...] = tuple(_WORDS.split())
 _TOKENS: tuple[str, ...] = tuple(" " + w for w in VOCABULARY)
+#: guidellm.data.tokenizers.ApproxTokenizer's rule, repeated to keep this module stdlib-only.
+_PIECE = re.compile(r"\w+|[^\w\s]")
 
 
 @dataclass(frozen=True)
@@ -237,14 +241,18 @@ def plan_request(
     )
 
 
+def _pieces(text: str) -> int:
+    return len(_PIECE.findall(text))
+
+
 def count_prompt_tokens(body: Mapping[str, Any]) -> int:
-    """Approximate prompt tokens: whitespace-separated words of the prompt or the messages."""
+    """Approximate prompt tokens of a request body (the approximate tokenizer's rule)."""
     prompt = body.get("prompt")
     if isinstance(prompt, str):
-        return len(prompt.split())
+        return _pieces(prompt)
     if isinstance(prompt, list):
         if all(isinstance(p, str) for p in prompt):
-            return sum(len(p.split()) for p in prompt)
+            return sum(_pieces(p) for p in prompt)
         return len(prompt)  # a list of token ids
     count = 0
     messages = body.get("messages")
@@ -252,11 +260,11 @@ def count_prompt_tokens(body: Mapping[str, Any]) -> int:
         for message in messages:
             content = message.get("content") if isinstance(message, dict) else None
             if isinstance(content, str):
-                count += len(content.split())
+                count += _pieces(content)
             elif isinstance(content, list):
                 for part in content:
                     if isinstance(part, dict) and isinstance(part.get("text"), str):
-                        count += len(part["text"].split())
+                        count += _pieces(part["text"])
     return count
 
 

@@ -116,6 +116,22 @@ def test_non_streaming_answers_carry_usage_and_honour_limits(serve: Any) -> None
         free = client.post("/v1/completions", json={"prompt": "a b c"}).json()
         assert free["usage"] == {"prompt_tokens": 3, "completion_tokens": 30, "total_tokens": 33}
         assert free["choices"][0]["finish_reason"] == "stop"
+        marks = client.post(
+            "/v1/completions", json={"prompt": "Hello, world! It's 42.", "max_tokens": 1}
+        )
+        assert marks.json()["usage"]["prompt_tokens"] == 9  # Hello , world ! It ' s 42 .
+        parts = [{"type": "text", "text": "one two"}, {"type": "text", "text": "three"}]
+        multipart = client.post(
+            "/v1/chat/completions",
+            json={
+                "messages": [
+                    {"role": "user", "content": parts},
+                    {"role": "assistant", "content": "four"},
+                ],
+                "max_tokens": 1,
+            },
+        )
+        assert multipart.json()["usage"]["prompt_tokens"] == 4
         capped = client.post(
             "/v1/completions", json={"prompt": "a", "max_tokens": 10, "ignore_eos": False}
         ).json()
