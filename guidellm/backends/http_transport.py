@@ -299,17 +299,33 @@ class LeanHTTPTransport(httpx.AsyncBaseTransport):
                     self._open -= 1
                     self._wake_one()
                     raise
-            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            loop = asyncio.get_running_loop()
+            waiter: asyncio.Future[None] = loop.create_future()
             self._waiters.append(waiter)
             pool_timeout = _timeout(request, "pool")
+            timer = (
+                None
+                if pool_timeout is None
+                else loop.call_later(
+                    pool_timeout,
+                    _fire_timeout,
+                    waiter,
+                    httpx.PoolTimeout(
+                        f"all {self.max_connections} connections stayed busy for "
+                        f"{pool_timeout:g} s",
+                        request=request,
+                    ),
+                )
+            )
             try:
-                await asyncio.wait_for(waiter, pool_timeout)
-            except asyncio.TimeoutError:
-                raise httpx.PoolTimeout(
-                    f"all {self.max_connections} connections stayed busy for {pool_timeout:g} s",
-                    request=request,
-                ) from None
+                await waiter
+            except BaseException:
+                if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                    self._wake_one()  # woken, then cancelled: pass the free slot on
+                raise
             finally:
+                if timer is not None:
+                    timer.cancel()
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)
 

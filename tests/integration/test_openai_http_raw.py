@@ -591,3 +591,31 @@ def test_connection_kept_when_the_body_ends_after_done() -> None:
     connections, elapsed = run(go(never_ends))
     assert connections == 3  # given up after a short wait, never an error
     assert elapsed < 3
+
+
+def test_pool_passes_a_slot_on_when_the_woken_waiter_is_cancelled() -> None:
+    server = RawServer(scripted(0.1, response(200, b"{}")))
+
+    async def go() -> int:
+        async with server as url:
+            transport = LeanHTTPTransport(max_connections=1)
+            async with httpx.AsyncClient(transport=transport) as client:
+                later: list[asyncio.Task[httpx.Response]] = []
+
+                async def first() -> None:
+                    await client.get(url)
+                    # the slot was just handed to the second request, which has not run yet:
+                    # cancel it now, so the hand-off must pass on to the third
+                    later[0].cancel()
+
+                a = asyncio.ensure_future(first())
+                await asyncio.sleep(0.02)
+                later.append(asyncio.ensure_future(client.get(url)))
+                later.append(asyncio.ensure_future(client.get(url)))
+                await asyncio.sleep(0.02)
+                await a
+                third = await asyncio.wait_for(later[1], 5)
+                assert later[0].cancelled()
+                return third.status_code
+
+    assert run(go()) == 200
