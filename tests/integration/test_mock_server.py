@@ -404,3 +404,22 @@ def test_capacity_gate_order_and_gone_requests() -> None:
     for name in "xyz":
         unlimited.enter(start(name))
     assert started[-3:] == [("x", False), ("y", False), ("z", False)]
+
+
+def test_expect_100_continue_is_answered(serve: Any) -> None:
+    url = serve(ttft_ms=0, itl_ms=0)
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    body = orjson.dumps({"prompt": "word " * 400, "max_tokens": 2})
+    with socket.create_connection((host, int(port)), timeout=0.5) as sock:
+        sock.sendall(
+            b"POST /v1/completions HTTP/1.1\r\nhost: x\r\nexpect: 100-continue\r\n"
+            b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body)
+        )
+        assert sock.recv(1024) == b"HTTP/1.1 100 Continue\r\n\r\n"  # well before curl's 1 s
+        sock.sendall(body)
+        sock.settimeout(5)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    assert received.startswith(b"HTTP/1.1 200")
+    assert orjson.loads(received.split(b"\r\n\r\n", 1)[1])["usage"]["prompt_tokens"] == 400
