@@ -148,6 +148,13 @@ def mock_server(host: str, port: int, protocol: str, grpc_dialect: str, **settin
     if protocol == "grpc":
         from guidellm.mock_server.grpc_server import run_grpc_foreground
 
+        if config.max_concurrency:
+            from guidellm.errors import UserError
+
+            raise UserError(
+                "--max-concurrency applies to the HTTP mock only; drop it or use --protocol http."
+            )
+
         def announce_grpc(target: str) -> None:
             click.echo(
                 f"guidellm mock-server (gRPC, {grpc_dialect} dialect) listening on {target} "

@@ -119,6 +119,8 @@ def test_cli_serves_until_sigterm() -> None:
         (["--output-tokens", "0"], "output_tokens must be an integer >= 1"),
         (["--port", "70000"], "--port"),
         (["--itl-ms", "fast"], "--itl-ms"),
+        (["--max-concurrency", "-1"], "max_concurrency must be an integer >= 0"),
+        (["--protocol", "grpc", "--max-concurrency", "4"], "HTTP mock only"),
     ],
 )
 def test_cli_bad_values_exit_2_with_one_line(args: list[str], fragment: str) -> None:
