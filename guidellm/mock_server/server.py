@@ -152,6 +152,8 @@ class MockServer:
         self._thread.start()
         if not ready.wait(timeout) or self.url is None:
             self.stop()
+            if failure and isinstance(failure[0], UserError):
+                raise failure[0]
             if failure:
                 raise UserError(f"The mock server could not start: {failure[0]}") from failure[0]
             raise UserError(f"The mock server thread did not start within {timeout:g}s.")
