@@ -3,6 +3,7 @@
 * :mod:`guidellm.testing.process`: a server child process with a free port, a bounded
   readiness wait, a loud failure (command, log tail, setup command) and a stop by PID.
 * :mod:`guidellm.testing.llama`: llama.cpp ``llama-server`` (OpenAI-compatible HTTP).
+* :mod:`guidellm.testing.grpc_servers`: Triton and MLServer (KServe v2 gRPC), with fixtures.
 * :mod:`guidellm.testing.pytest_plugin`: pytest fixtures (``llama_server``); enable them with
   ``pytest_plugins = ["guidellm.testing.pytest_plugin"]`` in your top-level ``conftest.py``.
 
