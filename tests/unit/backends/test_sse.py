@@ -32,6 +32,7 @@ def feed_json_all(pieces: list[bytes]) -> list[bytes | SSEEvent]:
             else:
                 if decoder.done:
                     out.append(b"[DONE]")
+        decoder.done = False  # the backend stops at [DONE]; this helper reads on
         out += items
     return out + decoder.close()
 
