@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import sys
 from collections import deque
 from collections.abc import AsyncIterator
 from time import perf_counter
@@ -354,13 +355,16 @@ class LeanHTTPTransport(httpx.AsyncBaseTransport):
         if scheme == "https":
             ctx = self.ssl_context or httpx.create_ssl_context()
         timeout = _timeout(request, "connect")
+        opening = loop.create_connection(
+            lambda: conn, host, port, ssl=ctx, server_hostname=host if ctx else None
+        )
         try:
-            await asyncio.wait_for(
-                loop.create_connection(
-                    lambda: conn, host, port, ssl=ctx, server_hostname=host if ctx else None
-                ),
-                timeout,
-            )
+            if sys.version_info >= (3, 11):
+                # no extra task, and a cancel is never swallowed (3.11's wait_for can be)
+                async with asyncio.timeout(timeout):
+                    await opening
+            else:  # pragma: no cover - Python 3.10
+                await asyncio.wait_for(opening, timeout)
         except asyncio.TimeoutError:
             raise httpx.ConnectTimeout(
                 f"connecting to {host}:{port} took longer than {timeout:g} s", request=request

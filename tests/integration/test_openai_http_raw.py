@@ -619,3 +619,31 @@ def test_pool_passes_a_slot_on_when_the_woken_waiter_is_cancelled() -> None:
                 return third.status_code
 
     assert run(go()) == 200
+
+
+def test_connect_timeout_is_a_timeout() -> None:
+    """A listening socket whose accept queue is full never completes a handshake (Linux)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        fillers = []
+        for _ in range(4):  # fill the accept queue; later handshakes are dropped
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(("127.0.0.1", port))
+            fillers.append(s)
+        try:
+
+            async def go() -> tuple[RequestError | None, float]:
+                start = now()
+                _, error = await resolve(f"http://127.0.0.1:{port}", connect_timeout=0.3)
+                return error, now() - start
+
+            error, elapsed = run(go())
+        finally:
+            for s in fillers:
+                s.close()
+    assert error is not None and error.category == "timeout", error
+    assert "0.3" in str(error)
+    assert elapsed < 3
