@@ -138,6 +138,19 @@ def _base_url(target: str) -> str:
     return url
 
 
+def _without_password(url: str) -> str:
+    """``http://user:secret@h`` -> ``http://user:***@h``: URLs may carry credentials."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:{REDACTED}@{parts.hostname or ''}"
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def _ssl_context(verify: bool | str) -> Any:
     """TLS settings from ``verify``: system/certifi roots, none, or a CA bundle file."""
     import ssl
@@ -260,6 +273,7 @@ class OpenAIHTTPBackend(Backend):
             key = os.environ.get("GUIDELLM_API_KEY") or os.environ.get("OPENAI_API_KEY")
         self._api_key: str | None = key or None
         self._base = _base_url(target)
+        self._shown = _without_password(self._base)  # for messages and reports
         self._path = _FORMATS[self._opts["request_format"]]
         self._chat = self._opts["request_format"] == "chat_completions"
         self._client: httpx.AsyncClient | None = None
@@ -276,6 +290,7 @@ class OpenAIHTTPBackend(Backend):
 
     def describe(self) -> dict[str, Any]:
         info = super().describe()
+        info["target"] = _without_password(self.target)
         info["request_format"] = self._opts["request_format"]
         info["stream"] = self._opts["stream"]
         if self._api_key and "api_key" not in self.options:
@@ -339,11 +354,11 @@ class OpenAIHTTPBackend(Backend):
         import httpx
 
         client = self._require_client()
-        where = self._base
+        where = self._shown
 
         async def get(path: str) -> httpx.Response:
             try:
-                return await client.get(where + path, timeout=min(30.0, self._opts["timeout"]))
+                return await client.get(self._base + path, timeout=min(30.0, self._opts["timeout"]))
             except httpx.ConnectError as exc:
                 raise UserError(self._connect_problem(exc)) from None
             except httpx.TimeoutException:
@@ -427,15 +442,15 @@ class OpenAIHTTPBackend(Backend):
             cause = cause.__cause__ or cause.__context__
         if "certificate" in lower or "ssl" in lower or "tls" in lower:
             return (
-                f"TLS failure connecting to {self._base}: {text}. Fix the certificate, pass "
+                f"TLS failure connecting to {self._shown}: {text}. Fix the certificate, pass "
                 "--backend-args verify=/path/to/ca.pem, or verify=false to skip checking."
             )
         if "refused" in lower:
             return (
-                f"Cannot connect to {self._base}: connection refused. "
+                f"Cannot connect to {self._shown}: connection refused. "
                 "Is the server running? Check --target."
             )
-        return f"Cannot connect to {self._base}: {text}. Check --target."
+        return f"Cannot connect to {self._shown}: {text}. Check --target."
 
     def _scrub(self, text: str) -> str:
         """Remove the API key from any text that could reach a user (a server may echo it)."""

@@ -647,3 +647,20 @@ def test_connect_timeout_is_a_timeout() -> None:
     assert error is not None and error.category == "timeout", error
     assert "0.3" in str(error)
     assert elapsed < 3
+
+
+def test_url_credentials_are_sent_but_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GUIDELLM_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    denied = response(401, b'{"error":{"message":"who are you"}}')
+    server = RawServer(_routes({b"/health": response(200, b"ok"), b"/v1/models": denied}))
+
+    async def go() -> str | UserError:
+        async with server as url:
+            with_user = url.replace("http://", "http://ann:s3cret-pw@")
+            return await asyncio.to_thread(_validate, with_user)
+
+    error = run(go())
+    assert isinstance(error, UserError)
+    assert "s3cret-pw" not in str(error) and "ann:***@" in str(error)
+    assert b"authorization: basic " in server.requests[0].lower()

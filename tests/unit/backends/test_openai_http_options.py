@@ -113,3 +113,10 @@ def test_text_body_joins_messages_and_skips_stream_options_when_not_streaming() 
     ]
     body = _body(backend, GenerationRequest("r", messages=messages))
     assert body == {"model": "m", "prompt": "be brief\nhello", "stream": False}
+
+
+def test_a_password_in_the_target_url_is_not_shown() -> None:
+    backend = OpenAIHTTPBackend("https://bob:hunter2@example.com:8443/v1", "m")
+    assert backend.describe()["target"] == "https://bob:***@example.com:8443/v1"
+    assert "hunter2" not in repr(backend.describe())
+    assert backend._base == "https://bob:hunter2@example.com:8443"  # still used to connect
