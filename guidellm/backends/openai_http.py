@@ -518,6 +518,12 @@ class OpenAIHTTPBackend(Backend):
                     await self._read_stream(response, recorder)
                 else:
                     await self._read_json(response, recorder)
+                # Everything is recorded: no deadline may fail the request from here on.
+                if watchdog is not None:
+                    watchdog.cancel()
+                clock = response.extensions.get("arrival_clock")
+                if clock is not None:
+                    await clock.finish()  # read to the end of the response: keep the connection
             finally:
                 await response.aclose()
         except asyncio.CancelledError:
@@ -579,7 +585,6 @@ class OpenAIHTTPBackend(Backend):
         if clock is not None:  # our transport stamps each socket read as it happens
             async for data in response.aiter_raw():
                 if on_read(data, clock.arrived, decoder, recorder):
-                    await clock.finish()  # read to the end of the response: keep the connection
                     return
         else:
             async for data in response.aiter_raw():

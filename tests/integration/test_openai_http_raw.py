@@ -664,3 +664,16 @@ def test_url_credentials_are_sent_but_never_shown(monkeypatch: pytest.MonkeyPatc
     assert isinstance(error, UserError)
     assert "s3cret-pw" not in str(error) and "ann:***@" in str(error)
     assert b"authorization: basic " in server.requests[0].lower()
+
+
+def test_no_deadline_fires_once_done_was_read() -> None:
+    """After [DONE] the wait for the end of the HTTP message must not become a stall."""
+    server = RawServer(scripted(sse_head(), chunk(delta("x") + DONE), HANG))
+
+    async def go() -> tuple[ResponseRecorder, RequestError | None]:
+        async with server as url:
+            return await resolve(url, stall_timeout=0.1, first_token_timeout=0.2)
+
+    recorder, error = run(go())
+    assert error is None, error
+    assert recorder.text == "x"
