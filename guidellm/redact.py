@@ -21,6 +21,8 @@ _IN_TEXT = re.compile(
     re.I,
 )
 _BEARER = re.compile(r"(Bearer\s+)\S+", re.I)
+# a password in a URL: scheme://user:password@host
+_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^/\s:@]*:)[^@/\s]*@", re.I)
 
 
 def is_secret_key(key: str) -> bool:
@@ -37,6 +39,8 @@ def redact(value: Any) -> Any:
         }
     if isinstance(value, (list, tuple)):
         return [redact(v) for v in value]
+    if isinstance(value, str) and "@" in value:
+        return _URL_PASSWORD.sub(r"\1" + REDACTED + "@", value)
     return value
 
 
@@ -49,4 +53,5 @@ def redact_text(text: str) -> str:
         name = key.strip("\"' =:\t")
         return key + REDACTED if is_secret_key(name) else match.group(0)
 
+    text = _URL_PASSWORD.sub(r"\1" + REDACTED + "@", text)
     return _IN_TEXT.sub(_sub, _BEARER.sub(r"\1" + REDACTED, text))

@@ -71,3 +71,9 @@ def test_redact_text_hides_secret_values(text: str, secret: str) -> None:
 def test_redact_text_keeps_counts_readable() -> None:
     text = "prompt_tokens=256,output_tokens=128,max_tokens=8"
     assert redact_text(text) == text
+
+
+def test_password_in_a_target_url_is_hidden() -> None:
+    url = "https://bench:s3cret-pass@llm.example:8443/v1"
+    assert redact({"target": url}) == {"target": "https://bench:***@llm.example:8443/v1"}
+    assert "s3cret-pass" not in redact_text(f"guidellm run --target {url}")
