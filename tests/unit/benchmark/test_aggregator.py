@@ -329,3 +329,23 @@ def test_hundred_thousand_requests_report_is_small() -> None:
     size = len(json.dumps(Report.create({}, [b]).to_dict()))
     assert b.requests.successful == 100_000
     assert size < 200_000
+
+
+def test_concurrency_percentiles_are_fractions_of_the_window_time() -> None:
+    # A 0.5 s window: 1 in flight for 0.25 s, then 3 for 0.25 s.
+    runs = [
+        RequestResult("a", "successful", 0.0, 0.0, 0.5),
+        RequestResult("b", "successful", 0.25, 0.25, 0.5),
+        RequestResult("c", "successful", 0.25, 0.25, 0.5),
+    ]
+    c = compile_results(runs, start_time=0.0, end_time=0.5).metrics.request_concurrency.total
+    assert c.mean == pytest.approx(2.0)
+    assert c.percentiles.p10 == 1.0 and c.percentiles.p25 == 1.0
+    assert c.percentiles.p75 == 3.0 and c.percentiles.p99 == 3.0
+    # A 10 s window at 1 for 9.5 s and 2 for the last 0.5 s: p90 is 1, p99 is 2.
+    long = [
+        RequestResult("a", "successful", 0.0, 0.0, 10.0),
+        RequestResult("b", "successful", 9.5, 9.5, 10.0),
+    ]
+    c = compile_results(long, start_time=0.0, end_time=10.0).metrics.request_concurrency.total
+    assert c.percentiles.p90 == 1.0 and c.percentiles.p99 == 2.0
