@@ -26,10 +26,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
-import select
 import signal
 import struct
 import subprocess
@@ -41,14 +39,13 @@ from typing import Any
 
 from guidellm.errors import UserError
 from guidellm.mock_server.behavior import MockServerConfig, count_prompt_tokens, plan_request
+from guidellm.mock_server.server import LoopThread, start_child, stop_child, stop_on_stdin_eof
 from guidellm.mock_server.timers import DeadlineScheduler
 
 __all__ = ["DIALECTS", "GRPCMockServer", "run_grpc_foreground", "serve_grpc"]
 
 DIALECTS = ("triton", "mlserver")
 _SERVICE = "inference.GRPCInferenceService"
-_READY = "LISTENING "
-_FAILED = "FAILED "
 
 
 def _wake(fut: asyncio.Future[None]) -> None:
@@ -273,11 +270,14 @@ async def serve_grpc(
     )
     server.add_generic_rpc_handlers((_handlers(state),))
     shown = f"[{host}]" if ":" in host else host
-    if tls is not None:
-        credentials = grpc.ssl_server_credentials([(tls[1], tls[0])])
-        bound = server.add_secure_port(f"{shown}:{port}", credentials)
-    else:
-        bound = server.add_insecure_port(f"{shown}:{port}")
+    try:
+        if tls is not None:
+            credentials = grpc.ssl_server_credentials([(tls[1], tls[0])])
+            bound = server.add_secure_port(f"{shown}:{port}", credentials)
+        else:
+            bound = server.add_insecure_port(f"{shown}:{port}")
+    except RuntimeError:  # grpcio >= 1.49 raises where older ones returned 0
+        bound = 0
     if bound == 0:
         state.scheduler.close()
         raise UserError(
@@ -306,17 +306,7 @@ def run_grpc_foreground(
             loop.add_signal_handler(sig, stop.set)
         server, bound, state = await serve_grpc(config, host, port, dialect)
         if watch_stdin:
-
-            def on_stdin() -> None:
-                try:
-                    data = os.read(0, 4096)
-                except OSError:
-                    data = b""
-                if not data:
-                    loop.remove_reader(0)
-                    stop.set()
-
-            loop.add_reader(0, on_stdin)
+            stop_on_stdin_eof(loop, stop)
         shown = f"[{host}]" if ":" in host else host
         if announce is not None:
             announce(f"grpc://{shown}:{bound}")
@@ -354,9 +344,7 @@ class GRPCMockServer:
         self.target: str | None = None
         self.state: MockGRPCState | None = None
         self._proc: subprocess.Popen[str] | None = None
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
+        self._thread: LoopThread | None = None
 
     @property
     def pid(self) -> int | None:
@@ -379,57 +367,29 @@ class GRPCMockServer:
             self.dialect,
             "--watch-stdin",
         ]
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        self._proc = proc
-        assert proc.stdout is not None
-        ready, _, _ = select.select([proc.stdout], [], [], timeout)
-        line = proc.stdout.readline() if ready else ""
-        if line.startswith(_READY):
-            self.target = line[len(_READY) :].strip()
-            return self.target
-        self.stop()
-        if line.startswith(_FAILED):
-            raise UserError(line[len(_FAILED) :].strip())
-        raise UserError(f"The gRPC mock server did not start within {timeout:g}s.")
+        self._proc, self.target = start_child(cmd, timeout, "gRPC mock server")
+        return self.target
 
     def start_thread(self, timeout: float = 20.0) -> str:
         """Serve on a fresh event loop in a daemon thread; return the target."""
-        ready = threading.Event()
-        failure: list[BaseException] = []
-
-        async def serve() -> None:
-            self._stop = asyncio.Event()
-            server, bound, self.state = await serve_grpc(
-                self.config, self.host, self.port, self.dialect, self.tls
-            )
-            scheme = "grpcs" if self.tls is not None else "grpc"
-            self.target = f"{scheme}://{self.host}:{bound}"
-            ready.set()
-            try:
-                await self._stop.wait()
-            finally:
-                await server.stop(0.2)
-                self.state.scheduler.close()
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            try:
-                loop.run_until_complete(serve())
-            except BaseException as exc:
-                failure.append(exc)
-            finally:
-                ready.set()
-                loop.close()
-
-        self._thread = threading.Thread(target=run, name="guidellm-grpc-mock", daemon=True)
-        self._thread.start()
-        if not ready.wait(timeout) or self.target is None:
-            self.stop()
-            if failure:
-                raise UserError(f"The gRPC mock server could not start: {failure[0]}")
-            raise UserError(f"The gRPC mock server thread did not start within {timeout:g}s.")
+        thread = LoopThread(self._serve, "gRPC mock server", asyncio.new_event_loop)
+        thread.start(timeout)
+        self._thread = thread
+        assert self.target is not None
         return self.target
+
+    async def _serve(self, ready: threading.Event, stop: asyncio.Event) -> None:
+        server, bound, self.state = await serve_grpc(
+            self.config, self.host, self.port, self.dialect, self.tls
+        )
+        scheme = "grpcs" if self.tls is not None else "grpc"
+        self.target = f"{scheme}://{self.host}:{bound}"
+        ready.set()
+        try:
+            await stop.wait()
+        finally:
+            await server.stop(0.2)
+            self.state.scheduler.close()
 
     @property
     def requests(self) -> int:
@@ -440,24 +400,10 @@ class GRPCMockServer:
         """Stop the child by PID (SIGTERM, then SIGKILL) or the thread's loop."""
         proc, self._proc = self._proc, None
         if proc is not None:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout)
-            for stream in (proc.stdin, proc.stdout):
-                if stream is not None:
-                    with contextlib.suppress(OSError):
-                        stream.close()
+            stop_child(proc, timeout)
         thread, self._thread = self._thread, None
         if thread is not None:
-            loop, event = self._loop, self._stop
-            if loop is not None and event is not None and not loop.is_closed():
-                with contextlib.suppress(RuntimeError):
-                    loop.call_soon_threadsafe(event.set)
-            thread.join(timeout)
+            thread.stop(timeout)
         self.target = None
 
     def __enter__(self) -> str:
@@ -483,11 +429,11 @@ def main(argv: list[str] | None = None) -> int:
             args.host,
             args.port,
             dialect=args.dialect,
-            announce=lambda target: print(f"{_READY}{target}", flush=True),
+            announce=lambda target: print(f"LISTENING {target}", flush=True),
             watch_stdin=args.watch_stdin,
         )
     except UserError as exc:
-        print(f"{_FAILED}{exc}", flush=True)
+        print(f"FAILED {exc}", flush=True)
         return 2
     return 0
 

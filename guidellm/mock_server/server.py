@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any
 
@@ -47,6 +48,142 @@ def _new_loop() -> asyncio.AbstractEventLoop:
     return loop
 
 
+def start_child(cmd: list[str], timeout: float, name: str) -> tuple[subprocess.Popen[str], str]:
+    """Run ``cmd`` (a server entry point that prints ``LISTENING ADDR`` or ``FAILED MESSAGE``
+    as its first line) and return the process and ``ADDR`` once it listens.
+
+    The child gets a session of its own: Ctrl-C in the terminal reaches the parent only, which
+    then stops the server when *it* is done (in-flight requests end as cancelled, not reset).
+    A child that fails is stopped and its message raised as a :class:`UserError`.
+    """
+    proc = subprocess.Popen(
+        cmd,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        close_fds=True,
+        start_new_session=True,
+    )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    line = ""
+    while not line.endswith("\n"):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or (proc.poll() is not None and not line):
+            break
+        ready, _, _ = select.select([proc.stdout], [], [], min(remaining, 0.5))
+        if ready:
+            chunk = proc.stdout.readline()
+            if not chunk:
+                break
+            line += chunk
+    if line.startswith(_READY):
+        return proc, line[len(_READY) :].strip()
+    stop_child(proc)
+    if line.startswith(_FAILED):
+        raise UserError(line[len(_FAILED) :].strip())
+    raise UserError(
+        f"The {name} process did not start within {timeout:g}s "
+        f"(exit code {proc.returncode}); run 'guidellm mock-server' to see why."
+    )
+
+
+def stop_child(proc: subprocess.Popen[str], timeout: float = 5.0) -> None:
+    """Stop a child by PID: SIGTERM, then SIGKILL; close its pipes."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout)
+    for stream in (proc.stdin, proc.stdout):
+        if stream is not None:
+            with contextlib.suppress(OSError):
+                stream.close()
+
+
+class LoopThread:
+    """A server coroutine on a fresh uvloop loop in a daemon thread (the mocks' thread mode).
+
+    ``serve(ready, stop)`` sets ``ready`` once it listens and returns after ``stop`` is set.
+    ``new_loop`` makes the loop (uvloop by default; grpc.aio wants asyncio's own).
+    """
+
+    def __init__(
+        self,
+        serve: Callable[[threading.Event, asyncio.Event], Awaitable[None]],
+        name: str,
+        new_loop: Callable[[], asyncio.AbstractEventLoop] = _new_loop,
+    ) -> None:
+        self.name = name
+        self._serve = serve
+        self._new_loop = new_loop
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+
+    def start(self, timeout: float) -> None:
+        """Start and wait until the server listens; a failure stops the thread and raises
+        :class:`UserError` (the server's own one unwrapped)."""
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        async def main() -> None:
+            self._stop = asyncio.Event()
+            await self._serve(ready, self._stop)
+
+        def run() -> None:
+            loop = self._new_loop()
+            self._loop = loop
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(main())
+            except BaseException as exc:
+                failure.append(exc)
+            finally:
+                ready.set()
+                loop.close()
+
+        self._thread = threading.Thread(target=run, name=self.name, daemon=True)
+        self._thread.start()
+        if ready.wait(timeout) and not failure:
+            return
+        self.stop()
+        if failure and isinstance(failure[0], UserError):
+            raise failure[0]
+        if failure:
+            raise UserError(f"The {self.name} could not start: {failure[0]}") from failure[0]
+        raise UserError(f"The {self.name} thread did not start within {timeout:g}s.")
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Set the stop event from outside the loop and wait for the thread."""
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        loop, event = self._loop, self._stop
+        if loop is not None and event is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(event.set)
+        thread.join(timeout)
+
+
+def stop_on_stdin_eof(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
+    """Set ``stop`` when stdin reaches EOF: a child started with a stdin pipe exits when its
+    parent dies, even by SIGKILL."""
+
+    def on_stdin() -> None:
+        try:
+            data = os.read(0, 4096)
+        except OSError:
+            data = b""
+        if not data:
+            loop.remove_reader(0)
+            stop.set()
+
+    loop.add_reader(0, on_stdin)
+
+
 class MockServer:
     """A mock OpenAI-compatible server; ``with MockServer(config) as url:`` runs it as a process.
 
@@ -63,9 +200,7 @@ class MockServer:
         self.port = port
         self.url: str | None = None
         self._proc: subprocess.Popen[str] | None = None
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop_event: asyncio.Event | None = None
+        self._thread: LoopThread | None = None
         self._state: Any = None
 
     @property
@@ -94,80 +229,27 @@ class MockServer:
             str(self.port),
             "--watch-stdin",
         ]
-        # A session of its own: Ctrl-C in the terminal reaches the parent only, which then
-        # stops the server when *it* is done (in-flight requests end as cancelled, not reset).
-        proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            close_fds=True,
-            start_new_session=True,
-        )
-        self._proc = proc
-        assert proc.stdout is not None
-        deadline = time.monotonic() + timeout
-        line = ""
-        while not line.endswith("\n"):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or (proc.poll() is not None and not line):
-                break
-            ready, _, _ = select.select([proc.stdout], [], [], min(remaining, 0.5))
-            if ready:
-                chunk = proc.stdout.readline()
-                if not chunk:
-                    break
-                line += chunk
-        if line.startswith(_READY):
-            self.url = line[len(_READY) :].strip()
-            return self.url
-        self.stop()
-        if line.startswith(_FAILED):
-            raise UserError(line[len(_FAILED) :].strip())
-        raise UserError(
-            f"The mock server process did not start within {timeout:g}s "
-            f"(exit code {proc.returncode}); run 'guidellm mock-server' to see why."
-        )
+        self._proc, self.url = start_child(cmd, timeout, "mock server")
+        return self.url
 
     # -- thread mode ------------------------------------------------------------------------
     def start_thread(self, timeout: float = 10.0) -> str:
         """Start the server on its own event loop in a daemon thread; return its base URL."""
         self._check_not_started()
-        ready = threading.Event()
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            loop = _new_loop()
-            self._loop = loop
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self._serve(ready))
-            except BaseException as exc:
-                failure.append(exc)
-            finally:
-                ready.set()
-                loop.close()
-
-        self._thread = threading.Thread(target=run, name="guidellm-mock-server", daemon=True)
-        self._thread.start()
-        if not ready.wait(timeout) or self.url is None:
-            self.stop()
-            if failure and isinstance(failure[0], UserError):
-                raise failure[0]
-            if failure:
-                raise UserError(f"The mock server could not start: {failure[0]}") from failure[0]
-            raise UserError(f"The mock server thread did not start within {timeout:g}s.")
+        thread = LoopThread(self._serve, "mock server")
+        thread.start(timeout)
+        self._thread = thread
+        assert self.url is not None
         return self.url
 
-    async def _serve(self, ready: threading.Event) -> None:
-        self._stop_event = asyncio.Event()
+    async def _serve(self, ready: threading.Event, stop: asyncio.Event) -> None:
         server, state = await _listen(self.config, self.host, self.port)
         self._state = state
         port = server.sockets[0].getsockname()[1]
         self.url = _url(self.host, port)
         ready.set()
         try:
-            await self._stop_event.wait()
+            await stop.wait()
         finally:
             await _shutdown(server, state)
 
@@ -176,24 +258,10 @@ class MockServer:
         """Stop the server (SIGTERM, then SIGKILL for a child; the loop for a thread)."""
         proc, self._proc = self._proc, None
         if proc is not None:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout)
-            for stream in (proc.stdin, proc.stdout):
-                if stream is not None:
-                    with contextlib.suppress(OSError):
-                        stream.close()
+            stop_child(proc, timeout)
         thread, self._thread = self._thread, None
         if thread is not None:
-            loop, event = self._loop, self._stop_event
-            if loop is not None and event is not None and not loop.is_closed():
-                with contextlib.suppress(RuntimeError):
-                    loop.call_soon_threadsafe(event.set)
-            thread.join(timeout)
+            thread.stop(timeout)
         self.url = None
 
     def _check_not_started(self) -> None:
@@ -251,17 +319,7 @@ def run_foreground(
             loop.add_signal_handler(sig, stop.set)
         server, state = await _listen(config, host, port)
         if watch_stdin:
-
-            def on_stdin() -> None:
-                try:
-                    data = os.read(0, 4096)
-                except OSError:
-                    data = b""
-                if not data:
-                    loop.remove_reader(0)
-                    stop.set()
-
-            loop.add_reader(0, on_stdin)
+            stop_on_stdin_eof(loop, stop)
         url = _url(host, server.sockets[0].getsockname()[1])
         if announce is not None:
             announce(url)
