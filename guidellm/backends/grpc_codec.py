@@ -207,11 +207,14 @@ class Watchdog:
         self.start = now()
         self._arm()
 
-    def _deadline(self) -> tuple[float, str]:
+    def _deadline(self) -> tuple[float, str | None]:
+        """The next deadline and its kind; kind ``None``: nothing to enforce yet, look again
+        then (no first-token deadline: a stall is a gap between tokens, a long prefill is not
+        one, as in openai_http)."""
         if self.last is None:
             if self.first is not None:
                 return self.start + self.first, "first_token"
-            return self.start + float(self.stall or 0), "stall"
+            return now() + float(self.stall or 0), None
         if self.stall is None:
             return float("inf"), "stall"
         return self.last + self.stall, "stall"
@@ -223,7 +226,7 @@ class Watchdog:
 
     def _check(self) -> None:
         deadline, kind = self._deadline()
-        if now() >= deadline:
+        if kind is not None and now() >= deadline:
             self.fired = kind
             self.cancel()
         else:

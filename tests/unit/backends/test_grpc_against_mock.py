@@ -197,6 +197,23 @@ def test_first_token_and_call_deadlines(transport: str) -> None:
     assert unary is not None and unary.category == "first_token_deadline"
 
 
+def test_stall_deadline_does_not_bound_the_first_token(transport: str) -> None:
+    # A stall is a gap between tokens (like openai_http): a long prefill is not one.
+    server = _start(MockServerConfig(ttft_ms=600.0, itl_ms=1.0))
+    try:
+        assert server.target is not None
+        request = GenerationRequest("s", prompt="x", max_tokens=2)
+        _, [(result, error)] = uvloop.run(
+            _run(server.target, [request], stall_timeout=0.2, transport=transport)
+        )
+    finally:
+        server.stop()
+    assert error is None, error
+    assert result.content_chunks == 2
+    assert result.first_token_time is not None
+    assert result.first_token_time - result.request_start >= 0.55
+
+
 def test_concurrent_streams_share_few_channels(transport: str) -> None:
     server = _start(MockServerConfig(ttft_ms=5.0, itl_ms=1.0))
 
