@@ -103,7 +103,7 @@ def metric_value(b: Benchmark, key: str) -> float | None:
         scalars: dict[str, float | None] = {
             "rps": m.requests_per_second.successful,
             "output_tps": m.output_tokens_per_second.successful,
-            "tps": m.tokens_per_second.total,
+            "tps": m.tokens_per_second.successful,
             "goodput_rps": None if m.goodput is None else m.goodput.requests_per_second,
             "attainment": None if m.goodput is None else m.goodput.attainment,
             "errors": float(r.errored),

@@ -134,7 +134,9 @@ def _load_charts(report: Report) -> list[str]:
             "Throughput",
             [
                 Series("output tokens/s", xs, [x.output_tokens_per_second.successful for x in m]),
-                Series("total tokens/s", xs, [x.tokens_per_second.total for x in m], dashed=True),
+                Series(
+                    "total tokens/s", xs, [x.tokens_per_second.successful for x in m], dashed=True
+                ),
             ],
             x_label=x_label,
             y_label="tokens/s",

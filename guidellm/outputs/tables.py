@@ -122,7 +122,7 @@ def report_tables(report: Report) -> list[Table]:
             fmt(m.requests_per_second.successful),
             fmt(m.request_concurrency.total.mean),
             fmt(m.output_tokens_per_second.successful, 1),
-            fmt(m.tokens_per_second.total, 1),
+            fmt(m.tokens_per_second.successful, 1),
             fmt(good.requests_per_second) if good else "-",
             fmt(None if good is None or good.attainment is None else good.attainment * 100, 1),
         ]

@@ -34,6 +34,24 @@ def test_metric_keys_and_units() -> None:
         metric_value(b, "speed")
 
 
+def test_throughput_keys_count_successful_requests_only() -> None:
+    # An errored request's prompt (10 tokens, maybe never processed) is not throughput.
+    ok = result(0.0, tokens=4)
+    failed = result(1.0, status="errored", ttft=None, tokens=0, error_category="http_5xx")
+    b = compile_results([ok, failed], start_time=0.0, end_time=2.0)
+    assert metric_value(b, "tps") == pytest.approx((10 + 4) / 2)
+    assert metric_value(b, "output_tps") == pytest.approx(4 / 2)
+    assert b.metrics.tokens_per_second.total == pytest.approx((10 + 4 + 10) / 2)
+
+    from guidellm.benchmark.report import Report
+    from guidellm.outputs.tables import report_tables
+
+    throughput = report_tables(Report.create({}, [b]))[-1]
+    assert throughput.title == "Throughput"
+    row = dict(zip(throughput.headers, throughput.rows[0], strict=True))
+    assert (row["Out tok/s"], row["Tot tok/s"]) == ("2.0", "7.0")
+
+
 def test_gate_kinds(pair: tuple[object, object]) -> None:
     a, b = pair
     rel = parse_gate("ttft_p50_ms>+10%")
