@@ -2,11 +2,56 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import click
 
 __all__ = ["mock_server"]
+
+
+# The behaviour options, one per MockServerConfig field (defaults come from there):
+# (field, flag, type, help).
+_SETTINGS: tuple[tuple[str, str, type, str], ...] = (
+    ("ttft_ms", "--ttft-ms", float, "Mean time to first token."),
+    ("ttft_ms_std", "--ttft-ms-std", float, "Standard deviation of the time to first token."),
+    ("itl_ms", "--itl-ms", float, "Mean inter-token latency (drawn once per request)."),
+    ("itl_ms_std", "--itl-ms-std", float,
+     "Standard deviation of the per-request inter-token latency."),
+    ("output_tokens", "--output-tokens", int,
+     "Mean output length when a request sets no max_tokens."),
+    ("output_tokens_std", "--output-tokens-std", float,
+     "Standard deviation of the output length."),
+    ("reasoning_tokens", "--reasoning-tokens", int,
+     "Stream this many tokens as delta.reasoning_content first (chat)."),
+    ("max_concurrency", "--max-concurrency", int,
+     "At most this many requests generate at once; others queue (0: no limit)."),
+    ("model", "--model", str, "Model name in /v1/models; requests naming another get a 404."),
+    ("seed", "--seed", int, "Seed of every draw: same seed + request order, same answers."),
+    ("error_500_rate", "--error-500-rate", float, "Share of requests answered with HTTP 500."),
+    ("error_429_rate", "--error-429-rate", float,
+     "Share answered with HTTP 429 and a Retry-After header."),
+    ("retry_after_s", "--retry-after", int, "Retry-After seconds of the 429 answers."),
+    ("reset_rate", "--reset-rate", float, "Share of responses cut by a TCP reset mid-stream."),
+    ("malformed_rate", "--malformed-rate", float,
+     "Share of responses with one malformed JSON chunk (half-way)."),
+    ("stall_rate", "--stall-rate", float,
+     "Share of responses that stop half-way, keeping the socket open."),
+    ("no_done_rate", "--no-done-rate", float,
+     "Share of streams that end without 'data: [DONE]'."),
+)  # fmt: skip
+
+
+def _setting_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add one click option per :data:`_SETTINGS` row, defaulting to MockServerConfig's."""
+    from guidellm.mock_server.behavior import MockServerConfig
+
+    defaults = MockServerConfig()
+    for field, flag, kind, text in reversed(_SETTINGS):
+        command = click.option(
+            flag, field, type=kind, default=getattr(defaults, field), show_default=True, help=text
+        )(command)
+    return command
 
 
 @click.command("mock-server")
@@ -18,112 +63,7 @@ __all__ = ["mock_server"]
     show_default=True,
     help="Port to listen on (0: a free port, printed at start).",
 )
-@click.option(
-    "--ttft-ms", type=float, default=50.0, show_default=True, help="Mean time to first token."
-)
-@click.option(
-    "--ttft-ms-std",
-    type=float,
-    default=0.0,
-    show_default=True,
-    help="Standard deviation of the time to first token.",
-)
-@click.option(
-    "--itl-ms",
-    type=float,
-    default=10.0,
-    show_default=True,
-    help="Mean inter-token latency (drawn once per request).",
-)
-@click.option(
-    "--itl-ms-std",
-    type=float,
-    default=0.0,
-    show_default=True,
-    help="Standard deviation of the per-request inter-token latency.",
-)
-@click.option(
-    "--output-tokens",
-    type=int,
-    default=128,
-    show_default=True,
-    help="Mean output length when a request sets no max_tokens.",
-)
-@click.option(
-    "--output-tokens-std",
-    type=float,
-    default=0.0,
-    show_default=True,
-    help="Standard deviation of the output length.",
-)
-@click.option(
-    "--reasoning-tokens",
-    type=int,
-    default=0,
-    show_default=True,
-    help="Stream this many tokens as delta.reasoning_content first (chat).",
-)
-@click.option(
-    "--max-concurrency",
-    type=int,
-    default=0,
-    show_default=True,
-    help="At most this many requests generate at once; others queue (0: no limit).",
-)
-@click.option(
-    "--model",
-    default="mock-model",
-    show_default=True,
-    help="Model name in /v1/models; requests naming another get a 404.",
-)
-@click.option(
-    "--seed",
-    type=int,
-    default=0,
-    show_default=True,
-    help="Seed of every draw: same seed + request order, same answers.",
-)
-@click.option(
-    "--error-500-rate", type=float, default=0.0, help="Share of requests answered with HTTP 500."
-)
-@click.option(
-    "--error-429-rate",
-    type=float,
-    default=0.0,
-    help="Share answered with HTTP 429 and a Retry-After header.",
-)
-@click.option(
-    "--retry-after",
-    "retry_after_s",
-    type=int,
-    default=1,
-    show_default=True,
-    help="Retry-After seconds of the 429 answers.",
-)
-@click.option(
-    "--reset-rate",
-    type=float,
-    default=0.0,
-    help="Share of responses cut by a TCP reset mid-stream.",
-)
-@click.option(
-    "--malformed-rate",
-    type=float,
-    default=0.0,
-    help="Share of responses with one malformed JSON chunk (half-way).",
-)
-@click.option(
-    "--stall-rate",
-    type=float,
-    default=0.0,
-    help="Share of responses that stop half-way, keeping the socket open.",
-)
-@click.option(
-    "--no-done-rate",
-    type=float,
-    default=0.0,
-    help="Share of streams that end without 'data: [DONE]'.",
-)
+@_setting_options
 @click.option(
     "--protocol",
     type=click.Choice(["http", "grpc"]),

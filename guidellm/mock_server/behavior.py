@@ -71,6 +71,11 @@ _TOKENS: tuple[str, ...] = tuple(" " + w for w in VOCABULARY)
 _PIECE = re.compile(r"\w+|[^\w\s]")
 
 
+def _flag(name: str) -> str:
+    """The ``guidellm mock-server`` option of a config field (for messages)."""
+    return "--retry-after" if name == "retry_after_s" else "--" + name.replace("_", "-")
+
+
 @dataclass(frozen=True)
 class MockServerConfig:
     """How the mock server behaves: timing and length distributions, faults, model name.
@@ -104,7 +109,7 @@ class MockServerConfig:
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise UserError(
                     f"Mock server: {name} must be a number >= 0, got {value!r}; "
-                    f"pass e.g. --{name.replace('_', '-')} 10."
+                    f"pass e.g. {_flag(name)} 10."
                 )
         for name in ("output_tokens", "reasoning_tokens", "max_concurrency", "retry_after_s",
                      "seed"):  # fmt: skip
@@ -113,7 +118,7 @@ class MockServerConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise UserError(
                     f"Mock server: {name} must be an integer >= {minimum}, got {value!r}; "
-                    f"pass e.g. --{name.replace('_', '-')} {max(minimum, 1)}."
+                    f"pass e.g. {_flag(name)} {max(minimum, 1)}."
                 )
         if not isinstance(self.model, str) or not self.model.strip():
             raise UserError("Mock server: model must be a non-empty name; pass e.g. --model m.")
@@ -124,7 +129,7 @@ class MockServerConfig:
             if not isinstance(rate, (int, float)) or not 0.0 <= rate <= 1.0:
                 raise UserError(
                     f"Mock server: {name} must be a probability in [0, 1], got {rate!r}; "
-                    f"pass e.g. --{name.replace('_', '-')} 0.05."
+                    f"pass e.g. {_flag(name)} 0.05."
                 )
             total += rate
         if total > 1.0 + 1e-9:

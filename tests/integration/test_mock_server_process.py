@@ -120,6 +120,7 @@ def test_cli_serves_until_sigterm() -> None:
         (["--port", "70000"], "--port"),
         (["--itl-ms", "fast"], "--itl-ms"),
         (["--max-concurrency", "-1"], "max_concurrency must be an integer >= 0"),
+        (["--retry-after", "-1"], "pass e.g. --retry-after 1."),
         (["--protocol", "grpc", "--max-concurrency", "4"], "HTTP mock only"),
     ],
 )
