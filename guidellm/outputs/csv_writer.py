@@ -45,7 +45,10 @@ def benchmark_row(b: Benchmark) -> dict[str, Any]:
         for status in STATUSES:
             row[f"{name}.{status}"] = getattr(rates, status)
     for name in ("request_concurrency", *METRIC_NAMES):
-        summary = getattr(m, name).successful
+        # Concurrency is the load the server saw: every request in flight, as the console's
+        # and compare's; the per-request metrics are the successful requests'.
+        split = getattr(m, name)
+        summary = split.total if name == "request_concurrency" else split.successful
         for stat in _STATS:
             row[f"{name}.{stat}"] = getattr(summary, stat)
         for key in PERCENTILES:

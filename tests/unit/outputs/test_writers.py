@@ -109,6 +109,9 @@ def test_csv_one_header_one_row_per_benchmark(report: Report, tmp_path: Path) ->
     assert float(record["requests_per_second.errored"]) == pytest.approx(
         b.metrics.requests_per_second.errored
     )
+    concurrency = b.metrics.request_concurrency
+    assert concurrency.total.mean != concurrency.successful.mean  # errored requests in flight
+    assert float(record["request_concurrency.mean"]) == pytest.approx(concurrency.total.mean)
     assert record["strategy.rate"] == "4.0"
     assert int(record["errors.http_5xx"]) == b.errors["http_5xx"]
     assert "inter_chunk_latency_ms.p999" in header and "goodput.attainment" in header
