@@ -31,6 +31,7 @@ from guidellm.benchmark.statistics import (
 )
 from guidellm.errors import UserError
 from guidellm.outputs.base import Progress
+from guidellm.redact import redact_text
 from guidellm.request import RequestResult, RequestStatus, now
 
 if TYPE_CHECKING:
@@ -193,8 +194,9 @@ class BenchmarkAggregator:
             cat = self._categories.get(category)
             if cat is None:
                 cat = self._categories[category] = len(self._categories)
-                if result.error:
-                    self.error_examples[category] = result.error[:500]
+            if result.error and category not in self.error_examples:
+                # Backends scrub their own secrets; a third-party one may not (once per category).
+                self.error_examples[category] = redact_text(result.error[:500])
             p["category"].append(cat)
         else:
             p["category"].append(-1)
@@ -221,7 +223,7 @@ class BenchmarkAggregator:
         if result.reasoning_text:
             sample["reasoning_text"] = result.reasoning_text
         if result.error:
-            sample["error"] = result.error
+            sample["error"] = redact_text(result.error)
         self.samples.append(sample)
 
     def _flush(self) -> None:
