@@ -265,6 +265,9 @@ def compare(
             )
         console.print(table)
     failures = 0
+    # A baseline benchmark the candidate lacks (a run cut short) fails every gate: a gate that
+    # cannot be checked must not pass.
+    missing = a_report.benchmarks[len(pairs) :]
     for gate in parsed:
         for a, b in pairs:
             failed, shown = gate.check(a, b)
@@ -273,6 +276,12 @@ def compare(
                 console.print(
                     f"[bold red]FAIL[/] {gate.text}: #{a.id} {b.label}: {shown}", highlight=False
                 )
+        for a in missing:
+            failures += 1
+            console.print(
+                f"[bold red]FAIL[/] {gate.text}: #{a.id} {a.label}: not in {candidate}",
+                highlight=False,
+            )
     if parsed:
         if failures:
             console.print(f"{failures} gate check(s) failed", highlight=False)

@@ -143,3 +143,22 @@ def test_report_tells_a_journal_from_a_report_by_content(saved: Path, tmp_path: 
     assert _is_journal(journal)
     proc = guidellm("report", str(named), "--disable-console-outputs", "-o", "x.csv", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_compare_gates_fail_for_benchmarks_the_candidate_lacks(saved: Path, tmp_path: Path) -> None:
+    # A candidate cut short (here: one benchmark of three, then none) must not pass CI gates.
+    data = json.loads(saved.read_text())
+    data["benchmarks"] = data["benchmarks"][:1]
+    short = tmp_path / "short.json"
+    short.write_text(json.dumps(data))
+    proc = guidellm("compare", str(saved), str(short), "--fail-if", "ttft_p99_ms>+10%",
+                    cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert proc.stdout.count("FAIL ttft_p99_ms>+10%") == 2
+    assert "not in" in proc.stdout
+    data["benchmarks"] = []
+    short.write_text(json.dumps(data))
+    proc = guidellm("compare", str(saved), str(short), "--fail-if", "error_rate>0.5",
+                    cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "gate(s) passed" not in proc.stdout
