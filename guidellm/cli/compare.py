@@ -112,8 +112,6 @@ def metric_value(b: Benchmark, key: str) -> float | None:
         }
         return scalars[key]
     summary, stat, factor = _summary(b, key)
-    if stat == "count":
-        return float(summary.count)
     if not hasattr(summary.percentiles, stat) and stat.startswith("p"):
         raise _bad_key(key)
     value = summary.stat(stat)

@@ -40,13 +40,9 @@ def load_report(path: Path) -> Report:
     if not path.is_file():
         raise UserError(f"report {str(path)!r} does not exist; pass the --output file of a run")
     if _is_journal(path):
-        import importlib
+        from guidellm.benchmark.journal import rebuild_report
 
-        # The journal belongs to the Benchmarker; looked up by name so this command stays
-        # usable on saved reports whatever the state of that module.
-        journal = importlib.import_module("guidellm.benchmark.journal")
-        rebuilt: Report = journal.rebuild_report(path)
-        return rebuilt
+        return rebuild_report(path)
     return Report.load(path)
 
 
