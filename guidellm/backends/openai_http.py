@@ -59,7 +59,7 @@ from guidellm.errors import (
     UserError,
 )
 from guidellm.hookspecs import Register, hookimpl
-from guidellm.redact import REDACTED
+from guidellm.redact import REDACTED, is_secret_key
 
 if TYPE_CHECKING:
     import httpx
@@ -272,6 +272,17 @@ class OpenAIHTTPBackend(Backend):
         if key is None:
             key = os.environ.get("GUIDELLM_API_KEY") or os.environ.get("OPENAI_API_KEY")
         self._api_key: str | None = key or None
+        # Every secret a server could echo into a message: the key and secret-named headers
+        # (``headers={"Authorization": "Bearer ..."}`` instead of ``api_key``).
+        self._secrets = [k for k in (self._api_key,) if k] + [
+            str(v)
+            for name, v in (self._opts["headers"] or {}).items()
+            if is_secret_key(str(name)) and str(v)
+        ]
+        for value in list(self._secrets):  # "Bearer sk-..." may be echoed without the scheme
+            scheme, _, token = value.partition(" ")
+            if token and scheme.lower() in ("bearer", "basic", "token"):
+                self._secrets.append(token)
         self._base = _base_url(target)
         self._shown = _without_password(self._base)  # for messages and reports
         self._path = _FORMATS[self._opts["request_format"]]
@@ -453,9 +464,11 @@ class OpenAIHTTPBackend(Backend):
         return f"Cannot connect to {self._shown}: {text}. Check --target."
 
     def _scrub(self, text: str) -> str:
-        """Remove the API key from any text that could reach a user (a server may echo it)."""
-        if self._api_key and self._api_key in text:
-            text = text.replace(self._api_key, REDACTED)
+        """Remove the API key and secret headers from any text that could reach a user (a
+        server may echo them)."""
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
         return text
 
     # -- requests ---------------------------------------------------------------------------------

@@ -475,6 +475,25 @@ def test_validate_bad_key_and_not_ready(monkeypatch: pytest.MonkeyPatch) -> None
     assert "not ready" in str(loading)
 
 
+def test_a_secret_header_echoed_by_the_server_is_scrubbed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("GUIDELLM_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    denied = response(401, b'{"error":{"message":"Invalid token sk-hdr-77 for X-Api-Token hx-9"}}')
+
+    async def go() -> str | UserError:
+        async with RawServer(
+            _routes({b"/health": response(200, b"ok"), b"/v1/models": denied})
+        ) as url:
+            headers = {"Authorization": "Bearer sk-hdr-77", "X-Api-Token": "hx-9"}
+            return await asyncio.to_thread(_validate, url, None, headers=headers)
+
+    error = run(go())
+    assert isinstance(error, UserError) and "401" in str(error) and "Invalid token" in str(error)
+    assert "sk-hdr-77" not in str(error) and "hx-9" not in str(error)
+
+
 @pytest.mark.parametrize("transport", ["lean", "httpx"])
 def test_validate_connection_refused_is_one_line(transport: str) -> None:
     with socket.socket() as s:
