@@ -51,5 +51,27 @@ def writers_for(
                 f"--output {str(path)!r}: unknown report format {path.suffix or '(no suffix)'!r};"
                 f" use one of {known}"
             )
+        _check_writable(path)
         writers.append(cls_for(path))
     return writers
+
+
+def _check_writable(path: Path) -> None:
+    """Fail before the run, not after it: a report path whose folder cannot be made or
+    written is a ``UserError`` now (the folder itself is created when the report is written)."""
+    import os
+
+    from guidellm.errors import UserError
+
+    if path.is_dir():
+        raise UserError(f"--output {str(path)!r} is a folder; give a file, e.g. {path}/report.json")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        problem = f"{str(folder)!r} is a file, not a folder"
+    elif not os.access(folder, os.W_OK | os.X_OK):
+        problem = f"{str(folder)!r} is not writable"
+    else:
+        return
+    raise UserError(f"--output {str(path)!r}: {problem}; pick another path")

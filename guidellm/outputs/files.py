@@ -15,10 +15,18 @@ __all__ = ["JSONWriter", "YAMLWriter", "write_atomically"]
 
 def write_atomically(path: Path, data: bytes) -> None:
     """Write through a temporary file and rename, so a Ctrl-C never leaves half a report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from guidellm.errors import UserError
+
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    except OSError as exc:
+        raise UserError(
+            f"cannot write the report {str(path)!r} ({exc.strerror or exc}); pick another "
+            "--output path"
+        ) from None
 
 
 class JSONWriter(ReportWriter):

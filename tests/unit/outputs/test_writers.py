@@ -49,6 +49,25 @@ def test_writers_for_picks_by_suffix(host: PluginHost, tmp_path: Path) -> None:
         writers_for(["report.pdf"], host)
 
 
+def test_unwritable_output_paths_fail_before_the_run(host: PluginHost, tmp_path: Path) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    with pytest.raises(UserError, match=r"afile' is a file, not a folder; pick another path"):
+        writers_for([afile / "deeper" / "r.csv"], host)
+    (tmp_path / "d.json").mkdir()
+    with pytest.raises(UserError, match=r"is a folder; give a file"):
+        writers_for([tmp_path / "d.json"], host)
+    # A folder that does not exist yet is made when the report is written.
+    [json_writer] = writers_for([tmp_path / "new" / "sub" / "r.json"], host)
+    json_writer.write(sweep_report(n=60))
+    assert (tmp_path / "new" / "sub" / "r.json").is_file()
+    # A path that became unwritable by the end of the run: one line, not a traceback.
+    from guidellm.outputs.files import write_atomically
+
+    with pytest.raises(UserError, match=r"cannot write the report .*pick another --output"):
+        write_atomically(afile / "r.json", b"{}")
+
+
 def test_json_and_yaml_round_trip(host: PluginHost, report: Report, tmp_path: Path) -> None:
     for w in writers_for([tmp_path / "r.json", tmp_path / "r.yaml"], host):
         w.write(report)
