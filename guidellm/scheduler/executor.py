@@ -46,6 +46,20 @@ def default_worker_count() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+#: fcntl's F_SETPIPE_SZ (Linux): bigger pipes absorb a busy moment of either side.
+_F_SETPIPE_SZ = 1031
+_PIPE_BYTES = 1 << 20
+
+
+def _pipe() -> tuple[int, int]:
+    r, w = os.pipe()
+    with contextlib.suppress(OSError):
+        import fcntl
+
+        fcntl.fcntl(w, _F_SETPIPE_SZ, _PIPE_BYTES)
+    return r, w
+
+
 class WorkerPool(Protocol):
     """What the Scheduler needs from a pool of RequestsWorkers."""
 
@@ -93,7 +107,7 @@ class LocalProcessPool:
 
     def start(self) -> None:
         ctx = multiprocessing.get_context("fork")
-        pipes = [(os.pipe(), os.pipe()) for _ in range(self.size)]
+        pipes = [(_pipe(), _pipe()) for _ in range(self.size)]
         every_fd = [fd for pair in pipes for p in pair for fd in p]
         for index, ((down_r, down_w), (up_r, up_w)) in enumerate(pipes):
             keep = {down_r, up_w}

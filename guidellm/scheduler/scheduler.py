@@ -31,6 +31,9 @@ _LOOKAHEAD_S = 1.0
 _TOPUP_S = 0.2
 #: Delay from "go" to the first intended send, so the first batch is in the workers first.
 _LEAD_S = 0.03
+_FRAME_ITEMS = 128
+#: Extra requests queued in each worker at a closed-loop benchmark's start.
+_FIRST_FILL = 512
 #: The client judges itself limited past these (DESIGN section 7; issue 5 targets 2 ms p99).
 LIMIT_SCHEDULING_DELAY_MS = 10.0
 LIMIT_LOOP_LAG_MS = 10.0
@@ -320,8 +323,23 @@ class _Run:
             self.pool.send(w, End(self.index))
 
     def _refill_all(self) -> None:
+        """The first fill: deep (the parent may be busy for a moment right after the start,
+        and streams must not starve meanwhile) and dealt round-robin, so that a short run or
+        a small dataset still spreads over every worker."""
+        size = self.pool.size
+        batches: list[list[GenerationRequest]] = [[] for _ in range(size)]
+        targets = {w: 2 * self.share[w] + 16 + _FIRST_FILL for w in self.participants}
+        while targets and not self._feeding_over():
+            for w in list(targets):
+                got = self._take(min(self.share[w], targets[w] - len(batches[w])))
+                batches[w].extend(got)
+                if len(batches[w]) >= targets[w] or not got:
+                    del targets[w]
         for w in self.participants:
-            self._refill(w)
+            batch = batches[w]
+            self.outstanding[w] += len(batch)
+            for i in range(0, len(batch), _FRAME_ITEMS):
+                self.pool.send(w, Items(self.index, [], batch[i : i + _FRAME_ITEMS]))
         if self._feeding_over():
             self._end_all()
 
@@ -366,8 +384,13 @@ class _Run:
             t = next(self._offsets, math.inf)
         self._next_time = t
         for w in range(size):
-            if batches[w]:
-                self.pool.send(w, Items(self.index, times[w], batches[w]))
+            # Frames of a few hundred requests: a worker starts on the first while the
+            # rest are still in the pipe.
+            reqs, ts = batches[w], times[w]
+            for i in range(0, len(reqs), _FRAME_ITEMS):
+                self.pool.send(
+                    w, Items(self.index, ts[i : i + _FRAME_ITEMS], reqs[i : i + _FRAME_ITEMS])
+                )
         if self._feeding_over():
             self._end_all()
         else:

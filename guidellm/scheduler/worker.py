@@ -19,6 +19,7 @@ import signal
 import sys
 import time
 from collections import deque
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from guidellm.errors import RequestError
@@ -224,12 +225,27 @@ class RequestsWorker:
     def _launch(self, request: GenerationRequest, scheduled: float) -> None:
         self._sent += 1
         self._active += 1
-        task = self._loop.create_task(self._run(request, scheduled))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _run(self, request: GenerationRequest, scheduled: float) -> None:
         recorder = ResponseRecorder(request, scheduled)
+        task = self._loop.create_task(self._run(recorder))
+        self._tasks.add(task)
+        task.add_done_callback(partial(self._task_done, recorder))
+
+    def _task_done(self, recorder: ResponseRecorder, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            # Cancelled before its first step ran: _run never saw it, so count it here.
+            self._completed(
+                recorder.finish(
+                    _INCOMPLETE,
+                    end=_perf(),
+                    error_category="cancelled",
+                    error="cancelled by a stop condition before it was sent",
+                    worker=self.index,
+                )
+            )
+
+    async def _run(self, recorder: ResponseRecorder) -> None:
+        request = recorder.request
         keep = self._keep_text > 0
         recorder.start()
         try:

@@ -47,7 +47,6 @@ def _start(args: list[str], tmp_path: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [*GUIDELLM, "run", *args],
         cwd=tmp_path,
-        check=False,
         env=_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
