@@ -38,7 +38,12 @@ def parse_length(text: str | None, flag: str) -> LengthDistribution | None:
     if text.isdigit():
         config: dict[str, Any] = {"mean": int(text)}
     else:
-        config = parse_options(text, flag)
+        try:
+            config = parse_options(text, flag)
+        except UserError:  # its hint is about key=value pairs; a bare word means N was meant
+            raise UserError(
+                f"{flag} {text!r} is not a length; write N or mean=N,stdev=S,min=A,max=B"
+            ) from None
     unknown = set(config) - {"mean", "stdev", "min", "max"}
     if unknown:
         raise UserError(

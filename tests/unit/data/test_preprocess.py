@@ -137,6 +137,8 @@ def test_parse_length() -> None:
     assert parse_length(None, "--x") is None
     with pytest.raises(UserError, match="--x"):
         parse_length("mean=-1", "--x")
+    with pytest.raises(UserError, match=r"^--x 'abc' is not a length; write N or mean=N"):
+        parse_length("abc", "--x")
 
 
 def test_help_does_not_import_heavy_packages() -> None:
