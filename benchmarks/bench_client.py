@@ -151,8 +151,11 @@ def run_case(url: str, log: Path, name: str, args: list[str], work: Path) -> dic
     launch = time.perf_counter()
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
     peak = 0
+    series: list[int] = []
     while proc.poll() is None:
-        peak = max(peak, _tree_rss(proc.pid))
+        rss = _tree_rss(proc.pid)
+        series.append(rss)
+        peak = max(peak, rss)
         time.sleep(0.1)
     err = proc.stderr.read() if proc.stderr else ""
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -173,6 +176,13 @@ def run_case(url: str, log: Path, name: str, args: list[str], work: Path) -> dic
         "cpu_ms_per_request_whole_tool": round(cpu * 1000 / max(len(results), 1), 3),
         "peak_rss_mb_all_processes": round(peak / 2**20, 1),
         "first_request_s": round(first_request, 3) if first_request is not None else None,
+        # RSS of all processes at 20 %, 40 %, ... 100 % of the run: flat means no growth.
+        "rss_mb_over_run": [
+            round(series[min(len(series) - 1, len(series) * k // 5)] / 2**20, 1)
+            for k in range(1, 6)
+        ]
+        if series
+        else [],
     }
     benches = report["benchmarks"]
     row["client_cpu_ms_per_request"] = [b["client"]["cpu_ms_per_request"] for b in benches]
@@ -207,11 +217,37 @@ def main() -> None:
     ap.add_argument("--rates", default="200,500,1000")
     ap.add_argument("--concurrency", type=int, default=64, help="throughput's cap")
     ap.add_argument("--skip-sweep", action="store_true")
+    ap.add_argument(
+        "--memory-seconds",
+        type=float,
+        default=0,
+        help="only run constant 500/s for this long and report RSS over the run",
+    )
     a = ap.parse_args()
     rows = []
     with nginx_target(a.gen_sse, a.tokens) as (url, log), tempfile.TemporaryDirectory() as work:
         w = Path(work)
         d = str(a.duration)
+        if a.memory_seconds:
+            rows.append(
+                run_case(
+                    url,
+                    log,
+                    "memory-500",
+                    [
+                        "--profile",
+                        "constant",
+                        "--rate",
+                        "500",
+                        "--max-seconds",
+                        str(a.memory_seconds),
+                    ],
+                    w,
+                )
+            )
+            for row in rows:
+                print(json.dumps(row))
+            return
         rows.append(
             run_case(
                 url,

@@ -19,6 +19,7 @@ import signal
 import sys
 import time
 from collections import deque
+from collections.abc import Coroutine
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -226,20 +227,24 @@ class RequestsWorker:
         self._sent += 1
         self._active += 1
         recorder = ResponseRecorder(request, scheduled)
-        task = self._loop.create_task(self._run(recorder))
+        coro = self._run(recorder)
+        task = self._loop.create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(partial(self._task_done, recorder))
+        task.add_done_callback(partial(self._task_done, recorder, coro))
 
-    def _task_done(self, recorder: ResponseRecorder, task: asyncio.Task[None]) -> None:
+    def _task_done(
+        self, recorder: ResponseRecorder, coro: Coroutine[Any, Any, None], task: asyncio.Task[None]
+    ) -> None:
         self._tasks.discard(task)
         if task.cancelled():
-            # Cancelled before its first step ran: _run never saw it, so count it here.
+            # Cancelled before its first step: _run never ran, so count it here.
+            coro.close()
             self._completed(
                 recorder.finish(
                     _INCOMPLETE,
                     end=_perf(),
                     error_category="cancelled",
-                    error="cancelled by a stop condition before it was sent",
+                    error="cancelled by a stop condition",
                     worker=self.index,
                 )
             )
