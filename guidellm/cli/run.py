@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import shlex
+import signal
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -388,7 +389,14 @@ def run_benchmarks(ctx: click.Context, params: dict[str, Any]) -> int:
             from guidellm.mock_server import MockServer
 
             mock = MockServer()
-            target = mock.start_process()
+            # The mock server must outlive a terminal's Ctrl-C (sent to the whole process
+            # group) until the in-flight requests are cancelled: its process starts with
+            # SIGINT blocked (the mask survives exec) and is stopped by PID at the end.
+            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            try:
+                target = mock.start_process()
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             say(f"no --target given: benchmarking the built-in mock server at {target}")
         backend_cls = _choose_backend(host, p.get("backend"), target)
         backend = backend_cls(target, p.get("model"), **backend_args)

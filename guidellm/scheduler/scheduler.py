@@ -328,7 +328,7 @@ class _Run:
         a small dataset still spreads over every worker."""
         size = self.pool.size
         batches: list[list[GenerationRequest]] = [[] for _ in range(size)]
-        targets = {w: 2 * self.share[w] + 16 + _FIRST_FILL for w in self.participants}
+        targets = {w: 4 * self.share[w] + 64 + _FIRST_FILL for w in self.participants}
         while targets and not self._feeding_over():
             for w in list(targets):
                 got = self._take(min(self.share[w], targets[w] - len(batches[w])))
@@ -345,7 +345,7 @@ class _Run:
 
     def _refill(self, w: int) -> None:
         """Closed loop: keep each worker's queue a little longer than its streams."""
-        want = 2 * self.share[w] + 16 - self.outstanding[w]
+        want = 4 * self.share[w] + 64 - self.outstanding[w]
         if want <= 0:
             return
         batch = self._take(want)

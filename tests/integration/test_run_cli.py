@@ -269,3 +269,28 @@ def test_bad_input_one_line_exit_2(tmp_path: Path, args: list[str], message: str
     assert len(lines) == 1 and message in lines[0], proc.stderr
     assert "Traceback" not in proc.stderr
     assert not list(tmp_path.glob("*.jsonl"))
+
+
+def test_ctrl_c_to_the_process_group_with_the_mock_server(tmp_path: Path) -> None:
+    """A terminal's Ctrl-C reaches every process of the group: the built-in mock server must
+    live on until the in-flight requests are cancelled, so they end incomplete, not failed."""
+    out = tmp_path / "g.json"
+    proc = subprocess.Popen(
+        [
+            *GUIDELLM, "run", "--profile", "concurrent", "--rate", "4", "--max-seconds", "60",
+            "--output", str(out), "--disable-progress",
+        ],
+        cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        _wait_for_results(tmp_path / "g.journal.jsonl", 4)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    (bench,) = json.loads(out.read_text())["benchmarks"]
+    assert bench["requests"]["incomplete"] == 4
+    assert bench["requests"]["errored"] == 0, bench["errors"]
