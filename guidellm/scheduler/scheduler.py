@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
+import os
 import random
 import time
 from array import array
@@ -81,9 +82,15 @@ class ScheduleSummary:
         lag_p99 = percentile(self.loop_lags_ms, 99)
         lag_max = max(self.loop_lags_ms) if self.loop_lags_ms else 0.0
         per_request = self.cpu_seconds * 1000 / self.completed if self.completed else None
-        busy = self.cpu_seconds / (self.duration * (self.workers + 1))
+        # The parent and the workers can use at most one core each, and no more than exist.
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except AttributeError:  # pragma: no cover - not Linux
+            cores = os.cpu_count() or 1
+        busy = self.cpu_seconds / (self.duration * min(self.workers + 1, cores))
         reasons = []
-        if self.open_loop and delay_p99 is not None and delay_p99 > LIMIT_SCHEDULING_DELAY_MS:
+        # Closed loop too: there the delay is a free stream waiting for the parent's refill.
+        if delay_p99 is not None and delay_p99 > LIMIT_SCHEDULING_DELAY_MS:
             if self.waited_for_slot > self.sent * 0.01:
                 reasons.append(
                     f"scheduling delay p99 {delay_p99:.1f} ms: {self.waited_for_slot} requests "

@@ -1,0 +1,58 @@
+"""The client's judgement of itself (ScheduleSummary.client) and the percentile helper."""
+
+from __future__ import annotations
+
+from array import array
+
+import pytest
+
+from guidellm.scheduler.scheduler import ScheduleSummary, percentile
+
+
+def _summary(delays: list[float], **kwargs: object) -> ScheduleSummary:
+    defaults: dict[str, object] = {
+        "start_time": 0.0,
+        "end_time": 10.0,
+        "stop_reason": "completed",
+        "sent": len(delays),
+        "completed": len(delays),
+        "workers": 2,
+        "cpu_seconds": 1.0,
+        "loop_lags_ms": [0.1] * 100,
+        "scheduling_delays_ms": array("d", delays),
+    }
+    defaults.update(kwargs)
+    return ScheduleSummary(**defaults)  # type: ignore[arg-type]
+
+
+def test_percentile_interpolates() -> None:
+    assert percentile([], 99) is None
+    assert percentile([5.0], 50) == 5.0
+    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == pytest.approx(2.5)
+    assert percentile(list(range(101)), 99) == pytest.approx(99.0)
+
+
+def test_a_client_that_kept_the_schedule_is_not_limited() -> None:
+    client = _summary([0.1] * 1000).client()
+    assert client["limited"] is False and client["reason"] is None
+    assert client["cpu_ms_per_request"] == pytest.approx(1.0)
+    assert client["scheduling_delay_ms_p99"] == pytest.approx(0.1)
+    assert set(client) == {
+        "workers", "cpu_seconds", "cpu_ms_per_request", "loop_lag_ms_p99", "loop_lag_ms_max",
+        "scheduling_delay_ms_p99", "limited", "reason",
+    }  # fmt: skip
+
+
+def test_late_sends_mark_the_benchmark_limited_and_say_why() -> None:
+    client = _summary([0.1] * 950 + [50.0] * 50).client()
+    assert client["limited"] is True
+    assert "could not keep the schedule" in client["reason"]
+    waited = _summary([0.1] * 950 + [50.0] * 50, waited_for_slot=50).client()
+    assert "concurrency slot" in waited["reason"]
+
+
+def test_loop_lag_and_busy_cpu_mark_it_limited() -> None:
+    lagging = _summary([0.1] * 100, loop_lags_ms=[0.1] * 90 + [30.0] * 10).client()
+    assert lagging["limited"] and "event-loop lag" in lagging["reason"]
+    busy = _summary([0.1] * 100, cpu_seconds=100.0).client()
+    assert busy["limited"] and "busy" in busy["reason"]
