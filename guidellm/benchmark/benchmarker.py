@@ -149,13 +149,25 @@ class Benchmarker:
             self.exit_code = 130
         finally:
             pool.kill()
-        report = self._report()
-        for writer in self.writers:
-            writer.write(report)
-        if self.journal is not None:
-            self.journal.run_finished(self.exit_code)
-            self.journal.close()
+        # Writing the outputs: a Ctrl-C now means "out at once" (no traceback).
+        previous = signal.signal(signal.SIGINT, self._exit_now)
+        try:
+            report = self._report()
+            for writer in self.writers:
+                writer.write(report)
+            if self.journal is not None:
+                self.journal.run_finished(self.exit_code)
+                self.journal.close()
+        finally:
+            signal.signal(signal.SIGINT, previous)
         return RunOutcome(report, self.exit_code, self.exit_code != 0, self.summaries)
+
+    def _exit_now(self, signum: int, _frame: Any) -> None:
+        if self.journal is not None:
+            with contextlib.suppress(Exception):
+                self.journal.flush()
+        sys.stderr.write("\nguidellm: interrupted while writing the outputs, exiting now\n")
+        os._exit(_EXIT_CODES.get(signal.Signals(signum), 130))
 
     def _report(self) -> Report:
         from guidellm.benchmark.report import Report

@@ -315,7 +315,16 @@ benchmark_group.add_command(run)
 
 
 def run_benchmarks(ctx: click.Context, params: dict[str, Any]) -> int:
-    """The body of ``guidellm run``; returns the exit code."""
+    """The body of ``guidellm run``; returns the exit code (130 for a Ctrl-C before the
+    benchmarks start: nothing was sent, nothing to write)."""
+    try:
+        return _run_benchmarks(ctx, params)
+    except KeyboardInterrupt:
+        click.echo("guidellm: interrupted", err=True)
+        return 130
+
+
+def _run_benchmarks(ctx: click.Context, params: dict[str, Any]) -> int:
     from guidellm.options import parse_options
     from guidellm.plugins import get_plugin_host
     from guidellm.redact import redact

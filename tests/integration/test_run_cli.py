@@ -294,3 +294,29 @@ def test_ctrl_c_to_the_process_group_with_the_mock_server(tmp_path: Path) -> Non
     (bench,) = json.loads(out.read_text())["benchmarks"]
     assert bench["requests"]["incomplete"] == 4
     assert bench["requests"]["errored"] == 0, bench["errors"]
+
+
+def test_second_ctrl_c_exits_at_once(slow_server: str, tmp_path: Path) -> None:
+    proc = _start(
+        [
+            "--target", slow_server, "--profile", "concurrent", "--rate", "4",
+            "--max-seconds", "60", "--output", str(tmp_path / "d.json"),
+            "--disable-progress",
+        ],
+        tmp_path,
+    )  # fmt: skip
+    try:
+        _wait_for_results(tmp_path / "d.journal.jsonl", 4)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    # Wherever the second Ctrl-C landed (cancelling or writing), the process left at once
+    # and its workers with it.
+    ps = subprocess.run(["ps", "-o", "ppid=", "-A"], capture_output=True, text=True, check=False)
+    assert str(proc.pid) not in ps.stdout.split()
