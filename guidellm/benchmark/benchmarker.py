@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import math
 import os
 import random
@@ -283,6 +284,8 @@ class Benchmarker:
             await asyncio.sleep(_PROGRESS_S)
             in_flight, _ = scheduler.progress_counts()
             snapshot = agg.progress(clock(), in_flight)
+            if scheduler.live_limited() and not snapshot.client_limited:
+                snapshot = dataclasses.replace(snapshot, client_limited=True)
             for writer in self.writers:
                 writer.progress(snapshot)
             if self.journal is not None:

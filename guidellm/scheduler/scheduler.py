@@ -176,6 +176,14 @@ class Scheduler:
         if self._run is not None:
             self._run.stop(reason)
 
+    def live_limited(self) -> bool:
+        """Whether the running benchmark is falling behind now (last ~1,000 sends)."""
+        run = self._run
+        if run is None or not run.delays:
+            return False
+        recent = percentile(run.delays[-1000:], 99)
+        return recent is not None and recent > LIMIT_SCHEDULING_DELAY_MS
+
     def progress_counts(self) -> tuple[int, int]:
         """``(in_flight, sent)`` of the running benchmark, for live progress."""
         run = self._run

@@ -56,3 +56,16 @@ def test_loop_lag_and_busy_cpu_mark_it_limited() -> None:
     assert lagging["limited"] and "event-loop lag" in lagging["reason"]
     busy = _summary([0.1] * 100, cpu_seconds=100.0).client()
     assert busy["limited"] and "busy" in busy["reason"]
+
+
+def test_live_limited_looks_at_the_recent_sends() -> None:
+    from types import SimpleNamespace
+
+    from guidellm.scheduler.scheduler import Scheduler
+
+    scheduler = Scheduler(pool=None)  # type: ignore[arg-type]
+    assert scheduler.live_limited() is False
+    scheduler._run = SimpleNamespace(delays=array("d", [50.0] * 2000 + [0.1] * 1000))  # type: ignore[assignment]
+    assert scheduler.live_limited() is False  # the old backlog is gone
+    scheduler._run.delays.extend([50.0] * 20)  # type: ignore[union-attr]
+    assert scheduler.live_limited() is True
