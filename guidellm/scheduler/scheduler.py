@@ -426,9 +426,13 @@ class _Run:
                 if len(self.finished) == len(self.participants) and not self.done.done():
                     self.done.set_result(None)
         elif isinstance(message, Failed):
+            # The lost worker's requests are gone; the others cancel theirs and report them.
             self.failure = message.error
+            self.finished.setdefault(
+                message.worker, Done(self.index, message.worker, 0.0, [], 0, 0)
+            )
             self.stop(f"worker failed: {message.error}")
-            if not self.done.done():
+            if len(self.finished) >= len(self.participants) and not self.done.done():
                 self.done.set_result(None)
 
     def _collect(self, results: list[RequestResult]) -> None:

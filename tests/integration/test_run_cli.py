@@ -320,3 +320,37 @@ def test_second_ctrl_c_exits_at_once(slow_server: str, tmp_path: Path) -> None:
     # and its workers with it.
     ps = subprocess.run(["ps", "-o", "ppid=", "-A"], capture_output=True, text=True, check=False)
     assert str(proc.pid) not in ps.stdout.split()
+
+
+def test_a_worker_killed_mid_run_ends_the_run_with_what_was_measured(
+    slow_server: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "w.json"
+    proc = _start(
+        [
+            "--target", slow_server, "--profile", "concurrent", "--rate", "4",
+            "--max-seconds", "60", "--output", str(out), "--disable-progress", "--workers", "2",
+        ],
+        tmp_path,
+    )  # fmt: skip
+    try:
+        _wait_for_results(tmp_path / "w.journal.jsonl", 4)
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        workers = [
+            int(c) for c in children
+            if "guidellm" in Path(f"/proc/{c}/cmdline").read_text()
+            and "mock_server" not in Path(f"/proc/{c}/cmdline").read_text()
+        ]  # fmt: skip
+        assert len(workers) == 2
+        os.kill(workers[0], signal.SIGKILL)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, err
+    assert "worker" in err and "Traceback" not in err
+    (bench,) = json.loads(out.read_text())["benchmarks"]
+    assert bench["requests"]["successful"] >= 4
+    # The surviving worker's two streams were cancelled and counted.
+    assert bench["requests"]["incomplete"] >= 2
+    assert bench["client"]["stop_reason"].startswith("worker failed")
