@@ -17,6 +17,7 @@ import os
 import random
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -184,7 +185,7 @@ class Benchmarker:
         # numpy and the pydantic report models take most of a second to import: do it in a
         # thread (the workers are forked already) while the workers start and the first
         # requests go out, so that neither the first request nor the event loop waits for it.
-        self._heavy = loop.run_in_executor(None, _import_heavy)
+        self._heavy = _import_heavy_in_thread(loop)
         try:
             await pool.connect(scheduler.on_message)
             await self._benchmarks(scheduler)
@@ -314,9 +315,35 @@ class Benchmarker:
             self._scheduler.stop("interrupted")
 
 
-def _import_heavy() -> None:
-    import guidellm.benchmark.aggregator
-    import guidellm.benchmark.report  # noqa: F401
+def _import_heavy_in_thread(loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
+    """Import numpy and the report models in a low-priority thread; a future says when done.
+
+    Linux lets one thread lower its own priority: at nice 19 the import yields the cores to
+    the workers (and a local server) instead of delaying the first sends.
+    """
+    done: asyncio.Future[None] = loop.create_future()
+
+    def finish(error: BaseException | None) -> None:
+        if not done.done():
+            if error is None:
+                done.set_result(None)
+            else:
+                done.set_exception(error)
+
+    def work() -> None:
+        with contextlib.suppress(OSError, AttributeError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        error: BaseException | None = None
+        try:
+            import guidellm.benchmark.aggregator
+            import guidellm.benchmark.report  # noqa: F401
+        except BaseException as exc:  # re-raised in the loop by whoever awaits
+            error = exc
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits
+            loop.call_soon_threadsafe(finish, error)
+
+    threading.Thread(target=work, name="guidellm-imports", daemon=True).start()
+    return done
 
 
 class _Sink:
