@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 __all__ = ["Benchmarker", "RunOutcome", "RunSettings"]
 
 _PROGRESS_S = 0.25
+#: Requests in flight (all workers) an open-loop run allows when no max_concurrency is given.
+DEFAULT_OPEN_LOOP_CONCURRENCY = 4096
 _EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
@@ -129,9 +131,11 @@ class Benchmarker:
         workers = settings.workers or default_worker_count()
         if planned is not None:
             workers = max(1, min(workers, planned))
-        cap = planned or max(
-            DEFAULT_THROUGHPUT_CONCURRENCY,
-            int(profile.options.get("max_concurrency") or 0),
+        # Open loop (or a profile that decides as it goes): no hidden cap on requests in
+        # flight beyond a generous bound; a cap the user sets wins.
+        cap = planned or int(
+            profile.options.get("max_concurrency")
+            or max(DEFAULT_THROUGHPUT_CONCURRENCY, DEFAULT_OPEN_LOOP_CONCURRENCY)
         )
         self.workers = workers
         self.worker_concurrency = max(1, math.ceil(cap / workers))
