@@ -24,6 +24,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from guidellm.errors import RequestError
+from guidellm.redact import redact_text
 from guidellm.request import GenerationRequest, RequestResult, RequestStatus, ResponseRecorder
 from guidellm.scheduler.protocol import (
     Done,
@@ -103,7 +104,8 @@ class RequestsWorker:
         try:
             await self.backend.startup(self.concurrency)
         except Exception as exc:
-            self._send(Failed(self.index, f"backend startup failed: {type(exc).__name__}: {exc}"))
+            error = redact_text(f"backend startup failed: {type(exc).__name__}: {exc}")
+            self._send(Failed(self.index, error))
             await self._drain_writer()
             return
         self._timer = DeadlineTimer(loop, self._due)
@@ -260,7 +262,7 @@ class RequestsWorker:
             result = recorder.finish(
                 _ERRORED,
                 error_category=exc.category,
-                error=str(exc)[:_ERROR_CHARS],
+                error=redact_text(str(exc)[:_ERROR_CHARS]),
                 keep_text=keep,
                 worker=self.index,
             )
@@ -272,10 +274,12 @@ class RequestsWorker:
                 worker=self.index,
             )
         except Exception as exc:  # a backend bug must not kill the run: count it
+            # Errors only (never the success path): a third-party backend's message may
+            # carry a key, and this text reaches the journal and the report as is.
             result = recorder.finish(
                 _ERRORED,
                 error_category="error",
-                error=f"{type(exc).__name__}: {exc}"[:_ERROR_CHARS],
+                error=redact_text(f"{type(exc).__name__}: {exc}"[:_ERROR_CHARS]),
                 worker=self.index,
             )
         if keep and result.status == _SUCCESSFUL:

@@ -109,3 +109,41 @@ def test_stop_cancels_in_flight_and_queued_requests() -> None:
     assert len(results) == 6 and summary.incomplete == 6
     assert {r.error_category for r in results} == {"cancelled"}
     assert summary.duration < 0.5
+
+
+class _LeakyBackend(SleepBackend):
+    """A third-party backend bug whose message carries the key it was given."""
+
+    async def resolve(self, request: GenerationRequest, recorder: object) -> None:
+        if request.request_id.endswith("-leak"):
+            raise RuntimeError(
+                f"bad header Authorization: Bearer sk-LEAK123 api_key={'sk-LEAK456'}"
+            )
+        if request.request_id.endswith("-fail"):
+            from guidellm.errors import ServerError
+
+            raise ServerError("upstream said api_key=sk-LEAK789 is invalid")
+        await super().resolve(request, recorder)  # type: ignore[arg-type]
+
+
+def test_unexpected_backend_errors_are_redacted_before_leaving_the_worker() -> None:
+    backend = _LeakyBackend(ttft_ms=1, itl_ms=0, output_tokens=2)
+    suffixes = {0: "-leak", 1: "-fail"}
+    ((summary, results),) = _run(
+        backend,
+        [
+            (
+                ConcurrentStrategy(2),
+                Limits(max_requests=12),
+                _requests(lambda i: suffixes.get(i % 3, "")),
+                0,
+            )
+        ],
+    )
+    failed = [r for r in results if r.status == "errored"]
+    assert len(failed) == 8 and summary.errored == 8
+    leaked = [r for r in failed if r.error_category == "error"]
+    assert len(leaked) == 4
+    assert all(r.error and r.error.startswith("RuntimeError: bad header") for r in leaked)
+    assert all("***" in (r.error or "") for r in failed)
+    assert not [r.error for r in failed if "sk-LEAK" in (r.error or "")]
