@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from guidellm.scheduler.executor import LocalProcessPool, default_worker_count
@@ -29,8 +29,6 @@ from guidellm.scheduler.strategies import DEFAULT_THROUGHPUT_CONCURRENCY
 from guidellm.scheduler.strategy import (
     BenchmarkOutcome,
     Profile,
-    SchedulingStrategy,
-    StrategyProfile,
 )
 
 if TYPE_CHECKING:
@@ -82,12 +80,32 @@ class RunOutcome:
     exit_code: int
     interrupted: bool
     summaries: list[ScheduleSummary] = field(default_factory=list)
+    #: The outputs (path, or writer name for console writers) that could not be written.
+    failed_outputs: list[str] = field(default_factory=list)
+
+
+def _output_name(writer: ReportWriter) -> str:
+    return str(writer.path) if writer.path is not None else f"'{writer.name}'"
+
+
+def _describe_error(exc: Exception) -> str:
+    """One line for a writer's failure (an OSError's reason, else the exception)."""
+    from guidellm.errors import UserError
+    from guidellm.redact import redact_text
+
+    if isinstance(exc, OSError) and exc.strerror:
+        text = exc.strerror
+    elif isinstance(exc, UserError):
+        text = str(exc)
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    return redact_text(" ".join(text.split()))
 
 
 def _planned_concurrency(profile: Profile) -> int | None:
     """The most requests a profile will ever have in flight, when it is known up front."""
-    planned: list[SchedulingStrategy] | None = getattr(profile, "_planned", None)
-    if isinstance(profile, StrategyProfile) and planned:
+    planned = profile.planned()
+    if planned:
         caps = [s.streams or s.max_concurrency for s in planned]
         if all(c is not None for c in caps):
             return max(int(c) for c in caps if c is not None)
@@ -157,16 +175,30 @@ class Benchmarker:
             pool.kill()
         # Writing the outputs: a Ctrl-C now means "out at once" (no traceback).
         previous = signal.signal(signal.SIGINT, self._exit_now)
+        interrupted = self.exit_code != 0
+        failed: list[str] = []
         try:
             report = self._report()
+            # One output failing (a full disk, a plugin writer's bug) must not cost the
+            # others, nor leave the journal unclosed: each is tried, each failure is one line.
             for writer in self.writers:
-                writer.write(report)
-            if self.journal is not None:
-                self.journal.run_finished(self.exit_code)
-                self.journal.close()
+                try:
+                    writer.write(report)
+                except Exception as exc:
+                    failed.append(_output_name(writer))
+                    sys.stderr.write(
+                        f"guidellm: could not write output {_output_name(writer)}: "
+                        f"{_describe_error(exc)}\n"
+                    )
+            if failed:
+                self.exit_code = self.exit_code or 1
         finally:
             signal.signal(signal.SIGINT, previous)
-        return RunOutcome(report, self.exit_code, self.exit_code != 0, self.summaries)
+            if self.journal is not None:
+                with contextlib.suppress(Exception):
+                    self.journal.run_finished(self.exit_code)
+                self.journal.close()
+        return RunOutcome(report, self.exit_code, interrupted, self.summaries, failed)
 
     def _exit_now(self, signum: int, _frame: Any) -> None:
         if self.journal is not None:
@@ -379,8 +411,3 @@ class _Sink:
 
     def __call__(self, result: Any) -> None:
         self.add(result)
-
-
-def settings_dict(settings: RunSettings) -> dict[str, Any]:
-    """``settings`` as plain data for the report's config."""
-    return asdict(settings)

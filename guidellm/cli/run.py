@@ -464,7 +464,8 @@ def _run_benchmarks(ctx: click.Context, params: dict[str, Any]) -> int:
         )
         outcome = benchmarker.run()
         for path in outputs:
-            say(f"wrote {path}")
+            if str(Path(path)) not in outcome.failed_outputs:
+                say(f"wrote {path}")
         return outcome.exit_code
     finally:
         if mock is not None:

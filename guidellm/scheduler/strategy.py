@@ -83,6 +83,11 @@ class Profile(abc.ABC):
     def describe(self) -> dict[str, Any]:
         return {"type": self.name, "rates": self.rates, **self.options}
 
+    def planned(self) -> list[SchedulingStrategy] | None:
+        """Every strategy this profile will run, when known up front (the Benchmarker sizes
+        the worker pool from it); ``None`` for a profile that decides as it goes."""
+        return None
+
 
 class StrategyProfile(Profile):
     """The profile every strategy gets for free: its ``from_rates`` list, in order."""
@@ -96,6 +101,9 @@ class StrategyProfile(Profile):
     def next_strategy(self, completed: Sequence[BenchmarkOutcome]) -> SchedulingStrategy | None:
         index = len(completed)
         return self._planned[index] if index < len(self._planned) else None
+
+    def planned(self) -> list[SchedulingStrategy] | None:
+        return list(self._planned)
 
     @classmethod
     def for_strategy(cls, strategy: type[SchedulingStrategy]) -> type[StrategyProfile]:

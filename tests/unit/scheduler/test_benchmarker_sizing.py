@@ -32,3 +32,13 @@ def test_open_loop_has_no_hidden_low_cap() -> None:
     assert capped.worker_concurrency == 5
     sweep = _bench("sweep", [4], {})
     assert sweep.worker_concurrency * 2 >= DEFAULT_OPEN_LOOP_CONCURRENCY
+
+
+def test_profiles_say_what_they_plan_publicly() -> None:
+    host = PluginHost(entry_points=False)
+    conc = host.profiles.get("concurrent")([1, 9], {})
+    planned = conc.planned()
+    assert planned is not None and [s.streams for s in planned] == [1, 9]
+    planned.clear()  # a copy: the profile's own plan is untouched
+    assert conc.next_strategy([]) is not None
+    assert host.profiles.get("sweep")([4], {}).planned() is None
