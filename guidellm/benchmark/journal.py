@@ -154,6 +154,12 @@ def rebuild_report(path: str | Path) -> Report:
     from guidellm.benchmark.report import Benchmark, Report, ReportMetadata
 
     lines = _read_lines(Path(path))
+    if not any(line.get("type") in ("result", "benchmark_end") for line in lines):
+        # An empty report would look like a server that answered nothing: say what happened.
+        raise UserError(
+            f"journal {str(path)!r} holds no results (its run stopped before a request "
+            "finished); there is no report to rebuild"
+        )
     header = lines[0]
     benchmarks: dict[int, Benchmark] = {}
     open_aggs: dict[int, BenchmarkAggregator] = {}

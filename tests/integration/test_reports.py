@@ -162,3 +162,17 @@ def test_compare_gates_fail_for_benchmarks_the_candidate_lacks(saved: Path, tmp_
                     cwd=tmp_path)  # fmt: skip
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "gate(s) passed" not in proc.stdout
+
+
+def test_report_of_a_journal_without_results_is_one_line_exit_2(tmp_path: Path) -> None:
+    journal = tmp_path / "run.journal.jsonl"
+    journal.write_text(
+        '{"type":"run","metadata":{},"config":{}}\n'
+        '{"type":"benchmark","index":0,"strategy":{"type":"synchronous"},"settings":{}}\n'
+        '{"type":"result","b":0,"r":[cut by a kil'
+    )
+    proc = guidellm("report", str(journal), "-o", str(tmp_path / "r.json"), cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
+    assert "holds no results" in proc.stderr and str(journal) in proc.stderr
+    assert not (tmp_path / "r.json").exists()
