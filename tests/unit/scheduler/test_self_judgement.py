@@ -69,3 +69,21 @@ def test_live_limited_looks_at_the_recent_sends() -> None:
     assert scheduler.live_limited() is False  # the old backlog is gone
     scheduler._run.delays.extend([50.0] * 20)  # type: ignore[union-attr]
     assert scheduler.live_limited() is True
+
+
+def test_busy_cpu_is_measured_against_the_cores_that_exist(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+
+    # One worker per core on 2 cores: the parent and both workers share those 2 cores, so
+    # 19 CPU-seconds in 10 s is 95% busy (against 3 processes it would read 63%: never 90%).
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
+    busy = _summary([0.1] * 100, workers=2, cpu_seconds=19.0).client()
+    assert busy["limited"] and "95% busy" in busy["reason"]
+    calm = _summary([0.1] * 100, workers=2, cpu_seconds=17.0).client()
+    assert calm["limited"] is False
+    # Fewer workers than cores: the parent and the one worker can use one core each.
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(8)), raising=False)
+    one = _summary([0.1] * 100, workers=1, cpu_seconds=19.0).client()
+    assert one["limited"] and "95% busy" in one["reason"]
