@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Backend",
     "BenchmarkOutcome",
+    "Benchmarker",
     "DatasetSource",
     "GenerationRequest",
     "Profile",
@@ -23,6 +24,8 @@ __all__ = [
     "ReportWriter",
     "RequestResult",
     "ResponseRecorder",
+    "RunOutcome",
+    "RunSettings",
     "SchedulingStrategy",
     "UserError",
     "__version__",
@@ -32,6 +35,7 @@ __all__ = [
 _LAZY = {
     "Backend": "guidellm.backends.base",
     "BenchmarkOutcome": "guidellm.scheduler.strategy",
+    "Benchmarker": "guidellm.benchmark.benchmarker",
     "DatasetSource": "guidellm.data.base",
     "GenerationRequest": "guidellm.request",
     "Profile": "guidellm.scheduler.strategy",
@@ -39,12 +43,15 @@ _LAZY = {
     "ReportWriter": "guidellm.outputs.base",
     "RequestResult": "guidellm.request",
     "ResponseRecorder": "guidellm.request",
+    "RunOutcome": "guidellm.benchmark.benchmarker",
+    "RunSettings": "guidellm.benchmark.benchmarker",
     "SchedulingStrategy": "guidellm.scheduler.strategy",
     "UserError": "guidellm.errors",
 }
 
 if TYPE_CHECKING:
     from guidellm.backends.base import Backend
+    from guidellm.benchmark.benchmarker import Benchmarker, RunOutcome, RunSettings
     from guidellm.data.base import DatasetSource
     from guidellm.errors import UserError
     from guidellm.outputs.base import Progress, ReportWriter
