@@ -281,9 +281,15 @@ class BenchmarkAggregator:
 
     # -- live --------------------------------------------------------------------------------
 
-    def progress(self, now_time: float, in_flight: int) -> Progress:
-        """A cheap snapshot for live display (medians of the last ~1000 requests)."""
-        elapsed = max(now_time - self.created, 0.0)
+    def progress(
+        self, now_time: float, in_flight: int, *, started: float | None = None
+    ) -> Progress:
+        """A cheap snapshot for live display (medians of the last ~1000 requests).
+
+        ``started`` is the benchmark's real start: the aggregator may be built after the
+        schedule began (its imports run in a thread), so its creation time can be late.
+        """
+        elapsed = max(now_time - (self.created if started is None else started), 0.0)
         done = sum(self.counts)
         fractions = []
         if self.max_seconds:

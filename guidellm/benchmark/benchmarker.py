@@ -320,7 +320,7 @@ class Benchmarker:
         while True:
             await asyncio.sleep(_PROGRESS_S)
             in_flight, _ = scheduler.progress_counts()
-            snapshot = agg.progress(clock(), in_flight)
+            snapshot = agg.progress(clock(), in_flight, started=scheduler.started_at())
             if scheduler.live_limited() and not snapshot.client_limited:
                 snapshot = dataclasses.replace(snapshot, client_limited=True)
             for writer in self.writers:

@@ -184,6 +184,11 @@ class Scheduler:
         recent = percentile(run.delays[-1000:], 99)
         return recent is not None and recent > LIMIT_SCHEDULING_DELAY_MS
 
+    def started_at(self) -> float | None:
+        """The running benchmark's start time (``time.perf_counter``), once it has begun."""
+        run = self._run
+        return getattr(run, "start_time", None) if run is not None else None
+
     def progress_counts(self) -> tuple[int, int]:
         """``(in_flight, sent)`` of the running benchmark, for live progress."""
         run = self._run
