@@ -10,6 +10,10 @@
 #            and run through the extracted glibc loader (~15-30 s)
 #   source : llama-server compiled from the llama.cpp vendored in PyPI's llama-cpp-python
 #            sdist (~10 min quiet, ~20 min under load on 2 cores)
+#   grpc   : NVIDIA Triton (nvidia-pytriton) and MLServer, through setup-grpc.sh (~1.5 min)
+#   system : Debian tools some tests use, when missing: chromium (HTML report test), nginx
+#            (benchmarks); needs root or sudo
+#   all    : llama grpc system: everything `python -m pytest` needs
 #   (a further component is a setup_<name> function and its name in KNOWN below)
 #
 # Env: GUIDELLM_TEST_SERVERS  cache dir (default $HOME/.cache/guidellm-test-servers)
@@ -142,7 +146,28 @@ setup_llama() {
   works "$ROOT/bin/llama-server" || { log "llama: $ROOT/bin/llama-server does not run"; return 1; }
 }
 
-KNOWN=(model llama deb source)
+setup_grpc() {
+  "$(dirname "${BASH_SOURCE[0]}")/setup-grpc.sh" triton mlserver
+}
+
+setup_system() {
+  local missing=()
+  command -v chromium >/dev/null || missing+=(chromium)
+  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+  [ ${#missing[@]} -gt 0 ] || { log "system: chromium and nginx present"; return 0; }
+  local sudo=(); [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  log "system: apt-get install ${missing[*]}"
+  "${sudo[@]}" apt-get update -q
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q "${missing[@]}"
+}
+
+setup_all() {
+  setup_llama
+  setup_grpc
+  setup_system
+}
+
+KNOWN=(model llama deb source grpc system all)
 for c in "${COMPONENTS[@]}"; do
   [[ " ${KNOWN[*]} " == *" $c "* ]] \
     || { echo "setup.sh: unknown component '$c' (known: ${KNOWN[*]})" >&2; exit 2; }
