@@ -21,6 +21,7 @@ A server that cannot start fails the test with its log tail and the setup comman
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import functools
 import json
@@ -94,7 +95,7 @@ def _lib_dir(python: Path) -> str:
     return str(sysconfig.get_config_var("LIBDIR") or "")
 
 
-class _GRPCServer:
+class _GRPCServer(abc.ABC):
     """Shared start/stop logic: a child process, its ports and a readiness URL."""
 
     name = "grpc-server"
@@ -117,8 +118,9 @@ class _GRPCServer:
     def pid(self) -> int | None:
         return self.process.pid if self.process is not None else None
 
+    @abc.abstractmethod
     def _process(self) -> ServerProcess:
-        raise NotImplementedError
+        """The server's command line and readiness check, per server kind."""
 
     def start(self, attempts: int = 3) -> _GRPCServer:
         """Start on free ports and wait for the model; retries when a port was taken."""
