@@ -255,16 +255,20 @@ class PluginHost:
             self.pm.unregister(plugin)
         self.records.pop(name, None)
 
-    def _registrars(self) -> dict[str, tuple[str, Callable[..., None]]]:
-        def strategy_or_profile(component: Any, name: str | None = None, *, plugin: str) -> None:
+    def _registrars(self) -> dict[str, tuple[str, Callable[..., str | None]]]:
+        """Per hook: the default kind listed under ``provides`` and the function that
+        registers one component (it may return the kind it actually used)."""
+
+        def strategy_or_profile(component: Any, name: str | None = None, *, plugin: str) -> str:
             if isinstance(component, type) and issubclass(component, SchedulingStrategy):
                 self.strategies.register(component, name, plugin=plugin)
                 profile = StrategyProfile.for_strategy(component)
                 if name is not None:
                     profile.name = name
                 self.profiles.register(profile, name, plugin=plugin)
-            else:
-                self.profiles.register(component, name, plugin=plugin)
+                return "strategies"
+            self.profiles.register(component, name, plugin=plugin)
+            return "profiles"
 
         return {
             "register_backends": ("backends", self.backends.register),
@@ -280,17 +284,18 @@ class PluginHost:
             for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
                 if impl.plugin is not plugin:
                     continue
-                added: list[str] = []
+                added: list[tuple[str, str]] = []
 
                 def register(
                     component: Any,
                     cname: str | None = None,
                     *,
                     _add: Any = add,
-                    _added: list[str] = added,
+                    _kind: str = kind,
+                    _added: list[tuple[str, str]] = added,
                 ) -> None:
-                    _add(component, cname, plugin=name)
-                    _added.append(cname or component.name)
+                    used = _add(component, cname, plugin=name) or _kind
+                    _added.append((used, cname or component.name))
 
                 # pluggy lets an implementation take a subset of the spec's arguments.
                 kwargs = {"register": register} if "register" in impl.argnames else {}
@@ -299,8 +304,8 @@ class PluginHost:
                 except Exception as exc:
                     record.error = _describe_error(exc)
                     self.warn(f"plugin {name!r} failed in {hook_name}: {record.error}")
-                if added:
-                    record.provides.setdefault(kind, []).extend(added)
+                for used, cname in added:
+                    record.provides.setdefault(used, []).append(cname)
 
     # -- use ---------------------------------------------------------------------------------
 

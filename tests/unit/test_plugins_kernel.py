@@ -16,7 +16,14 @@ from typing import Any
 import click
 import pytest
 
-from guidellm import Backend, GenerationRequest, ResponseRecorder, SchedulingStrategy, hookimpl
+from guidellm import (
+    Backend,
+    GenerationRequest,
+    Profile,
+    ResponseRecorder,
+    SchedulingStrategy,
+    hookimpl,
+)
 from guidellm import plugins as plugins_module
 from guidellm.errors import DuplicateComponentError, UnknownComponentError
 from guidellm.hookspecs import HOOK_NAMES
@@ -94,6 +101,30 @@ def test_a_plugin_registers_components_by_name(host: tuple[PluginHost, list[str]
     finally:
         h.remove_plugin("tp-null")
     assert h.listing() == []
+
+
+class TwiceProfile(Profile):
+    name = "twice"
+
+    def next_strategy(self, completed: Any) -> SchedulingStrategy | None:
+        return OnceStrategy() if len(completed) < 2 else None
+
+
+def test_profiles_are_listed_apart_from_strategies(host: tuple[PluginHost, list[str]]) -> None:
+    h, warnings = host
+    p = plugin(
+        "tp_twice",
+        register_strategies=lambda register: (register(OnceStrategy), register(TwiceProfile)),
+    )
+    h.add_plugin(p, "tp-twice")
+    try:
+        assert warnings == []
+        assert h.profiles.get("twice") is TwiceProfile
+        assert "twice" not in h.strategies
+        (entry,) = h.listing()
+        assert entry["provides"] == {"strategies": ["once"], "profiles": ["twice"]}
+    finally:
+        h.remove_plugin("tp-twice")
 
 
 def test_explicit_names_and_subset_of_hook_arguments(host: tuple[PluginHost, list[str]]) -> None:
