@@ -279,24 +279,58 @@ def split_by_status(
     weights: NDArray[np.float64] | None = None,
 ) -> dict[str, Any]:
     """Summaries per status and in total from one sort: selecting a status from the sorted
-    values keeps them sorted."""
-    idx = np.nonzero(mask & ~np.isnan(values))[0]
-    order = idx[np.argsort(values[idx])]
+    values keeps them sorted.
+
+    Runs after the last request (compile), so the common cases skip work: unweighted values
+    are sorted directly (no argsort and gathers), and a mask that keeps every row needs no
+    index array. Same sorted values either way, so the same summaries.
+    """
+    keep = mask & ~np.isnan(values)
+    every = bool(keep.all())
+    kept_status = status if every else status[keep]
+    present = np.bincount(kept_status, minlength=3) if len(kept_status) else np.zeros(3, np.int64)
+    if weights is None:
+        return _split_unweighted(values if every else values[keep], kept_status, present)
+    if every:
+        order = np.argsort(values)
+    else:
+        idx = np.nonzero(keep)[0]
+        order = idx[np.argsort(values[idx])]
     v = values[order]
-    st = status[order]
-    w = None if weights is None else weights[order].astype(np.float64)
+    w = np.asarray(weights[order], dtype=np.float64)
     out: dict[str, Any] = {}
+    st: NDArray[np.int64] | None = None  # statuses in sorted order: only when mixed
     for code, name in enumerate(STATUS_NAMES):
-        sel = st == code
-        n = int(sel.sum())
+        n = int(present[code])
         if n == len(v):
             out[name] = out["total"] = summarize(v, w, presorted=True)
         elif n == 0:
             out[name] = summarize(v[:0])
         else:
-            out[name] = summarize(v[sel], None if w is None else w[sel], presorted=True)
+            if st is None:
+                st = status[order]
+            sel = st == code
+            out[name] = summarize(v[sel], w[sel], presorted=True)
     if "total" not in out:
         out["total"] = summarize(v, w, presorted=True)
+    return out
+
+
+def _split_unweighted(
+    values: NDArray[np.float64], status: NDArray[np.int64], present: NDArray[np.int64]
+) -> dict[str, Any]:
+    """:func:`split_by_status` without weights: each status's values sorted on their own."""
+    out: dict[str, Any] = {}
+    for code, name in enumerate(STATUS_NAMES):
+        n = int(present[code])
+        if n == 0:
+            out[name] = summarize(values[:0])
+        elif n == len(values):
+            out[name] = out["total"] = summarize(np.sort(values), presorted=True)
+        else:
+            out[name] = summarize(np.sort(values[status == code]), presorted=True)
+    if "total" not in out:
+        out["total"] = summarize(np.sort(values), presorted=True)
     return out
 
 
@@ -316,16 +350,20 @@ def concurrency_by_status(
     e = np.clip(ends, ws, we)
     keep = e > s
     n = int(keep.sum())
-    times = np.concatenate([s[keep], e[keep], [ws, we]])
-    deltas = np.concatenate([np.ones(n, np.int64), -np.ones(n, np.int64), [0, 0]])
-    codes = np.concatenate([status[keep], status[keep], [-1, -1]])
+    every = bool(keep.all())
+    kept_status = status if every else status[keep]
+    times = np.concatenate([s if every else s[keep], e if every else e[keep], [ws, we]])
     order = np.argsort(times)
     t = times[order]
-    d = deltas[order]
-    c = codes[order]
+    # Each event's +1 (a start: the first n) / -1 (an end) / 0 (the two window bounds), read
+    # from the sort order instead of gathered from an array of deltas (compile runs after the
+    # last request: every pass over the events counts).
+    d = np.where(order < n, 1, -1)
+    d[order >= 2 * n] = 0
     durations = np.diff(t)
     out: dict[str, Any] = {}
-    present = np.bincount(status[keep], minlength=3) if n else np.zeros(3, np.int64)
+    present = np.bincount(kept_status, minlength=3) if n else np.zeros(3, np.int64)
+    c: NDArray[np.int64] | None = None
     for code, name in enumerate([*STATUS_NAMES, "total"]):
         if code < 3 and present[code] == 0:
             out[name] = summarize(np.zeros(0))
@@ -333,6 +371,8 @@ def concurrency_by_status(
         if code < 3 and present[code] == n:
             continue  # every request has this status: the total below is the same
         if code < 3:
+            if c is None:  # only with mixed statuses: each event's status, in time order
+                c = np.concatenate([kept_status, kept_status, [-1, -1]])[order]
             level = np.cumsum(np.where(c == code, d, 0))
             count = int(present[code])
         else:
