@@ -30,7 +30,6 @@ import json
 import os
 import signal
 import struct
-import subprocess
 import sys
 import threading
 import time
@@ -39,7 +38,7 @@ from typing import Any
 
 from guidellm.errors import UserError
 from guidellm.mock_server.behavior import MockServerConfig, count_prompt_tokens, plan_request
-from guidellm.mock_server.server import LoopThread, start_child, stop_child, stop_on_stdin_eof
+from guidellm.mock_server.server import ServerRunner, stop_on_stdin_eof
 from guidellm.mock_server.timers import DeadlineScheduler
 
 __all__ = ["DIALECTS", "GRPCMockServer", "run_grpc_foreground", "serve_grpc"]
@@ -319,10 +318,12 @@ def run_grpc_foreground(
     asyncio.run(main())
 
 
-class GRPCMockServer:
+class GRPCMockServer(ServerRunner):
     """The gRPC mock as a child process (``with GRPCMockServer(config) as target``) or on a
     thread of this process (``start_thread()``, for tests); ``target`` is ``grpc://host:port``.
     """
+
+    label = "gRPC mock server"
 
     def __init__(
         self,
@@ -336,20 +337,18 @@ class GRPCMockServer:
             raise UserError(
                 f"Mock server: unknown gRPC dialect {dialect!r}; use triton or mlserver."
             )
+        super().__init__()
         self.config = config if config is not None else MockServerConfig()
         self.host = host
         self.port = port
         self.dialect = dialect
         self.tls = tls  # (certificate chain PEM, private key PEM): thread mode only
-        self.target: str | None = None
         self.state: MockGRPCState | None = None
-        self._proc: subprocess.Popen[str] | None = None
-        self._thread: LoopThread | None = None
 
     @property
-    def pid(self) -> int | None:
-        """The child's PID in process mode."""
-        return self._proc.pid if self._proc is not None else None
+    def target(self) -> str | None:
+        """``grpc://host:port`` (``grpcs://`` with TLS) while running."""
+        return self.address
 
     def start_process(self, timeout: float = 20.0) -> str:
         """Run ``python -m guidellm.mock_server.grpc_server``; return the target once it listens."""
@@ -367,23 +366,18 @@ class GRPCMockServer:
             self.dialect,
             "--watch-stdin",
         ]
-        self._proc, self.target = start_child(cmd, timeout, "gRPC mock server")
-        return self.target
+        return self._start_child(cmd, timeout)
 
     def start_thread(self, timeout: float = 20.0) -> str:
-        """Serve on a fresh event loop in a daemon thread; return the target."""
-        thread = LoopThread(self._serve, "gRPC mock server", asyncio.new_event_loop)
-        thread.start(timeout)
-        self._thread = thread
-        assert self.target is not None
-        return self.target
+        """Serve on a fresh asyncio loop (grpc.aio wants its own) in a daemon thread."""
+        return self._start_thread(self._serve, timeout, asyncio.new_event_loop)
 
     async def _serve(self, ready: threading.Event, stop: asyncio.Event) -> None:
         server, bound, self.state = await serve_grpc(
             self.config, self.host, self.port, self.dialect, self.tls
         )
         scheme = "grpcs" if self.tls is not None else "grpc"
-        self.target = f"{scheme}://{self.host}:{bound}"
+        self.address = f"{scheme}://{self.host}:{bound}"
         ready.set()
         try:
             await stop.wait()
@@ -395,22 +389,6 @@ class GRPCMockServer:
     def requests(self) -> int:
         """Generation requests received (thread mode)."""
         return self.state.requests if self.state is not None else 0
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop the child by PID (SIGTERM, then SIGKILL) or the thread's loop."""
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            stop_child(proc, timeout)
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            thread.stop(timeout)
-        self.target = None
-
-    def __enter__(self) -> str:
-        return self.start_process()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def main(argv: list[str] | None = None) -> int:

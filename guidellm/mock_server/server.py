@@ -10,6 +10,7 @@ process lets it be (use a process to measure timing). Both bind a free port by d
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import json
@@ -184,7 +185,72 @@ def stop_on_stdin_eof(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> N
     loop.add_reader(0, on_stdin)
 
 
-class MockServer:
+class ServerRunner(abc.ABC):
+    """The life cycle both mock servers share: a child process or a loop thread, started
+    once, stopped by PID or by stopping the loop. ``address`` is where it listens."""
+
+    #: Shown in start-up errors ("mock server did not start ...").
+    label = "mock server"
+
+    def __init__(self) -> None:
+        self.address: str | None = None
+        self._proc: subprocess.Popen[str] | None = None
+        self._thread: LoopThread | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The child's process id in process mode, else ``None``."""
+        return self._proc.pid if self._proc is not None else None
+
+    def _start_child(self, cmd: list[str], timeout: float) -> str:
+        self._check_not_started()
+        self._proc, self.address = start_child(cmd, timeout, self.label)
+        return self.address
+
+    def _start_thread(
+        self,
+        serve: Callable[[threading.Event, asyncio.Event], Awaitable[None]],
+        timeout: float,
+        new_loop: Callable[[], asyncio.AbstractEventLoop] = _new_loop,
+    ) -> str:
+        self._check_not_started()
+        thread = LoopThread(serve, self.label, new_loop)
+        thread.start(timeout)
+        self._thread = thread
+        assert self.address is not None
+        return self.address
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the server (SIGTERM, then SIGKILL for a child; the loop for a thread)."""
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            stop_child(proc, timeout)
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.stop(timeout)
+        self.address = None
+
+    def _check_not_started(self) -> None:
+        if self._proc is not None or self._thread is not None:
+            raise RuntimeError(f"this {self.label} is already running; stop() it first")
+
+    @abc.abstractmethod
+    def start_process(self, timeout: float = 15.0) -> str:
+        """Start the server in a child process; return its address once it listens."""
+
+    def __enter__(self) -> str:
+        return self.start_process()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class MockServer(ServerRunner):
     """A mock OpenAI-compatible server; ``with MockServer(config) as url:`` runs it as a process.
 
     ``url`` is the base URL (``http://127.0.0.1:PORT``) while running, ``pid`` the child's
@@ -195,28 +261,24 @@ class MockServer:
     def __init__(
         self, config: MockServerConfig | None = None, host: str = "127.0.0.1", port: int = 0
     ) -> None:
+        super().__init__()
         self.config = config if config is not None else MockServerConfig()
         self.host = host
         self.port = port
-        self.url: str | None = None
-        self._proc: subprocess.Popen[str] | None = None
-        self._thread: LoopThread | None = None
         self._state: Any = None
 
     @property
-    def pid(self) -> int | None:
-        """The child's process id in process mode, else ``None``."""
-        return self._proc.pid if self._proc is not None else None
+    def url(self) -> str | None:
+        """The base URL (``http://host:port``) while running."""
+        return self.address
 
     @property
     def requests(self) -> int:
         """Generation requests answered so far (thread mode; 0 otherwise)."""
         return int(self._state.requests) if self._state is not None else 0
 
-    # -- process mode -----------------------------------------------------------------------
     def start_process(self, timeout: float = 15.0) -> str:
         """Start the server in a child process; return its base URL once it listens."""
-        self._check_not_started()
         cmd = [
             sys.executable,
             "-m",
@@ -229,55 +291,22 @@ class MockServer:
             str(self.port),
             "--watch-stdin",
         ]
-        self._proc, self.url = start_child(cmd, timeout, "mock server")
-        return self.url
+        return self._start_child(cmd, timeout)
 
-    # -- thread mode ------------------------------------------------------------------------
     def start_thread(self, timeout: float = 10.0) -> str:
         """Start the server on its own event loop in a daemon thread; return its base URL."""
-        self._check_not_started()
-        thread = LoopThread(self._serve, "mock server")
-        thread.start(timeout)
-        self._thread = thread
-        assert self.url is not None
-        return self.url
+        return self._start_thread(self._serve, timeout)
 
     async def _serve(self, ready: threading.Event, stop: asyncio.Event) -> None:
         server, state = await _listen(self.config, self.host, self.port)
         self._state = state
         port = server.sockets[0].getsockname()[1]
-        self.url = _url(self.host, port)
+        self.address = _url(self.host, port)
         ready.set()
         try:
             await stop.wait()
         finally:
             await _shutdown(server, state)
-
-    # -- both -------------------------------------------------------------------------------
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop the server (SIGTERM, then SIGKILL for a child; the loop for a thread)."""
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            stop_child(proc, timeout)
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            thread.stop(timeout)
-        self.url = None
-
-    def _check_not_started(self) -> None:
-        if self._proc is not None or self._thread is not None:
-            raise RuntimeError("this MockServer is already running; stop() it first")
-
-    def __enter__(self) -> str:
-        return self.start_process()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 async def _listen(config: MockServerConfig, host: str, port: int) -> tuple[asyncio.Server, Any]:

@@ -423,3 +423,18 @@ def test_expect_100_continue_is_answered(serve: Any) -> None:
             received += chunk
     assert received.startswith(b"HTTP/1.1 200")
     assert orjson.loads(received.split(b"\r\n\r\n", 1)[1])["usage"]["prompt_tokens"] == 400
+
+
+@pytest.mark.parametrize("kind", ["http", "grpc"])
+def test_both_mocks_refuse_a_second_start_and_forget_their_address(kind: str) -> None:
+    from guidellm.mock_server.grpc_server import GRPCMockServer
+
+    server = MockServer() if kind == "http" else GRPCMockServer()
+    address = server.start_thread()
+    try:
+        assert address.startswith("http://" if kind == "http" else "grpc://")
+        with pytest.raises(RuntimeError, match="already running"):
+            server.start_thread()
+    finally:
+        server.stop()
+    assert (server.url if isinstance(server, MockServer) else server.target) is None
