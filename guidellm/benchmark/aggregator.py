@@ -1,10 +1,12 @@
 """BenchmarkAggregator: results in, one compiled :class:`Benchmark` out.
 
 ``add()`` runs in the parent for every result while the benchmark goes on, so it only appends
-plain numbers to Python lists; every few thousand results those lists move into numpy arrays
-and the chunk arrival times become inter-chunk gaps (exact sums, a log histogram for
-percentiles). ``compile()`` then works on arrays only: one sort per metric, no pydantic per
-request. The window rule and every definition are in docs/metrics.md.
+plain numbers to Python lists; every few thousand results those lists move into numpy columns,
+the chunk arrival times become inter-chunk gaps (exact sums, a log histogram for percentiles),
+each metric's values are merged into its exact :class:`SortedSample` and the start/end events
+into the :class:`ConcurrencyTimeline`. ``compile()`` after the last result then sorts nothing:
+it drops the rows outside the measured window, reads percentiles off the sorted arrays and
+sums; no pydantic per request. The window rule and every definition are in docs/metrics.md.
 """
 
 from __future__ import annotations
@@ -19,16 +21,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from guidellm.benchmark.report import Benchmark, epoch_offset
+from guidellm.benchmark.sorted_sample import GrowableColumns, SortedSample
 from guidellm.benchmark.statistics import (
     STATUS_NAMES,
     LogHistogram,
-    concurrency_by_status,
     goodput,
     rates_by_status,
-    split_by_status,
+    split_sorted,
     summarize,
     summarize_histogram,
 )
+from guidellm.benchmark.timeline import ConcurrencyTimeline
 from guidellm.errors import UserError
 from guidellm.outputs.base import Progress
 from guidellm.redact import redact_text
@@ -50,6 +53,23 @@ SLO_KEYS = {
     "latency_ms": "request latency (ms)",
 }
 _FLUSH_EVERY = 4096
+#: The report's metric order (docs/metrics.md).
+_METRIC_ORDER = (
+    "requests_per_second",
+    "output_tokens_per_second",
+    "tokens_per_second",
+    "request_concurrency",
+    "time_to_first_token_ms",
+    "inter_token_latency_ms",
+    "time_per_output_token_ms",
+    "inter_chunk_latency_ms",
+    "request_latency",
+    "scheduled_latency",
+    "scheduling_delay_ms",
+    "prompt_token_count",
+    "output_token_count",
+    "goodput",
+)
 _NAN = math.nan
 
 # Columns kept per request (float64 unless noted), filled by add() and flushed in batches.
@@ -63,6 +83,44 @@ _FLOAT_COLS = (
     "output_tokens",
 )
 _INT_COLS = ("status", "source", "disagree", "category", "ngaps")
+#: Columns derived at each flush: inter-chunk gap moments and the per-request latencies.
+_DERIVED_COLS = ("gap_sum", "gap_sumsq", "gap_min", "gap_max", "ttft", "itl", "tpot")
+#: The per-request metrics kept as sorted samples (report key -> token-weighted).
+_SAMPLED = {
+    "time_to_first_token_ms": False,
+    "inter_token_latency_ms": True,
+    "time_per_output_token_ms": True,
+    "request_latency": False,
+    "scheduled_latency": False,
+    "scheduling_delay_ms": False,
+    "prompt_token_count": False,
+    "output_token_count": False,
+}
+
+
+def _row_metrics(
+    block: Mapping[str, NDArray[Any]],
+) -> dict[str, tuple[NDArray[np.float64], NDArray[np.float64] | None]]:
+    """Every sampled metric of a block of rows: values and (token-weighted ones) weights.
+
+    NaN marks a metric a request does not have (no first token, fewer than 2 tokens).
+    """
+    start, first, last = block["start"], block["first"], block["last"]
+    out_tok = block["output_tokens"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ttft = (first - start) * 1000.0
+        itl = np.where(out_tok >= 2, (last - first) * 1000.0 / (out_tok - 1), _NAN)
+        tpot = np.where(out_tok >= 1, (last - start) * 1000.0 / out_tok, _NAN)
+    return {
+        "time_to_first_token_ms": (ttft, None),
+        "inter_token_latency_ms": (itl, np.maximum(out_tok - 1, 0)),
+        "time_per_output_token_ms": (tpot, out_tok),
+        "request_latency": (block["end"] - start, None),
+        "scheduled_latency": (block["end"] - block["scheduled"], None),
+        "scheduling_delay_ms": ((start - block["scheduled"]) * 1000.0, None),
+        "prompt_token_count": (block["prompt_tokens"], None),
+        "output_token_count": (out_tok, None),
+    }
 
 
 def _live_delay_limit_ms() -> float:
@@ -136,13 +194,11 @@ class BenchmarkAggregator:
         self._recent_delay: deque[float] = deque(maxlen=1024)
         self._pending: dict[str, list[Any]] = {c: [] for c in (*_FLOAT_COLS, *_INT_COLS)}
         self._pending_chunks: list[list[float]] = []
-        self._arrays: dict[str, list[NDArray[Any]]] = {c: [] for c in self._pending}
-        self._gap_cols: dict[str, list[NDArray[np.float64]]] = {
-            "sum": [],
-            "sumsq": [],
-            "min": [],
-            "max": [],
-        }
+        dtypes: dict[str, Any] = {c: np.float64 for c in (*_FLOAT_COLS, *_DERIVED_COLS)}
+        dtypes.update({c: np.int64 for c in _INT_COLS})
+        self._cols = GrowableColumns(dtypes)
+        self._samples = {name: SortedSample(weighted=w) for name, w in _SAMPLED.items()}
+        self._timeline = ConcurrencyTimeline()
         self._gap_buckets: list[NDArray[np.int16]] = []
         self._gap_batch_rows: list[int] = []
         self._gap_hist = np.zeros((3, LogHistogram.BUCKETS), dtype=np.int64)
@@ -227,17 +283,19 @@ class BenchmarkAggregator:
         self.samples.append(sample)
 
     def _flush(self) -> None:
-        """Move pending lists into numpy arrays and turn chunk times into gaps."""
+        """Move pending lists into numpy columns, turn chunk times into gaps, and merge the
+        block into the sorted samples and the concurrency timeline."""
         lists = self._pending_chunks
         if not lists:
             return
         p = self._pending
-        for col in _FLOAT_COLS:
-            self._arrays[col].append(np.array(p[col], dtype=np.float64))
+        block: dict[str, NDArray[Any]] = {
+            col: np.array(p[col], dtype=np.float64) for col in _FLOAT_COLS
+        }
         for col in _INT_COLS:
-            self._arrays[col].append(np.array(p[col], dtype=np.int64))
-        status = self._arrays["status"][-1]
-        ngaps = self._arrays["ngaps"][-1]
+            block[col] = np.array(p[col], dtype=np.int64)
+        status = block["status"]
+        ngaps = block["ngaps"]
         m = len(lists)
         counts = np.fromiter(map(len, lists), dtype=np.int64, count=m)
         gap_sum = np.zeros(m)
@@ -271,12 +329,18 @@ class BenchmarkAggregator:
             buckets = np.zeros(0, dtype=np.int16)
         self._gap_buckets.append(buckets)
         self._gap_batch_rows.append(m)
-        self._gap_cols["sum"].append(gap_sum)
-        self._gap_cols["sumsq"].append(gap_sumsq)
-        self._gap_cols["min"].append(gap_min)
-        self._gap_cols["max"].append(gap_max)
-        for values in p.values():
-            values.clear()
+        block["gap_sum"], block["gap_sumsq"] = gap_sum, gap_sumsq
+        block["gap_min"], block["gap_max"] = gap_min, gap_max
+        metrics = _row_metrics(block)
+        block["ttft"] = metrics["time_to_first_token_ms"][0]
+        block["itl"] = metrics["inter_token_latency_ms"][0]
+        block["tpot"] = metrics["time_per_output_token_ms"][0]
+        first_row = self._cols.append(block)
+        for name, (values, weights) in metrics.items():
+            self._samples[name].extend(values, first_row, weights)
+        self._timeline.extend(block["start"], block["end"], status)
+        for pending in p.values():
+            pending.clear()
         self._pending_chunks = []
 
     # -- live --------------------------------------------------------------------------------
@@ -321,13 +385,7 @@ class BenchmarkAggregator:
 
     def _columns(self) -> dict[str, NDArray[Any]]:
         self._flush()
-        cols: dict[str, NDArray[Any]] = {}
-        for name, parts in self._arrays.items():
-            dtype = np.float64 if name in _FLOAT_COLS else np.int64
-            cols[name] = np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
-        for name, parts in self._gap_cols.items():
-            cols[f"gap_{name}"] = np.concatenate(parts) if parts else np.zeros(0)
-        return cols
+        return self._cols.view()
 
     def compile(
         self, *, start_time: float, end_time: float, client: Mapping[str, Any]
@@ -336,15 +394,15 @@ class BenchmarkAggregator:
         cols = self._columns()
         return _compile(self, cols, start_time=start_time, end_time=end_time, client=client)
 
-    def gap_histograms(self, excluded: NDArray[np.bool_], cols: Mapping[str, Any]) -> Any:
+    def gap_histograms(self, excluded: NDArray[np.bool_] | None, cols: Mapping[str, Any]) -> Any:
         """Per-status gap histograms of the requests not ``excluded`` by the window.
 
         Works on the smaller side: subtracts the excluded requests' gaps from the running
         histograms, or rebuilds from the included ones when most requests are excluded. Only
         those requests' gaps are touched (no array of every gap's status is built).
         """
-        n_excluded = int(excluded.sum())
-        if n_excluded == 0:
+        n_excluded = 0 if excluded is None else int(excluded.sum())
+        if excluded is None or n_excluded == 0:
             return self._gap_hist.copy()
         ngaps = cols["ngaps"]
         status_all = cols["status"]
@@ -369,6 +427,15 @@ class BenchmarkAggregator:
                         part[code] += np.bincount(sel, minlength=LogHistogram.BUCKETS)
             row0 += n_rows
         return self._gap_hist - part if subtract else part
+
+    @property
+    def sorted_samples(self) -> Mapping[str, SortedSample]:
+        """Each sorted per-request metric (after :meth:`compile` flushed the last block)."""
+        return self._samples
+
+    @property
+    def timeline(self) -> ConcurrencyTimeline:
+        return self._timeline
 
     @property
     def categories(self) -> dict[int, str]:
@@ -397,57 +464,71 @@ def _compile(
         ws, we = start_time, end_time
     start = cols["start"]
     status = cols["status"]
-    # Only requests that start inside the window count; no warmup/cooldown: every request.
-    lo = ws if agg.warmup else -math.inf
-    hi = we if agg.cooldown else math.inf
-    mask = (start >= lo) & (start <= hi)
+    # Only requests that start inside the window count; no warmup/cooldown: every request
+    # (``mask`` None: nothing to select, no pass over the rows).
+    mask: NDArray[np.bool_] | None = None
+    if agg.warmup or agg.cooldown:
+        lo = ws if agg.warmup else -math.inf
+        hi = we if agg.cooldown else math.inf
+        mask = (start >= lo) & (start <= hi)
+        if mask.all():
+            mask = None
+    excluded = None if mask is None else ~mask
+
+    def sel(values: NDArray[Any]) -> NDArray[Any]:
+        return values if mask is None else values[mask]
+
     length = max(we - ws, 0.0)
-    st = status[mask]
+    st = sel(status)
     out_tok = cols["output_tokens"]
     prompt = cols["prompt_tokens"]
-    first, last, end = cols["first"], cols["last"], cols["end"]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ttft = (first - start) * 1000.0
-        itl_ok = out_tok >= 2
-        itl = np.where(itl_ok, (last - first) * 1000.0 / (out_tok - 1), _NAN)
-        tpot_ok = out_tok >= 1
-        tpot = np.where(tpot_ok, (last - start) * 1000.0 / out_tok, _NAN)
+    end = cols["end"]
     metrics: dict[str, Any] = {
-        "requests_per_second": rates_by_status(np.ones(int(mask.sum())), st, length),
-        "output_tokens_per_second": rates_by_status(out_tok[mask], st, length),
-        "tokens_per_second": rates_by_status(
-            out_tok[mask] + np.nan_to_num(prompt[mask]), st, length
-        ),
+        "requests_per_second": rates_by_status(np.ones(len(st)), st, length),
+        "output_tokens_per_second": rates_by_status(sel(out_tok), st, length),
+        "tokens_per_second": rates_by_status(sel(out_tok) + np.nan_to_num(sel(prompt)), st, length),
     }
-    metrics["request_concurrency"] = concurrency_by_status(start, end, status, ws, we)
-    metrics["time_to_first_token_ms"] = split_by_status(ttft, status, mask)
-    metrics["inter_token_latency_ms"] = split_by_status(
-        itl, status, mask, np.maximum(out_tok - 1, 0)
-    )
-    metrics["time_per_output_token_ms"] = split_by_status(tpot, status, mask, out_tok)
+    # Concurrency counts every request overlapping the window (each clipped to it).
+    if we > ws:
+        overlaps = (end > ws) & (start < we) & (end > start)
+        overlapping = np.bincount(status[overlaps], minlength=3)
+    else:
+        overlapping = np.zeros(3, dtype=np.int64)
+    metrics["request_concurrency"] = agg.timeline.summaries(ws, we, overlapping)
+    # One status for every row (the common case): no per-value status lookup.
+    present = [code for code, n in enumerate(agg.counts) if n]
+    only = present[0] if len(present) == 1 else None
+    for name, sample in agg.sorted_samples.items():
+        values, weights, rows = sample.values, sample.weights, sample.rows
+        if excluded is not None:
+            keep = ~excluded[rows]
+            values, rows = values[keep], rows[keep]
+            weights = None if weights is None else weights[keep]
+        metrics[name] = split_sorted(values, weights, only if only is not None else status[rows])
     metrics["inter_chunk_latency_ms"] = _gaps(agg, cols, mask)
-    metrics["request_latency"] = split_by_status(end - start, status, mask)
-    metrics["scheduled_latency"] = split_by_status(end - cols["scheduled"], status, mask)
-    metrics["scheduling_delay_ms"] = split_by_status(
-        (start - cols["scheduled"]) * 1000.0, status, mask
-    )
-    metrics["prompt_token_count"] = split_by_status(prompt, status, mask)
-    metrics["output_token_count"] = split_by_status(out_tok, status, mask)
     if agg.slo:
         metrics["goodput"] = goodput(
-            agg.slo, st, ttft[mask], itl[mask], tpot[mask], (end - start)[mask] * 1000.0, length
+            agg.slo,
+            st,
+            sel(cols["ttft"]),
+            sel(cols["itl"]),
+            sel(cols["tpot"]),
+            sel(end - start) * 1000.0,
+            length,
         )
+    metrics = {key: metrics[key] for key in _METRIC_ORDER if key in metrics}
 
     # Token counting: where counts came from, and server/client disagreements.
-    sources = np.bincount(cols["source"][mask], minlength=3)
+    source = sel(cols["source"])
+    sources = np.bincount(source, minlength=3)
     used = [name for name, n in zip(_SOURCES, sources, strict=True) if n]
-    disagree = cols["disagree"][mask]
+    disagree = sel(cols["disagree"])
     compared = disagree >= 0
     n_compared = int(compared.sum())
     n_disagree = int(((disagree & 1) == 1)[compared].sum())
     # The source that matters is the one behind the successful requests' counts (cancelled
     # requests never get a usage chunk); ``sources`` counts every request.
-    ok_sources = np.bincount(cols["source"][mask & (status == 0)], minlength=3)
+    ok_sources = np.bincount(source[st == 0], minlength=3)
     ok_used = [name for name, n in zip(_SOURCES, ok_sources, strict=True) if n]
     used = ok_used or used
     tokens = {
@@ -461,14 +542,14 @@ def _compile(
     }
 
     errors: dict[str, int] = {}
-    failed = mask & (status != 0)
+    failed = st != 0
     if failed.any():
         names = agg.categories
-        for cat, n in enumerate(np.bincount(cols["category"][failed])):
+        for cat, n in enumerate(np.bincount(sel(cols["category"])[failed])):
             if n:
                 errors[names[cat]] = int(n)
     counts = {name: int((st == code).sum()) for code, name in enumerate(_STATUS_NAMES)}
-    counts["outside_window"] = int((~mask).sum())
+    counts["outside_window"] = 0 if excluded is None else int(excluded.sum())
 
     if client.get("limited"):
         reason = client.get("reason") or "the client could not keep up with the schedule"
@@ -510,11 +591,13 @@ def _compile(
 
 
 def _gaps(
-    agg: BenchmarkAggregator, cols: Mapping[str, NDArray[Any]], mask: NDArray[np.bool_]
+    agg: BenchmarkAggregator, cols: Mapping[str, NDArray[Any]], mask: NDArray[np.bool_] | None
 ) -> dict[str, Any]:
-    hist = agg.gap_histograms(~mask, cols)
+    hist = agg.gap_histograms(None if mask is None else ~mask, cols)
     status = cols["status"]
-    has = mask & (cols["ngaps"] > 0)
+    has = cols["ngaps"] > 0
+    if mask is not None:
+        has &= mask
     out: dict[str, Any] = {}
     for code, name in enumerate([*_STATUS_NAMES, "total"]):
         sel = has & (status == code) if code < 3 else has

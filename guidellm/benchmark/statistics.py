@@ -29,12 +29,11 @@ __all__ = [
     "PERCENTILES",
     "STATUS_NAMES",
     "LogHistogram",
-    "concurrency_by_status",
     "empty_summary",
     "goodput",
     "quantiles",
     "rates_by_status",
-    "split_by_status",
+    "split_sorted",
     "summarize",
     "summarize_histogram",
 ]
@@ -272,124 +271,40 @@ def summarize_histogram(
 # -- per-status helpers used by the aggregator's compile step ------------------------------
 
 
-def split_by_status(
+def split_sorted(
     values: NDArray[np.float64],
-    status: NDArray[np.int64],
-    mask: NDArray[np.bool_],
-    weights: NDArray[np.float64] | None = None,
+    weights: NDArray[np.float64] | None,
+    status: NDArray[np.int64] | int,
 ) -> dict[str, Any]:
-    """Summaries per status and in total from one sort: selecting a status from the sorted
-    values keeps them sorted.
+    """Summaries per status and in total of values already in ascending order.
 
-    Runs after the last request (compile), so the common cases skip work: unweighted values
-    are sorted directly (no argsort and gathers), and a mask that keeps every row needs no
-    index array. Same sorted values either way, so the same summaries.
+    ``status`` is each value's status code, or one code shared by every value. Selecting a
+    status from sorted values keeps them sorted, so nothing is sorted here; a status holding
+    every value shares its summary with the total.
     """
-    keep = mask & ~np.isnan(values)
-    every = bool(keep.all())
-    kept_status = status if every else status[keep]
-    present = np.bincount(kept_status, minlength=3) if len(kept_status) else np.zeros(3, np.int64)
-    if weights is None:
-        return _split_unweighted(values if every else values[keep], kept_status, present)
-    if every:
-        order = np.argsort(values)
+    n = len(values)
+    if isinstance(status, int):
+        present = np.zeros(3, dtype=np.int64)
+        present[status] = n
+        codes: NDArray[np.int64] | None = None
     else:
-        idx = np.nonzero(keep)[0]
-        order = idx[np.argsort(values[idx])]
-    v = values[order]
-    w = np.asarray(weights[order], dtype=np.float64)
-    out: dict[str, Any] = {}
-    st: NDArray[np.int64] | None = None  # statuses in sorted order: only when mixed
-    for code, name in enumerate(STATUS_NAMES):
-        n = int(present[code])
-        if n == len(v):
-            out[name] = out["total"] = summarize(v, w, presorted=True)
-        elif n == 0:
-            out[name] = summarize(v[:0])
-        else:
-            if st is None:
-                st = status[order]
-            sel = st == code
-            out[name] = summarize(v[sel], w[sel], presorted=True)
-    if "total" not in out:
-        out["total"] = summarize(v, w, presorted=True)
-    return out
-
-
-def _split_unweighted(
-    values: NDArray[np.float64], status: NDArray[np.int64], present: NDArray[np.int64]
-) -> dict[str, Any]:
-    """:func:`split_by_status` without weights: each status's values sorted on their own."""
+        present = np.bincount(status, minlength=3) if n else np.zeros(3, dtype=np.int64)
+        codes = status
     out: dict[str, Any] = {}
     for code, name in enumerate(STATUS_NAMES):
-        n = int(present[code])
-        if n == 0:
-            out[name] = summarize(values[:0])
-        elif n == len(values):
-            out[name] = out["total"] = summarize(np.sort(values), presorted=True)
+        count = int(present[code])
+        if count == 0:
+            out[name] = empty_summary()
+        elif count == n:
+            out[name] = out["total"] = summarize(values, weights, presorted=True)
         else:
-            out[name] = summarize(np.sort(values[status == code]), presorted=True)
+            assert codes is not None  # several statuses present: per-value codes given
+            chosen = codes == code
+            out[name] = summarize(
+                values[chosen], None if weights is None else weights[chosen], presorted=True
+            )
     if "total" not in out:
-        out["total"] = summarize(np.sort(values), presorted=True)
-    return out
-
-
-def concurrency_by_status(
-    starts: NDArray[np.float64],
-    ends: NDArray[np.float64],
-    status: NDArray[np.int64],
-    ws: float,
-    we: float,
-) -> dict[str, Any]:
-    """Time-weighted in-flight distributions over [ws, we], per status and in total, from one
-    sort of the start/end events (each request clipped to the window)."""
-    if we <= ws:
-        empty = summarize(np.zeros(0))
-        return {name: empty for name in (*STATUS_NAMES, "total")}
-    s = np.clip(starts, ws, we)
-    e = np.clip(ends, ws, we)
-    keep = e > s
-    n = int(keep.sum())
-    every = bool(keep.all())
-    kept_status = status if every else status[keep]
-    times = np.concatenate([s if every else s[keep], e if every else e[keep], [ws, we]])
-    order = np.argsort(times)
-    t = times[order]
-    # Each event's +1 (a start: the first n) / -1 (an end) / 0 (the two window bounds), read
-    # from the sort order instead of gathered from an array of deltas (compile runs after the
-    # last request: every pass over the events counts).
-    d = np.where(order < n, 1, -1)
-    d[order >= 2 * n] = 0
-    durations = np.diff(t)
-    out: dict[str, Any] = {}
-    present = np.bincount(kept_status, minlength=3) if n else np.zeros(3, np.int64)
-    c: NDArray[np.int64] | None = None
-    for code, name in enumerate([*STATUS_NAMES, "total"]):
-        if code < 3 and present[code] == 0:
-            out[name] = summarize(np.zeros(0))
-            continue
-        if code < 3 and present[code] == n:
-            continue  # every request has this status: the total below is the same
-        if code < 3:
-            if c is None:  # only with mixed statuses: each event's status, in time order
-                c = np.concatenate([kept_status, kept_status, [-1, -1]])[order]
-            level = np.cumsum(np.where(c == code, d, 0))
-            count = int(present[code])
-        else:
-            level = np.cumsum(d)
-            count = n
-        # Levels are small integers: the time spent at each level is a weighted histogram.
-        # Weights in microseconds: a weighted percentile repeats each value ``weight`` times,
-        # so second-sized weights would put p99 of a 10 s window at 89 % of its time (and
-        # every percentile of a sub-second window at the lowest level).
-        micros = np.bincount(level[:-1], weights=durations).astype(np.float64) * 1e6
-        summary = summarize(
-            np.arange(len(micros), dtype=np.float64), micros, presorted=True, ci=False
-        )
-        summary["count"] = count
-        out[name] = summary
-    for name in STATUS_NAMES:
-        out.setdefault(name, out["total"])
+        out["total"] = summarize(values, weights, presorted=True)
     return out
 
 
