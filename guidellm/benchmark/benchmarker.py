@@ -237,10 +237,8 @@ class Benchmarker:
         limits = Limits(settings.max_seconds, settings.max_requests, settings.max_errors)
         agg_settings = settings.aggregator_settings()
         loop = asyncio.get_running_loop()
-        while not self.exit_code:
-            strategy = self.profile.next_strategy(outcomes)
-            if strategy is None:
-                break
+        strategy = self.profile.next_strategy(outcomes)
+        while strategy is not None and not self.exit_code:
             index = len(outcomes)
             described = strategy.describe()
             sink = _Sink(self.journal, index)
@@ -279,6 +277,24 @@ class Benchmarker:
                 with contextlib.suppress(asyncio.CancelledError):
                     await ticker
             self.summaries.append(summary)
+            outcomes.append(
+                BenchmarkOutcome(
+                    strategy=strategy,
+                    requests_per_second=summary.successful / summary.duration,
+                    successful=summary.successful,
+                    errored=summary.errored,
+                    duration=summary.duration,
+                )
+            )
+            failed = summary.stop_reason.startswith("worker failed")
+            if failed:
+                self.say(f"stopping: {summary.stop_reason}")
+                self.exit_code = self.exit_code or 1
+            # What comes next is known from the schedule alone: after the last benchmark the
+            # workers are told to quit now and exit while this one is compiled.
+            strategy = None if failed or self.exit_code else self.profile.next_strategy(outcomes)
+            if strategy is None and self._pool is not None:
+                self._pool.quit()
             client = summary.client()
             client["stop_reason"] = summary.stop_reason
             benchmark = agg.compile(
@@ -291,19 +307,6 @@ class Benchmarker:
                 )
             for writer in self.writers:
                 writer.benchmark_finished(benchmark)
-            outcomes.append(
-                BenchmarkOutcome(
-                    strategy=strategy,
-                    requests_per_second=summary.successful / summary.duration,
-                    successful=summary.successful,
-                    errored=summary.errored,
-                    duration=summary.duration,
-                )
-            )
-            if summary.stop_reason.startswith("worker failed"):
-                self.say(f"stopping: {summary.stop_reason}")
-                self.exit_code = self.exit_code or 1
-                break
 
     def _run_started(self) -> None:
         from guidellm.benchmark.report import ReportMetadata

@@ -60,6 +60,11 @@ def _pipe() -> tuple[int, int]:
     return r, w
 
 
+def _set_once(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 class WorkerPool(Protocol):
     """What the Scheduler needs from a pool of RequestsWorkers."""
 
@@ -73,6 +78,9 @@ class WorkerPool(Protocol):
 
     def send(self, worker: int, message: Any) -> None:
         """Queue ``message`` for ``worker`` (never blocks)."""
+
+    def quit(self) -> None:
+        """Ask the workers to finish, without waiting (they exit while the parent works)."""
 
     async def close(self, timeout: float = 5.0) -> None:
         """Ask the workers to finish and wait for them; kill the ones that do not."""
@@ -103,6 +111,7 @@ class LocalProcessPool:
         self._from_worker: list[int] = []
         self._transports: list[asyncio.BaseTransport] = []
         self._readers: list[asyncio.BaseTransport] = []
+        self._quit_sent = False
         self.pids: list[int] = []
 
     def start(self) -> None:
@@ -182,14 +191,32 @@ class LocalProcessPool:
         if not transport.is_closing():
             transport.write(frame(message))  # type: ignore[attr-defined]
 
-    async def close(self, timeout: float = 5.0) -> None:
+    def quit(self) -> None:
+        if self._quit_sent:
+            return
+        self._quit_sent = True
         for index in range(len(self._transports)):
             self.send(index, Quit())
+
+    async def close(self, timeout: float = 5.0) -> None:
+        self.quit()
+        # Each process's sentinel becomes readable when it exits: no polling interval added
+        # to the end of every run.
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        exits: list[asyncio.Future[None]] = []
         for process in self._processes:
-            while process.is_alive() and loop.time() < deadline:
-                await asyncio.sleep(0.02)
+            if not process.is_alive():
+                continue
+            exited: asyncio.Future[None] = loop.create_future()
+            loop.add_reader(process.sentinel, _set_once, exited)
+            exits.append(exited)
+        try:
+            if exits:
+                await asyncio.wait(exits, timeout=timeout)
+        finally:
+            for process in self._processes:
+                with contextlib.suppress(Exception):
+                    loop.remove_reader(process.sentinel)
         self.kill()
         for transport in self._transports:
             transport.close()

@@ -243,3 +243,43 @@ def test_journal_rebuilds_the_same_report(fast_server: str, tmp_path: Path) -> N
     (only,) = partial.benchmarks
     assert 20 <= only.requests.successful < 30
     assert any("rebuilt from the journal" in w for w in only.warnings)
+
+
+def test_workers_quit_while_the_last_benchmark_compiles(fast_server: str) -> None:
+    """After the last benchmark the workers are told to quit before it is compiled (they exit
+    while the parent aggregates), and they exit on their own: exit code 0, not killed."""
+    from guidellm.outputs.base import ReportWriter
+
+    host = get_plugin_host()
+    backend = host.backends.get("openai_http")(fast_server)
+    _validate_backend(backend)
+    loader = RequestLoader(
+        [f"prompt_tokens=16,output_tokens={OUTPUT_TOKENS}"],
+        {},
+        processor=None,
+        random_seed=1,
+        host=host,
+    )
+    quit_sent: list[bool] = []
+
+    class Probe(ReportWriter):
+        name = "probe"
+
+        def benchmark_finished(self, benchmark: Any) -> None:
+            quit_sent.append(bench._pool._quit_sent)  # type: ignore[union-attr]
+
+        def write(self, report: Any) -> None:
+            pass
+
+    bench = Benchmarker(
+        backend=backend,
+        requests=loader,
+        profile=host.profiles.get("concurrent")([1, 2, 3], {}),
+        settings=RunSettings(max_requests=10, workers=2),
+        writers=[Probe()],
+    )
+    out = bench.run()
+    assert [b.requests.successful for b in out.report.benchmarks] == [10, 10, 10]
+    assert quit_sent == [False, False, True]
+    assert bench._pool is not None
+    assert [p.exitcode for p in bench._pool._processes] == [0, 0]
