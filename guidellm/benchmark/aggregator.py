@@ -27,7 +27,7 @@ from guidellm.benchmark.statistics import (
     LogHistogram,
     goodput,
     rates_by_status,
-    split_sorted,
+    split_runs,
     summarize,
     summarize_histogram,
 )
@@ -197,7 +197,12 @@ class BenchmarkAggregator:
         dtypes: dict[str, Any] = {c: np.float64 for c in (*_FLOAT_COLS, *_DERIVED_COLS)}
         dtypes.update({c: np.int64 for c in _INT_COLS})
         self._cols = GrowableColumns(dtypes)
-        self._samples = {name: SortedSample(weighted=w) for name, w in _SAMPLED.items()}
+        # One sample per metric and status (successful, errored, incomplete): a status's
+        # summary reads its own sample, the total reads them together.
+        self._samples = {
+            name: tuple(SortedSample(weighted=w) for _ in STATUS_NAMES)
+            for name, w in _SAMPLED.items()
+        }
         self._timeline = ConcurrencyTimeline()
         self._gap_buckets: list[NDArray[np.int16]] = []
         self._gap_batch_rows: list[int] = []
@@ -282,9 +287,13 @@ class BenchmarkAggregator:
             sample["error"] = redact_text(result.error)
         self.samples.append(sample)
 
-    def _flush(self) -> None:
+    def _flush(self, *, last: bool = False) -> None:
         """Move pending lists into numpy columns, turn chunk times into gaps, and merge the
-        block into the sorted samples and the concurrency timeline."""
+        block into the sorted samples and the concurrency timeline.
+
+        ``last`` (at compile) leaves the block in the samples' small tails: merging it into
+        the large arrays would copy every value once more after the last response.
+        """
         lists = self._pending_chunks
         if not lists:
             return
@@ -336,8 +345,17 @@ class BenchmarkAggregator:
         block["itl"] = metrics["inter_token_latency_ms"][0]
         block["tpot"] = metrics["time_per_output_token_ms"][0]
         first_row = self._cols.append(block)
+        rows = np.arange(first_row, first_row + m, dtype=np.int32)
+        present = np.bincount(status, minlength=3)
+        groups = [(c, None if present[c] == m else status == c) for c in range(3) if present[c]]
         for name, (values, weights) in metrics.items():
-            self._samples[name].extend(values, first_row, weights)
+            for code, chosen in groups:
+                sample = self._samples[name][code]
+                if chosen is None:
+                    sample.extend(values, rows, weights, defer=last)
+                else:
+                    w = None if weights is None else weights[chosen]
+                    sample.extend(values[chosen], rows[chosen], w, defer=last)
         self._timeline.extend(block["start"], block["end"], status)
         for pending in p.values():
             pending.clear()
@@ -384,7 +402,7 @@ class BenchmarkAggregator:
     # -- compile -----------------------------------------------------------------------------
 
     def _columns(self) -> dict[str, NDArray[Any]]:
-        self._flush()
+        self._flush(last=True)
         return self._cols.view()
 
     def compile(
@@ -429,8 +447,9 @@ class BenchmarkAggregator:
         return self._gap_hist - part if subtract else part
 
     @property
-    def sorted_samples(self) -> Mapping[str, SortedSample]:
-        """Each sorted per-request metric (after :meth:`compile` flushed the last block)."""
+    def sorted_samples(self) -> Mapping[str, tuple[SortedSample, ...]]:
+        """Each per-request metric's sorted samples by status code (complete after
+        :meth:`compile` flushed the last block)."""
         return self._samples
 
     @property
@@ -495,16 +514,8 @@ def _compile(
     else:
         overlapping = np.zeros(3, dtype=np.int64)
     metrics["request_concurrency"] = agg.timeline.summaries(ws, we, overlapping)
-    # One status for every row (the common case): no per-value status lookup.
-    present = [code for code, n in enumerate(agg.counts) if n]
-    only = present[0] if len(present) == 1 else None
-    for name, sample in agg.sorted_samples.items():
-        values, weights, rows = sample.values, sample.weights, sample.rows
-        if excluded is not None:
-            keep = ~excluded[rows]
-            values, rows = values[keep], rows[keep]
-            weights = None if weights is None else weights[keep]
-        metrics[name] = split_sorted(values, weights, only if only is not None else status[rows])
+    for name, per_status in agg.sorted_samples.items():
+        metrics[name] = split_runs([sample.runs(excluded) for sample in per_status])
     metrics["inter_chunk_latency_ms"] = _gaps(agg, cols, mask)
     if agg.slo:
         metrics["goodput"] = goodput(

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from guidellm.benchmark.sorted_sample import SortedRuns
+
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
@@ -33,9 +35,10 @@ __all__ = [
     "goodput",
     "quantiles",
     "rates_by_status",
-    "split_sorted",
+    "split_runs",
     "summarize",
     "summarize_histogram",
+    "summarize_runs",
 ]
 
 #: Status codes 0, 1, 2 of the aggregator's arrays, by name.
@@ -84,32 +87,40 @@ def empty_summary() -> dict[str, Any]:
 
 
 def quantiles(
-    sorted_values: NDArray[np.float64],
+    sorted_values: NDArray[np.float64] | SortedRuns,
     qs: NDArray[np.float64],
     cum_weights: NDArray[np.float64] | None = None,
 ) -> NDArray[np.float64]:
-    """Quantiles ``qs`` of already sorted values, optionally weighted.
+    """Quantiles ``qs`` of already sorted values (an array, or :class:`SortedRuns`).
 
-    With ``cum_weights`` (the cumulative sum of the weights in sorted order) the result equals
-    the unweighted quantile of the values each repeated ``weight`` times.
+    Weighted (``cum_weights``, the cumulative sum of the weights in sorted order, or weighted
+    runs), the result equals the unweighted quantile of the values each repeated ``weight``
+    times.
     """
-    n = len(sorted_values)
-    if cum_weights is None:
+    if isinstance(sorted_values, SortedRuns):
+        runs = sorted_values
+    elif cum_weights is None:
+        runs = SortedRuns(sorted_values)
+    else:
+        runs = SortedRuns(sorted_values, a_cum=cum_weights)
+    if not runs.weighted:
+        n = len(runs)
         h = qs * (n - 1)
         lo = np.floor(h).astype(np.int64)
         hi = np.minimum(lo + 1, n - 1)
         frac = h - lo
-        return sorted_values[lo] + frac * (sorted_values[hi] - sorted_values[lo])
-    total = cum_weights[-1]
-    h = qs * max(total - 1.0, 0.0)
-    lo_rank = np.floor(h)
-    hi_rank = np.minimum(lo_rank + 1.0, max(total - 1.0, 0.0))
-    # Expanded position j belongs to the first value whose cumulative weight exceeds j.
-    lo_idx = np.minimum(np.searchsorted(cum_weights, lo_rank, side="right"), n - 1)
-    hi_idx = np.minimum(np.searchsorted(cum_weights, hi_rank, side="right"), n - 1)
-    frac = h - lo_rank
-    lo_v = sorted_values[lo_idx]
-    result: NDArray[np.float64] = lo_v + frac * (sorted_values[hi_idx] - lo_v)
+        both = runs.at_index(np.concatenate([lo, hi]))
+    else:
+        top = max(runs.total_weight - 1.0, 0.0)
+        h = qs * top
+        lo_rank = np.floor(h)
+        hi_rank = np.minimum(lo_rank + 1.0, top)
+        frac = h - lo_rank
+        # Expanded position j belongs to the first value whose cumulative weight exceeds j.
+        both = runs.at_weight(np.concatenate([lo_rank, hi_rank]))
+    k = len(qs)
+    lo_v = both[:k]
+    result: NDArray[np.float64] = lo_v + frac * (both[k:] - lo_v)
     return result
 
 
@@ -131,76 +142,67 @@ def summarize(
         keep = weights > 0
         if not keep.all():
             values, weights = values[keep], weights[keep]
-    n = len(values)
-    if n == 0:
-        return empty_summary()
-    if not presorted:
+    if not presorted and len(values):
         order = np.argsort(values, kind="stable")
         values = values[order]
         if weights is not None:
             weights = weights[order]
-    cum = np.cumsum(weights) if weights is not None else None
-    pct = quantiles(values, _Q, cum)
-    # One pass over the deviations serves the std and the mean's confidence interval. No
-    # np.dot: it goes to a multi-threaded BLAS that is 100x slower on a busy machine.
-    if weights is None:
-        mean = float(values.mean())
-        dev = values - mean
-        sq = float((dev * dev).sum())
-        std = math.sqrt(sq / n)
-        se = math.sqrt(sq / (n - 1) / n) if n > 1 else math.nan
+    return summarize_runs(SortedRuns(values, weights), ci=ci)
+
+
+def summarize_runs(runs: SortedRuns, *, ci: bool = True) -> dict[str, Any]:
+    """:func:`summarize` of a sample held as sorted runs (no zero weights)."""
+    n = len(runs)
+    if n == 0:
+        return empty_summary()
+    ci_keys: list[str] = []
+    ci_qs: list[float] = []
+    withheld: list[str] = []
+    if ci:
+        if n < CI_MIN_SAMPLES:
+            withheld.append(f"mean (needs {CI_MIN_SAMPLES} samples)")
+        for key, q in _CI_QUANTILES.items():
+            need = max(math.ceil(_CI_TAIL / min(q, 1 - q)), CI_MIN_SAMPLES)
+            if n < need:
+                withheld.append(f"{key} (needs {need} samples)")
+                continue
+            half = _Z95 * math.sqrt(q * (1 - q) / n)
+            ci_keys.append(key)
+            ci_qs += [max(q - half, 0.0), min(q + half, 1.0)]
+    # Every percentile and interval bound in one lookup.
+    pct = quantiles(runs, np.concatenate([_Q, ci_qs]) if ci_qs else _Q)
+    moments = runs.moments()
+    mean = moments.mean
+    std = math.sqrt(max(moments.m2 / moments.w, 0.0))
+    if not runs.weighted:
+        se = math.sqrt(moments.m2 / (n - 1) / n) if n > 1 else math.nan
     else:
-        total = float(cum[-1]) if cum is not None else 0.0
-        mean = float((values * weights).sum() / total)
-        dev = values - mean
-        wdev = weights * dev
-        std = math.sqrt(max(float((wdev * dev).sum()) / total, 0.0))
         # Standard error of a ratio (weighted) mean, with the n/(n-1) correction.
-        sq = float((wdev * wdev).sum())
-        se = math.sqrt(sq * n / (n - 1)) / total if n > 1 else math.nan
+        se = math.sqrt(moments.q2 * n / (n - 1)) / moments.w if n > 1 else math.nan
     summary: dict[str, Any] = {
         "mean": mean,
         "median": float(pct[5]),
         "std": std,
-        "min": float(values[0]),
-        "max": float(values[-1]),
+        "min": runs.smallest(),
+        "max": runs.largest(),
         "count": n,
-        "percentiles": {k: float(v) for k, v in zip(PERCENTILES, pct, strict=True)},
+        "percentiles": {k: float(v) for k, v in zip(PERCENTILES, pct[: len(_Q)], strict=True)},
         "ci95": None,
         "ci_note": None,
     }
     if ci:
-        summary["ci95"], summary["ci_note"] = _confidence(values, cum, mean, se)
+        # 95 % intervals for the mean and p50/p90/p99; those the sample cannot support are
+        # left out and the note says what was withheld and why.
+        out: dict[str, list[float]] = {}
+        if n >= CI_MIN_SAMPLES:
+            out["mean"] = [mean - _Z95 * se, mean + _Z95 * se]
+        bounds = pct[len(_Q) :]
+        for k, key in enumerate(ci_keys):
+            out[key] = [float(bounds[2 * k]), float(bounds[2 * k + 1])]
+        summary["ci95"] = out or None
+        if withheld:
+            summary["ci_note"] = f"confidence interval withheld for {', '.join(withheld)}; have {n}"
     return summary
-
-
-def _confidence(
-    values: NDArray[np.float64],
-    cum: NDArray[np.float64] | None,
-    mean: float,
-    se: float,
-) -> tuple[dict[str, list[float]] | None, str | None]:
-    """95 % intervals for the mean and p50/p90/p99; those the sample cannot support are left
-    out and the note says what was withheld and why."""
-    n = len(values)
-    out: dict[str, list[float]] = {}
-    withheld: list[str] = []
-    if n >= CI_MIN_SAMPLES:
-        out["mean"] = [mean - _Z95 * se, mean + _Z95 * se]
-    else:
-        withheld.append(f"mean (needs {CI_MIN_SAMPLES} samples)")
-    for key, q in _CI_QUANTILES.items():
-        need = math.ceil(_CI_TAIL / min(q, 1 - q))
-        if n < max(need, CI_MIN_SAMPLES):
-            withheld.append(f"{key} (needs {max(need, CI_MIN_SAMPLES)} samples)")
-            continue
-        half = _Z95 * math.sqrt(q * (1 - q) / n)
-        lo_hi = quantiles(values, np.array([max(q - half, 0.0), min(q + half, 1.0)]), cum)
-        out[key] = [float(lo_hi[0]), float(lo_hi[1])]
-    note = None
-    if withheld:
-        note = f"confidence interval withheld for {', '.join(withheld)}; have {n}"
-    return (out or None), note
 
 
 class LogHistogram:
@@ -271,40 +273,24 @@ def summarize_histogram(
 # -- per-status helpers used by the aggregator's compile step ------------------------------
 
 
-def split_sorted(
-    values: NDArray[np.float64],
-    weights: NDArray[np.float64] | None,
-    status: NDArray[np.int64] | int,
-) -> dict[str, Any]:
-    """Summaries per status and in total of values already in ascending order.
+def split_runs(runs: list[SortedRuns]) -> dict[str, Any]:
+    """Summaries per status (``runs[code]``, already sorted) and in total.
 
-    ``status`` is each value's status code, or one code shared by every value. Selecting a
-    status from sorted values keeps them sorted, so nothing is sorted here; a status holding
-    every value shares its summary with the total.
+    A status holding every value shares its summary with the total; otherwise the total reads
+    the statuses' runs together (:meth:`SortedRuns.union`), nothing re-sorted but the smaller
+    statuses.
     """
-    n = len(values)
-    if isinstance(status, int):
-        present = np.zeros(3, dtype=np.int64)
-        present[status] = n
-        codes: NDArray[np.int64] | None = None
-    else:
-        present = np.bincount(status, minlength=3) if n else np.zeros(3, dtype=np.int64)
-        codes = status
     out: dict[str, Any] = {}
-    for code, name in enumerate(STATUS_NAMES):
-        count = int(present[code])
-        if count == 0:
+    present = [r for r in runs if len(r)]
+    for name, r in zip(STATUS_NAMES, runs, strict=True):
+        if not len(r):
             out[name] = empty_summary()
-        elif count == n:
-            out[name] = out["total"] = summarize(values, weights, presorted=True)
+        elif len(present) == 1:
+            out[name] = out["total"] = summarize_runs(r)
         else:
-            assert codes is not None  # several statuses present: per-value codes given
-            chosen = codes == code
-            out[name] = summarize(
-                values[chosen], None if weights is None else weights[chosen], presorted=True
-            )
+            out[name] = summarize_runs(r)
     if "total" not in out:
-        out["total"] = summarize(values, weights, presorted=True)
+        out["total"] = summarize_runs(SortedRuns.union(present))
     return out
 
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from reportdata import compile_results, stream
 
-from guidellm.benchmark.sorted_sample import GrowableColumns, SortedSample
-from guidellm.benchmark.statistics import PERCENTILES
+from guidellm.benchmark.sorted_sample import GrowableColumns, Moments, SortedRuns, SortedSample
+from guidellm.benchmark.statistics import PERCENTILES, summarize, summarize_runs
 from guidellm.benchmark.timeline import ConcurrencyTimeline
 
 
@@ -18,7 +18,8 @@ def test_sorted_sample_merges_blocks_in_order_and_keeps_rows() -> None:
     everything[::17] = np.nan
     sample = SortedSample()
     for lo in range(0, 1000, 137):
-        sample.extend(everything[lo : lo + 137], lo)
+        block = everything[lo : lo + 137]
+        sample.extend(block, np.arange(lo, lo + len(block)))
     kept = everything[~np.isnan(everything)]
     assert np.array_equal(sample.values, np.sort(kept))
     # Each value points back at a row holding exactly that value; every kept row once.
@@ -30,14 +31,14 @@ def test_sorted_sample_weights_follow_their_values_and_zero_weights_drop() -> No
     values = np.array([5.0, 1.0, 3.0, 2.0, 4.0, 1.0])
     weights = np.array([1.0, 0.0, 3.0, 2.0, 4.0, 6.0])
     sample = SortedSample(weighted=True)
-    sample.extend(values[:3], 0, weights[:3])
-    sample.extend(values[3:], 3, weights[3:])
+    sample.extend(values[:3], np.arange(3), weights[:3])
+    sample.extend(values[3:], np.arange(3, 6), weights[3:])
     assert sample.values.tolist() == [1.0, 2.0, 3.0, 4.0, 5.0]
     assert sample.weights is not None
     assert sample.weights.tolist() == [6.0, 2.0, 3.0, 4.0, 1.0]
     assert sample.rows.tolist() == [5, 3, 2, 4, 0]
     with pytest.raises(ValueError, match="weights"):
-        sample.extend(values, 6)
+        sample.extend(values, np.arange(6, 12))
 
 
 def test_growable_columns_keep_every_block() -> None:
@@ -108,3 +109,76 @@ def test_window_and_status_split_across_many_blocks_match_numpy() -> None:
     assert total.count == len(kept)
     assert total.percentiles.p99 == pytest.approx(float(np.quantile(itl, 0.99)))
     assert total.median == pytest.approx(float(np.median(itl)))
+
+
+@pytest.mark.parametrize("sizes", [(500, 40), (0, 30), (30, 0), (1, 1), (200, 200)])
+def test_sorted_runs_read_like_the_merged_array(sizes: tuple[int, int]) -> None:
+    rng = np.random.default_rng(sum(sizes))
+    a = np.sort(rng.integers(0, 20, size=sizes[0]).astype(np.float64))  # ties across runs
+    b = np.sort(rng.integers(0, 20, size=sizes[1]).astype(np.float64))
+    wa = rng.integers(1, 5, size=len(a)).astype(np.float64)
+    wb = rng.integers(1, 5, size=len(b)).astype(np.float64)
+    merged = np.concatenate([a, b])
+    order = np.argsort(merged, kind="stable")
+    values, weights = merged[order], np.concatenate([wa, wb])[order]
+    runs = SortedRuns(a, b=b)
+    positions = np.arange(len(values))
+    assert np.array_equal(runs.at_index(positions), values)
+    assert runs.smallest() == values[0] and runs.largest() == values[-1]
+    # Weighted: the value at each expanded position is that of the values repeated.
+    expanded = np.repeat(values, weights.astype(np.int64))
+    weighted = SortedRuns(a, wa, None, b, wb)
+    assert weighted.total_weight == len(expanded)
+    ranks = np.arange(len(expanded) + 3, dtype=np.float64)  # 3 past the end: the largest
+    want = np.concatenate([expanded, [values[-1]] * 3])
+    assert np.array_equal(weighted.at_weight(ranks), want)
+
+
+def test_summaries_of_two_runs_equal_those_of_one_sorted_array() -> None:
+    rng = np.random.default_rng(8)
+    a, b = np.sort(rng.random(3000)), np.sort(rng.random(700))
+    wa, wb = rng.integers(1, 9, 3000).astype(np.float64), rng.integers(1, 9, 700).astype(float)
+    for runs, args in (
+        (SortedRuns(a, b=b), (np.concatenate([a, b]), None)),
+        (SortedRuns(a, wa, None, b, wb), (np.concatenate([a, b]), np.concatenate([wa, wb]))),
+    ):
+        got, want = summarize_runs(runs), summarize(*args)
+        assert got["percentiles"] == want["percentiles"]  # exact: the same order statistics
+        assert got["ci95"]["p99"] == want["ci95"]["p99"]
+        assert (got["min"], got["max"], got["count"]) == (want["min"], want["max"], want["count"])
+        assert got["mean"] == pytest.approx(want["mean"], rel=1e-12)
+        assert got["std"] == pytest.approx(want["std"], rel=1e-9)
+    # The total of several statuses: the largest run kept, the others merged into the small one.
+    union = SortedRuns.union([SortedRuns(a[::2], b=b[::2]), SortedRuns(a[1::2], b=b[1::2])])
+    assert np.array_equal(union.at_index(np.arange(3700)), np.sort(np.concatenate([a, b])))
+
+
+def test_last_block_stays_in_the_tail_and_counts() -> None:
+    sample = SortedSample()
+    sample.extend(np.array([3.0, 1.0]), np.array([0, 1]))
+    sample.extend(np.array([2.0, 0.5]), np.array([2, 3]), defer=True)
+    assert sample.values.tolist() == [1.0, 3.0]  # the large arrays were not copied
+    assert sample.tail_values.tolist() == [0.5, 2.0]
+    assert len(sample) == 4
+    assert sample.runs().at_index(np.arange(4)).tolist() == [0.5, 1.0, 2.0, 3.0]
+    excluded = np.array([False, True, False, True])  # rows 1 (1.0) and 3 (0.5)
+    assert sample.runs(excluded).at_index(np.arange(2)).tolist() == [2.0, 3.0]
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_moments_combine_block_by_block_like_one_pass(weighted: bool) -> None:
+    rng = np.random.default_rng(2)
+    values = 50 + rng.random(10_000) * 10
+    weights = rng.integers(1, 100, 10_000).astype(np.float64) if weighted else None
+    running = Moments()
+    for lo in range(0, 10_000, 999):
+        w = None if weights is None else weights[lo : lo + 999]
+        running = running + Moments.of(values[lo : lo + 999], w)
+    w_all = np.ones_like(values) if weights is None else weights
+    mean = float((values * w_all).sum() / w_all.sum())
+    dev = values - mean
+    assert running.n == 10_000
+    assert running.w == pytest.approx(float(w_all.sum()))
+    assert running.mean == pytest.approx(mean, rel=1e-13)
+    assert running.m2 == pytest.approx(float((w_all * dev * dev).sum()), rel=1e-10)
+    assert running.q2 == pytest.approx(float(((w_all * dev) ** 2).sum()), rel=1e-10)
