@@ -26,6 +26,7 @@ from guidellm.benchmark.statistics import (
     STATUS_NAMES,
     LogHistogram,
     goodput,
+    goodput_counts,
     rates_by_status,
     split_runs,
     summarize,
@@ -96,6 +97,41 @@ _SAMPLED = {
     "prompt_token_count": False,
     "output_token_count": False,
 }
+
+
+def _tally(block: Mapping[str, NDArray[Any]], slo: Mapping[str, float]) -> dict[str, NDArray[Any]]:
+    """Additive per-status totals of some rows: a block's are added as it is flushed, and the
+    rows a window leaves out are subtracted at compile, so the rates, counts, token sources,
+    goodput and gap sums need no pass over every row after the last response."""
+    status = block["status"]
+    out_tok = block["output_tokens"]
+    disagree = block["disagree"]
+    compared = disagree >= 0
+    end, start = block["end"], block["start"]
+    out: dict[str, NDArray[Any]] = {
+        "requests": np.bincount(status, minlength=3),
+        "output_tokens": np.bincount(status, weights=out_tok, minlength=3),
+        "tokens": np.bincount(
+            status, weights=out_tok + np.nan_to_num(block["prompt_tokens"]), minlength=3
+        ),
+        "sources": np.bincount(status * 3 + block["source"], minlength=9),
+        "tokens_compared": np.array(
+            [
+                int(compared.sum()),
+                int((compared & ((disagree & 1) == 1)).sum()),
+                int((disagree >= 2).sum()),
+            ]
+        ),
+        "gap_sum": np.bincount(status, weights=block["gap_sum"], minlength=3),
+        "gap_sumsq": np.bincount(status, weights=block["gap_sumsq"], minlength=3),
+        "gapped": np.bincount(status[block["ngaps"] > 0], minlength=3),
+        "lasting": np.bincount(status[end > start], minlength=3),
+    }
+    if slo:
+        out["goodput"] = goodput_counts(
+            slo, status, block["ttft"], block["itl"], block["tpot"], (end - start) * 1000.0
+        )
+    return out
 
 
 def _row_metrics(
@@ -207,6 +243,10 @@ class BenchmarkAggregator:
         self._gap_buckets: list[NDArray[np.int16]] = []
         self._gap_batch_rows: list[int] = []
         self._gap_hist = np.zeros((3, LogHistogram.BUCKETS), dtype=np.int64)
+        self._gap_min = np.full(3, math.inf)
+        self._gap_max = np.full(3, -math.inf)
+        self._tally: dict[str, NDArray[Any]] = {}
+        self._category_counts = np.zeros(0, dtype=np.int64)
 
     # -- per result (hot) --------------------------------------------------------------------
 
@@ -345,8 +385,17 @@ class BenchmarkAggregator:
         block["itl"] = metrics["inter_token_latency_ms"][0]
         block["tpot"] = metrics["time_per_output_token_ms"][0]
         first_row = self._cols.append(block)
+        for key, value in _tally(block, self.slo).items():
+            self._tally[key] = value + self._tally[key] if key in self._tally else value
+        self._category_counts = _add_counts(self._category_counts, block["category"])
         rows = np.arange(first_row, first_row + m, dtype=np.int32)
         present = np.bincount(status, minlength=3)
+        for code in range(3):
+            if present[code]:
+                chosen = ngaps > 0 if present[code] == m else (ngaps > 0) & (status == code)
+                if chosen.any():
+                    self._gap_min[code] = min(self._gap_min[code], float(gap_min[chosen].min()))
+                    self._gap_max[code] = max(self._gap_max[code], float(gap_max[chosen].max()))
         groups = [(c, None if present[c] == m else status == c) for c in range(3) if present[c]]
         for name, (values, weights) in metrics.items():
             for code, chosen in groups:
@@ -457,12 +506,44 @@ class BenchmarkAggregator:
         return self._timeline
 
     @property
+    def running_tally(self) -> Mapping[str, NDArray[Any]]:
+        """Every flushed row's :func:`_tally` (zeros before the first flush)."""
+        if not self._tally:
+            empty = {name: np.zeros(0) for name in (*_FLOAT_COLS, *_DERIVED_COLS)}
+            empty.update({name: np.zeros(0, dtype=np.int64) for name in _INT_COLS})
+            return _tally(empty, self.slo)
+        return self._tally
+
+    @property
+    def category_counts(self) -> NDArray[np.int64]:
+        """Requests per error category id (see :attr:`categories`)."""
+        return self._category_counts
+
+    @property
+    def gap_range(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Smallest and largest inter-chunk gap per status (inf / -inf: none)."""
+        return self._gap_min, self._gap_max
+
+    @property
     def categories(self) -> dict[int, str]:
         return {v: k for k, v in self._categories.items()}
 
     @property
     def epoch(self) -> float:
         return self._epoch
+
+
+def _add_counts(counts: NDArray[np.int64], categories: NDArray[np.int64]) -> NDArray[np.int64]:
+    """``counts`` (per error category id) plus those of ``categories`` (-1: no error)."""
+    categories = categories[categories >= 0]
+    if not len(categories):
+        return counts
+    more = np.bincount(categories)
+    if len(more) > len(counts):
+        counts = np.concatenate([counts, np.zeros(len(more) - len(counts), dtype=np.int64)])
+    counts = counts.copy()
+    counts[: len(more)] += more
+    return counts
 
 
 def _compile(
@@ -482,7 +563,6 @@ def _compile(
         )
         ws, we = start_time, end_time
     start = cols["start"]
-    status = cols["status"]
     # Only requests that start inside the window count; no warmup/cooldown: every request
     # (``mask`` None: nothing to select, no pass over the rows).
     mask: NDArray[np.bool_] | None = None
@@ -493,73 +573,60 @@ def _compile(
         if mask.all():
             mask = None
     excluded = None if mask is None else ~mask
-
-    def sel(values: NDArray[Any]) -> NDArray[Any]:
-        return values if mask is None else values[mask]
+    # The running totals, less the rows outside the window (only those rows are read).
+    tally = dict(agg.running_tally)
+    category_counts = agg.category_counts
+    if excluded is not None:
+        rows = np.nonzero(excluded)[0]
+        outside = {name: values[rows] for name, values in cols.items()}
+        for key, value in _tally(outside, agg.slo).items():
+            tally[key] = tally[key] - value
+        category_counts = category_counts - _add_counts(
+            np.zeros_like(category_counts), outside["category"]
+        )
 
     length = max(we - ws, 0.0)
-    st = sel(status)
-    out_tok = cols["output_tokens"]
-    prompt = cols["prompt_tokens"]
-    end = cols["end"]
+    requests = tally["requests"]
     metrics: dict[str, Any] = {
-        "requests_per_second": rates_by_status(np.ones(len(st)), st, length),
-        "output_tokens_per_second": rates_by_status(sel(out_tok), st, length),
-        "tokens_per_second": rates_by_status(sel(out_tok) + np.nan_to_num(sel(prompt)), st, length),
+        "requests_per_second": rates_by_status(requests, length),
+        "output_tokens_per_second": rates_by_status(tally["output_tokens"], length),
+        "tokens_per_second": rates_by_status(tally["tokens"], length),
     }
-    # Concurrency counts every request overlapping the window (each clipped to it).
+    # Concurrency counts every request overlapping the window (each clipped to it), those
+    # that start outside it included.
+    timeline = agg.timeline
     if we > ws:
-        overlaps = (end > ws) & (start < we) & (end > start)
-        overlapping = np.bincount(status[overlaps], minlength=3)
+        overlapping = timeline.overlapping(ws, we, agg.running_tally["lasting"])
     else:
         overlapping = np.zeros(3, dtype=np.int64)
-    metrics["request_concurrency"] = agg.timeline.summaries(ws, we, overlapping)
+    metrics["request_concurrency"] = timeline.summaries(ws, we, overlapping)
     for name, per_status in agg.sorted_samples.items():
         metrics[name] = split_runs([sample.runs(excluded) for sample in per_status])
-    metrics["inter_chunk_latency_ms"] = _gaps(agg, cols, mask)
+    metrics["inter_chunk_latency_ms"] = _gaps(agg, cols, mask, tally)
     if agg.slo:
-        metrics["goodput"] = goodput(
-            agg.slo,
-            st,
-            sel(cols["ttft"]),
-            sel(cols["itl"]),
-            sel(cols["tpot"]),
-            sel(end - start) * 1000.0,
-            length,
-        )
+        metrics["goodput"] = goodput(agg.slo, tally["goodput"], length)
     metrics = {key: metrics[key] for key in _METRIC_ORDER if key in metrics}
 
     # Token counting: where counts came from, and server/client disagreements.
-    source = sel(cols["source"])
-    sources = np.bincount(source, minlength=3)
+    by_status = tally["sources"].reshape(3, 3)
+    sources = by_status.sum(axis=0)
     used = [name for name, n in zip(_SOURCES, sources, strict=True) if n]
-    disagree = sel(cols["disagree"])
-    compared = disagree >= 0
-    n_compared = int(compared.sum())
-    n_disagree = int(((disagree & 1) == 1)[compared].sum())
+    n_compared, n_disagree, n_vs_tokenizer = (int(x) for x in tally["tokens_compared"])
     # The source that matters is the one behind the successful requests' counts (cancelled
     # requests never get a usage chunk); ``sources`` counts every request.
-    ok_sources = np.bincount(source[st == 0], minlength=3)
-    ok_used = [name for name, n in zip(_SOURCES, ok_sources, strict=True) if n]
+    ok_used = [name for name, n in zip(_SOURCES, by_status[0], strict=True) if n]
     used = ok_used or used
     tokens = {
         "source": used[0] if len(used) == 1 else ("mixed" if used else "none"),
         "sources": {name: int(n) for name, n in zip(_SOURCES, sources, strict=True) if n},
         "compared": n_compared,
         "disagreements": n_disagree,
-        "compared_with": None
-        if not n_compared
-        else ("tokenizer" if bool((disagree[compared] >= 2).any()) else "chunks"),
+        "compared_with": None if not n_compared else ("tokenizer" if n_vs_tokenizer else "chunks"),
     }
 
-    errors: dict[str, int] = {}
-    failed = st != 0
-    if failed.any():
-        names = agg.categories
-        for cat, n in enumerate(np.bincount(sel(cols["category"])[failed])):
-            if n:
-                errors[names[cat]] = int(n)
-    counts = {name: int((st == code).sum()) for code, name in enumerate(_STATUS_NAMES)}
+    names = agg.categories
+    errors = {names[cat]: int(n) for cat, n in enumerate(category_counts) if n}
+    counts = {name: int(requests[code]) for code, name in enumerate(_STATUS_NAMES)}
     counts["outside_window"] = 0 if excluded is None else int(excluded.sum())
 
     if client.get("limited"):
@@ -602,25 +669,37 @@ def _compile(
 
 
 def _gaps(
-    agg: BenchmarkAggregator, cols: Mapping[str, NDArray[Any]], mask: NDArray[np.bool_] | None
+    agg: BenchmarkAggregator,
+    cols: Mapping[str, NDArray[Any]],
+    mask: NDArray[np.bool_] | None,
+    tally: Mapping[str, NDArray[Any]],
 ) -> dict[str, Any]:
     hist = agg.gap_histograms(None if mask is None else ~mask, cols)
-    status = cols["status"]
-    has = cols["ngaps"] > 0
-    if mask is not None:
-        has &= mask
+    gapped = tally["gapped"]
+    vmin, vmax = agg.gap_range
+    if mask is not None:  # the range is not subtractable: read the window's rows
+        status = cols["status"]
+        has = (cols["ngaps"] > 0) & mask
+        vmin, vmax = vmin.copy(), vmax.copy()
+        for code in range(3):
+            chosen = has & (status == code)
+            if chosen.any():
+                vmin[code] = float(cols["gap_min"][chosen].min())
+                vmax[code] = float(cols["gap_max"][chosen].max())
     out: dict[str, Any] = {}
     for code, name in enumerate([*_STATUS_NAMES, "total"]):
-        sel = has & (status == code) if code < 3 else has
-        h = hist[code] if code < 3 else hist.sum(axis=0)
-        if not sel.any():
+        present = gapped[code] if code < 3 else gapped.sum()
+        if not present:
             out[name] = summarize(np.zeros(0))
             continue
+        every = slice(None) if code == 3 else code
+        lowest = vmin[every] if code < 3 else vmin[gapped > 0].min()
+        highest = vmax[every] if code < 3 else vmax[gapped > 0].max()
         out[name] = summarize_histogram(
-            h,
-            total=float(cols["gap_sum"][sel].sum()),
-            total_sq=float(cols["gap_sumsq"][sel].sum()),
-            vmin=float(np.nanmin(cols["gap_min"][sel])),
-            vmax=float(np.nanmax(cols["gap_max"][sel])),
+            hist[code] if code < 3 else hist.sum(axis=0),
+            total=float(np.sum(tally["gap_sum"][every])),
+            total_sq=float(np.sum(tally["gap_sumsq"][every])),
+            vmin=float(lowest),
+            vmax=float(highest),
         )
     return out

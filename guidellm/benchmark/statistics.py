@@ -33,6 +33,7 @@ __all__ = [
     "LogHistogram",
     "empty_summary",
     "goodput",
+    "goodput_counts",
     "quantiles",
     "rates_by_status",
     "split_runs",
@@ -294,39 +295,42 @@ def split_runs(runs: list[SortedRuns]) -> dict[str, Any]:
     return out
 
 
-def rates_by_status(
-    values: NDArray[np.float64], status: NDArray[np.int64], length: float
-) -> dict[str, float]:
+def rates_by_status(sums: NDArray[np.float64], length: float) -> dict[str, float]:
+    """Per-second rates from per-status sums (``sums[code]``) over a window of ``length`` s."""
     if length <= 0:
         return {"successful": 0.0, "errored": 0.0, "incomplete": 0.0, "total": 0.0}
-    out = {
-        name: float(values[status == code].sum()) / length for code, name in enumerate(STATUS_NAMES)
-    }
-    out["total"] = float(values.sum()) / length
+    out = {name: float(sums[code]) / length for code, name in enumerate(STATUS_NAMES)}
+    out["total"] = float(sums.sum()) / length
     return out
 
 
-def goodput(  # noqa: PLR0917 - one call site, every argument an array of the same rows
+def goodput_counts(  # noqa: PLR0917 - one call site, every argument an array of the same rows
     slo: Mapping[str, float],
     status: NDArray[np.int64],
     ttft: NDArray[np.float64],
     itl: NDArray[np.float64],
     tpot: NDArray[np.float64],
     latency_ms: NDArray[np.float64],
-    length: float,
-) -> dict[str, Any]:
-    """Requests meeting every SLO; a 1-token answer has no ITL and cannot miss that SLO."""
+) -> NDArray[np.int64]:
+    """``[counted, met, ok per SLO...]`` of some rows: additive, so blocks can be summed and
+    rows outside the window subtracted. A 1-token answer has no ITL and cannot miss that
+    SLO; cancelled requests say nothing about the server (not counted)."""
     values = {"ttft_ms": ttft, "itl_ms": itl, "tpot_ms": tpot, "latency_ms": latency_ms}
-    counted = status != 2  # cancelled requests say nothing about the server
-    n = int(counted.sum())
-    meets_all = counted & (status == 0)
-    per_slo: dict[str, float | None] = {}
+    successful = status == 0
+    meets_all = successful.copy()
+    per_slo = []
     for key, limit in slo.items():
         v = values[key]
-        ok = (status == 0) & ((v <= limit) | (np.isnan(v) & (key == "itl_ms")))
-        per_slo[key] = float(ok[counted].sum()) / n if n else None
+        ok = successful & ((v <= limit) | (np.isnan(v) & (key == "itl_ms")))
+        per_slo.append(int(ok.sum()))
         meets_all &= ok
-    met = int(meets_all.sum())
+    return np.array([int((status != 2).sum()), int(meets_all.sum()), *per_slo], dtype=np.int64)
+
+
+def goodput(slo: Mapping[str, float], counts: NDArray[np.int64], length: float) -> dict[str, Any]:
+    """The report's goodput block from :func:`goodput_counts` of the measured rows."""
+    n, met = int(counts[0]), int(counts[1])
+    per_slo = {key: int(ok) / n if n else None for key, ok in zip(slo, counts[2:], strict=True)}
     return {
         "slo": dict(slo),
         "requests_per_second": met / length if length > 0 else 0.0,

@@ -1,9 +1,11 @@
 """ConcurrencyTimeline: every request's start and end, kept in time order as results arrive.
 
 Time-weighted concurrency (docs/metrics.md) is the time spent at each in-flight level inside
-the measured window. The events are merged block by block during the run, with the running
-level after each event, so compiling needs no sort of the 2 x requests events: a window is a
-slice of the timeline, its levels are already known.
+the measured window. Events arrive a block of results at a time, almost in time order (ends
+are recent; only long requests start far back), so each block is merged into the part of the
+timeline after its earliest event, in place, and the running levels (per status and in total)
+are recomputed from there on. Compiling then reads a window as a slice of ready levels: no sort
+of the 2 x requests events, no copy of the timeline.
 """
 
 from __future__ import annotations
@@ -20,18 +22,38 @@ if TYPE_CHECKING:
 
 __all__ = ["ConcurrencyTimeline"]
 
+_TOTAL = 3  # row of the every-status levels in ``_levels``
+
 
 class ConcurrencyTimeline:
     """Start (+1) and end (-1) events of the requests with ``end > start``, sorted by time."""
 
-    __slots__ = ("deltas", "levels", "status", "times")
+    __slots__ = ("_deltas", "_levels", "_status", "_times", "size")
 
-    def __init__(self) -> None:
-        self.times: NDArray[np.float64] = np.zeros(0)
-        self.deltas: NDArray[np.int8] = np.zeros(0, dtype=np.int8)
-        self.status: NDArray[np.int8] = np.zeros(0, dtype=np.int8)
-        #: In-flight requests (every status) just after each event.
-        self.levels: NDArray[np.int64] = np.zeros(0, dtype=np.int64)
+    def __init__(self, capacity: int = 8192) -> None:
+        self.size = 0
+        self._times: NDArray[np.float64] = np.empty(capacity)
+        self._deltas: NDArray[np.int8] = np.empty(capacity, dtype=np.int8)
+        self._status: NDArray[np.int8] = np.empty(capacity, dtype=np.int8)
+        #: In flight just after each event: one row per status, then every status.
+        self._levels: NDArray[np.int32] = np.empty((4, capacity), dtype=np.int32)
+
+    @property
+    def times(self) -> NDArray[np.float64]:
+        return self._times[: self.size]
+
+    @property
+    def deltas(self) -> NDArray[np.int8]:
+        return self._deltas[: self.size]
+
+    @property
+    def status(self) -> NDArray[np.int8]:
+        return self._status[: self.size]
+
+    @property
+    def levels(self) -> NDArray[np.int32]:
+        """In-flight requests (every status) just after each event."""
+        return self._levels[_TOTAL, : self.size]
 
     def extend(
         self, starts: NDArray[np.float64], ends: NDArray[np.float64], status: NDArray[Any]
@@ -48,17 +70,51 @@ class ConcurrencyTimeline:
         block_times = times[order]
         block_deltas = np.where(order < n, 1, -1).astype(np.int8)
         block_status = np.concatenate([status, status]).astype(np.int8)[order]
-        positions, keep_existing = merge_positions(self.times, block_times)
-        self.times = merged(self.times, block_times, positions, keep_existing)
-        self.deltas = merged(self.deltas, block_deltas, positions, keep_existing)
-        self.status = merged(self.status, block_status, positions, keep_existing)
-        # Levels change only from the block's first event on (usually near the end).
-        first = int(positions[0])
-        levels = np.empty(len(self.times), dtype=np.int64)
-        levels[:first] = self.levels[:first]
-        base = int(levels[first - 1]) if first else 0
-        levels[first:] = base + np.cumsum(self.deltas[first:], dtype=np.int64)
-        self.levels = levels
+        size = self.size
+        first = int(np.searchsorted(self._times[:size], block_times[0], side="right"))
+        new_size = size + 2 * n
+        self._reserve(new_size)
+        # Only the events after the block's first one move.
+        tail = slice(first, size)
+        positions, keep_existing = merge_positions(self._times[tail], block_times)
+        span = slice(first, new_size)
+        self._times[span] = merged(self._times[tail], block_times, positions, keep_existing)
+        self._deltas[span] = merged(self._deltas[tail], block_deltas, positions, keep_existing)
+        self._status[span] = merged(self._status[tail], block_status, positions, keep_existing)
+        self.size = new_size
+        deltas = self._deltas[span].astype(np.int32)
+        codes = self._status[span]
+        for row in range(4):
+            mine = deltas if row == _TOTAL else np.where(codes == row, deltas, 0)
+            base = self._levels[row, first - 1] if first else 0
+            np.cumsum(mine, out=self._levels[row, span])
+            self._levels[row, span] += base
+
+    def _reserve(self, size: int) -> None:
+        capacity = len(self._times)
+        if size <= capacity:
+            return
+        grown = max(size, 2 * capacity)
+        n = self.size
+        for name in ("_times", "_deltas", "_status"):
+            old = getattr(self, name)
+            new = np.empty(grown, dtype=old.dtype)
+            new[:n] = old[:n]
+            setattr(self, name, new)
+        levels = np.empty((4, grown), dtype=np.int32)
+        levels[:, :n] = self._levels[:, :n]
+        self._levels = levels
+
+    def overlapping(self, ws: float, we: float, lasting: NDArray[np.int64]) -> NDArray[np.int64]:
+        """Per status, the requests overlapping ``[ws, we]``: of the ``lasting`` ones (those
+        with events), all but those that ended by ``ws`` or started at or after ``we``."""
+        size = self.size
+        lo = int(np.searchsorted(self._times[:size], ws, side="right"))
+        hi = int(np.searchsorted(self._times[:size], we, side="left"))
+        ended = np.bincount(self._status[:lo][self._deltas[:lo] < 0], minlength=3)
+        later = np.bincount(self._status[hi:size][self._deltas[hi:size] > 0], minlength=3)
+        result: NDArray[np.int64] = lasting - ended - later
+        return result
 
     def summaries(self, ws: float, we: float, overlapping: NDArray[np.int64]) -> dict[str, Any]:
         """Time-weighted in-flight distributions over ``[ws, we]``, per status and in total.
@@ -69,42 +125,53 @@ class ConcurrencyTimeline:
         names = (*STATUS_NAMES, "total")
         if we <= ws:
             return {name: empty_summary() for name in names}
-        lo = int(np.searchsorted(self.times, ws, side="right"))
-        hi = int(np.searchsorted(self.times, we, side="left"))
-        bounds = np.concatenate([[ws], self.times[lo:hi], [we]])
-        durations = np.diff(bounds)
+        times = self.times
+        lo = int(np.searchsorted(times, ws, side="right"))
+        hi = int(np.searchsorted(times, we, side="left"))
+        inner = np.diff(times[lo:hi]) if hi - lo > 1 else np.zeros(0)
         n = int(overlapping.sum())
         out: dict[str, Any] = {}
-        for code, name in enumerate(names):
-            if code < 3 and overlapping[code] == 0:
+        for row, name in enumerate(names):
+            if row < 3 and overlapping[row] == 0:
                 out[name] = empty_summary()
                 continue
-            if code < 3 and overlapping[code] == n:
+            if row < 3 and overlapping[row] == n:
                 continue  # every request has this status: the total below is the same
-            if code < 3:
-                mine = np.where(self.status[:hi] == code, self.deltas[:hi], 0)
-                cum = np.cumsum(mine, dtype=np.int64)
-                base = int(cum[lo - 1]) if lo else 0
-                levels = np.concatenate([[base], cum[lo:hi]])
-                count = int(overlapping[code])
-            else:
-                base = int(self.levels[lo - 1]) if lo else 0
-                levels = np.concatenate([[base], self.levels[lo:hi]])
-                count = n
-            out[name] = _level_summary(levels, durations, count)
+            levels = self._levels[row, : self.size]
+            base = int(levels[lo - 1]) if lo else 0
+            count = n if row == _TOTAL else int(overlapping[row])
+            out[name] = _window_summary(levels[lo:hi], inner, base, ws, we, times, lo, hi, count)
         for name in STATUS_NAMES:
             out.setdefault(name, out["total"])
         return out
 
 
-def _level_summary(
-    levels: NDArray[np.int64], durations: NDArray[np.float64], count: int
+def _window_summary(  # noqa: PLR0917 - one call site, the window's parts
+    levels: NDArray[np.int32],
+    inner: NDArray[np.float64],
+    base: int,
+    ws: float,
+    we: float,
+    times: NDArray[np.float64],
+    lo: int,
+    hi: int,
+    count: int,
 ) -> dict[str, Any]:
+    """The time at each level: ``base`` until the window's first event, ``levels[i]`` between
+    event ``i`` and the next (the last one until ``we``)."""
+    top = max(base, int(levels.max())) + 1 if len(levels) else base + 1
+    if len(levels):
+        seconds = np.bincount(levels[:-1], weights=inner, minlength=top).astype(np.float64)
+        seconds[base] += times[lo] - ws
+        seconds[levels[-1]] += we - times[hi - 1]
+    else:
+        seconds = np.zeros(top)
+        seconds[base] = we - ws
     # Levels are small integers: the time spent at each is a weighted histogram. Weights in
     # microseconds: a weighted percentile repeats each value ``weight`` times, so second-sized
     # weights would put p99 of a 10 s window at 89 % of its time (and every percentile of a
     # sub-second window at the lowest level).
-    micros = np.bincount(levels, weights=durations).astype(np.float64) * 1e6
-    summary = summarize(np.arange(len(micros), dtype=np.float64), micros, presorted=True, ci=False)
+    micros = seconds * 1e6
+    summary = summarize(np.arange(top, dtype=np.float64), micros, presorted=True, ci=False)
     summary["count"] = count
     return summary

@@ -103,6 +103,15 @@ def test_window_and_status_split_across_many_blocks_match_numpy() -> None:
         for key, q in PERCENTILES.items():
             assert getattr(s.percentiles, key) == pytest.approx(float(np.quantile(ttft, q)))
         assert s.mean == pytest.approx(float(ttft.mean()))
+    # Concurrency counts every request overlapping the window, outside-window starts included.
+    overlapping = [r for r in results if r.request_end > lo and r.request_start < hi]
+    assert b.metrics.request_concurrency.total.count == len(overlapping)
+    assert b.metrics.request_concurrency.errored.count == sum(
+        r.status == "errored" for r in overlapping
+    )
+    # Rates and error counts: the window's requests only.
+    assert b.metrics.requests_per_second.total == pytest.approx(len(kept) / (hi - lo))
+    assert b.errors == {"http_5xx": sum(r.status == "errored" for r in kept)}
     # Token-weighted ITL of the total: each request's ITL repeated (tokens - 1) times.
     itl = np.repeat([(r.last_token_time - r.first_token_time) * 1000 / 5 for r in kept], 5)
     total = b.metrics.inter_token_latency_ms.total
