@@ -1,4 +1,4 @@
-from guidellm.cli import main
+from guidellm.cli import entry
 
 if __name__ == "__main__":
-    main()
+    entry()

@@ -87,3 +87,51 @@ def test_bad_input_gives_one_line_and_exit_2(args: tuple[str, ...], named: str) 
     assert lines[0].startswith("guidellm: error:")
     assert named in lines[0]
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(("args", "code"), [(("--version",), 0), (("run", "--bogus"), 2)])
+def test_quick_exit_keeps_status_output_and_atexit_handlers(
+    args: tuple[str, ...], code: int
+) -> None:
+    """The console entry skips the interpreter's teardown but nothing a caller can see: the
+    exit status, everything written to stdout/stderr (buffered, into a pipe) and atexit."""
+    script = (
+        "import atexit, sys\n"
+        "from guidellm.cli import entry\n"
+        "atexit.register(lambda: print('atexit ran', flush=False))\n"
+        "sys.stdout.write('buffered ')\n"
+        f"sys.argv = ['guidellm', *{list(args)!r}]\n"
+        "entry()\n"
+    )
+    # Buffered output is the point: without PYTHONUNBUFFERED, a pipe's stdout is block-buffered.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+    assert proc.returncode == code, proc.stderr
+    assert proc.stdout.startswith("buffered ")
+    assert proc.stdout.rstrip().endswith("atexit ran")
+    if code:
+        assert "no such option" in proc.stderr.lower()
+    else:
+        assert "guidellm" in proc.stdout
+
+
+def test_quick_exit_waits_for_a_live_non_daemon_thread() -> None:
+    script = (
+        "import sys, threading, time\n"
+        "from guidellm.cli import entry\n"
+        "threading.Thread(target=lambda: (time.sleep(0.3), print('thread done'))).start()\n"
+        "sys.argv = ['guidellm', '--version']\n"
+        "entry()\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "thread done" in proc.stdout
