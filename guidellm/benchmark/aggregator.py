@@ -53,7 +53,11 @@ SLO_KEYS = {
     "tpot_ms": "time per output token (ms)",
     "latency_ms": "request latency (ms)",
 }
+#: Pending results become arrays (gaps, tallies, timeline) every this many results, or
+#: sooner once they hold :data:`_PREPARE_CHUNKS` chunk times; prepared rows are merged into
+#: the sorted samples every :data:`_FLUSH_EVERY` rows. What is left at the end is small.
 _FLUSH_EVERY = 4096
+_PREPARE_CHUNKS = 65536
 #: The report's metric order (docs/metrics.md).
 _METRIC_ORDER = (
     "requests_per_second",
@@ -230,6 +234,8 @@ class BenchmarkAggregator:
         self._recent_delay: deque[float] = deque(maxlen=1024)
         self._pending: dict[str, list[Any]] = {c: [] for c in (*_FLOAT_COLS, *_INT_COLS)}
         self._pending_chunks: list[list[float]] = []
+        self._pending_chunk_count = 0
+        self._unmerged_from = 0  # first row not yet in the sorted samples
         dtypes: dict[str, Any] = {c: np.float64 for c in (*_FLOAT_COLS, *_DERIVED_COLS)}
         dtypes.update({c: np.int64 for c in _INT_COLS})
         self._cols = GrowableColumns(dtypes)
@@ -290,6 +296,7 @@ class BenchmarkAggregator:
         times = result.chunk_times
         p["ngaps"].append(len(times) - 1 if times else 0)
         self._pending_chunks.append(times)
+        self._pending_chunk_count += len(times)
         if code:
             category = result.error_category or ("cancelled" if code == 2 else "error")
             cat = self._categories.get(category)
@@ -308,7 +315,10 @@ class BenchmarkAggregator:
                 self._recent_itl.append((last - first) * 1000.0 / (tokens - 1))
         if self.output_sampling and len(self.samples) < self.output_sampling:
             self._sample(result, tokens)
-        if len(self._pending_chunks) >= _FLUSH_EVERY:
+        if (
+            len(self._pending_chunks) >= _FLUSH_EVERY
+            or self._pending_chunk_count >= _PREPARE_CHUNKS
+        ):
             self._flush()
 
     def _sample(self, result: RequestResult, tokens: int) -> None:
@@ -328,12 +338,40 @@ class BenchmarkAggregator:
         self.samples.append(sample)
 
     def _flush(self, *, last: bool = False) -> None:
-        """Move pending lists into numpy columns, turn chunk times into gaps, and merge the
-        block into the sorted samples and the concurrency timeline.
+        """Prepare the pending results and, every :data:`_FLUSH_EVERY` rows (or ``last``),
+        merge the prepared rows into the sorted samples.
 
-        ``last`` (at compile) leaves the block in the samples' small tails: merging it into
+        ``last`` (at compile) leaves those rows in the samples' small tails: merging them into
         the large arrays would copy every value once more after the last response.
         """
+        self._prepare()
+        if last or self._cols.rows - self._unmerged_from >= _FLUSH_EVERY:
+            self._merge(last=last)
+
+    def _merge(self, *, last: bool) -> None:
+        first_row, end_row = self._unmerged_from, self._cols.rows
+        if end_row == first_row:
+            return
+        view = self._cols.view()
+        block = {name: view[name][first_row:end_row] for name in view}
+        status = block["status"]
+        m = end_row - first_row
+        rows = np.arange(first_row, end_row, dtype=np.int32)
+        present = np.bincount(status, minlength=3)
+        groups = [(c, None if present[c] == m else status == c) for c in range(3) if present[c]]
+        for name, (values, weights) in _row_metrics(block).items():
+            for code, chosen in groups:
+                sample = self._samples[name][code]
+                if chosen is None:
+                    sample.extend(values, rows, weights, defer=last)
+                else:
+                    w = None if weights is None else weights[chosen]
+                    sample.extend(values[chosen], rows[chosen], w, defer=last)
+        self._unmerged_from = end_row
+
+    def _prepare(self) -> None:
+        """Move pending lists into numpy columns, turn chunk times into gaps, add the tallies
+        and merge the start/end events into the timeline (all in the block's size)."""
         lists = self._pending_chunks
         if not lists:
             return
@@ -384,11 +422,10 @@ class BenchmarkAggregator:
         block["ttft"] = metrics["time_to_first_token_ms"][0]
         block["itl"] = metrics["inter_token_latency_ms"][0]
         block["tpot"] = metrics["time_per_output_token_ms"][0]
-        first_row = self._cols.append(block)
+        self._cols.append(block)
         for key, value in _tally(block, self.slo).items():
             self._tally[key] = value + self._tally[key] if key in self._tally else value
         self._category_counts = _add_counts(self._category_counts, block["category"])
-        rows = np.arange(first_row, first_row + m, dtype=np.int32)
         present = np.bincount(status, minlength=3)
         for code in range(3):
             if present[code]:
@@ -396,19 +433,11 @@ class BenchmarkAggregator:
                 if chosen.any():
                     self._gap_min[code] = min(self._gap_min[code], float(gap_min[chosen].min()))
                     self._gap_max[code] = max(self._gap_max[code], float(gap_max[chosen].max()))
-        groups = [(c, None if present[c] == m else status == c) for c in range(3) if present[c]]
-        for name, (values, weights) in metrics.items():
-            for code, chosen in groups:
-                sample = self._samples[name][code]
-                if chosen is None:
-                    sample.extend(values, rows, weights, defer=last)
-                else:
-                    w = None if weights is None else weights[chosen]
-                    sample.extend(values[chosen], rows[chosen], w, defer=last)
         self._timeline.extend(block["start"], block["end"], status)
         for pending in p.values():
             pending.clear()
         self._pending_chunks = []
+        self._pending_chunk_count = 0
 
     # -- live --------------------------------------------------------------------------------
 

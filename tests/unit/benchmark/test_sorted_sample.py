@@ -191,3 +191,20 @@ def test_moments_combine_block_by_block_like_one_pass(weighted: bool) -> None:
     assert running.mean == pytest.approx(mean, rel=1e-13)
     assert running.m2 == pytest.approx(float((w_all * dev * dev).sum()), rel=1e-10)
     assert running.q2 == pytest.approx(float(((w_all * dev) ** 2).sum()), rel=1e-10)
+
+
+def test_chunky_results_prepared_in_small_blocks_match_numpy() -> None:
+    """300 chunks per result: results are prepared every ~218 (the chunk threshold) but merged
+    every 4,096 rows; percentiles and gap counts are those of every kept request."""
+    results = stream(6000, rate=500.0, seed=4, tokens=300, error_every=7)
+    b = compile_results(results, start_time=0.0, end_time=12.5, warmup=1)
+    kept = [r for r in results if r.request_start >= 1.0 and r.status == "successful"]
+    ttft = np.array([(r.first_token_time - r.request_start) * 1000 for r in kept])
+    s = b.metrics.time_to_first_token_ms.successful
+    assert s.count == len(kept)
+    assert s.percentiles.p90 == pytest.approx(float(np.quantile(ttft, 0.9)))
+    assert b.metrics.inter_chunk_latency_ms.successful.count == 299 * len(kept)
+    gaps = np.concatenate([np.diff(r.chunk_times) * 1000 for r in kept])
+    ic = b.metrics.inter_chunk_latency_ms.successful
+    assert ic.min == pytest.approx(float(gaps.min())) and ic.max == pytest.approx(float(gaps.max()))
+    assert ic.mean == pytest.approx(float(gaps.mean()))
