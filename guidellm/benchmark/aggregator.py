@@ -248,6 +248,7 @@ class BenchmarkAggregator:
         self._timeline = ConcurrencyTimeline()
         self._gap_buckets: list[NDArray[np.int16]] = []
         self._gap_batch_rows: list[int] = []
+        self._gap_block_hists: list[tuple[int, NDArray[np.int64]]] = []
         self._gap_hist = np.zeros((3, LogHistogram.BUCKETS), dtype=np.int64)
         self._gap_min = np.full(3, math.inf)
         self._gap_max = np.full(3, -math.inf)
@@ -408,12 +409,20 @@ class BenchmarkAggregator:
                 gap_max[has] = np.maximum.reduceat(gaps, first_idx)
             buckets = LogHistogram.bucket_of(gaps)
             gap_status = status[owner]
+            low = int(buckets.min()) if len(buckets) else 0
+            # The block's own histogram over the buckets it touches: a window that leaves the
+            # whole block out subtracts it without reading its gaps.
+            width = int(buckets.max()) - low + 1 if len(buckets) else 0
+            block_hist = np.zeros((3, width), dtype=np.int64)
             for code in range(3):
                 sel = buckets[gap_status == code]
                 if len(sel):
-                    self._gap_hist[code] += np.bincount(sel, minlength=LogHistogram.BUCKETS)
+                    block_hist[code] = np.bincount(sel - low, minlength=block_hist.shape[1])
+            self._gap_hist[:, low : low + block_hist.shape[1]] += block_hist
+            self._gap_block_hists.append((low, block_hist))
         else:
             buckets = np.zeros(0, dtype=np.int16)
+            self._gap_block_hists.append((0, np.zeros((3, 0), dtype=np.int64)))
         self._gap_buckets.append(buckets)
         self._gap_batch_rows.append(m)
         block["gap_sum"], block["gap_sumsq"] = gap_sum, gap_sumsq
@@ -506,10 +515,14 @@ class BenchmarkAggregator:
         chosen = excluded if subtract else ~excluded
         part = np.zeros_like(self._gap_hist)
         row0 = 0
-        # Batch by batch (the flushes' arrays), touching only the chosen requests' gaps.
-        for buckets, n_rows in zip(self._gap_buckets, self._gap_batch_rows, strict=True):
+        # Batch by batch (the flushes' arrays): a batch chosen whole adds its own histogram;
+        # otherwise only the chosen requests' gaps are touched.
+        batches = zip(self._gap_buckets, self._gap_batch_rows, self._gap_block_hists, strict=True)
+        for buckets, n_rows, (low, block_hist) in batches:
             rows = np.nonzero(chosen[row0 : row0 + n_rows])[0]
-            if len(rows):
+            if len(rows) == n_rows:
+                part[:, low : low + block_hist.shape[1]] += block_hist
+            elif len(rows):
                 batch_ngaps = ngaps[row0 : row0 + n_rows]
                 offsets = np.cumsum(batch_ngaps) - batch_ngaps
                 counts = batch_ngaps[rows]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from reportdata import compile_results, stream
+from reportdata import compile_results, result, stream
 
 from guidellm.benchmark.sorted_sample import GrowableColumns, Moments, SortedRuns, SortedSample
 from guidellm.benchmark.statistics import PERCENTILES, summarize, summarize_runs
@@ -208,3 +208,10 @@ def test_chunky_results_prepared_in_small_blocks_match_numpy() -> None:
     ic = b.metrics.inter_chunk_latency_ms.successful
     assert ic.min == pytest.approx(float(gaps.min())) and ic.max == pytest.approx(float(gaps.max()))
     assert ic.mean == pytest.approx(float(gaps.mean()))
+
+
+def test_blocks_of_single_chunk_answers_have_no_gaps() -> None:
+    results = [result(float(i), tokens=1) for i in range(5)]
+    b = compile_results(results, start_time=0.0, end_time=5.0, warmup=1)
+    assert b.metrics.inter_chunk_latency_ms.total.count == 0
+    assert b.metrics.time_to_first_token_ms.successful.count == 4
