@@ -6,7 +6,7 @@ child exits reads the journal's last ``request_end``. Both times come from CLOCK
 (``time.perf_counter``), which processes share on Linux, so the difference is the real tail:
 compiling the benchmark, writing every report and exiting.
 
-    .venv/bin/python benchmarks/bench_report_tail.py --requests 100000 --tokens 16
+    .venv/bin/python benchmarks/bench_report_tail.py --requests 100000 --tokens 16 --repeat 3
 """
 
 from __future__ import annotations
@@ -40,7 +40,17 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=100_000)
     parser.add_argument("--tokens", type=int, default=16)
     parser.add_argument("--streams", type=int, default=64)
+    parser.add_argument("--repeat", type=int, default=1, help="runs (prints each, and the median)")
     args = parser.parse_args()
+    tails = []
+    for _ in range(max(args.repeat, 1)):
+        tails.append(one_run(args))
+    if len(tails) > 1:
+        ordered = sorted(tails)
+        print(f"median of {len(tails)}: {ordered[len(ordered) // 2] * 1000:.0f} ms")
+
+
+def one_run(args: argparse.Namespace) -> float:
 
     config = MockServerConfig(ttft_ms=0.0, itl_ms=0.0, output_tokens=args.tokens)
     with MockServer(config) as url, tempfile.TemporaryDirectory() as tmp:
@@ -64,6 +74,7 @@ def main() -> None:
     print(f"run wall time: {exited - started:.1f} s")
     print(f"last response -> process exit: {(exited - last) * 1000:.0f} ms")
     print("sizes: " + ", ".join(f"{k} {v / 1024:.0f} KiB" for k, v in sizes.items()))
+    return exited - last
 
 
 if __name__ == "__main__":

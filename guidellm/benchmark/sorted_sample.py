@@ -3,8 +3,9 @@
 A report's percentiles are exact (docs/metrics.md), which needs every value in order. Sorting
 100,000 values per metric after the last response was most of the time a run spent between its
 last response and its report; instead each block of results (the aggregator flushes every few
-thousand) is sorted on its own, which is cheap, and merged into the running sorted arrays: a
-binary search for the block's positions plus one copy of the array, off the hot per-result path.
+thousand) is sorted on its own, which is cheap, and merged into a small sorted tail, which is
+merged into the large sorted arrays once it is 1/16 of their size (a binary search for its
+positions plus one copy), off the hot per-result path.
 
 :class:`SortedSample` holds one metric's values (optionally weighted) with the row each value
 came from, so that a window rule decided only at the end can drop rows without re-sorting.
@@ -24,6 +25,10 @@ if TYPE_CHECKING:
 
 __all__ = ["GrowableColumns", "Moments", "SortedRuns", "SortedSample", "merge_positions", "merged"]
 
+#: The tail is merged into the large arrays when it holds this many values and at least
+#: 1/_TAIL_FRACTION of theirs (amortized: every value is copied O(log n) times in all).
+_MIN_TAIL = 4096
+_TAIL_FRACTION = 16
 #: Row numbers: a benchmark holds fewer than 2**31 requests.
 _ROW = np.int32
 
@@ -125,9 +130,9 @@ class SortedSample:
     """One metric's values in ascending order, with their weights (if any) and rows.
 
     NaN values (a metric a request does not have, such as the TTFT of a request that never got
-    a token) and zero weights are dropped as they arrive: they never enter a statistic. A block
-    extended with ``defer=True`` (the last one, at compile) stays in a small sorted *tail*
-    instead of being merged into the large arrays; :meth:`runs` reads both as one sample.
+    a token) and zero weights are dropped as they arrive: they never enter a statistic. Recent
+    blocks wait in a small sorted *tail* before they are merged into the large arrays;
+    :meth:`runs` reads both as one sample.
     """
 
     __slots__ = (
@@ -170,7 +175,9 @@ class SortedSample:
     ) -> None:
         """Merge one block: ``values[i]`` (weight ``weights[i]``) belongs to row ``rows[i]``.
 
-        ``defer`` keeps the block (and any earlier deferred one) in the tail.
+        The block joins the small sorted tail; the tail is merged into the large arrays once
+        it holds :data:`_MIN_TAIL` values and 1/:data:`_TAIL_FRACTION` of theirs, unless
+        ``defer`` (the last block, at compile: the tail is read in place by :meth:`runs`).
         """
         keep = ~np.isnan(values)
         if self.weights is not None:
@@ -187,14 +194,10 @@ class SortedSample:
         self.moments = self.moments + Moments.of(block, block_weights)
         if len(self.tail_values):
             block, block_weights, block_rows = self._into_tail(block, block_weights, block_rows)
-        if defer:
-            self.tail_values, self.tail_weights, self.tail_rows = (
-                block,
-                block_weights,
-                block_rows,
-            )
-            return
-        if not len(block):
+        self.tail_values, self.tail_weights, self.tail_rows = block, block_weights, block_rows
+        # The tail joins the large arrays once it is a sizeable part of them: each merge copies
+        # them all, so merging every block would cost O(n) per block, O(n**2) per run.
+        if defer or len(block) < max(_MIN_TAIL, len(self.values) // _TAIL_FRACTION):
             return
         positions, keep_existing = merge_positions(self.values, block)
         self.values = merged(self.values, block, positions, keep_existing)

@@ -12,19 +12,27 @@ from guidellm.benchmark.statistics import PERCENTILES, summarize, summarize_runs
 from guidellm.benchmark.timeline import ConcurrencyTimeline
 
 
-def test_sorted_sample_merges_blocks_in_order_and_keeps_rows() -> None:
+@pytest.mark.parametrize(("size", "block"), [(1000, 137), (60_000, 3000)])
+def test_sorted_sample_merges_blocks_in_order_and_keeps_rows(size: int, block: int) -> None:
+    """Small: every block stays in the tail. Large: the tail joins the large arrays several
+    times (at 4,096 values and 1/16 of theirs); either way both are sorted and complete."""
     rng = np.random.default_rng(3)
-    everything = rng.integers(0, 50, size=1000).astype(np.float64)  # many ties
+    everything = rng.integers(0, 50, size=size).astype(np.float64)  # many ties
     everything[::17] = np.nan
     sample = SortedSample()
-    for lo in range(0, 1000, 137):
-        block = everything[lo : lo + 137]
-        sample.extend(block, np.arange(lo, lo + len(block)))
+    for lo in range(0, size, block):
+        part = everything[lo : lo + block]
+        sample.extend(part, np.arange(lo, lo + len(part)), defer=lo + block >= size)
+    if size > 10_000:
+        assert len(sample.values) > len(sample.tail_values) > 0
+    for values, rows in ((sample.values, sample.rows), (sample.tail_values, sample.tail_rows)):
+        assert np.all(np.diff(values) >= 0)
+        # Each value points back at a row holding exactly that value.
+        assert np.array_equal(everything[rows], values)
     kept = everything[~np.isnan(everything)]
-    assert np.array_equal(sample.values, np.sort(kept))
-    # Each value points back at a row holding exactly that value; every kept row once.
-    assert np.array_equal(everything[sample.rows], sample.values)
-    assert sorted(sample.rows.tolist()) == np.nonzero(~np.isnan(everything))[0].tolist()
+    assert np.array_equal(sample.runs().at_index(np.arange(len(kept))), np.sort(kept))
+    rows = np.concatenate([sample.rows, sample.tail_rows])
+    assert sorted(rows.tolist()) == np.nonzero(~np.isnan(everything))[0].tolist()
 
 
 def test_sorted_sample_weights_follow_their_values_and_zero_weights_drop() -> None:
@@ -33,10 +41,10 @@ def test_sorted_sample_weights_follow_their_values_and_zero_weights_drop() -> No
     sample = SortedSample(weighted=True)
     sample.extend(values[:3], np.arange(3), weights[:3])
     sample.extend(values[3:], np.arange(3, 6), weights[3:])
-    assert sample.values.tolist() == [1.0, 2.0, 3.0, 4.0, 5.0]
-    assert sample.weights is not None
-    assert sample.weights.tolist() == [6.0, 2.0, 3.0, 4.0, 1.0]
-    assert sample.rows.tolist() == [5, 3, 2, 4, 0]
+    assert sample.tail_values.tolist() == [1.0, 2.0, 3.0, 4.0, 5.0]
+    assert sample.tail_weights is not None
+    assert sample.tail_weights.tolist() == [6.0, 2.0, 3.0, 4.0, 1.0]
+    assert sample.tail_rows.tolist() == [5, 3, 2, 4, 0]
     with pytest.raises(ValueError, match="weights"):
         sample.extend(values, np.arange(6, 12))
 
@@ -164,14 +172,16 @@ def test_summaries_of_two_runs_equal_those_of_one_sorted_array() -> None:
 
 def test_last_block_stays_in_the_tail_and_counts() -> None:
     sample = SortedSample()
-    sample.extend(np.array([3.0, 1.0]), np.array([0, 1]))
-    sample.extend(np.array([2.0, 0.5]), np.array([2, 3]), defer=True)
-    assert sample.values.tolist() == [1.0, 3.0]  # the large arrays were not copied
-    assert sample.tail_values.tolist() == [0.5, 2.0]
-    assert len(sample) == 4
-    assert sample.runs().at_index(np.arange(4)).tolist() == [0.5, 1.0, 2.0, 3.0]
-    excluded = np.array([False, True, False, True])  # rows 1 (1.0) and 3 (0.5)
-    assert sample.runs(excluded).at_index(np.arange(2)).tolist() == [2.0, 3.0]
+    sample.extend(np.arange(5000.0)[::-1] + 1, np.arange(5000))  # joins the large arrays
+    assert len(sample.values) == 5000 and len(sample.tail_values) == 0
+    sample.extend(np.array([2.5, 0.5]), np.array([5000, 5001]), defer=True)
+    assert len(sample.values) == 5000  # the large arrays were not copied
+    assert sample.tail_values.tolist() == [0.5, 2.5]
+    assert len(sample) == 5002
+    assert sample.runs().at_index(np.arange(5)).tolist() == [0.5, 1.0, 2.0, 2.5, 3.0]
+    excluded = np.zeros(5002, dtype=bool)
+    excluded[[4999, 5001]] = True  # rows holding 1.0 and 0.5
+    assert sample.runs(excluded).at_index(np.arange(3)).tolist() == [2.0, 2.5, 3.0]
 
 
 @pytest.mark.parametrize("weighted", [False, True])
