@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from guidellm.benchmark.report import Benchmark, epoch_offset
+from guidellm.benchmark.rows import SAMPLED, add_counts, row_metrics, tally
 from guidellm.benchmark.sorted_sample import GrowableColumns, SortedSample
 from guidellm.benchmark.statistics import (
     STATUS_NAMES,
     LogHistogram,
     goodput,
-    goodput_counts,
     rates_by_status,
     split_runs,
     summarize,
@@ -90,77 +90,6 @@ _FLOAT_COLS = (
 _INT_COLS = ("status", "source", "disagree", "category", "ngaps")
 #: Columns derived at each flush: inter-chunk gap moments and the per-request latencies.
 _DERIVED_COLS = ("gap_sum", "gap_sumsq", "gap_min", "gap_max", "ttft", "itl", "tpot")
-#: The per-request metrics kept as sorted samples (report key -> token-weighted).
-_SAMPLED = {
-    "time_to_first_token_ms": False,
-    "inter_token_latency_ms": True,
-    "time_per_output_token_ms": True,
-    "request_latency": False,
-    "scheduled_latency": False,
-    "scheduling_delay_ms": False,
-    "prompt_token_count": False,
-    "output_token_count": False,
-}
-
-
-def _tally(block: Mapping[str, NDArray[Any]], slo: Mapping[str, float]) -> dict[str, NDArray[Any]]:
-    """Additive per-status totals of some rows: a block's are added as it is flushed, and the
-    rows a window leaves out are subtracted at compile, so the rates, counts, token sources,
-    goodput and gap sums need no pass over every row after the last response."""
-    status = block["status"]
-    out_tok = block["output_tokens"]
-    disagree = block["disagree"]
-    compared = disagree >= 0
-    end, start = block["end"], block["start"]
-    out: dict[str, NDArray[Any]] = {
-        "requests": np.bincount(status, minlength=3),
-        "output_tokens": np.bincount(status, weights=out_tok, minlength=3),
-        "tokens": np.bincount(
-            status, weights=out_tok + np.nan_to_num(block["prompt_tokens"]), minlength=3
-        ),
-        "sources": np.bincount(status * 3 + block["source"], minlength=9),
-        "tokens_compared": np.array(
-            [
-                int(compared.sum()),
-                int((compared & ((disagree & 1) == 1)).sum()),
-                int((disagree >= 2).sum()),
-            ]
-        ),
-        "gap_sum": np.bincount(status, weights=block["gap_sum"], minlength=3),
-        "gap_sumsq": np.bincount(status, weights=block["gap_sumsq"], minlength=3),
-        "gapped": np.bincount(status[block["ngaps"] > 0], minlength=3),
-        "lasting": np.bincount(status[end > start], minlength=3),
-    }
-    if slo:
-        out["goodput"] = goodput_counts(
-            slo, status, block["ttft"], block["itl"], block["tpot"], (end - start) * 1000.0
-        )
-    return out
-
-
-def _row_metrics(
-    block: Mapping[str, NDArray[Any]],
-) -> dict[str, tuple[NDArray[np.float64], NDArray[np.float64] | None]]:
-    """Every sampled metric of a block of rows: values and (token-weighted ones) weights.
-
-    NaN marks a metric a request does not have (no first token, fewer than 2 tokens).
-    """
-    start, first, last = block["start"], block["first"], block["last"]
-    out_tok = block["output_tokens"]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ttft = (first - start) * 1000.0
-        itl = np.where(out_tok >= 2, (last - first) * 1000.0 / (out_tok - 1), _NAN)
-        tpot = np.where(out_tok >= 1, (last - start) * 1000.0 / out_tok, _NAN)
-    return {
-        "time_to_first_token_ms": (ttft, None),
-        "inter_token_latency_ms": (itl, np.maximum(out_tok - 1, 0)),
-        "time_per_output_token_ms": (tpot, out_tok),
-        "request_latency": (block["end"] - start, None),
-        "scheduled_latency": (block["end"] - block["scheduled"], None),
-        "scheduling_delay_ms": ((start - block["scheduled"]) * 1000.0, None),
-        "prompt_token_count": (block["prompt_tokens"], None),
-        "output_token_count": (out_tok, None),
-    }
 
 
 def _live_delay_limit_ms() -> float:
@@ -243,7 +172,7 @@ class BenchmarkAggregator:
         # summary reads its own sample, the total reads them together.
         self._samples = {
             name: tuple(SortedSample(weighted=w) for _ in STATUS_NAMES)
-            for name, w in _SAMPLED.items()
+            for name, w in SAMPLED.items()
         }
         self._timeline = ConcurrencyTimeline()
         self._gap_buckets: list[NDArray[np.int16]] = []
@@ -360,7 +289,7 @@ class BenchmarkAggregator:
         rows = np.arange(first_row, end_row, dtype=np.int32)
         present = np.bincount(status, minlength=3)
         groups = [(c, None if present[c] == m else status == c) for c in range(3) if present[c]]
-        for name, (values, weights) in _row_metrics(block).items():
+        for name, (values, weights) in row_metrics(block).items():
             for code, chosen in groups:
                 sample = self._samples[name][code]
                 if chosen is None:
@@ -427,14 +356,14 @@ class BenchmarkAggregator:
         self._gap_batch_rows.append(m)
         block["gap_sum"], block["gap_sumsq"] = gap_sum, gap_sumsq
         block["gap_min"], block["gap_max"] = gap_min, gap_max
-        metrics = _row_metrics(block)
+        metrics = row_metrics(block)
         block["ttft"] = metrics["time_to_first_token_ms"][0]
         block["itl"] = metrics["inter_token_latency_ms"][0]
         block["tpot"] = metrics["time_per_output_token_ms"][0]
         self._cols.append(block)
-        for key, value in _tally(block, self.slo).items():
+        for key, value in tally(block, self.slo).items():
             self._tally[key] = value + self._tally[key] if key in self._tally else value
-        self._category_counts = _add_counts(self._category_counts, block["category"])
+        self._category_counts = add_counts(self._category_counts, block["category"])
         present = np.bincount(status, minlength=3)
         for code in range(3):
             if present[code]:
@@ -549,11 +478,11 @@ class BenchmarkAggregator:
 
     @property
     def running_tally(self) -> Mapping[str, NDArray[Any]]:
-        """Every flushed row's :func:`_tally` (zeros before the first flush)."""
+        """Every prepared row's :func:`~guidellm.benchmark.rows.tally` (zeros before any)."""
         if not self._tally:
             empty = {name: np.zeros(0) for name in (*_FLOAT_COLS, *_DERIVED_COLS)}
             empty.update({name: np.zeros(0, dtype=np.int64) for name in _INT_COLS})
-            return _tally(empty, self.slo)
+            return tally(empty, self.slo)
         return self._tally
 
     @property
@@ -573,19 +502,6 @@ class BenchmarkAggregator:
     @property
     def epoch(self) -> float:
         return self._epoch
-
-
-def _add_counts(counts: NDArray[np.int64], categories: NDArray[np.int64]) -> NDArray[np.int64]:
-    """``counts`` (per error category id) plus those of ``categories`` (-1: no error)."""
-    categories = categories[categories >= 0]
-    if not len(categories):
-        return counts
-    more = np.bincount(categories)
-    if len(more) > len(counts):
-        counts = np.concatenate([counts, np.zeros(len(more) - len(counts), dtype=np.int64)])
-    counts = counts.copy()
-    counts[: len(more)] += more
-    return counts
 
 
 def _compile(
@@ -616,23 +532,23 @@ def _compile(
             mask = None
     excluded = None if mask is None else ~mask
     # The running totals, less the rows outside the window (only those rows are read).
-    tally = dict(agg.running_tally)
+    totals = dict(agg.running_tally)
     category_counts = agg.category_counts
     if excluded is not None:
         rows = np.nonzero(excluded)[0]
         outside = {name: values[rows] for name, values in cols.items()}
-        for key, value in _tally(outside, agg.slo).items():
-            tally[key] = tally[key] - value
-        category_counts = category_counts - _add_counts(
+        for key, value in tally(outside, agg.slo).items():
+            totals[key] = totals[key] - value
+        category_counts = category_counts - add_counts(
             np.zeros_like(category_counts), outside["category"]
         )
 
     length = max(we - ws, 0.0)
-    requests = tally["requests"]
+    requests = totals["requests"]
     metrics: dict[str, Any] = {
         "requests_per_second": rates_by_status(requests, length),
-        "output_tokens_per_second": rates_by_status(tally["output_tokens"], length),
-        "tokens_per_second": rates_by_status(tally["tokens"], length),
+        "output_tokens_per_second": rates_by_status(totals["output_tokens"], length),
+        "tokens_per_second": rates_by_status(totals["tokens"], length),
     }
     # Concurrency counts every request overlapping the window (each clipped to it), those
     # that start outside it included.
@@ -644,16 +560,16 @@ def _compile(
     metrics["request_concurrency"] = timeline.summaries(ws, we, overlapping)
     for name, per_status in agg.sorted_samples.items():
         metrics[name] = split_runs([sample.runs(excluded) for sample in per_status])
-    metrics["inter_chunk_latency_ms"] = _gaps(agg, cols, mask, tally)
+    metrics["inter_chunk_latency_ms"] = _gaps(agg, cols, mask, totals)
     if agg.slo:
-        metrics["goodput"] = goodput(agg.slo, tally["goodput"], length)
+        metrics["goodput"] = goodput(agg.slo, totals["goodput"], length)
     metrics = {key: metrics[key] for key in _METRIC_ORDER if key in metrics}
 
     # Token counting: where counts came from, and server/client disagreements.
-    by_status = tally["sources"].reshape(3, 3)
+    by_status = totals["sources"].reshape(3, 3)
     sources = by_status.sum(axis=0)
     used = [name for name, n in zip(_SOURCES, sources, strict=True) if n]
-    n_compared, n_disagree, n_vs_tokenizer = (int(x) for x in tally["tokens_compared"])
+    n_compared, n_disagree, n_vs_tokenizer = (int(x) for x in totals["tokens_compared"])
     # The source that matters is the one behind the successful requests' counts (cancelled
     # requests never get a usage chunk); ``sources`` counts every request.
     ok_used = [name for name, n in zip(_SOURCES, by_status[0], strict=True) if n]

@@ -167,14 +167,18 @@ class Benchmarker:
         pool = LocalProcessPool(self.backend, self.workers, self.worker_concurrency)
         self._pool = pool
         pool.start()
+        previous = signal.getsignal(signal.SIGINT)
+        if previous is None:  # installed outside Python: restore Python's default
+            previous = signal.default_int_handler
         try:
             uvloop.run(self._main(pool))
         except KeyboardInterrupt:  # Ctrl-C before the loop's own handler was installed
             self.exit_code = 130
         finally:
             pool.kill()
-        # Writing the outputs: a Ctrl-C now means "out at once" (no traceback).
-        previous = signal.signal(signal.SIGINT, self._exit_now)
+        # Writing the outputs: a Ctrl-C now means "out at once" (no traceback). _main handed
+        # SIGINT over to _exit_now already, unless the loop never got that far.
+        signal.signal(signal.SIGINT, self._exit_now)
         interrupted = self.exit_code != 0
         failed: list[str] = []
         try:
@@ -227,8 +231,15 @@ class Benchmarker:
             await self._benchmarks(scheduler)
         finally:
             await pool.close()
-            for sig in _EXIT_CODES:
-                loop.remove_signal_handler(sig)
+            # From the loop's handler straight to "out at once": a Ctrl-C landing in between
+            # (while the loop is torn down) would otherwise raise KeyboardInterrupt anywhere.
+            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            try:
+                for sig in _EXIT_CODES:
+                    loop.remove_signal_handler(sig)
+                signal.signal(signal.SIGINT, self._exit_now)
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
     async def _benchmarks(self, scheduler: Scheduler) -> None:
         settings = self.settings

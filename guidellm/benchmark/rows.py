@@ -1,0 +1,106 @@
+"""What a block of per-request rows yields: each sampled metric's values, and additive tallies.
+
+The aggregator applies these to every block as it is prepared, and again, at compile, to the
+rows a measured window leaves out (to subtract them): one definition for both.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from guidellm.benchmark.statistics import goodput_counts
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+__all__ = ["SAMPLED", "add_counts", "row_metrics", "tally"]
+
+_NAN = math.nan
+#: The per-request metrics kept as sorted samples (report key -> token-weighted).
+SAMPLED = {
+    "time_to_first_token_ms": False,
+    "inter_token_latency_ms": True,
+    "time_per_output_token_ms": True,
+    "request_latency": False,
+    "scheduled_latency": False,
+    "scheduling_delay_ms": False,
+    "prompt_token_count": False,
+    "output_token_count": False,
+}
+
+
+def tally(block: Mapping[str, NDArray[Any]], slo: Mapping[str, float]) -> dict[str, NDArray[Any]]:
+    """Additive per-status totals of some rows: a block's are added as it is flushed, and the
+    rows a window leaves out are subtracted at compile, so the rates, counts, token sources,
+    goodput and gap sums need no pass over every row after the last response."""
+    status = block["status"]
+    out_tok = block["output_tokens"]
+    disagree = block["disagree"]
+    compared = disagree >= 0
+    end, start = block["end"], block["start"]
+    out: dict[str, NDArray[Any]] = {
+        "requests": np.bincount(status, minlength=3),
+        "output_tokens": np.bincount(status, weights=out_tok, minlength=3),
+        "tokens": np.bincount(
+            status, weights=out_tok + np.nan_to_num(block["prompt_tokens"]), minlength=3
+        ),
+        "sources": np.bincount(status * 3 + block["source"], minlength=9),
+        "tokens_compared": np.array(
+            [
+                int(compared.sum()),
+                int((compared & ((disagree & 1) == 1)).sum()),
+                int((disagree >= 2).sum()),
+            ]
+        ),
+        "gap_sum": np.bincount(status, weights=block["gap_sum"], minlength=3),
+        "gap_sumsq": np.bincount(status, weights=block["gap_sumsq"], minlength=3),
+        "gapped": np.bincount(status[block["ngaps"] > 0], minlength=3),
+        "lasting": np.bincount(status[end > start], minlength=3),
+    }
+    if slo:
+        out["goodput"] = goodput_counts(
+            slo, status, block["ttft"], block["itl"], block["tpot"], (end - start) * 1000.0
+        )
+    return out
+
+
+def row_metrics(
+    block: Mapping[str, NDArray[Any]],
+) -> dict[str, tuple[NDArray[np.float64], NDArray[np.float64] | None]]:
+    """Every sampled metric of a block of rows: values and (token-weighted ones) weights.
+
+    NaN marks a metric a request does not have (no first token, fewer than 2 tokens).
+    """
+    start, first, last = block["start"], block["first"], block["last"]
+    out_tok = block["output_tokens"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ttft = (first - start) * 1000.0
+        itl = np.where(out_tok >= 2, (last - first) * 1000.0 / (out_tok - 1), _NAN)
+        tpot = np.where(out_tok >= 1, (last - start) * 1000.0 / out_tok, _NAN)
+    return {
+        "time_to_first_token_ms": (ttft, None),
+        "inter_token_latency_ms": (itl, np.maximum(out_tok - 1, 0)),
+        "time_per_output_token_ms": (tpot, out_tok),
+        "request_latency": (block["end"] - start, None),
+        "scheduled_latency": (block["end"] - block["scheduled"], None),
+        "scheduling_delay_ms": ((start - block["scheduled"]) * 1000.0, None),
+        "prompt_token_count": (block["prompt_tokens"], None),
+        "output_token_count": (out_tok, None),
+    }
+
+
+def add_counts(counts: NDArray[np.int64], categories: NDArray[np.int64]) -> NDArray[np.int64]:
+    """``counts`` (per error category id) plus those of ``categories`` (-1: no error)."""
+    categories = categories[categories >= 0]
+    if not len(categories):
+        return counts
+    more = np.bincount(categories)
+    if len(more) > len(counts):
+        counts = np.concatenate([counts, np.zeros(len(more) - len(counts), dtype=np.int64)])
+    counts = counts.copy()
+    counts[: len(more)] += more
+    return counts
