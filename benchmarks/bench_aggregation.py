@@ -26,7 +26,7 @@ from guidellm.plugins import PluginHost
 from guidellm.request import RequestResult
 
 
-def results(n: int, tokens: int, seed: int) -> list[RequestResult]:
+def results(n: int, tokens: int, seed: int, error_every: int = 200) -> list[RequestResult]:
     rng = random.Random(seed)
     out = []
     for i in range(n):
@@ -34,10 +34,11 @@ def results(n: int, tokens: int, seed: int) -> list[RequestResult]:
         first = start + 0.05 + rng.random() * 0.02
         itl = 0.01 + rng.random() * 0.002
         times = [first + k * itl for k in range(tokens)]
+        failed = bool(error_every) and i % error_every == 0
         out.append(
             RequestResult(
                 request_id=str(i),
-                status="successful" if i % 200 else "errored",
+                status="errored" if failed else "successful",
                 scheduled_time=start,
                 request_start=start + 0.0002,
                 request_end=times[-1] + 0.0005,
@@ -47,8 +48,8 @@ def results(n: int, tokens: int, seed: int) -> list[RequestResult]:
                 content_chunks=tokens,
                 prompt_tokens=256,
                 output_tokens=tokens,
-                error_category=None if i % 200 else "http_5xx",
-                error=None if i % 200 else "HTTP 503: overloaded",
+                error_category="http_5xx" if failed else None,
+                error="HTTP 503: overloaded" if failed else None,
             )
         )
     return out
@@ -59,14 +60,16 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=100_000)
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--warmup", type=float, default=0.1, help="0: no measured window")
+    parser.add_argument("--error-every", type=int, default=200, help="0: every request succeeds")
     args = parser.parse_args()
 
-    data = results(args.requests, args.tokens, args.seed)
+    data = results(args.requests, args.tokens, args.seed, args.error_every)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     agg = BenchmarkAggregator(
         index=0,
         strategy={"type": "constant", "rate": 1000.0},
-        warmup=0.1,
+        warmup=args.warmup or None,
         cooldown=None,
         max_seconds=None,
         max_requests=None,
@@ -94,7 +97,10 @@ def main() -> None:
             written_at[writer.name] = time.perf_counter()
         sizes = {p.suffix: p.stat().st_size for p in paths}
     rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(f"requests {args.requests:,} x {args.tokens} chunks")
+    print(
+        f"requests {args.requests:,} x {args.tokens} chunks, warmup {args.warmup:g}, "
+        f"1 in {args.error_every or 'no'} errored"
+    )
     print(f"add(): {cpu_add / args.requests * 1e6:.2f} CPU-us per result")
     print(f"slowest add() (one with a block merge): {worst * 1000:.1f} ms")
     print(f"last result -> benchmark compiled: {(compiled - last) * 1000:.0f} ms")
