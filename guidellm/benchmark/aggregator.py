@@ -635,15 +635,22 @@ def _gaps(
     hist = agg.gap_histograms(None if mask is None else ~mask, cols)
     gapped = tally["gapped"]
     vmin, vmax = agg.gap_range
-    if mask is not None:  # the range is not subtractable: read the window's rows
+    gap_sum, gap_sumsq = tally["gap_sum"], tally["gap_sumsq"]
+    if mask is not None:
+        # The range is not subtractable, and the sums of squares must not be: the outside
+        # rows' gaps can dwarf the window's (a slow warmup) and leave only rounding error.
+        # Read the window's rows instead.
         status = cols["status"]
         has = (cols["ngaps"] > 0) & mask
         vmin, vmax = vmin.copy(), vmax.copy()
+        gap_sum, gap_sumsq = np.zeros(3), np.zeros(3)
         for code in range(3):
             chosen = has & (status == code)
             if chosen.any():
                 vmin[code] = float(cols["gap_min"][chosen].min())
                 vmax[code] = float(cols["gap_max"][chosen].max())
+                gap_sum[code] = float(cols["gap_sum"][chosen].sum())
+                gap_sumsq[code] = float(cols["gap_sumsq"][chosen].sum())
     out: dict[str, Any] = {}
     for code, name in enumerate([*_STATUS_NAMES, "total"]):
         present = gapped[code] if code < 3 else gapped.sum()
@@ -655,8 +662,8 @@ def _gaps(
         highest = vmax[every] if code < 3 else vmax[gapped > 0].max()
         out[name] = summarize_histogram(
             hist[code] if code < 3 else hist.sum(axis=0),
-            total=float(np.sum(tally["gap_sum"][every])),
-            total_sq=float(np.sum(tally["gap_sumsq"][every])),
+            total=float(np.sum(gap_sum[every])),
+            total_sq=float(np.sum(gap_sumsq[every])),
             vmin=float(lowest),
             vmax=float(highest),
         )

@@ -176,8 +176,7 @@ class Benchmarker:
             self.exit_code = 130
         finally:
             pool.kill()
-        # Writing the outputs: a Ctrl-C now means "out at once" (no traceback). _main handed
-        # SIGINT over to _exit_now already, unless the loop never got that far.
+        # Writing the outputs: a Ctrl-C now means "out at once" (no traceback).
         signal.signal(signal.SIGINT, self._exit_now)
         interrupted = self.exit_code != 0
         failed: list[str] = []
@@ -203,6 +202,12 @@ class Benchmarker:
                     self.journal.run_finished(self.exit_code)
                 self.journal.close()
         return RunOutcome(report, self.exit_code, interrupted, self.summaries, failed)
+
+    def _interrupt_after_loop(self, signum: int, frame: Any) -> None:
+        self._signals += 1
+        if self._signals > 1:
+            self._exit_now(signum, frame)
+        self.exit_code = self.exit_code or _EXIT_CODES.get(signal.Signals(signum), 130)
 
     def _exit_now(self, signum: int, _frame: Any) -> None:
         if self.journal is not None:
@@ -231,13 +236,15 @@ class Benchmarker:
             await self._benchmarks(scheduler)
         finally:
             await pool.close()
-            # From the loop's handler straight to "out at once": a Ctrl-C landing in between
-            # (while the loop is torn down) would otherwise raise KeyboardInterrupt anywhere.
+            # From the loop's handler straight to one that keeps its rules (a first Ctrl-C
+            # stops and the outputs are still written, a second exits at once): a Ctrl-C
+            # landing in between, while the loop is torn down, would otherwise raise
+            # KeyboardInterrupt anywhere.
             blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
             try:
                 for sig in _EXIT_CODES:
                     loop.remove_signal_handler(sig)
-                signal.signal(signal.SIGINT, self._exit_now)
+                signal.signal(signal.SIGINT, self._interrupt_after_loop)
             finally:
                 signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 

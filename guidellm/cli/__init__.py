@@ -112,8 +112,7 @@ def entry() -> None:
     kept; while a non-daemon thread is still alive the normal shutdown joins it instead.
     """
     try:
-        main()
-        code = 0
+        code = _exit_status(main())  # a command's return value, as sys.exit(main()) would
     except SystemExit as exc:
         code = _exit_status(exc.code)
     _quick_exit(code)

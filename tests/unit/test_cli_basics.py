@@ -135,3 +135,12 @@ def test_quick_exit_waits_for_a_live_non_daemon_thread() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "thread done" in proc.stdout
+
+
+def test_quick_exit_keeps_a_commands_returned_exit_code() -> None:
+    """A (plugin) command may return its exit code instead of raising SystemExit."""
+    script = "import sys, guidellm.cli as cli\ncli.main = lambda argv=None: 3\ncli.entry()\n"
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 3, proc.stderr

@@ -10,6 +10,7 @@ from reportdata import compile_results, result, stream
 from guidellm.benchmark.sorted_sample import GrowableColumns, Moments, SortedRuns, SortedSample
 from guidellm.benchmark.statistics import PERCENTILES, summarize, summarize_runs
 from guidellm.benchmark.timeline import ConcurrencyTimeline
+from guidellm.request import RequestResult
 
 
 @pytest.mark.parametrize(("size", "block"), [(1000, 137), (60_000, 3000)])
@@ -225,3 +226,23 @@ def test_blocks_of_single_chunk_answers_have_no_gaps() -> None:
     b = compile_results(results, start_time=0.0, end_time=5.0, warmup=1)
     assert b.metrics.inter_chunk_latency_ms.total.count == 0
     assert b.metrics.time_to_first_token_ms.successful.count == 4
+
+
+def test_gap_spread_of_a_window_after_a_slow_warmup_is_exact() -> None:
+    """Warmup requests with 2 s gaps, then ten with 1 ms +- 10 us: subtracting the warmup's
+    sums of squares would leave rounding error; the window's own gaps give the true spread."""
+    rng = np.random.default_rng(0)
+    results = [result(i * 0.001, ttft=0.01, itl=2.0, tokens=200) for i in range(4000)]
+    for i in range(10):
+        start = 1000.0 + i
+        times = [float(t) for t in start + 0.01 + np.cumsum(0.001 + rng.normal(0, 1e-5, 5))]
+        results.append(
+            RequestResult(f"m{i}", "successful", start, start, times[-1], times[0], times[-1],
+                          chunk_times=times, content_chunks=5, prompt_tokens=1, output_tokens=5)
+        )  # fmt: skip
+    b = compile_results(results, start_time=0.0, end_time=1011.0, warmup=999)
+    gaps = np.concatenate([np.diff(r.chunk_times) * 1000 for r in results[4000:]])
+    ic = b.metrics.inter_chunk_latency_ms.successful
+    assert ic.count == 40
+    assert ic.mean == pytest.approx(float(gaps.mean()), rel=1e-9)
+    assert ic.std == pytest.approx(float(gaps.std()), rel=1e-6)
