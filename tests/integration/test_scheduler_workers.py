@@ -57,7 +57,7 @@ def failing_server() -> Iterator[str]:
         server.stop()
 
 
-def run_bench(
+def make_benchmarker(
     url: str,
     profile: str,
     rates: Sequence[float] | None,
@@ -66,7 +66,8 @@ def run_bench(
     profile_args: dict[str, Any] | None = None,
     journal: Path | None = None,
     output_tokens: int = OUTPUT_TOKENS,
-) -> RunOutcome:
+    writers: Sequence[Any] = (),
+) -> Benchmarker:
     host = get_plugin_host()
     backend = host.backends.get("openai_http")(url)
     _validate_backend(backend)
@@ -77,15 +78,20 @@ def run_bench(
         random_seed=1,
         host=host,
     )
-    bench = Benchmarker(
+    return Benchmarker(
         backend=backend,
         requests=loader,
         profile=host.profiles.get(profile)(rates, profile_args or {}),
         settings=settings,
         journal=Journal(journal) if journal is not None else None,
         config={"test": True},
+        writers=writers,
     )
-    return bench.run()
+
+
+def run_bench(*args: Any, **kwargs: Any) -> RunOutcome:
+    """One Benchmarker run (see :func:`make_benchmarker`)."""
+    return make_benchmarker(*args, **kwargs).run()
 
 
 def test_synchronous_one_at_a_time(fast_server: str) -> None:
@@ -250,16 +256,6 @@ def test_workers_quit_while_the_last_benchmark_compiles(fast_server: str) -> Non
     while the parent aggregates), and they exit on their own: exit code 0, not killed."""
     from guidellm.outputs.base import ReportWriter
 
-    host = get_plugin_host()
-    backend = host.backends.get("openai_http")(fast_server)
-    _validate_backend(backend)
-    loader = RequestLoader(
-        [f"prompt_tokens=16,output_tokens={OUTPUT_TOKENS}"],
-        {},
-        processor=None,
-        random_seed=1,
-        host=host,
-    )
     quit_sent: list[bool] = []
 
     class Probe(ReportWriter):
@@ -271,11 +267,11 @@ def test_workers_quit_while_the_last_benchmark_compiles(fast_server: str) -> Non
         def write(self, report: Any) -> None:
             pass
 
-    bench = Benchmarker(
-        backend=backend,
-        requests=loader,
-        profile=host.profiles.get("concurrent")([1, 2, 3], {}),
-        settings=RunSettings(max_requests=10, workers=2),
+    bench = make_benchmarker(
+        fast_server,
+        "concurrent",
+        [1, 2, 3],
+        RunSettings(max_requests=10, workers=2),
         writers=[Probe()],
     )
     out = bench.run()
