@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from guidellm.benchmark.report import Benchmark, epoch_offset
-from guidellm.benchmark.rows import SAMPLED, add_counts, row_metrics, tally
+from guidellm.benchmark.rows import SAMPLED, add_counts, latencies, row_metrics, tally
 from guidellm.benchmark.sorted_sample import GrowableColumns, SortedSample
 from guidellm.benchmark.statistics import (
     STATUS_NAMES,
@@ -356,10 +356,7 @@ class BenchmarkAggregator:
         self._gap_batch_rows.append(m)
         block["gap_sum"], block["gap_sumsq"] = gap_sum, gap_sumsq
         block["gap_min"], block["gap_max"] = gap_min, gap_max
-        metrics = row_metrics(block)
-        block["ttft"] = metrics["time_to_first_token_ms"][0]
-        block["itl"] = metrics["inter_token_latency_ms"][0]
-        block["tpot"] = metrics["time_per_output_token_ms"][0]
+        block["ttft"], block["itl"], block["tpot"] = latencies(block)
         self._cols.append(block)
         for key, value in tally(block, self.slo).items():
             self._tally[key] = value + self._tally[key] if key in self._tally else value
@@ -552,12 +549,7 @@ def _compile(
     }
     # Concurrency counts every request overlapping the window (each clipped to it), those
     # that start outside it included.
-    timeline = agg.timeline
-    if we > ws:
-        overlapping = timeline.overlapping(ws, we, agg.running_tally["lasting"])
-    else:
-        overlapping = np.zeros(3, dtype=np.int64)
-    metrics["request_concurrency"] = timeline.summaries(ws, we, overlapping)
+    metrics["request_concurrency"] = agg.timeline.summaries(ws, we, agg.running_tally["lasting"])
     for name, per_status in agg.sorted_samples.items():
         metrics[name] = split_runs([sample.runs(excluded) for sample in per_status])
     metrics["inter_chunk_latency_ms"] = _gaps(agg, cols, mask, totals)
@@ -630,19 +622,20 @@ def _gaps(
     agg: BenchmarkAggregator,
     cols: Mapping[str, NDArray[Any]],
     mask: NDArray[np.bool_] | None,
-    tally: Mapping[str, NDArray[Any]],
+    totals: Mapping[str, NDArray[Any]],
 ) -> dict[str, Any]:
     hist = agg.gap_histograms(None if mask is None else ~mask, cols)
-    gapped = tally["gapped"]
+    gapped = totals["gapped"]
+    # Per status; a status without gaps keeps +inf / -inf, which min() / max() pass over.
     vmin, vmax = agg.gap_range
-    gap_sum, gap_sumsq = tally["gap_sum"], tally["gap_sumsq"]
+    gap_sum, gap_sumsq = totals["gap_sum"], totals["gap_sumsq"]
     if mask is not None:
         # The range is not subtractable, and the sums of squares must not be: the outside
         # rows' gaps can dwarf the window's (a slow warmup) and leave only rounding error.
         # Read the window's rows instead.
         status = cols["status"]
         has = (cols["ngaps"] > 0) & mask
-        vmin, vmax = vmin.copy(), vmax.copy()
+        vmin, vmax = np.full(3, math.inf), np.full(3, -math.inf)
         gap_sum, gap_sumsq = np.zeros(3), np.zeros(3)
         for code in range(3):
             chosen = has & (status == code)
@@ -658,13 +651,11 @@ def _gaps(
             out[name] = summarize(np.zeros(0))
             continue
         every = slice(None) if code == 3 else code
-        lowest = vmin[every] if code < 3 else vmin[gapped > 0].min()
-        highest = vmax[every] if code < 3 else vmax[gapped > 0].max()
         out[name] = summarize_histogram(
             hist[code] if code < 3 else hist.sum(axis=0),
             total=float(np.sum(gap_sum[every])),
             total_sq=float(np.sum(gap_sumsq[every])),
-            vmin=float(lowest),
-            vmax=float(highest),
+            vmin=float(np.min(vmin[every])),
+            vmax=float(np.max(vmax[every])),
         )
     return out

@@ -311,8 +311,8 @@ class Benchmarker:
             # What comes next is known from the schedule alone: after the last benchmark the
             # workers are told to quit now and exit while this one is compiled.
             strategy = None if failed or self.exit_code else self.profile.next_strategy(outcomes)
-            if strategy is None and self._pool is not None:
-                self._pool.quit()
+            if strategy is None:
+                scheduler.pool.quit()
             client = summary.client()
             client["stop_reason"] = summary.stop_reason
             benchmark = agg.compile(

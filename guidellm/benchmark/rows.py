@@ -17,7 +17,7 @@ from guidellm.benchmark.statistics import goodput_counts
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-__all__ = ["SAMPLED", "add_counts", "row_metrics", "tally"]
+__all__ = ["SAMPLED", "add_counts", "latencies", "row_metrics", "tally"]
 
 _NAN = math.nan
 #: The per-request metrics kept as sorted samples (report key -> token-weighted).
@@ -68,23 +68,32 @@ def tally(block: Mapping[str, NDArray[Any]], slo: Mapping[str, float]) -> dict[s
     return out
 
 
-def row_metrics(
+def latencies(
     block: Mapping[str, NDArray[Any]],
-) -> dict[str, tuple[NDArray[np.float64], NDArray[np.float64] | None]]:
-    """Every sampled metric of a block of rows: values and (token-weighted ones) weights.
-
-    NaN marks a metric a request does not have (no first token, fewer than 2 tokens).
-    """
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """TTFT, ITL and TPOT (ms) of a block of rows, kept as columns (the goodput tally and
+    :func:`row_metrics` read them). NaN marks a metric a request does not have (no first
+    token, fewer than 2 tokens)."""
     start, first, last = block["start"], block["first"], block["last"]
     out_tok = block["output_tokens"]
     with np.errstate(divide="ignore", invalid="ignore"):
         ttft = (first - start) * 1000.0
         itl = np.where(out_tok >= 2, (last - first) * 1000.0 / (out_tok - 1), _NAN)
         tpot = np.where(out_tok >= 1, (last - start) * 1000.0 / out_tok, _NAN)
+    return ttft, itl, tpot
+
+
+def row_metrics(
+    block: Mapping[str, NDArray[Any]],
+) -> dict[str, tuple[NDArray[np.float64], NDArray[np.float64] | None]]:
+    """Every sampled metric of a block of rows (with its :func:`latencies` columns): values
+    and, for the token-weighted ones, weights."""
+    start = block["start"]
+    out_tok = block["output_tokens"]
     return {
-        "time_to_first_token_ms": (ttft, None),
-        "inter_token_latency_ms": (itl, np.maximum(out_tok - 1, 0)),
-        "time_per_output_token_ms": (tpot, out_tok),
+        "time_to_first_token_ms": (block["ttft"], None),
+        "inter_token_latency_ms": (block["itl"], np.maximum(out_tok - 1, 0)),
+        "time_per_output_token_ms": (block["tpot"], out_tok),
         "request_latency": (block["end"] - start, None),
         "scheduled_latency": (block["end"] - block["scheduled"], None),
         "scheduling_delay_ms": ((start - block["scheduled"]) * 1000.0, None),

@@ -126,6 +126,24 @@ def merged(
     return out
 
 
+_Run = tuple["NDArray[np.float64]", "NDArray[np.float64] | None", "NDArray[np.int32]"]
+
+
+def _merge_into(existing: _Run, block: _Run) -> _Run:
+    """``(values, weights, rows)`` of a sorted run and a sorted block, merged (by value)."""
+    values, weights, rows = existing
+    block_values, block_weights, block_rows = block
+    positions, keep = merge_positions(values, block_values)
+    merged_weights = None
+    if weights is not None and block_weights is not None:
+        merged_weights = merged(weights, block_weights, positions, keep)
+    return (
+        merged(values, block_values, positions, keep),
+        merged_weights,
+        merged(rows, block_rows, positions, keep),
+    )
+
+
 class SortedSample:
     """One metric's values in ascending order, with their weights (if any) and rows.
 
@@ -192,39 +210,23 @@ class SortedSample:
         block_rows = np.asarray(rows, dtype=_ROW)[order]
         block_weights = None if self.weights is None or weights is None else weights[order]
         self.moments = self.moments + Moments.of(block, block_weights)
-        if len(self.tail_values):
-            block, block_weights, block_rows = self._into_tail(block, block_weights, block_rows)
-        self.tail_values, self.tail_weights, self.tail_rows = block, block_weights, block_rows
+        tail = _merge_into(
+            (self.tail_values, self.tail_weights, self.tail_rows),
+            (block, block_weights, block_rows),
+        )
         # The tail joins the large arrays once it is a sizeable part of them: each merge copies
         # them all, so merging every block would cost O(n) per block, O(n**2) per run.
-        if defer or len(block) < max(_MIN_TAIL, len(self.values) // _TAIL_FRACTION):
+        if defer or len(tail[0]) < max(_MIN_TAIL, len(self.values) // _TAIL_FRACTION):
+            self.tail_values, self.tail_weights, self.tail_rows = tail
             return
-        positions, keep_existing = merge_positions(self.values, block)
-        self.values = merged(self.values, block, positions, keep_existing)
-        self.rows = merged(self.rows, block_rows, positions, keep_existing)
-        if self.weights is not None and block_weights is not None:
-            self.weights = merged(self.weights, block_weights, positions, keep_existing)
+        self.values, self.weights, self.rows = _merge_into(
+            (self.values, self.weights, self.rows), tail
+        )
+        if self.weights is not None:
             self.cum = np.cumsum(self.weights)
-        self.tail_values = self.tail_values[:0]
-        self.tail_rows = self.tail_rows[:0]
+        self.tail_values, self.tail_rows = self.tail_values[:0], self.tail_rows[:0]
         if self.tail_weights is not None:
             self.tail_weights = self.tail_weights[:0]
-
-    def _into_tail(
-        self,
-        block: NDArray[np.float64],
-        weights: NDArray[np.float64] | None,
-        rows: NDArray[np.int32],
-    ) -> tuple[NDArray[np.float64], NDArray[np.float64] | None, NDArray[np.int32]]:
-        positions, keep = merge_positions(self.tail_values, block)
-        out_w = None
-        if weights is not None and self.tail_weights is not None:
-            out_w = merged(self.tail_weights, weights, positions, keep)
-        return (
-            merged(self.tail_values, block, positions, keep),
-            out_w,
-            merged(self.tail_rows, rows, positions, keep),
-        )
 
     def runs(self, excluded: NDArray[np.bool_] | None = None) -> SortedRuns:
         """The sample as two sorted runs (large arrays, tail), without the ``excluded`` rows."""

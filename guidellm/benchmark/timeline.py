@@ -105,30 +105,24 @@ class ConcurrencyTimeline:
         levels[:, :n] = self._levels[:, :n]
         self._levels = levels
 
-    def overlapping(self, ws: float, we: float, lasting: NDArray[np.int64]) -> NDArray[np.int64]:
-        """Per status, the requests overlapping ``[ws, we]``: of the ``lasting`` ones (those
-        with events), all but those that ended by ``ws`` or started at or after ``we``."""
-        size = self.size
-        lo = int(np.searchsorted(self._times[:size], ws, side="right"))
-        hi = int(np.searchsorted(self._times[:size], we, side="left"))
-        ended = np.bincount(self._status[:lo][self._deltas[:lo] < 0], minlength=3)
-        later = np.bincount(self._status[hi:size][self._deltas[hi:size] > 0], minlength=3)
-        result: NDArray[np.int64] = lasting - ended - later
-        return result
-
-    def summaries(self, ws: float, we: float, overlapping: NDArray[np.int64]) -> dict[str, Any]:
+    def summaries(self, ws: float, we: float, lasting: NDArray[np.int64]) -> dict[str, Any]:
         """Time-weighted in-flight distributions over ``[ws, we]``, per status and in total.
 
-        ``overlapping`` counts, per status, the requests that overlap the window (each
-        summary's ``count``).
+        ``lasting`` counts, per status, the requests with events (``end > start``); each
+        summary's ``count`` is those overlapping the window: all but the ones that ended by
+        ``ws`` or started at or after ``we``.
         """
         names = (*STATUS_NAMES, "total")
         if we <= ws:
             return {name: empty_summary() for name in names}
-        times = self.times
+        times, deltas, codes = self.times, self.deltas, self.status
         lo = int(np.searchsorted(times, ws, side="right"))
         hi = int(np.searchsorted(times, we, side="left"))
-        inner = np.diff(times[lo:hi]) if hi - lo > 1 else np.zeros(0)
+        ended = np.bincount(codes[:lo][deltas[:lo] < 0], minlength=3)
+        later = np.bincount(codes[hi:][deltas[hi:] > 0], minlength=3)
+        overlapping = lasting - ended - later
+        window = times[lo:hi]
+        inner = np.diff(window)
         n = int(overlapping.sum())
         out: dict[str, Any] = {}
         for row, name in enumerate(names):
@@ -140,7 +134,7 @@ class ConcurrencyTimeline:
             levels = self._levels[row, : self.size]
             base = int(levels[lo - 1]) if lo else 0
             count = n if row == _TOTAL else int(overlapping[row])
-            out[name] = _window_summary(levels[lo:hi], inner, base, ws, we, times, lo, hi, count)
+            out[name] = _window_summary(levels[lo:hi], window, inner, base, (ws, we), count)
         for name in STATUS_NAMES:
             out.setdefault(name, out["total"])
         return out
@@ -148,22 +142,20 @@ class ConcurrencyTimeline:
 
 def _window_summary(  # noqa: PLR0917 - one call site, the window's parts
     levels: NDArray[np.int32],
+    times: NDArray[np.float64],
     inner: NDArray[np.float64],
     base: int,
-    ws: float,
-    we: float,
-    times: NDArray[np.float64],
-    lo: int,
-    hi: int,
+    bounds: tuple[float, float],
     count: int,
 ) -> dict[str, Any]:
-    """The time at each level: ``base`` until the window's first event, ``levels[i]`` between
-    event ``i`` and the next (the last one until ``we``)."""
+    """The time at each level: ``base`` until the window's first event (``times[0]``),
+    ``levels[i]`` from event ``i`` to the next (``inner[i]``), the last one until the end."""
+    ws, we = bounds
     top = max(base, int(levels.max())) + 1 if len(levels) else base + 1
     if len(levels):
         seconds = np.bincount(levels[:-1], weights=inner, minlength=top).astype(np.float64)
-        seconds[base] += times[lo] - ws
-        seconds[levels[-1]] += we - times[hi - 1]
+        seconds[base] += times[0] - ws
+        seconds[levels[-1]] += we - times[-1]
     else:
         seconds = np.zeros(top)
         seconds[base] = we - ws

@@ -214,10 +214,8 @@ class LocalProcessPool:
         try:
             # A sentinel stays unreadable while a grandchild the worker forked holds it: the
             # processes' own state is checked too, every 0.1 s.
-            while exits and loop.time() < deadline:
+            while any(p.is_alive() for p in self._processes) and loop.time() < deadline:
                 await asyncio.wait(exits, timeout=min(0.1, max(deadline - loop.time(), 0)))
-                if not any(p.is_alive() for p in self._processes):
-                    break
         finally:
             for process in self._processes:
                 with contextlib.suppress(Exception):
