@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from guidellm.redact import redact
+from guidellm.redact import is_secret_key, redact, remember_secret, remember_url_secrets
 
 if TYPE_CHECKING:
     from guidellm.request import GenerationRequest, ResponseRecorder
@@ -55,6 +55,30 @@ class Backend(abc.ABC):
 
     async def shutdown(self) -> None:  # noqa: B027 - optional hook
         """Close what :meth:`startup` opened."""
+
+    def secrets(self) -> list[str]:
+        """Every credential this backend sends, as literal strings: they are removed from any
+        text that leaves a process (errors, stored output text, logs). The default: the
+        string values of secret-named options (``api_key``, ``headers.Authorization``...)
+        and the target URL's password and secret query values (added by the caller)."""
+        found: list[str] = []
+
+        def walk(name: str, value: Any) -> None:
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    walk(str(key), item)
+            elif isinstance(value, str) and value and is_secret_key(name):
+                found.append(value)
+
+        for key, value in self.options.items():
+            walk(key, value)
+        return found
+
+    def remember_secrets(self) -> None:
+        """Register :meth:`secrets` and the target's credentials with :mod:`guidellm.redact`
+        in this process (the parent before its checks, each worker after unpickling)."""
+        remember_secret(*self.secrets())
+        remember_url_secrets(self.target)
 
     def describe(self) -> dict[str, Any]:
         """This backend's settings for the report, with secrets redacted."""

@@ -299,6 +299,9 @@ class OpenAIHTTPBackend(Backend):
         state["_chunks"] = None
         return state
 
+    def secrets(self) -> list[str]:
+        return [*super().secrets(), *self._secrets]
+
     def describe(self) -> dict[str, Any]:
         info = super().describe()
         info["target"] = _without_password(self.target)
@@ -368,14 +371,17 @@ class OpenAIHTTPBackend(Backend):
         where = self._shown
 
         async def get(path: str) -> httpx.Response:
+            # httpx's timeout is per read: a server trickling a byte a second would keep it
+            # waiting forever. The whole exchange gets one deadline.
+            limit = min(30.0, self._opts["timeout"])
             try:
-                return await client.get(self._base + path, timeout=min(30.0, self._opts["timeout"]))
+                return await asyncio.wait_for(client.get(self._base + path, timeout=limit), limit)
             except httpx.ConnectError as exc:
                 raise UserError(self._connect_problem(exc)) from None
-            except httpx.TimeoutException:
+            except (httpx.TimeoutException, asyncio.TimeoutError):
                 raise UserError(
-                    f"{where}{path} did not answer in time; check --target and that the server "
-                    "is up (or raise --backend-args connect_timeout/timeout)."
+                    f"{where}{path} did not answer within {limit:g} s; check --target and that "
+                    "the server is up (or raise --backend-args connect_timeout/timeout)."
                 ) from None
             except httpx.HTTPError as exc:
                 raise UserError(

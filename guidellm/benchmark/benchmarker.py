@@ -304,9 +304,9 @@ class Benchmarker:
                     duration=summary.duration,
                 )
             )
-            failed = summary.stop_reason.startswith("worker failed")
+            failed = summary.failure is not None
             if failed:
-                self.say(f"stopping: {summary.stop_reason}")
+                self.say(f"stopping: worker failed: {summary.failure}")
                 self.exit_code = self.exit_code or 1
             # What comes next is known from the schedule alone: after the last benchmark the
             # workers are told to quit now and exit while this one is compiled.

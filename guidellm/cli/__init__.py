@@ -85,7 +85,9 @@ def main(argv: list[str] | None = None) -> Any:
     except UserError as exc:
         if debug:
             raise
-        click.echo(f"guidellm: error: {exc}", err=True)
+        from guidellm.redact import redact_text
+
+        click.echo(f"guidellm: error: {redact_text(str(exc))}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)

@@ -136,16 +136,31 @@ def _choose_backend(host: PluginHost, name: str | None, target: str) -> type[Bac
     )
 
 
-def _validate_backend(backend: Backend) -> None:
-    """startup(1), validate(), shutdown() in the parent: bad targets fail before any load."""
+#: The pre-load check's total deadline, whatever a backend's own timeouts say.
+VALIDATE_DEADLINE_S = 90.0
+
+
+def _validate_backend(backend: Backend, deadline: float = VALIDATE_DEADLINE_S) -> None:
+    """startup(1), validate(), shutdown() in the parent: bad targets fail before any load.
+
+    One total deadline over all of it: a server that answers a byte at a time, or a
+    third-party backend whose own waits are per read, cannot hold the run before it starts.
+    """
     import asyncio
 
     async def check() -> None:
         await backend.startup(1)
         try:
-            await backend.validate()
+            await asyncio.wait_for(backend.validate(), deadline)
+        except asyncio.TimeoutError:
+            from guidellm.redact import redact_text
+
+            raise UserError(
+                f"{redact_text(backend.target)} did not pass the pre-load check (health, model) "
+                f"within {deadline:g} s; check that the server is up and answering"
+            ) from None
         finally:
-            await backend.shutdown()
+            await asyncio.wait_for(backend.shutdown(), 10)
 
     asyncio.run(check())
 
@@ -417,6 +432,7 @@ def _run_benchmarks(ctx: click.Context, params: dict[str, Any]) -> int:
             )
         backend_cls = _choose_backend(host, p.get("backend"), target)
         backend = backend_cls(target, p.get("model"), **backend_args)
+        backend.remember_secrets()
         _validate_backend(backend)
 
         from guidellm.benchmark.benchmarker import Benchmarker, RunSettings

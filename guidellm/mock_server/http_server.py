@@ -88,6 +88,14 @@ class MockHTTPState:
         self.connections.clear()
 
 
+#: Generation requests received (valid bodies), generating now, waiting for a slot.
+_METRICS = (
+    b"# TYPE guidellm_mock_requests_total counter\nguidellm_mock_requests_total %d\n"
+    b"# TYPE guidellm_mock_requests_running gauge\nguidellm_mock_requests_running %d\n"
+    b"# TYPE guidellm_mock_requests_waiting gauge\nguidellm_mock_requests_waiting %d\n"
+)
+
+
 def _response_head(status: int, headers: list[tuple[bytes, bytes]], keep_alive: bool) -> bytes:
     lines = [b"HTTP/1.1 %d %s" % (status, _REASONS.get(status, b"Unknown"))]
     lines += [name + b": " + value for name, value in headers]
@@ -224,9 +232,10 @@ class _Connection(asyncio.Protocol):
         body: bytes,
         keep_alive: bool = False,
         extra: list[tuple[bytes, bytes]] | None = None,
+        content_type: bytes = b"application/json",
     ) -> None:
         headers = [
-            (b"content-type", b"application/json"),
+            (b"content-type", content_type),
             (b"content-length", str(len(body)).encode()),
         ]
         if extra:
@@ -256,6 +265,12 @@ class _Connection(asyncio.Protocol):
                 self._method_not_allowed(keep)
                 return
             self._write_simple(200, b'{"status":"ok"}', keep)
+            self._finish(keep)
+            return
+        if req.path == b"/metrics":  # Prometheus text: what the server itself counted
+            gate = state.gate
+            text = _METRICS % (state.requests, gate.active, len(gate.waiting))
+            self._write_simple(200, text, keep, content_type=b"text/plain; version=0.0.4")
             self._finish(keep)
             return
         if req.path == b"/v1/models":

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
+import mmap
 import multiprocessing
 import os
 import pickle
 import signal
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -26,7 +29,12 @@ if TYPE_CHECKING:
 
     from guidellm.backends.base import Backend
 
-__all__ = ["LocalProcessPool", "WorkerPool", "default_worker_count"]
+__all__ = ["HEARTBEAT_TIMEOUT_S", "LocalProcessPool", "WorkerPool", "default_worker_count"]
+
+#: A worker that sends nothing for this long (it sends Stats four times a second) is frozen:
+#: the pool kills it, and the Scheduler counts what it held as ``worker_lost``.
+HEARTBEAT_TIMEOUT_S = 5.0
+_WATCH_S = 0.5
 
 
 def default_worker_count() -> int:
@@ -69,6 +77,8 @@ class WorkerPool(Protocol):
     """What the Scheduler needs from a pool of RequestsWorkers."""
 
     size: int
+    #: Workers lost so far (died, or killed when frozen), with one line on how.
+    lost_workers: dict[int, str]
 
     def start(self) -> None:
         """Create the workers (before the parent's event loop runs)."""
@@ -87,6 +97,12 @@ class WorkerPool(Protocol):
 
     def kill(self) -> None:
         """Stop every worker at once (second Ctrl-C)."""
+
+    def launched(self, worker: int) -> int | None:
+        """How many requests ``worker`` has handed to its backend so far (``None``: unknown).
+
+        Read after the worker is lost: its requests shipped but never launched were not sent.
+        """
 
 
 class LocalProcessPool:
@@ -113,6 +129,15 @@ class LocalProcessPool:
         self._readers: list[asyncio.BaseTransport] = []
         self._quit_sent = False
         self.pids: list[int] = []
+        # One int64 per worker, shared with the forked workers: each adds 1 per request it
+        # launches. It outlives a SIGKILL or SIGSTOP of the worker, unlike any message.
+        self._launch_counts = mmap.mmap(-1, 8 * max(1, size))
+        self._counts = memoryview(self._launch_counts).cast("q")
+        self._heard: list[float] = []
+        self._lost_why: dict[int, str] = {}
+        self.lost_workers: dict[int, str] = {}
+        self._watch_handle: asyncio.TimerHandle | None = None
+        self._last_watch = 0.0
 
     def start(self) -> None:
         ctx = multiprocessing.get_context("fork")
@@ -127,6 +152,7 @@ class LocalProcessPool:
                     "payload": self._payload,
                     "concurrency": self.concurrency,
                     "close_fds": [fd for fd in every_fd if fd not in keep],
+                    "launched": self._launch_counts,
                 },
                 name=f"guidellm-worker-{index}",
                 daemon=True,
@@ -146,6 +172,8 @@ class LocalProcessPool:
         failure: list[str] = []
         all_ready = loop.create_future()
 
+        heard = self._heard = [time.monotonic()] * self.size
+
         def dispatch(message: Any) -> None:
             if isinstance(message, Ready):
                 ready.add(message.worker)
@@ -158,13 +186,22 @@ class LocalProcessPool:
             else:
                 on_message(message)
 
+        def heard_from(index: int) -> Callable[[Any], None]:
+            def on_frame(message: Any) -> None:
+                heard[index] = time.monotonic()
+                dispatch(message)
+
+            return on_frame
+
         def lost(index: int) -> Callable[[], None]:
             def on_eof() -> None:
                 if index not in ready or not all_ready.done():
                     failure.append(f"worker {index} exited before it was ready")
                     if not all_ready.done():
                         all_ready.set_result(None)
-                on_message(Failed(index, f"worker {index} exited unexpectedly"))
+                if not self._quit_sent or index in self._lost_why:
+                    why = self.lost_workers[index] = self._why_lost(index)
+                    on_message(Failed(index, why))
 
             return on_eof
 
@@ -173,7 +210,7 @@ class LocalProcessPool:
                 asyncio.Protocol, os.fdopen(self._to_worker[index], "wb", buffering=0)
             )
             self._transports.append(transport)
-            protocol = FrameReader(to_parent_decoder, dispatch, lost(index))
+            protocol = FrameReader(to_parent_decoder, heard_from(index), lost(index))
             reader, _ = await loop.connect_read_pipe(
                 lambda p=protocol: p,  # type: ignore[misc]
                 os.fdopen(self._from_worker[index], "rb", buffering=0),
@@ -185,6 +222,48 @@ class LocalProcessPool:
             failure.append(f"workers not ready after {timeout:.0f} s")
         if failure:
             raise UserError(f"could not start the request workers: {failure[0]}")
+        self._last_watch = time.monotonic()
+        self._watch_handle = loop.call_later(_WATCH_S, self._watch)
+
+    def _watch(self) -> None:
+        """Kill a worker that stopped sending heartbeats (frozen, swapped out, SIGSTOPped)."""
+        now = time.monotonic()
+        if now - self._last_watch > 3 * _WATCH_S:
+            # This process itself was held up (a long compile, the machine suspended):
+            # silence meanwhile says nothing about the workers.
+            self._heard = [max(h, now) for h in self._heard]
+        self._last_watch = now
+        for index, process in enumerate(self._processes):
+            silent = now - self._heard[index]
+            if silent > HEARTBEAT_TIMEOUT_S and process.is_alive() and not self._quit_sent:
+                self._lost_why[index] = (
+                    f"worker {index} stopped responding (no heartbeat for {silent:.1f} s) "
+                    "and was killed"
+                )
+                if process.pid is not None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(process.pid, signal.SIGKILL)
+                self._heard[index] = math.inf  # killed once; its pipe's end reports the loss
+        if not self._quit_sent:
+            loop = asyncio.get_running_loop()
+            self._watch_handle = loop.call_later(_WATCH_S, self._watch)
+
+    def _why_lost(self, index: int) -> str:
+        """One line on how worker ``index`` ended, for the report's stop reason."""
+        if index in self._lost_why:
+            return self._lost_why[index]
+        process = self._processes[index]
+        process.join(0.5)  # its pipe closed: it is exiting, reap it to read its status
+        code = process.exitcode
+        if code is None:
+            return f"worker {index} closed its pipe unexpectedly"
+        if code < 0:
+            with contextlib.suppress(ValueError):
+                return f"worker {index} was killed by {signal.Signals(-code).name}"
+        return f"worker {index} exited unexpectedly (exit code {code})"
+
+    def launched(self, worker: int) -> int | None:
+        return int(self._counts[worker])
 
     def send(self, worker: int, message: Any) -> None:
         transport = self._transports[worker]
@@ -195,6 +274,8 @@ class LocalProcessPool:
         if self._quit_sent:
             return
         self._quit_sent = True
+        if self._watch_handle is not None:
+            self._watch_handle.cancel()
         for index in range(len(self._transports)):
             self.send(index, Quit())
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from guidellm.request import GenerationRequest, RequestResult, RequestStatus
+from guidellm.scheduler.ledger import Ledger
 from guidellm.scheduler.protocol import Done, End, Failed, Items, Results, Start, Stats, Stop
 
 if TYPE_CHECKING:
@@ -71,6 +72,8 @@ class ScheduleSummary:
     scheduling_delays_ms: array[float] = field(default_factory=lambda: array("d"))
     waited_for_slot: int = 0
     open_loop: bool = True
+    #: How a worker was lost during the benchmark (``None``: none was), whatever stopped it.
+    failure: str | None = None
 
     @property
     def duration(self) -> float:
@@ -264,6 +267,8 @@ class _Run:
             cap = strategy.max_concurrency
             self.share = [math.ceil(cap / size) if cap else 0 for _ in range(size)]
         self.outstanding = [0] * size
+        self.ledger = Ledger(size, [pool.launched(w) for w in range(size)])
+        self.lost = 0
 
     def in_flight(self) -> int:
         if self.worker_stats:
@@ -292,7 +297,11 @@ class _Run:
                 self.stop,
                 "max_seconds",
             )
-        if self.closed:
+        for w, why in self.pool.lost_workers.items():  # lost between benchmarks
+            self._worker_lost(w, why)
+        if self.stop_reason is not None:
+            pass
+        elif self.closed:
             self._refill_all()
         else:
             self._offsets = (start + o for o in self.strategy.arrival_offsets(self.rng))
@@ -330,6 +339,7 @@ class _Run:
             scheduling_delays_ms=self.delays,
             waited_for_slot=waited,
             open_loop=not self.closed,
+            failure=self.failure,
         )
 
     # -- feeding -----------------------------------------------------------------------------
@@ -373,9 +383,12 @@ class _Run:
                 batches[w].extend(got)
                 if len(batches[w]) >= targets[w] or not got:
                     del targets[w]
+        shipped = self.ledger.shipped
         for w in self.participants:
             batch = batches[w]
             self.outstanding[w] += len(batch)
+            for request in batch:
+                shipped(w, 0.0, request)
             for i in range(0, len(batch), _FRAME_ITEMS):
                 self.pool.send(w, Items(self.index, [], batch[i : i + _FRAME_ITEMS]))
         if self._feeding_over():
@@ -389,6 +402,9 @@ class _Run:
         batch = self._take(want)
         if batch:
             self.outstanding[w] += len(batch)
+            shipped = self.ledger.shipped
+            for request in batch:
+                shipped(w, 0.0, request)
             self.pool.send(w, Items(self.index, [], batch))
 
     def _top_up(self) -> None:
@@ -406,6 +422,7 @@ class _Run:
         times: list[list[float]] = [[] for _ in range(size)]
         batches: list[list[GenerationRequest]] = [[] for _ in range(size)]
         t = self._next_time
+        shipped = self.ledger.shipped
         while t <= horizon or t == math.inf:
             if t == math.inf:
                 self._feed_end("schedule_complete")  # a finite strategy (a ramp) is done
@@ -419,6 +436,7 @@ class _Run:
             w = next(self._rr)
             times[w].append(t)
             batches[w].append(got[0])
+            shipped(w, t, got[0])
             t = next(self._offsets, math.inf)
         self._next_time = t
         for w in range(size):
@@ -449,20 +467,34 @@ class _Run:
                 if len(self.finished) == len(self.participants) and not self.done.done():
                     self.done.set_result(None)
         elif isinstance(message, Failed):
-            # The lost worker's requests are gone; the others cancel theirs and report them.
-            self.failure = message.error
-            self.finished.setdefault(
-                message.worker, Done(self.index, message.worker, 0.0, [], 0, 0)
-            )
-            self.stop(f"worker failed: {message.error}")
-            if len(self.finished) >= len(self.participants) and not self.done.done():
-                self.done.set_result(None)
+            self._worker_lost(message.worker, message.error)
+
+    def _worker_lost(self, worker: int, reason: str) -> None:
+        """A worker died or froze: what it had on the wire ends as ``worker_lost``; the
+        others cancel theirs and report them."""
+        self.failure = reason
+        self.stop(f"worker failed: {reason}")
+        if worker not in self.finished:
+            launched = self.pool.launched(worker)
+            lost = self.ledger.lost(worker, launched, time.perf_counter(), reason)
+            # Counted like any result, but not timed: they carry no scheduling delay.
+            self.lost += len(lost)
+            self.incomplete += len(lost)
+            self.received += len(lost)
+            for result in lost:
+                self.on_result(result)
+            base = self.ledger.base(worker)
+            sent = launched - base if launched is not None and base is not None else len(lost)
+            self.finished[worker] = Done(self.index, worker, 0.0, [], sent, 0)
+        if all(w in self.finished for w in self.participants) and not self.done.done():
+            self.done.set_result(None)
 
     def _collect(self, results: list[RequestResult]) -> None:
         on_result = self.on_result
         delays = self.delays
         max_errors = self.limits.max_errors
         worker = results[0].worker if results else 0
+        self.ledger.settled(worker, results)
         for r in results:
             status = r.status
             if status == _SUCCESSFUL:

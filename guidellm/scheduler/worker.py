@@ -24,7 +24,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from guidellm.errors import RequestError
-from guidellm.redact import redact_text
+from guidellm.redact import redact_text, scrub
 from guidellm.request import GenerationRequest, RequestResult, RequestStatus, ResponseRecorder
 from guidellm.scheduler.protocol import (
     Done,
@@ -66,10 +66,20 @@ _INCOMPLETE = RequestStatus.INCOMPLETE
 class RequestsWorker:
     """Runs benchmarks as the parent directs; see the module docstring."""
 
-    def __init__(self, index: int, backend: Backend, concurrency: int) -> None:
+    def __init__(
+        self,
+        index: int,
+        backend: Backend,
+        concurrency: int,
+        launched: memoryview | None = None,
+    ) -> None:
         self.index = index
         self.backend = backend
         self.concurrency = concurrency
+        #: The pool's shared count of requests this worker has handed to its backend: the
+        #: parent reads it when this process dies or freezes, to know which requests it held
+        #: were on the wire (and count them) and which were never sent.
+        self._launched = launched
         self._bench = -1
         self._streams = 0
         self._cap = concurrency
@@ -227,6 +237,8 @@ class RequestsWorker:
 
     def _launch(self, request: GenerationRequest, scheduled: float) -> None:
         self._sent += 1
+        if self._launched is not None:
+            self._launched[self.index] += 1
         self._active += 1
         recorder = ResponseRecorder(request, scheduled)
         coro = self._run(recorder)
@@ -282,8 +294,14 @@ class RequestsWorker:
                 error=redact_text(f"{type(exc).__name__}: {exc}"[:_ERROR_CHARS]),
                 worker=self.index,
             )
-        if keep and result.status == _SUCCESSFUL:
-            self._keep_text -= 1
+        if keep:
+            # Generated text leaves the worker too: a server may have echoed a credential.
+            if result.output_text:
+                result.output_text = scrub(result.output_text)
+            if result.reasoning_text:
+                result.reasoning_text = scrub(result.reasoning_text)
+            if result.status == _SUCCESSFUL:
+                self._keep_text -= 1
         self._completed(result)
 
     def _completed(self, result: RequestResult) -> None:
@@ -353,11 +371,12 @@ class RequestsWorker:
         self._loop.call_later(_PROBE_S, self._probe)
 
     def _probed(self, t0: float) -> None:
-        if self._bench < 0:
-            return
-        self._lags.append((_perf() - t0) * 1000.0)
         self._probes += 1
+        if self._bench >= 0:
+            self._lags.append((_perf() - t0) * 1000.0)
         if self._probes % 5 == 0:
+            # Also the heartbeat, between benchmarks too: a worker silent for seconds is
+            # frozen, and the parent kills it and counts what it held.
             self._send(Stats(self.index, self._active, len(self._pending)))
 
 
@@ -369,8 +388,10 @@ def worker_main(
     payload: bytes,
     concurrency: int,
     close_fds: list[int],
+    launched: Any = None,
 ) -> None:
-    """Process entry point: ``payload`` is the pickled, validated Backend."""
+    """Process entry point: ``payload`` is the pickled, validated Backend; ``launched`` the
+    pool's shared buffer of per-worker launch counts (int64), inherited through fork."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     for fd in close_fds:
@@ -382,7 +403,9 @@ def worker_main(
 
     try:
         backend = pickle.loads(payload)
-        worker = RequestsWorker(index, backend, concurrency)
+        backend.remember_secrets()  # inherited through fork already; a spawned worker needs it
+        counts = memoryview(launched).cast("q") if launched is not None else None
+        worker = RequestsWorker(index, backend, concurrency, counts)
         uvloop.run(worker.serve(read_fd, write_fd))
     except Exception as exc:  # reported on stderr; the parent sees the pipe close
         sys.stderr.write(f"guidellm: worker {index} failed: {type(exc).__name__}: {exc}\n")

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import base64
+from collections.abc import Iterator
+
 import pytest
 
-from guidellm.redact import REDACTED, is_secret_key, redact, redact_text
+from guidellm.redact import (
+    REDACTED,
+    forget_secrets,
+    is_secret_key,
+    redact,
+    redact_text,
+    remember_secret,
+    remember_url_secrets,
+    scrub,
+)
 
 
 @pytest.mark.parametrize(
@@ -77,3 +89,33 @@ def test_password_in_a_target_url_is_hidden() -> None:
     url = "https://bench:s3cret-pass@llm.example:8443/v1"
     assert redact({"target": url}) == {"target": "https://bench:***@llm.example:8443/v1"}
     assert "s3cret-pass" not in redact_text(f"guidellm run --target {url}")
+
+
+@pytest.fixture
+def remembered() -> Iterator[None]:
+    forget_secrets()
+    yield
+    forget_secrets()
+
+
+def test_url_credentials_are_hidden_in_every_echoed_form(remembered: None) -> None:
+    remember_url_secrets("http://alice:s3cr%40t-pw@host:8000/v1?api_key=qk-123456&x=1")
+    b64 = base64.b64encode(b"alice:s3cr@t-pw").decode()
+    text = f"auth: Basic {b64} / decoded alice:s3cr@t-pw / pw s3cr@t-pw / q qk-123456"
+    shown = redact_text(text)
+    for secret in (b64, "alice:s3cr@t-pw", "s3cr@t-pw", "qk-123456"):
+        assert secret not in shown
+    assert shown.startswith("auth: Basic ***")
+    assert "x=1" in redact_text("x=1")
+
+
+def test_a_bearer_header_value_is_hidden_with_or_without_its_scheme(remembered: None) -> None:
+    remember_secret("Bearer tok-abcdef")
+    assert scrub("echo Bearer tok-abcdef and tok-abcdef") == "echo *** and ***"
+    # scrub() is for generated text: it leaves ordinary key=value pairs alone
+    assert scrub("password: hello") == "password: hello"
+
+
+def test_nothing_remembered_leaves_text_alone(remembered: None) -> None:
+    remember_secret("", None, "abc")  # too short to replace safely
+    assert scrub("abc def") == "abc def"

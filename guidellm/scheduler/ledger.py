@@ -1,0 +1,122 @@
+"""The Ledger: which requests each worker holds, so that a lost worker loses no count.
+
+The parent writes down every request it ships to a worker and strikes it out when the
+worker's result comes back. When a worker dies (SIGKILL, a crash) or freezes (the pool kills
+it after missed heartbeats), what is still written down for it is either on the wire (it was
+launched: the pool's shared launch count says how many) or was never sent. The first are
+turned into ``incomplete`` results with category ``worker_lost``, so that
+sent = successful + errored + incomplete holds whatever happens to a worker.
+
+Workers launch the requests they are given in the order they were given (a FIFO queue, open
+and closed loop alike), and the ledger keeps that order, so the launched ones are the oldest
+entries still open.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from guidellm.request import RequestResult, RequestStatus
+
+if TYPE_CHECKING:
+    from guidellm.request import GenerationRequest
+
+__all__ = ["WORKER_LOST", "Ledger"]
+
+#: The error category of a request whose worker process was lost while it was on the wire.
+WORKER_LOST = "worker_lost"
+
+
+class _Entry:
+    __slots__ = ("copies", "request", "time")
+
+    def __init__(self, time: float, request: GenerationRequest) -> None:
+        self.time = time
+        self.request = request
+        self.copies = 1
+
+
+class Ledger:
+    """Per worker, the requests shipped and not yet answered, oldest first.
+
+    Request ids are unique within a benchmark when they come from the RequestLoader; an
+    entry's ``copies`` keeps the count right for a hand-made request stream that repeats one.
+    """
+
+    __slots__ = ("_base", "_open", "received")
+
+    def __init__(self, size: int, launched: list[int | None]) -> None:
+        self._open: list[dict[str, _Entry]] = [{} for _ in range(size)]
+        #: Each worker's launch count when this benchmark began.
+        self._base = launched
+        #: Results received from each worker during this benchmark.
+        self.received = [0] * size
+
+    def shipped(self, worker: int, time: float, request: GenerationRequest) -> None:
+        """``request`` went to ``worker`` (to send at ``time``; 0.0 in a closed loop)."""
+        held = self._open[worker]
+        entry = held.get(request.request_id)
+        if entry is None:
+            held[request.request_id] = _Entry(time, request)
+        else:
+            entry.copies += 1
+
+    def settled(self, worker: int, results: list[RequestResult]) -> None:
+        """``worker`` answered these."""
+        held = self._open[worker]
+        self.received[worker] += len(results)
+        for result in results:
+            entry = held.get(result.request_id)
+            if entry is not None:
+                if entry.copies == 1:
+                    del held[result.request_id]
+                else:
+                    entry.copies -= 1
+
+    def base(self, worker: int) -> int | None:
+        """``worker``'s launch count when this benchmark began."""
+        return self._base[worker]
+
+    def holding(self, worker: int) -> int:
+        """Requests shipped to ``worker`` and not answered (queued or on the wire)."""
+        return sum(e.copies for e in self._open[worker].values())
+
+    def lost(
+        self, worker: int, launched: int | None, when: float, reason: str
+    ) -> list[RequestResult]:
+        """``worker`` is gone: results for what it had on the wire; forget the rest.
+
+        ``launched`` is the pool's launch count for the worker now (``None`` when the pool
+        cannot tell: then every request due by ``when`` counts as sent).
+        """
+        held = self._open[worker]
+        base = self._base[worker]
+        if launched is not None and base is not None:
+            on_wire = max(0, launched - base - self.received[worker])
+        else:
+            on_wire = sum(e.copies for e in held.values() if e.time <= when)
+        results: list[RequestResult] = []
+        for request_id, entry in held.items():
+            if len(results) >= on_wire:
+                break
+            # Open loop: it went out at its intended time. Closed loop: no time was set; the
+            # loss is the one moment known.
+            start = entry.time or when
+            request = entry.request
+            for _ in range(min(entry.copies, on_wire - len(results))):
+                results.append(
+                    RequestResult(
+                        request_id=request_id,
+                        status=RequestStatus.INCOMPLETE,
+                        scheduled_time=start,
+                        request_start=start,
+                        request_end=max(when, start),
+                        request_prompt_tokens=request.prompt_tokens,
+                        requested_output_tokens=request.max_tokens,
+                        error_category=WORKER_LOST,
+                        error=reason,
+                        worker=worker,
+                    )
+                )
+        held.clear()
+        return results

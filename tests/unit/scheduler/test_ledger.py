@@ -1,0 +1,47 @@
+"""The Ledger: a lost worker's launched requests are counted, its queued ones forgotten."""
+
+from __future__ import annotations
+
+from guidellm.request import GenerationRequest, RequestResult
+from guidellm.scheduler.ledger import WORKER_LOST, Ledger
+
+
+def _req(i: int) -> GenerationRequest:
+    return GenerationRequest(str(i), prompt="p", prompt_tokens=3, max_tokens=5)
+
+
+def _done(i: int) -> RequestResult:
+    return RequestResult(str(i), "successful", 1.0, 1.0, 2.0)
+
+
+def test_only_launched_unanswered_requests_are_lost() -> None:
+    ledger = Ledger(2, [10, 0])  # worker 0 had launched 10 before this benchmark
+    for i in range(6):
+        ledger.shipped(0, 100.0 + i, _req(i))
+    ledger.settled(0, [_done(1), _done(0)])  # answered out of order
+    # 4 launched in this benchmark (14 - 10): 0..3; 0 and 1 answered; 4 and 5 never sent
+    lost = ledger.lost(0, 14, when=200.0, reason="worker 0 was killed by SIGKILL")
+    assert [r.request_id for r in lost] == ["2", "3"]
+    assert {r.status for r in lost} == {"incomplete"}
+    assert {r.error_category for r in lost} == {WORKER_LOST}
+    assert lost[0].scheduled_time == 102.0 and lost[0].request_end == 200.0
+    assert lost[0].request_prompt_tokens == 3 and lost[0].requested_output_tokens == 5
+    assert ledger.holding(0) == 0
+
+
+def test_without_a_launch_count_requests_due_by_the_loss_count() -> None:
+    ledger = Ledger(1, [None])
+    for i in range(4):
+        ledger.shipped(0, float(i), _req(i))
+    lost = ledger.lost(0, None, when=1.5, reason="gone")
+    assert [r.request_id for r in lost] == ["0", "1"]
+
+
+def test_repeated_request_ids_keep_the_count() -> None:
+    ledger = Ledger(1, [0])
+    for _ in range(3):
+        ledger.shipped(0, 0.0, _req(7))
+    ledger.settled(0, [_done(7)])
+    assert ledger.holding(0) == 2
+    lost = ledger.lost(0, 3, when=5.0, reason="gone")
+    assert len(lost) == 2 and lost[0].scheduled_time == 5.0  # closed loop: the loss time
