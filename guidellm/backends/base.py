@@ -8,9 +8,35 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from guidellm.redact import is_secret_key, redact, remember_secret, remember_url_secrets
 
 if TYPE_CHECKING:
+    from urllib.parse import SplitResult
+
     from guidellm.request import GenerationRequest, ResponseRecorder
 
-__all__ = ["Backend"]
+__all__ = ["Backend", "split_target"]
+
+
+def split_target(target: str, example: str) -> SplitResult:
+    """``target`` split into URL parts; a malformed URL, a missing host or a port that is not
+    a number in 1-65535 is a :class:`~guidellm.errors.UserError` naming it and ``example``."""
+    from urllib.parse import urlsplit
+
+    from guidellm.errors import UserError
+    from guidellm.redact import redact_text
+
+    shown = redact_text(target)
+    try:
+        parts = urlsplit(target)
+        port = parts.port
+    except ValueError as exc:
+        reason = str(exc).replace("Port", "port")
+        raise UserError(
+            f"--target {shown!r} is not a valid URL ({reason}); e.g. {example}"
+        ) from None
+    if not parts.hostname:
+        raise UserError(f"--target {shown!r} has no host; e.g. {example}")
+    if port == 0:
+        raise UserError(f"--target {shown!r}: port 0 cannot be connected to; e.g. {example}")
+    return parts
 
 
 class Backend(abc.ABC):

@@ -45,9 +45,8 @@ from __future__ import annotations
 
 import json
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import urlsplit
 
-from guidellm.backends.base import Backend
+from guidellm.backends.base import Backend, split_target
 from guidellm.backends.grpc_codec import (
     GRPCStatusError,
     Watchdog,
@@ -192,7 +191,7 @@ class GRPCKServeBackend(Backend):
     def _parse_target(target: str) -> tuple[str, int, bool]:
         """``grpc://host:port`` -> (host, port, TLS?); the port defaults to 8001 / 443."""
         text = target if "://" in target else f"grpc://{target}"
-        parts = urlsplit(text)
+        parts = split_target(text, "grpc://HOST:PORT")
         if parts.scheme not in ("grpc", "grpcs") or not parts.hostname:
             raise UserError(
                 f"--target {target!r} is not a gRPC address; use grpc://HOST:PORT "

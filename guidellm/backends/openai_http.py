@@ -45,7 +45,7 @@ import functools
 import os
 from typing import TYPE_CHECKING, Any
 
-from guidellm.backends.base import Backend
+from guidellm.backends.base import Backend, split_target
 from guidellm.backends.openai_chunks import ChunkReader, server_message
 from guidellm.backends.sse import SSEDecoder
 from guidellm.errors import (
@@ -267,6 +267,7 @@ class OpenAIHTTPBackend(Backend):
 
     def __init__(self, target: str, model: str | None = None, **options: Any) -> None:
         super().__init__(target, model, **options)
+        split_target(target, "http://127.0.0.1:8000")
         self._opts = _check_options(options)
         key = self._opts["api_key"]
         if key is None:

@@ -22,6 +22,7 @@ import numpy as np
 
 from guidellm.benchmark.report import Benchmark, epoch_offset
 from guidellm.benchmark.rows import SAMPLED, add_counts, latencies, row_metrics, tally
+from guidellm.benchmark.slo import SLO_KEYS, check_slo
 from guidellm.benchmark.sorted_sample import GrowableColumns, SortedSample
 from guidellm.benchmark.statistics import (
     STATUS_NAMES,
@@ -46,13 +47,6 @@ __all__ = ["SLO_KEYS", "BenchmarkAggregator", "window_bounds"]
 _STATUS_CODE = {RequestStatus.SUCCESSFUL: 0, RequestStatus.ERRORED: 1, RequestStatus.INCOMPLETE: 2}
 _STATUS_NAMES = STATUS_NAMES
 _SOURCES = ("usage", "tokenizer", "chunks")
-#: SLO keys accepted by ``--slo`` and what each limits.
-SLO_KEYS = {
-    "ttft_ms": "time to first token (ms)",
-    "itl_ms": "inter-token latency (ms)",
-    "tpot_ms": "time per output token (ms)",
-    "latency_ms": "request latency (ms)",
-}
 #: Pending results become arrays (gaps, tallies, timeline) every this many results, or
 #: sooner once they hold :data:`_PREPARE_CHUNKS` chunk times; prepared rows are merged into
 #: the sorted samples every :data:`_FLUSH_EVERY` rows. What is left at the end is small.
@@ -137,12 +131,7 @@ class BenchmarkAggregator:
                 raise UserError(
                     f"{name} {value} is negative; give a fraction (<1) or seconds (>=1)"
                 )
-        for key in slo or {}:
-            if key not in SLO_KEYS:
-                raise UserError(
-                    f"unknown SLO {key!r}; use --slo with {', '.join(SLO_KEYS)} "
-                    "(e.g. --slo ttft_ms=500,itl_ms=50)"
-                )
+        check_slo(slo)
         self.index = index
         self.strategy = dict(strategy)
         self.warmup = warmup

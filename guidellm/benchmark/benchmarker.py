@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from guidellm.interrupts import note_interrupt
 from guidellm.scheduler.executor import LocalProcessPool, default_worker_count
 from guidellm.scheduler.scheduler import Limits, Scheduler, ScheduleSummary
 from guidellm.scheduler.strategies import DEFAULT_THROUGHPUT_CONCURRENCY
@@ -59,6 +60,13 @@ class RunSettings:
     random_seed: int = 42
     output_sampling: int = 0
     workers: int | None = None
+
+    def __post_init__(self) -> None:
+        # Checked here, before any worker starts: the aggregator that uses them is built
+        # after the first requests went out.
+        from guidellm.benchmark.slo import check_slo
+
+        self.slo = check_slo(self.slo) or None
 
     def aggregator_settings(self) -> dict[str, Any]:
         """The BenchmarkAggregator keyword arguments (also journalled for rebuilds)."""
@@ -143,6 +151,7 @@ class Benchmarker:
         self.summaries: list[ScheduleSummary] = []
         self.exit_code = 0
         self._signals = 0
+        self._dropped = 0
         self._scheduler: Scheduler | None = None
         self._pool: LocalProcessPool | None = None
         planned = _planned_concurrency(profile)
@@ -204,6 +213,7 @@ class Benchmarker:
         return RunOutcome(report, self.exit_code, interrupted, self.summaries, failed)
 
     def _interrupt_after_loop(self, signum: int, frame: Any) -> None:
+        note_interrupt()
         self._signals += 1
         if self._signals > 1:
             self._exit_now(signum, frame)
@@ -318,6 +328,14 @@ class Benchmarker:
             benchmark = agg.compile(
                 start_time=summary.start_time, end_time=summary.end_time, client=client
             )
+            dropped = int(getattr(self.requests, "dropped", 0) or 0)
+            if dropped > self._dropped:
+                first = getattr(self.requests, "first_dropped", None)
+                benchmark.warnings.append(
+                    f"{dropped - self._dropped} data rows skipped: no usable prompt or "
+                    f"messages (first: {first}); --data-args strict=true makes this an error"
+                )
+                self._dropped = dropped
             self.benchmarks.append(benchmark)
             if self.journal is not None:
                 self.journal.benchmark_finished(
@@ -352,6 +370,7 @@ class Benchmarker:
     # -- signals -----------------------------------------------------------------------------
 
     def _on_signal(self, sig: signal.Signals) -> None:
+        note_interrupt()
         self._signals += 1
         code = _EXIT_CODES.get(sig, 130)
         if self._signals > 1:

@@ -137,9 +137,12 @@ def _read_lines(path: Path) -> list[dict[str, Any]]:
         if not line.strip():
             continue
         try:
-            lines.append(json.loads(line))
+            record = json.loads(line)
         except ValueError:
             break  # a line cut by a kill: everything before it is good
+        if not isinstance(record, dict):
+            break
+        lines.append(record)
     if not lines or lines[0].get("type") != "run":
         raise UserError(
             f"{str(path)!r} is not a guidellm journal (no run header); pass the .jsonl "

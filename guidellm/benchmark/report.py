@@ -262,6 +262,11 @@ class Report(_Model):
             raise UserError(
                 f"cannot read report {str(path)!r}: {exc.strerror}; check the path"
             ) from None
+        except UnicodeDecodeError:
+            raise UserError(
+                f"{str(path)!r} is not a text file, so not a guidellm report; pass a .json or "
+                ".yaml file written by 'guidellm run --output'"
+            ) from None
         try:
             if path.suffix.lower() in (".yaml", ".yml"):
                 import yaml

@@ -113,10 +113,16 @@ def entry() -> None:
     the usual one: atexit handlers run, stdout and stderr are flushed, the exit status is
     kept; while a non-daemon thread is still alive the normal shutdown joins it instead.
     """
+    from guidellm import interrupts
+
+    interrupts.install()
     try:
         code = _exit_status(main())  # a command's return value, as sys.exit(main()) would
     except SystemExit as exc:
         code = _exit_status(exc.code)
+    except KeyboardInterrupt:  # a Ctrl-C before a command handles its own (imports, parsing)
+        sys.stderr.write("guidellm: interrupted\n")
+        code = 130
     _quick_exit(code)
 
 

@@ -51,12 +51,22 @@ def _floats(text: str | None, flag: str) -> list[float] | None:
     return values
 
 
-def _positive(value: float | None, flag: str, *, integer: bool = False) -> Any:
+#: Sane upper bounds: a value past them is a typo (1e12 for 1e2), not a plan.
+MAX_RATE = 1_000_000.0
+MAX_COUNT = 10**12
+MAX_SECONDS = 10**7  # 115 days
+
+
+def _positive(
+    value: float | None, flag: str, *, integer: bool = False, upper: float = MAX_COUNT
+) -> Any:
     if value is None:
         return None
     if not math.isfinite(value) or value <= 0 or (integer and value != int(value)):
         kind = "a positive whole number" if integer else "a positive number"
         raise UserError(f"{flag} {value:g} must be {kind}")
+    if value > upper:
+        raise UserError(f"{flag} {value:g} is implausibly large (at most {upper:,.0f})")
     return int(value) if integer else float(value)
 
 
@@ -66,6 +76,10 @@ def _load_scenario(path: str) -> dict[str, Any]:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise UserError(f"--scenario {path!r}: {exc.strerror}; check the path") from None
+    except UnicodeDecodeError:
+        raise UserError(
+            f"--scenario {path!r} is not a text file; give a YAML or JSON file of run options"
+        ) from None
     try:
         if file.suffix.lower() in (".yaml", ".yml"):
             import yaml
@@ -360,14 +374,17 @@ def _run_benchmarks(ctx: click.Context, params: dict[str, Any]) -> int:
     backend_args = parse_options(p.get("backend_args"), "--backend-args")
     data_args = parse_options(p.get("data_args"), "--data-args")
     profile_args = parse_options(p.get("profile_args"), "--profile-args")
-    slo_raw = parse_options(p.get("slo"), "--slo")
-    slo: dict[str, float] = {}
-    for key, value in slo_raw.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            raise UserError(f"--slo {key}={value!r}: give a positive number of milliseconds")
-        slo[key] = float(value)
+    from guidellm.benchmark.slo import check_slo
+
+    slo = check_slo(parse_options(p.get("slo"), "--slo"))
     rates = _floats(p.get("rate"), "--rate")
-    max_seconds = _positive(p.get("max_seconds"), "--max-seconds")
+    for rate in rates or ():
+        if rate > MAX_RATE:
+            raise UserError(
+                f"--rate {rate:g} is beyond what one client can send or track (at most "
+                f"{MAX_RATE:,.0f}); give requests/s, streams or a number of benchmarks"
+            )
+    max_seconds = _positive(p.get("max_seconds"), "--max-seconds", upper=MAX_SECONDS)
     max_requests = _positive(p.get("max_requests"), "--max-requests", integer=True)
     max_errors = _positive(p.get("max_errors"), "--max-errors", integer=True)
     for flag in ("warmup", "cooldown"):
@@ -410,6 +427,12 @@ def _run_benchmarks(ctx: click.Context, params: dict[str, Any]) -> int:
             f"{max_seconds:g} s"
         )
 
+    from guidellm.benchmark.journal import default_journal_path
+    from guidellm.outputs import check_writable
+
+    journal_path = Path(p["journal"]) if p.get("journal") else default_journal_path(outputs)
+    check_writable(journal_path, "--journal")
+
     mock = None
     if request_format := p.get("request_format"):
         backend_args.setdefault("request_format", request_format)
@@ -436,7 +459,7 @@ def _run_benchmarks(ctx: click.Context, params: dict[str, Any]) -> int:
         _validate_backend(backend)
 
         from guidellm.benchmark.benchmarker import Benchmarker, RunSettings
-        from guidellm.benchmark.journal import Journal, default_journal_path
+        from guidellm.benchmark.journal import Journal
 
         settings = RunSettings(
             max_seconds=max_seconds,
@@ -449,7 +472,6 @@ def _run_benchmarks(ctx: click.Context, params: dict[str, Any]) -> int:
             output_sampling=p.get("output_sampling") or 0,
             workers=workers,
         )
-        journal_path = Path(p["journal"]) if p.get("journal") else default_journal_path(outputs)
         journal = Journal(journal_path)
         say(f"journal: {journal_path}")
         config = redact(

@@ -64,6 +64,9 @@ class HuggingFaceSource(DatasetSource):
                 "install it with pip install 'guidellm[hf]'"
             ) from None
         datasets.disable_progress_bars()
+        # Its builders log a failure themselves before raising: the user gets our one line
+        # (with the cause) instead of theirs and ours.
+        datasets.logging.set_verbosity(datasets.logging.CRITICAL)
         opts = dict(self.options)
         split = opts.pop("split", None)
         subset = opts.pop("subset", opts.pop("name", None))
@@ -102,9 +105,12 @@ class HuggingFaceSource(DatasetSource):
                 if path.is_dir()
                 else "the Hugging Face hub (is it reachable? is the id right?)"
             )
+            cause: BaseException = exc
+            while cause.__cause__ is not None:  # "error generating the dataset" <- the reason
+                cause = cause.__cause__
             raise UserError(
                 f"--data {self.spec!r}: could not load a dataset from {where}: "
-                f"{_first_line(exc)}; check --data and --data-args (split, subset)"
+                f"{_first_line(cause)}; check --data and --data-args (split, subset)"
             ) from None
         return self._pick_split(data, split)
 

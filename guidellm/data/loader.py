@@ -33,7 +33,14 @@ if TYPE_CHECKING:
 
 __all__ = ["LOADER_KEYS", "RequestLoader"]
 
-LOADER_KEYS = ("source", "column_mapping", "max_tokens", "output_tokens", "count_prompt_tokens")
+LOADER_KEYS = (
+    "source",
+    "column_mapping",
+    "max_tokens",
+    "output_tokens",
+    "count_prompt_tokens",
+    "strict",
+)
 
 _EXAMPLE = "--data prompt_tokens=256,output_tokens=128"
 
@@ -77,6 +84,10 @@ class RequestLoader:
         self._columns: list[ColumnMap] = []
         self._mappers: list[Callable[[Mapping[str, Any], str], GenerationRequest | None]] = []
         self._ids = itertools.count()
+        #: Rows with no usable prompt or messages, skipped so far (all iterations), and
+        #: where the first was: a run reports them instead of losing them without a word.
+        self.dropped = 0
+        self.first_dropped: str | None = None
         self._validated = False
         self.validate()
 
@@ -129,7 +140,28 @@ class RequestLoader:
             self._mappers.append(
                 make_row_mapper(columns, max_tokens=max_tokens, count=count, render=render)
             )
+        strict = self.data_args.get("strict", False)
+        if not isinstance(strict, bool):
+            raise UserError(f"--data-args strict={strict!r} must be true or false")
+        if strict:
+            self._check_every_row()
         self._validated = True
+
+    def _check_every_row(self) -> None:
+        """``strict=true``: every row must make a request, checked before the run."""
+        for spec, source, mapper in zip(self.data, self.sources, self._mappers, strict=True):
+            if source.size is None:
+                raise UserError(
+                    f"--data-args strict=true reads every row before the run, and --data "
+                    f"{spec!r} has no known size (endless or streamed); drop strict=true"
+                )
+            for number, row in enumerate(source.rows(), 1):
+                if mapper(row, "check") is None:
+                    raise UserError(
+                        f"--data {spec!r}: row {number} has no usable prompt or messages "
+                        "(empty or null); fix the row, or drop --data-args strict=true to "
+                        "skip such rows (they are counted in the report)"
+                    )
 
     def _resolve(self, spec: str, source: DatasetSource) -> ColumnMap:
         names = source.columns()
@@ -155,11 +187,15 @@ class RequestLoader:
         """Requests, lazily, source after source. Request ids never repeat within a loader;
         endless synthetic data continues where the previous iteration stopped."""
         ids = self._ids
-        for source, mapper in zip(self.sources, self._mappers, strict=True):
-            for row in source.rows():
+        for spec, source, mapper in zip(self.data, self.sources, self._mappers, strict=True):
+            for number, row in enumerate(source.rows(), 1):
                 request = mapper(row, str(next(ids)))
                 if request is not None:
                     yield request
+                else:
+                    self.dropped += 1
+                    if self.first_dropped is None:
+                        self.first_dropped = f"row {number} of {spec}"
 
     def describe(self) -> dict[str, Any]:
         """For the report: the sources, the tokenizer and how prompt token counts are known."""

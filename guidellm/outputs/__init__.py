@@ -11,7 +11,7 @@ from guidellm.outputs.base import Progress, ReportWriter
 if TYPE_CHECKING:
     from guidellm.plugins import PluginHost
 
-__all__ = ["Progress", "ReportWriter", "writers_for"]
+__all__ = ["Progress", "ReportWriter", "check_writable", "writers_for"]
 
 
 def writers_for(
@@ -56,22 +56,37 @@ def writers_for(
     return writers
 
 
-def _check_writable(path: Path) -> None:
+def _check_writable(path: Path, flag: str = "--output") -> None:
     """Fail before the run, not after it: a report path whose folder cannot be made or
-    written is a ``UserError`` now (the folder itself is created when the report is written)."""
+    written is a ``UserError`` now (the folder itself is created when the report is written).
+
+    A real file is created and removed in the nearest existing folder: permission bits say
+    nothing for root, nor for /proc, a read-only mount or a full quota.
+    """
     import os
+    import tempfile
 
     from guidellm.errors import UserError
 
     if path.is_dir():
-        raise UserError(f"--output {str(path)!r} is a folder; give a file, e.g. {path}/report.json")
+        raise UserError(f"{flag} {str(path)!r} is a folder; give a file, e.g. {path}/report.json")
     folder = path.parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     if not folder.is_dir():
         problem = f"{str(folder)!r} is a file, not a folder"
-    elif not os.access(folder, os.W_OK | os.X_OK):
-        problem = f"{str(folder)!r} is not writable"
     else:
-        return
-    raise UserError(f"--output {str(path)!r}: {problem}; pick another path")
+        try:
+            fd, probe = tempfile.mkstemp(prefix=".guidellm-probe-", dir=folder)
+        except OSError as exc:
+            problem = f"cannot write in {str(folder)!r} ({exc.strerror or exc})"
+        else:
+            os.close(fd)
+            Path(probe).unlink()
+            return
+    raise UserError(f"{flag} {str(path)!r}: {problem}; pick another path")
+
+
+def check_writable(path: str | Path, flag: str) -> None:
+    """A file the run will write (``--journal``...) can be written; ``UserError`` if not."""
+    _check_writable(Path(path), flag)

@@ -1,0 +1,138 @@
+"""Bad input costs one line naming the problem and the fix, exit 2, and nothing is sent.
+
+Each case runs ``guidellm`` as a user would (a subprocess) against the real mock server and
+holds the server's own request count (its ``/metrics``) before and after: zero requests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from guidellm.mock_server import MockServer
+from guidellm.mock_server.behavior import MockServerConfig
+
+GUIDELLM = [sys.executable, "-m", "guidellm"]
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    mock = MockServer(MockServerConfig(ttft_ms=1, itl_ms=1, output_tokens=4))
+    url = mock.start_process()
+    try:
+        yield url
+    finally:
+        mock.stop()
+
+
+def _count(url: str) -> int:
+    with urllib.request.urlopen(url + "/metrics", timeout=5) as resp:
+        for line in resp.read().decode().splitlines():
+            if line.startswith("guidellm_mock_requests_total "):
+                return int(line.split()[1])
+    raise AssertionError("no request counter")
+
+
+def _guidellm(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GUIDELLM_")}
+    return subprocess.run(
+        [*GUIDELLM, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def _one_line(proc: subprocess.CompletedProcess[str], *words: str) -> str:
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("guidellm: error: ")
+    for word in words:
+        assert word in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("target", "words"),
+    [
+        ("http://[bad", ("not a valid URL", "Invalid IPv6")),
+        ("http://127.0.0.1:99999", ("not a valid URL", "port out of range")),
+        ("http://127.0.0.1:abc", ("not a valid URL", "abc")),
+        ("http://u:pw-secret@127.0.0.1:abc", ("u:***@",)),
+        ("grpc://127.0.0.1:70000", ("grpc://HOST:PORT",)),
+    ],
+)
+def test_a_malformed_target_is_one_line(
+    target: str, words: tuple[str, ...], tmp_path: Path
+) -> None:
+    line = _one_line(
+        _guidellm(["run", "--target", target, "--max-requests", "1"], tmp_path), *words
+    )
+    assert "pw-secret" not in line
+
+
+def test_binary_files_are_one_line_errors(server: str, tmp_path: Path) -> None:
+    blob = bytes(range(256)) * 4
+    for name in ("s.yaml", "s.json", "r.json", "r.yaml", "r.jsonl"):
+        (tmp_path / name).write_bytes(blob)
+    _one_line(_guidellm(["run", "--target", server, "--scenario", "s.yaml"], tmp_path), "text")
+    _one_line(_guidellm(["run", "--target", server, "--scenario", "s.json"], tmp_path), "text")
+    for name in ("r.json", "r.yaml", "r.jsonl"):
+        _one_line(_guidellm(["report", name], tmp_path), name)
+    _one_line(_guidellm(["compare", "r.json", "r.yaml"], tmp_path), "r.json")
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--slo", "foo_ms=5"], ("unknown SLO 'foo_ms'", "ttft_ms")),
+        (["--slo", "ttft_ms=nan"], ("positive number",)),
+        (["--output", "/proc/x.json"], ("--output '/proc/x.json'", "pick another path")),
+        (["--output", "/proc/x.json", "--journal", "j.jsonl"], ("--output '/proc/x.json'",)),
+        (["--journal", "/proc/j.jsonl"], ("--journal '/proc/j.jsonl'",)),
+        (["--profile", "constant", "--rate", "1e12"], ("--rate 1e+12", "at most 1,000,000")),
+        (["--max-requests", "1e15"], ("--max-requests 1e+15", "at most")),
+        (["--max-seconds", "1e9"], ("--max-seconds 1e+09", "at most")),
+    ],
+)
+def test_bad_settings_fail_before_any_request(
+    server: str, tmp_path: Path, args: list[str], words: tuple[str, ...]
+) -> None:
+    before = _count(server)
+    base = ["run", "--target", server, "--profile", "synchronous", "--max-requests", "3"]
+    _one_line(_guidellm([*base, *args], tmp_path), *words)
+    assert _count(server) == before
+
+
+def test_a_row_without_prompt_is_counted_or_refused(server: str, tmp_path: Path) -> None:
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"prompt": "hello there"}\n{"prompt": null}\n{"prompt": "again"}\n')
+    before = _count(server)
+    strict = ["--data", str(data), "--data-args", "strict=true"]
+    base = ["run", "--target", server, "--profile", "synchronous", "--max-requests", "5"]
+    _one_line(_guidellm([*base, *strict], tmp_path), "row 2", "strict=true")
+    assert _count(server) == before
+    proc = _guidellm([*base, "--data", str(data), "--output", "r.json"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    (bench,) = json.loads((tmp_path / "r.json").read_text())["benchmarks"]
+    assert bench["requests"]["successful"] == 2
+    assert any("1 data rows skipped" in w and "row 2 of" in w for w in bench["warnings"])
+
+
+def test_a_broken_dataset_folder_is_one_line(tmp_path: Path) -> None:
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    (folder / "x.json").write_text('{"a": [1,2')
+    line = _one_line(_guidellm(["run", "--data", str(folder)], tmp_path), "broken")
+    assert "JSON parse error" in line
