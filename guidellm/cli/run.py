@@ -55,6 +55,8 @@ def _floats(text: str | None, flag: str) -> list[float] | None:
 MAX_RATE = 1_000_000.0
 MAX_COUNT = 10**12
 MAX_SECONDS = 10**7  # 115 days
+MAX_WORKERS = 1024
+MAX_SAMPLES = 100_000
 
 
 def _positive(
@@ -394,10 +396,10 @@ def _run_benchmarks(ctx: click.Context, params: dict[str, Any]) -> int:
                 f"--{flag} {value:g}: give a fraction (<1) or seconds (>=1), not negative"
             )
     workers = p.get("workers")
-    if workers is not None and workers < 1:
-        raise UserError(f"--workers {workers}: give at least 1")
-    if p.get("output_sampling", 0) < 0:
-        raise UserError("--output-sampling must be 0 or more")
+    if workers is not None and not 1 <= workers <= MAX_WORKERS:
+        raise UserError(f"--workers {workers}: give 1 to {MAX_WORKERS} (one per core is usual)")
+    if not 0 <= p.get("output_sampling", 0) <= MAX_SAMPLES:
+        raise UserError(f"--output-sampling must be 0 to {MAX_SAMPLES:,}")
 
     profile_name = p.get("profile") or DEFAULT_PROFILE
     profile_cls = host.profiles.get(profile_name)

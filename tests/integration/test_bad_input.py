@@ -104,6 +104,7 @@ def test_binary_files_are_one_line_errors(server: str, tmp_path: Path) -> None:
         (["--profile", "constant", "--rate", "1e12"], ("--rate 1e+12", "at most 1,000,000")),
         (["--max-requests", "1e15"], ("--max-requests 1e+15", "at most")),
         (["--max-seconds", "1e9"], ("--max-seconds 1e+09", "at most")),
+        (["--workers", "100000"], ("--workers 100000", "1 to 1024")),
     ],
 )
 def test_bad_settings_fail_before_any_request(
