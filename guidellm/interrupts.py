@@ -40,6 +40,12 @@ def _handler(_signum: int, _frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+def _terminated(_signum: int, _frame: Any) -> None:
+    # Outside a run nothing was measured: leave with the code a shell shows for SIGTERM.
+    exit_now(143, "terminated")
+
+
 def install() -> None:
-    """Make this the SIGINT handler (the console script does, first thing)."""
+    """Make these the SIGINT and SIGTERM handlers (the console script does, first thing)."""
     signal.signal(signal.SIGINT, _handler)
+    signal.signal(signal.SIGTERM, _terminated)

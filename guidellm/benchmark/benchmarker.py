@@ -176,18 +176,21 @@ class Benchmarker:
         pool = LocalProcessPool(self.backend, self.workers, self.worker_concurrency)
         self._pool = pool
         pool.start()
-        previous = signal.getsignal(signal.SIGINT)
-        if previous is None:  # installed outside Python: restore Python's default
-            previous = signal.default_int_handler
+        previous = {sig: signal.getsignal(sig) for sig in _EXIT_CODES}
+        if previous[signal.SIGINT] is None:  # installed outside Python: Python's default
+            previous[signal.SIGINT] = signal.default_int_handler
+        if previous[signal.SIGTERM] is None:
+            previous[signal.SIGTERM] = signal.SIG_DFL
         try:
             uvloop.run(self._main(pool))
         except KeyboardInterrupt:  # Ctrl-C before the loop's own handler was installed
             self.exit_code = 130
         finally:
             pool.kill()
-        # Writing the outputs: a Ctrl-C now means "out at once" (no traceback).
-        signal.signal(signal.SIGINT, self._exit_now)
-        interrupted = self.exit_code != 0
+        # Writing the outputs (milliseconds): a first Ctrl-C or SIGTERM lets them finish and
+        # sets the exit code, a second one exits at once (no traceback).
+        for sig in _EXIT_CODES:
+            signal.signal(sig, self._interrupt_after_loop)
         failed: list[str] = []
         try:
             report = self._report()
@@ -205,11 +208,13 @@ class Benchmarker:
             if failed:
                 self.exit_code = self.exit_code or 1
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
             if self.journal is not None:
                 with contextlib.suppress(Exception):
                     self.journal.run_finished(self.exit_code)
                 self.journal.close()
+        interrupted = self.exit_code in _EXIT_CODES.values()
         return RunOutcome(report, self.exit_code, interrupted, self.summaries, failed)
 
     def _interrupt_after_loop(self, signum: int, frame: Any) -> None:
@@ -223,7 +228,7 @@ class Benchmarker:
         if self.journal is not None:
             with contextlib.suppress(Exception):
                 self.journal.flush()
-        sys.stderr.write("\nguidellm: interrupted while writing the outputs, exiting now\n")
+        sys.stderr.write("\nguidellm: interrupted again while writing the outputs, exiting now\n")
         os._exit(_EXIT_CODES.get(signal.Signals(signum), 130))
 
     def _report(self) -> Report:
@@ -250,11 +255,11 @@ class Benchmarker:
             # stops and the outputs are still written, a second exits at once): a Ctrl-C
             # landing in between, while the loop is torn down, would otherwise raise
             # KeyboardInterrupt anywhere.
-            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, set(_EXIT_CODES))
             try:
                 for sig in _EXIT_CODES:
                     loop.remove_signal_handler(sig)
-                signal.signal(signal.SIGINT, self._interrupt_after_loop)
+                    signal.signal(sig, self._interrupt_after_loop)
             finally:
                 signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 

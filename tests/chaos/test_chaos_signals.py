@@ -55,3 +55,13 @@ def test_one_signal_at_a_random_moment(
 def test_two_ctrl_c_in_quick_succession(mock_url: str, tmp_path: Path, seed: int) -> None:
     run = _signal_at_random(mock_url, tmp_path, seed, signal.SIGINT, twice=True)
     run.check(codes=(0, 130), outputs=run.code == 0)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["int", "term"])
+def test_a_signal_during_startup_is_one_line(mock_url: str, tmp_path: Path, sig: int) -> None:
+    """Before the run's own handlers exist (imports, the pre-load check): still no traceback
+    and the documented code, not death by the signal."""
+    run = ChaosRun(["--target", mock_url, *ARGS], tmp_path, bound_s=20).start()
+    time.sleep(0.15)
+    run.signal(sig)
+    run.finish().check(codes=(CODES[signal.Signals(sig)],), outputs=False)
