@@ -21,15 +21,19 @@ __all__ = [
     "GenerationRequest",
     "Profile",
     "Progress",
+    "Register",
+    "Report",
     "ReportWriter",
     "RequestResult",
     "ResponseRecorder",
+    "RunConfig",
     "RunOutcome",
     "RunSettings",
     "SchedulingStrategy",
     "UserError",
     "__version__",
     "hookimpl",
+    "run",
 ]
 
 _LAZY = {
@@ -40,18 +44,26 @@ _LAZY = {
     "GenerationRequest": "guidellm.request",
     "Profile": "guidellm.scheduler.strategy",
     "Progress": "guidellm.outputs.base",
+    "Register": "guidellm.hookspecs",
+    "Report": "guidellm.benchmark.report",
     "ReportWriter": "guidellm.outputs.base",
     "RequestResult": "guidellm.request",
     "ResponseRecorder": "guidellm.request",
+    "RunConfig": "guidellm.config",
     "RunOutcome": "guidellm.benchmark.benchmarker",
     "RunSettings": "guidellm.benchmark.benchmarker",
     "SchedulingStrategy": "guidellm.scheduler.strategy",
     "UserError": "guidellm.errors",
+    "run": "guidellm.runner",
 }
 
 if TYPE_CHECKING:
     from guidellm.backends.base import Backend
     from guidellm.benchmark.benchmarker import Benchmarker, RunOutcome, RunSettings
+    from guidellm.benchmark.report import Report
+    from guidellm.config import RunConfig
+    from guidellm.hookspecs import Register
+    from guidellm.runner import run
     from guidellm.data.base import DatasetSource
     from guidellm.errors import UserError
     from guidellm.outputs.base import Progress, ReportWriter

@@ -14,25 +14,36 @@ registered classes' methods, not at module level, so that ``guidellm --help`` st
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import pluggy
 
 if TYPE_CHECKING:
     import click
 
-__all__ = ["hookimpl", "hookspec"]
+    from guidellm.backends.base import Backend
+    from guidellm.data.base import DatasetSource
+    from guidellm.outputs.base import ReportWriter
+    from guidellm.scheduler.strategy import Profile, SchedulingStrategy
+
+__all__ = ["Register", "hookimpl", "hookspec"]
 
 hookspec = pluggy.HookspecMarker("guidellm")
 hookimpl = pluggy.HookimplMarker("guidellm")
 
-#: ``register(component, name=None)``: the callable every registration hook receives.
-Register = Callable[..., None]
+_C_contra = TypeVar("_C_contra", contravariant=True)
+
+
+class Register(Protocol[_C_contra]):
+    """What every registration hook receives: ``register(MyComponent)``, or
+    ``register(MyComponent, "other-name")`` to register it under another name. Typed by the
+    kind of component the hook takes: ``register: Register[Backend]``."""
+
+    def __call__(self, component: type[_C_contra], name: str | None = None, /) -> None: ...
 
 
 @hookspec
-def register_backends(register: Register) -> None:
+def register_backends(register: Register[Backend]) -> None:
     """Register :class:`guidellm.backends.Backend` subclasses.
 
     Called once in the parent process when plugins load. Call ``register(MyBackend)``; the
@@ -43,7 +54,7 @@ def register_backends(register: Register) -> None:
 
 
 @hookspec
-def register_dataset_sources(register: Register) -> None:
+def register_dataset_sources(register: Register[DatasetSource]) -> None:
     """Register :class:`guidellm.data.DatasetSource` subclasses.
 
     Called once in the parent process. A source turns a ``--data`` spec into rows; the
@@ -55,7 +66,7 @@ def register_dataset_sources(register: Register) -> None:
 
 
 @hookspec
-def register_strategies(register: Register) -> None:
+def register_strategies(register: Register[SchedulingStrategy | Profile]) -> None:
     """Register scheduling strategies and profiles.
 
     Called once in the parent process. ``register`` accepts a
@@ -68,7 +79,7 @@ def register_strategies(register: Register) -> None:
 
 
 @hookspec
-def register_report_writers(register: Register) -> None:
+def register_report_writers(register: Register[ReportWriter]) -> None:
     """Register :class:`guidellm.outputs.ReportWriter` subclasses.
 
     Called once in the parent process. A writer's ``extensions`` decide which ``--output`` paths

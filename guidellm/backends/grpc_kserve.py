@@ -693,6 +693,6 @@ def _rpc_error(exc: Any) -> Exception:
 
 
 @hookimpl
-def register_backends(register: Register) -> None:
+def register_backends(register: Register[Backend]) -> None:
     """Register the built-in gRPC backend."""
     register(GRPCKServeBackend)

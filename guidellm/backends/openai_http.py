@@ -620,5 +620,5 @@ class OpenAIHTTPBackend(Backend):
 
 
 @hookimpl
-def register_backends(register: Register) -> None:
+def register_backends(register: Register[Backend]) -> None:
     register(OpenAIHTTPBackend)

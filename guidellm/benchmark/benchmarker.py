@@ -54,6 +54,7 @@ class RunSettings:
     max_seconds: float | None = None
     max_requests: int | None = None
     max_errors: int | None = None
+    max_error_rate: float | None = None
     warmup: float | None = None
     cooldown: float | None = None
     slo: dict[str, float] | None = None
@@ -133,6 +134,8 @@ class Benchmarker:
         writers: Sequence[ReportWriter] = (),
         journal: Journal | None = None,
         config: Mapping[str, Any] | None = None,
+        resolved: Mapping[str, Any] | None = None,
+        labels: Mapping[str, str] | None = None,
         command: str | None = None,
         tokenizer: Any = None,
         on_message: Callable[[str], None] | None = None,
@@ -144,6 +147,8 @@ class Benchmarker:
         self.writers = list(writers)
         self.journal = journal
         self.config = dict(config or {})
+        self.resolved = dict(resolved or {})
+        self.labels = dict(labels or {})
         self.command = command
         self.tokenizer = tokenizer
         self.say = on_message or (lambda _line: None)
@@ -234,7 +239,13 @@ class Benchmarker:
     def _report(self) -> Report:
         from guidellm.benchmark.report import Report
 
-        return Report.create(self.config, list(self.benchmarks), self.command)
+        return Report.create(
+            self.config,
+            list(self.benchmarks),
+            self.command,
+            resolved=self.resolved,
+            labels=self.labels,
+        )
 
     async def _main(self, pool: LocalProcessPool) -> None:
         loop = asyncio.get_running_loop()
@@ -267,7 +278,12 @@ class Benchmarker:
         settings = self.settings
         outcomes: list[BenchmarkOutcome] = []
         rng = random.Random(settings.random_seed)
-        limits = Limits(settings.max_seconds, settings.max_requests, settings.max_errors)
+        limits = Limits(
+            settings.max_seconds,
+            settings.max_requests,
+            settings.max_errors,
+            settings.max_error_rate,
+        )
         agg_settings = settings.aggregator_settings()
         loop = asyncio.get_running_loop()
         strategy = self.profile.next_strategy(outcomes)
@@ -354,7 +370,7 @@ class Benchmarker:
 
         if self.journal is not None:
             metadata = ReportMetadata.current(self.command).model_dump(mode="json")
-            self.journal.run_started(metadata, self.config)
+            self.journal.run_started(metadata, self.config, self.resolved, self.labels)
         for writer in self.writers:
             writer.run_started(self.config)
 

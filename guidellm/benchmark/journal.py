@@ -76,8 +76,22 @@ class Journal:
     def _line(self, data: Mapping[str, Any]) -> None:
         self._file.write(_encode(data) + b"\n")
 
-    def run_started(self, metadata: Mapping[str, Any], config: Mapping[str, Any]) -> None:
-        self._line({"type": "run", "metadata": metadata, "config": config})
+    def run_started(
+        self,
+        metadata: Mapping[str, Any],
+        config: Mapping[str, Any],
+        resolved: Mapping[str, Any] | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> None:
+        self._line(
+            {
+                "type": "run",
+                "metadata": metadata,
+                "config": config,
+                "resolved": resolved or {},
+                "labels": labels or {},
+            }
+        )
         self.flush()
 
     def benchmark_started(
@@ -214,5 +228,7 @@ def rebuild_report(path: str | Path) -> Report:
     return Report(
         metadata=ReportMetadata.model_validate(metadata) if metadata else ReportMetadata.current(),
         config=header.get("config") or {},
+        labels=header.get("labels") or {},
+        resolved=header.get("resolved") or {},
         benchmarks=[benchmarks[i] for i in sorted(benchmarks)],
     )

@@ -232,10 +232,14 @@ class ReportMetadata(_Model):
 
 
 class Report(_Model):
-    """The whole run: ``metadata``, redacted ``config`` and one entry per benchmark."""
+    """The whole run: ``metadata``, the redacted ``config`` (a RunConfig dump: pass the
+    report back to ``--scenario`` to rerun it), ``labels``, what the run ``resolved`` (the
+    backend and model it found, the data, the profile) and one entry per benchmark."""
 
     metadata: ReportMetadata
     config: dict[str, Any] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(default_factory=dict)
+    resolved: dict[str, Any] = Field(default_factory=dict)
     benchmarks: list[Benchmark] = Field(default_factory=list)
 
     @classmethod
@@ -244,9 +248,18 @@ class Report(_Model):
         config: dict[str, Any],
         benchmarks: list[Benchmark],
         command: str | None = None,
+        *,
+        resolved: dict[str, Any] | None = None,
+        labels: dict[str, str] | None = None,
     ) -> Report:
         """A report stamped with this process's metadata (``config`` must be redacted)."""
-        return cls(metadata=ReportMetadata.current(command), config=config, benchmarks=benchmarks)
+        return cls(
+            metadata=ReportMetadata.current(command),
+            config=config,
+            labels=labels or {},
+            resolved=resolved or {},
+            benchmarks=benchmarks,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready tree (what the json and yaml writers write)."""

@@ -17,7 +17,7 @@ def register_commands(cli: click.Group) -> None:
     from guidellm.cli.plugins import plugins
     from guidellm.cli.preprocess import preprocess
     from guidellm.cli.report import report
-    from guidellm.cli.run import benchmark_group, run
+    from guidellm.cli.run import benchmark_group, config_command, run
 
     cli.add_command(plugins)
     cli.add_command(mock_server)
@@ -26,3 +26,4 @@ def register_commands(cli: click.Group) -> None:
     cli.add_command(preprocess)
     cli.add_command(run)
     cli.add_command(benchmark_group)
+    cli.add_command(config_command)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from guidellm.hookspecs import Register, hookimpl
+
+if TYPE_CHECKING:
+    from guidellm.outputs.base import ReportWriter
 
 
 @hookimpl
-def register_report_writers(register: Register) -> None:
+def register_report_writers(register: Register[ReportWriter]) -> None:
     # The writer modules import rich/yaml/orjson inside their methods: this stays cheap.
     from guidellm.outputs.console import ConsoleWriter
     from guidellm.outputs.csv_writer import CSVWriter

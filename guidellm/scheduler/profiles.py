@@ -96,5 +96,5 @@ class SweepProfile(Profile):
 
 
 @hookimpl
-def register_strategies(register: Register) -> None:
+def register_strategies(register: Register[SchedulingStrategy | Profile]) -> None:
     register(SweepProfile)

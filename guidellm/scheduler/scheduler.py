@@ -41,6 +41,8 @@ LIMIT_SCHEDULING_DELAY_MS = 10.0
 LIMIT_LOOP_LAG_MS = 10.0
 LIMIT_CPU_BUSY = 0.9
 
+#: Results seen before max_error_rate is judged: one early error is not a rate.
+_ERROR_RATE_MIN = 20
 _ERRORED = RequestStatus.ERRORED
 _SUCCESSFUL = RequestStatus.SUCCESSFUL
 
@@ -52,6 +54,8 @@ class Limits:
     max_seconds: float | None = None
     max_requests: int | None = None
     max_errors: int | None = None
+    #: Stop once this fraction of the results so far errored (judged from the 20th on).
+    max_error_rate: float | None = None
 
 
 @dataclass
@@ -508,6 +512,10 @@ class _Run:
         self.received += len(results)
         if max_errors is not None and self.errored >= max_errors:
             self.stop("max_errors")
+        rate = self.limits.max_error_rate
+        received = self.received
+        if rate is not None and received >= _ERROR_RATE_MIN and self.errored > rate * received:
+            self.stop("max_error_rate")
         if self.closed and self.stop_reason is None:
             self.outstanding[worker] -= len(results)
             if not self._feeding_over():

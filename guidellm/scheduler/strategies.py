@@ -20,6 +20,7 @@ from guidellm.scheduler.strategy import SchedulingStrategy
 
 if TYPE_CHECKING:
     from guidellm.hookspecs import Register
+    from guidellm.scheduler.strategy import Profile
 
 __all__ = [
     "DEFAULT_THROUGHPUT_CONCURRENCY",
@@ -199,6 +200,6 @@ BUILTIN_STRATEGIES: tuple[type[SchedulingStrategy], ...] = (
 
 
 @hookimpl
-def register_strategies(register: Register) -> None:
+def register_strategies(register: Register[SchedulingStrategy | Profile]) -> None:
     for strategy in BUILTIN_STRATEGIES:
         register(strategy)

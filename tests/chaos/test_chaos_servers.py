@@ -13,15 +13,16 @@ from chaosrun import API_KEY, ChaosRun, with_credentials
 
 from guidellm.testing.hostile_server import HostileServer
 
-#: mode -> (exit codes, the error category its requests end in, or None: successful)
+#: mode -> (exit codes, the error category its requests end in, or None: successful).
+#: A run in which no request succeeded exits 1.
 CASES = {
-    "hang_after_headers": ((0,), "cancelled"),
-    "reset_mid_stream": ((0,), "connection"),
-    "echo_headers": ((0,), "http_5xx"),
+    "hang_after_headers": ((1,), "cancelled"),
+    "reset_mid_stream": ((1,), "connection"),
+    "echo_headers": ((1,), "http_5xx"),
     "echo_in_text": ((0,), None),
-    "garbage": ((0,), "protocol"),
+    "garbage": ((1,), "protocol"),
     "enormous_chunks": ((0,), None),
-    "close_before_headers": ((0,), "connection"),
+    "close_before_headers": ((1,), "connection"),
 }
 
 
@@ -62,7 +63,7 @@ def test_echoed_basic_credentials_are_hidden_in_every_form(tmp_path: Path) -> No
     with HostileServer("echo_headers") as url:
         run = ChaosRun([*_args(url), "--profile", "synchronous", "--max-requests", "3"],
                        tmp_path, bound_s=20)  # fmt: skip
-        run.start().finish().check(codes=(0,))
+        run.start().finish().check(codes=(1,))
     example = json.loads(run.outputs["r.json"])["benchmarks"][0]["error_examples"]["http_5xx"]
     assert "authorization: ***" in example.lower()
 

@@ -165,7 +165,8 @@ def test_sigkill_leaves_a_journal_that_rebuilds(slow_server: str, tmp_path: Path
     (bench,) = report.benchmarks
     assert bench.requests.successful >= 8
     assert bench.metrics.time_to_first_token_ms.successful.median is not None
-    assert report.config["profile"]["type"] == "concurrent"
+    assert report.config["profile"] == "concurrent"
+    assert report.resolved["profile"]["type"] == "concurrent"
     # The killed run's workers noticed their parent was gone and exited.
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:

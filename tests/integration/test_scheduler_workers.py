@@ -16,11 +16,11 @@ import pytest
 
 from guidellm.benchmark.benchmarker import Benchmarker, RunOutcome, RunSettings
 from guidellm.benchmark.journal import Journal, rebuild_report
-from guidellm.cli.run import _validate_backend
 from guidellm.data.loader import RequestLoader
 from guidellm.mock_server import MockServer
 from guidellm.mock_server.behavior import MockServerConfig
 from guidellm.plugins import get_plugin_host
+from guidellm.runner import validate_backend as _validate_backend
 
 OUTPUT_TOKENS = 8
 

@@ -7,32 +7,34 @@ stays fast however many plugins are installed.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from guidellm import hookimpl
 
 if TYPE_CHECKING:
     import click
 
+    from guidellm import Backend, DatasetSource, Register, ReportWriter
+
 __version__ = "0.1.0"
 
 
 @hookimpl
-def register_backends(register: Any) -> None:
+def register_backends(register: Register[Backend]) -> None:
     from guidellm_echo.backend import EchoBackend
 
     register(EchoBackend)
 
 
 @hookimpl
-def register_dataset_sources(register: Any) -> None:
+def register_dataset_sources(register: Register[DatasetSource]) -> None:
     from guidellm_echo.source import WordsSource
 
     register(WordsSource)
 
 
 @hookimpl
-def register_report_writers(register: Any) -> None:
+def register_report_writers(register: Register[ReportWriter]) -> None:
     from guidellm_echo.writer import MarkdownWriter
 
     register(MarkdownWriter)

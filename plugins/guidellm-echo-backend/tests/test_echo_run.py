@@ -52,7 +52,7 @@ def test_echo_backend_runs_in_real_workers(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     report = json.loads((tmp_path / "run.json").read_text())
-    backend = report["config"]["backend"]
+    backend = report["resolved"]["backend"]
     assert backend["type"] == "echo"
     assert (backend["ttft_ms"], backend["itl_ms"]) == (20.0, 2.0)
     (bench,) = report["benchmarks"]
@@ -88,5 +88,5 @@ def test_the_echo_scheme_picks_the_backend_and_bad_options_stop_early(tmp_path: 
     )  # fmt: skip
     assert good.returncode == 0, good.stderr
     report = json.loads((tmp_path / "good.json").read_text())
-    assert report["config"]["backend"]["type"] == "echo"
+    assert report["resolved"]["backend"]["type"] == "echo"
     assert report["benchmarks"][0]["requests"]["successful"] == 5

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from guidellm import hookimpl
+
+if TYPE_CHECKING:
+    from guidellm import Profile, Register, SchedulingStrategy
 
 __version__ = "0.1.0"
 
 
 @hookimpl
-def register_strategies(register: Any) -> None:
+def register_strategies(register: Register[SchedulingStrategy | Profile]) -> None:
     from guidellm_ramp.strategy import RampStrategy
 
     register(RampStrategy)

@@ -1,0 +1,264 @@
+"""The composition root: a :class:`~guidellm.config.RunConfig` becomes a run.
+
+Every component is chosen here, by name, from the PluginHost passed in (backend, dataset
+sources, profile, report writers); every check a user can fail happens in :meth:`Runner.prepare`
+before anything is sent; :meth:`Runner.run` starts the built-in mock server when there is no
+target, validates the backend against the server, and runs the Benchmarker. The CLI only maps
+flags onto a RunConfig; Python code calls :func:`guidellm.run`.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from guidellm.config import DEFAULT_DATA, OUTPUT_FORMATS, RunConfig
+from guidellm.errors import UserError
+
+if TYPE_CHECKING:
+    from guidellm.backends.base import Backend
+    from guidellm.benchmark.benchmarker import RunOutcome
+    from guidellm.benchmark.report import Report
+    from guidellm.data.loader import RequestLoader
+    from guidellm.outputs.base import ReportWriter
+    from guidellm.plugins import PluginHost
+    from guidellm.scheduler.strategy import Profile
+
+__all__ = ["DEFAULT_MAX_SECONDS", "DEFAULT_MOCK_MAX_SECONDS", "Runner", "run"]
+
+#: Each benchmark's length when neither max_seconds nor max_requests bounds endless data.
+DEFAULT_MAX_SECONDS = 30.0
+#: A first run against the built-in mock server should finish in about two minutes.
+DEFAULT_MOCK_MAX_SECONDS = 10.0
+#: The built-in mock server serves this many requests at once and queues the rest, like a real
+#: server's batch limit, so that a sweep against it finds a saturation point.
+DEFAULT_MOCK_CONCURRENCY = 32
+#: The default outputs: written in output_dir (the working folder) as benchmarks.<format>.
+DEFAULT_OUTPUTS = ("json", "html")
+#: The pre-load check's total deadline, whatever a backend's own timeouts say.
+VALIDATE_DEADLINE_S = 90.0
+
+
+def output_paths(config: RunConfig, now: float | None = None) -> list[Path]:
+    """The report files of a run: paths as given; formats as ``output_dir/benchmarks.<fmt>``,
+    with a time stamp when such a file exists already (never overwritten silently)."""
+    items = config.outputs or list(DEFAULT_OUTPUTS)
+    folder = Path(config.output_dir or ".")
+    named = [item for item in items if item.lower() in OUTPUT_FORMATS]
+    stem = "benchmarks"
+    if any((folder / f"{stem}{OUTPUT_FORMATS[f.lower()]}").exists() for f in named):
+        stem += time.strftime("-%Y%m%d-%H%M%S", time.localtime(now))
+    paths = []
+    for item in items:
+        suffix = OUTPUT_FORMATS.get(item.lower())
+        paths.append(folder / f"{stem}{suffix}" if suffix else Path(item))
+    return paths
+
+
+def validate_backend(backend: Backend, deadline: float = VALIDATE_DEADLINE_S) -> None:
+    """startup(1), validate(), shutdown() in this process: bad targets fail before any load.
+
+    One total deadline over all of it: a server that answers a byte at a time, or a
+    third-party backend whose own waits are per read, cannot hold the run before it starts.
+    """
+    import asyncio
+
+    async def check() -> None:
+        await backend.startup(1)
+        try:
+            await asyncio.wait_for(backend.validate(), deadline)
+        except asyncio.TimeoutError:
+            from guidellm.redact import redact_text
+
+            raise UserError(
+                f"{redact_text(backend.target)} did not pass the pre-load check (health, model) "
+                f"within {deadline:g} s; check that the server is up and answering"
+            ) from None
+        finally:
+            await asyncio.wait_for(backend.shutdown(), 10)
+
+    asyncio.run(check())
+
+
+def choose_backend(host: PluginHost, name: str | None, target: str) -> type[Backend]:
+    """``name``'s backend, else the one whose schemes include the target's."""
+    if name:
+        return host.backends.get(name)
+    scheme = target.split("://", 1)[0].lower() if "://" in target else ""
+    for candidate in host.backends.names():
+        cls = host.backends.get(candidate)
+        if scheme and scheme in cls.schemes:
+            return cls
+    known = sorted({s for n in host.backends.names() for s in host.backends.get(n).schemes})
+    raise UserError(
+        f"--target {target!r}: no backend handles {scheme or 'a URL without a scheme'!r}; "
+        f"use a URL starting with {', '.join(s + '://' for s in known)} or pass --backend NAME"
+    )
+
+
+@dataclass
+class Runner:
+    """One run of ``config`` with the components of ``host``; see the module docstring."""
+
+    config: RunConfig
+    host: PluginHost
+    say: Callable[[str], None] = lambda _line: None
+    command: str | None = None
+    outputs: list[Path] = field(default_factory=list)
+    journal_path: Path | None = None
+    max_seconds: float | None = None
+    _prepared: bool = False
+
+    def prepare(self) -> None:
+        """Every check a user can fail, before anything is sent (idempotent)."""
+        if self._prepared:
+            return
+        from guidellm.benchmark.journal import default_journal_path
+        from guidellm.data.loader import RequestLoader
+        from guidellm.outputs import check_writable, writers_for
+
+        c = self.config
+        profile_args = dict(c.profile_args)
+        if c.max_concurrency is not None:
+            profile_args.setdefault("max_concurrency", c.max_concurrency)
+        self.profile: Profile = self.host.profiles.get(c.profile)(c.rate, profile_args)
+        self.outputs = output_paths(c)
+        self.writers: list[ReportWriter] = writers_for(
+            [str(p) for p in self.outputs], self.host, console=c.console, progress=c.progress
+        )
+        self.journal_path = (
+            Path(c.journal)
+            if c.journal
+            else default_journal_path([str(self.outputs[0])])
+            if self.outputs
+            else default_journal_path([])
+        )
+        check_writable(self.journal_path, "--journal")
+        self.loader: RequestLoader = RequestLoader(
+            c.data or [DEFAULT_DATA],
+            c.data_args,
+            processor=c.processor,
+            random_seed=c.random_seed,
+            host=self.host,
+        )
+        self.max_seconds = c.max_seconds
+        if c.max_seconds is None and c.max_requests is None and self.loader.size is None:
+            self.max_seconds = DEFAULT_MAX_SECONDS if c.target else DEFAULT_MOCK_MAX_SECONDS
+            self.say(
+                f"no max_seconds or max_requests and the data is endless: each benchmark runs "
+                f"{self.max_seconds:g} s"
+            )
+        self._backend_args = dict(c.backend_args)
+        if c.request_format:
+            self._backend_args.setdefault("request_format", c.request_format)
+        if c.target:  # built now, so that bad options fail before anything is sent
+            self._backend_cls = choose_backend(self.host, c.backend, c.target)
+            self.backend: Backend = self._backend_cls(c.target, c.model, **self._backend_args)
+            self.backend.remember_secrets()
+        self._prepared = True
+
+    def run(self) -> RunOutcome:
+        """Prepare, reach the server, run every benchmark, write the outputs."""
+        self.prepare()
+        mock = None
+        try:
+            if not self.config.target:
+                mock, target = self._start_mock()
+                cls = choose_backend(self.host, self.config.backend, target)
+                self.backend = cls(target, self.config.model, **self._backend_args)
+                self.backend.remember_secrets()
+            validate_backend(self.backend)
+            return self._benchmark(mock is not None)
+        finally:
+            if mock is not None:
+                mock.stop()
+
+    def _start_mock(self) -> tuple[Any, str]:
+        from guidellm.mock_server import MockServer, MockServerConfig
+
+        mock = MockServer(MockServerConfig(max_concurrency=DEFAULT_MOCK_CONCURRENCY))
+        # The mock server must outlive a terminal's Ctrl-C (sent to the whole process group)
+        # until the in-flight requests are cancelled: its process starts with SIGINT blocked
+        # (the mask survives exec) and is stopped by PID at the end.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            target = mock.start_process()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        self.say(
+            f"no target given: benchmarking the built-in mock server at {target} "
+            f"(TTFT 50 ms, ITL 10 ms, {DEFAULT_MOCK_CONCURRENCY} requests at once)"
+        )
+        return mock, target
+
+    def _benchmark(self, mock: bool) -> RunOutcome:
+        from guidellm.benchmark.benchmarker import Benchmarker, RunSettings
+        from guidellm.benchmark.journal import Journal
+
+        c = self.config
+        settings = RunSettings(
+            max_seconds=self.max_seconds,
+            max_requests=c.max_requests,
+            max_errors=c.max_errors,
+            max_error_rate=c.max_error_rate,
+            warmup=c.warmup,
+            cooldown=c.cooldown,
+            slo=c.slo or None,
+            random_seed=c.random_seed,
+            output_sampling=c.output_sampling,
+            workers=c.workers,
+        )
+        assert self.journal_path is not None
+        journal = Journal(self.journal_path)
+        self.say(f"journal: {self.journal_path}")
+        resolved = {
+            "mock_server": mock,
+            "target": None if mock else self.backend.describe().get("target"),
+            "backend": self.backend.describe(),
+            "data": self.loader.describe(),
+            "profile": self.profile.describe(),
+            "max_seconds": self.max_seconds,
+            "outputs": [str(p) for p in self.outputs],
+        }
+        benchmarker = Benchmarker(
+            backend=self.backend,
+            requests=self.loader,
+            profile=self.profile,
+            settings=settings,
+            writers=self.writers,
+            journal=journal,
+            config=c.redacted(),
+            resolved=resolved,
+            labels=dict(c.labels),
+            command=self.command,
+            tokenizer=self.loader.tokenizer,
+            on_message=self.say,
+        )
+        outcome = benchmarker.run()
+        succeeded = sum(b.requests.successful for b in outcome.report.benchmarks)
+        if outcome.exit_code == 0 and succeeded == 0:
+            self.say("no request succeeded: see the errors above and in the report")
+            outcome.exit_code = 1
+        return outcome
+
+
+def run(
+    config: RunConfig | dict[str, Any] | None = None,
+    *,
+    host: PluginHost | None = None,
+    say: Callable[[str], None] | None = None,
+) -> Report:
+    """Run ``config`` (a RunConfig or its mapping; default: everything default) and return
+    the report, also written to the configured outputs. The Python API of ``guidellm run``."""
+    if not isinstance(config, RunConfig):
+        config = RunConfig.model_validate(config or {})
+    if host is None:
+        from guidellm.plugins import get_plugin_host
+
+        host = get_plugin_host()
+    runner = Runner(config, host, say=say or (lambda _line: None))
+    return runner.run().report
