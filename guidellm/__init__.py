@@ -62,12 +62,12 @@ if TYPE_CHECKING:
     from guidellm.benchmark.benchmarker import Benchmarker, RunOutcome, RunSettings
     from guidellm.benchmark.report import Report
     from guidellm.config import RunConfig
-    from guidellm.hookspecs import Register
-    from guidellm.runner import run
     from guidellm.data.base import DatasetSource
     from guidellm.errors import UserError
+    from guidellm.hookspecs import Register
     from guidellm.outputs.base import Progress, ReportWriter
     from guidellm.request import GenerationRequest, RequestResult, ResponseRecorder
+    from guidellm.runner import run
     from guidellm.scheduler.strategy import BenchmarkOutcome, Profile, SchedulingStrategy
 
 

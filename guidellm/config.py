@@ -421,3 +421,23 @@ def resolve_config(
     except ValidationError as exc:  # each layer passed alone: only a combination can fail
         raise UserError(f"run settings do not fit together: {exc.errors()[0]['msg']}") from None
     return config, sources
+
+
+def settings_table() -> str:
+    """The README's table of every setting: scenario key, flag, variable, default, meaning
+    (generated from :class:`RunConfig`; a test keeps the README equal to it)."""
+    rows = [
+        "| scenario key | flag | variable | default | meaning |",
+        "|---|---|---|---|---|",
+    ]
+    flags = {"outputs": "`--output PATH`, `--outputs json,csv`", "labels": "`--label K=V`"}
+    flags["progress"] = "`--disable-progress`"
+    flags["console"] = "`--disable-console-outputs`"
+    for name, info in RunConfig.model_fields.items():
+        default = info.get_default(call_default_factory=True)
+        shown = "none" if default in (None, [], {}) else f"`{json.dumps(default)}`"
+        flag = flags.get(name, f"`{_flag(name)}`")
+        rows.append(
+            f"| `{name}` | {flag} | `{ENV_PREFIX}{name.upper()}` | {shown} | {info.description} |"
+        )
+    return "\n".join(rows)

@@ -15,7 +15,8 @@ def test_every_extra_is_explained() -> None:
     section = pyproject.split("[project.optional-dependencies]", 1)[1].split("\n[", 1)[0]
     extras = set(re.findall(r"^([A-Za-z0-9_-]+) *= *\[", section, re.MULTILINE))
     assert "dev" in extras  # the parse works
-    documented = set(re.findall(r"^\| `([a-z0-9_-]+)` +\|", README, re.MULTILINE))
+    table = README.split("| extra ", 1)[1].split("\n\n", 1)[0]
+    documented = set(re.findall(r"^\| `([a-z0-9_-]+)` +\|", table, re.MULTILINE))
     missing = sorted(set(extras) - documented)
     assert not missing, f"README.md's extras table lacks {missing}"
     unknown = sorted(documented - set(extras))
@@ -35,3 +36,32 @@ def test_ci_runs_the_readme_test_command() -> None:
 
 def test_first_run_needs_no_server() -> None:
     assert "```bash\nguidellm run\n```" in README
+
+
+def _between(text: str, marker: str) -> str:
+    start = text.index(f"<!-- {marker} -->\n") + len(f"<!-- {marker} -->\n")
+    return text[start : text.index(f"\n<!-- /{marker} -->")]
+
+
+def test_the_settings_table_is_generated_from_run_config() -> None:
+    from guidellm.config import settings_table
+
+    text = (REPO / "README.md").read_text()
+    assert _between(text, "settings-table") == settings_table(), (
+        "README.md's settings table drifted from RunConfig; paste the output of "
+        "python -c 'from guidellm.config import settings_table; print(settings_table())'"
+    )
+
+
+def test_every_command_and_variable_is_in_the_readme() -> None:
+    from guidellm.cli import build_cli
+    from guidellm.config import OTHER_VARIABLES
+
+    text = (REPO / "README.md").read_text()
+    for name, command in build_cli().commands.items():
+        builtin = ((command.callback and command.callback.__module__) or "").startswith("guidellm.")
+        if name != "benchmark" and builtin:
+            assert f"`guidellm {name}" in text, f"README.md does not describe 'guidellm {name}'"
+    variables = _between(text, "variables-table")
+    for var in OTHER_VARIABLES:
+        assert f"`{var}`" in variables, var
