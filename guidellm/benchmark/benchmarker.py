@@ -303,8 +303,8 @@ class Benchmarker:
                 )
             )
             # The schedule starts first; the first benchmark then waits (without blocking
-            # the loop) for the aggregator's imports: issue 5 wants the first request
-            # <= 1.5 s after launch.
+            # the loop) for the aggregator's imports: the first request goes out well
+            # before they finish (benchmarks/README.md: first request after launch).
             await self._heavy
             if index == 0:
                 self._run_started()

@@ -1,4 +1,4 @@
-"""The saved report: pydantic models of the tree in DESIGN section 6 (JSON; YAML is the same).
+"""The saved report: pydantic models of its tree (docs/metrics.md; JSON, and YAML the same).
 
 ``guidellm report`` rebuilds every other format from this tree alone, so everything a writer
 shows must live here. Nothing per request is stored (a 100,000-request run stays a few hundred

@@ -1,4 +1,4 @@
-"""The ``json`` and ``yaml`` writers: the report tree of DESIGN section 6, as is."""
+"""The ``json`` and ``yaml`` writers: the report tree (docs/metrics.md), as is."""
 
 from __future__ import annotations
 
