@@ -19,6 +19,7 @@ __all__ = [
     "Benchmarker",
     "DatasetSource",
     "GenerationRequest",
+    "PluginHost",
     "Profile",
     "Progress",
     "Register",
@@ -42,6 +43,7 @@ _LAZY = {
     "Benchmarker": "guidellm.benchmark.benchmarker",
     "DatasetSource": "guidellm.data.base",
     "GenerationRequest": "guidellm.request",
+    "PluginHost": "guidellm.plugins",
     "Profile": "guidellm.scheduler.strategy",
     "Progress": "guidellm.outputs.base",
     "Register": "guidellm.hookspecs",
@@ -66,6 +68,7 @@ if TYPE_CHECKING:
     from guidellm.errors import UserError
     from guidellm.hookspecs import Register
     from guidellm.outputs.base import Progress, ReportWriter
+    from guidellm.plugins import PluginHost
     from guidellm.request import GenerationRequest, RequestResult, ResponseRecorder
     from guidellm.runner import run
     from guidellm.scheduler.strategy import BenchmarkOutcome, Profile, SchedulingStrategy

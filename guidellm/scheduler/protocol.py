@@ -1,7 +1,8 @@
 """The messages between the parent and its RequestsWorkers, and their framing on pipes.
 
-Compact on purpose (thousands of requests a second cross these pipes): msgspec structs encoded as msgpack arrays, each frame a
-4-byte little-endian length then the payload, many requests or results per frame.
+Compact on purpose (thousands of requests a second cross these pipes): msgspec structs
+encoded as msgpack arrays, each frame a 4-byte little-endian length then the payload, many
+requests or results per frame.
 """
 
 from __future__ import annotations
