@@ -204,6 +204,9 @@ def strategy_label(strategy: Mapping[str, Any]) -> str:
 
 
 def _num(value: Any) -> str:
+    """A rate or count for a label: ``17710.4`` -> ``17,710``, ``2.5`` -> ``2.5``."""
+    if isinstance(value, (int, float)) and abs(value) >= 1000:
+        return f"{value:,.0f}"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, float):

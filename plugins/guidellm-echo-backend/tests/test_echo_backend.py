@@ -18,8 +18,13 @@ from guidellm_echo.command import echo_overhead
 from guidellm_echo.source import WordsSource
 from guidellm_echo.writer import MarkdownWriter, render
 
-from guidellm import GenerationRequest, RequestResult, ResponseRecorder, UserError
-from guidellm.plugins import PluginHost
+from guidellm import (
+    GenerationRequest,
+    PluginHost,
+    RequestResult,
+    ResponseRecorder,
+    UserError,
+)
 
 
 def run(backend: EchoBackend, request: GenerationRequest) -> RequestResult:
