@@ -139,6 +139,7 @@ def guidellm(installed: Installed, *args: str, **env: str) -> subprocess.Complet
         capture_output=True,
         text=True,
         env=environ,
+        cwd=installed.site.parent,  # a run writes its reports in the working folder
         timeout=60,
         check=False,
     )
