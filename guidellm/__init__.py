@@ -10,8 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from guidellm.hookspecs import hookimpl
-
-__version__ = "0.1.0"
+from guidellm.version import __version__
 
 __all__ = [
     "Backend",
