@@ -10,8 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from guidellm.hookspecs import hookimpl
-
-__version__ = "0.1.0"
+from guidellm.version import __version__
 
 __all__ = [
     "Backend",
@@ -45,7 +44,7 @@ _LAZY = {
     "GenerationRequest": "guidellm.request",
     "PluginHost": "guidellm.plugins",
     "Profile": "guidellm.scheduler.strategy",
-    "Progress": "guidellm.outputs.base",
+    "Progress": "guidellm.benchmark.progress",
     "Register": "guidellm.hookspecs",
     "Report": "guidellm.benchmark.report",
     "ReportWriter": "guidellm.outputs.base",
@@ -62,12 +61,13 @@ _LAZY = {
 if TYPE_CHECKING:
     from guidellm.backends.base import Backend
     from guidellm.benchmark.benchmarker import Benchmarker, RunOutcome, RunSettings
+    from guidellm.benchmark.progress import Progress
     from guidellm.benchmark.report import Report
     from guidellm.config import RunConfig
     from guidellm.data.base import DatasetSource
     from guidellm.errors import UserError
     from guidellm.hookspecs import Register
-    from guidellm.outputs.base import Progress, ReportWriter
+    from guidellm.outputs.base import ReportWriter
     from guidellm.plugins import PluginHost
     from guidellm.request import GenerationRequest, RequestResult, ResponseRecorder
     from guidellm.runner import run

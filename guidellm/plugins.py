@@ -177,7 +177,7 @@ class PluginHost:
     ) -> None:
         record = record or PluginRecord(name=name, module=value, builtin=builtin)
         if builtin:
-            from guidellm import __version__
+            from guidellm.version import __version__
 
             record.version = __version__
             record.distribution = "guidellm"

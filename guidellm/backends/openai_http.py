@@ -321,7 +321,7 @@ class OpenAIHTTPBackend(Backend):
         opts = self._opts
         limit = opts["max_connections"] or max(1, concurrency)
         verify = opts["verify"]
-        from guidellm import __version__
+        from guidellm.version import __version__
 
         headers = {
             "Accept": "*/*",

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from guidellm.benchmark.progress import Progress
 from guidellm.benchmark.report import Benchmark, epoch_offset
 from guidellm.benchmark.rows import SAMPLED, add_counts, latencies, row_metrics, tally
 from guidellm.benchmark.slo import SLO_KEYS, check_slo
@@ -35,7 +36,6 @@ from guidellm.benchmark.statistics import (
 )
 from guidellm.benchmark.timeline import ConcurrencyTimeline
 from guidellm.errors import UserError
-from guidellm.outputs.base import Progress
 from guidellm.redact import redact_text
 from guidellm.request import RequestResult, RequestStatus, now
 

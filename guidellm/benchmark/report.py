@@ -223,7 +223,7 @@ class ReportMetadata(_Model):
 
     @classmethod
     def current(cls, command: str | None = None) -> ReportMetadata:
-        from guidellm import __version__
+        from guidellm.version import __version__
 
         return cls(
             guidellm_version=__version__,

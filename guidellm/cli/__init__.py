@@ -15,8 +15,8 @@ from typing import Any
 
 import click
 
-from guidellm import __version__
 from guidellm.errors import UserError
+from guidellm.version import __version__
 
 __all__ = ["build_cli", "entry", "main"]
 

@@ -72,6 +72,7 @@ def dataset(  # noqa: PLR0917 - click passes every option positionally by name
     from guidellm.data.preprocess import preprocess as run
     from guidellm.errors import UserError
     from guidellm.options import parse_options
+    from guidellm.plugins import get_plugin_host
 
     check_output(output)
     prompt_len = parse_length(prompt_tokens, "--prompt-tokens")
@@ -81,6 +82,7 @@ def dataset(  # noqa: PLR0917 - click passes every option positionally by name
         parse_options(data_args, "--data-args"),
         processor=processor,
         random_seed=random_seed,
+        host=get_plugin_host(),
     )
     if loader.size is None and max_rows is None:
         raise UserError(

@@ -64,9 +64,12 @@ def load_report(path: Path) -> Report:
 def report(path: Path, outputs: tuple[str, ...], disable_console_outputs: bool) -> None:
     """Re-render a saved JSON/YAML report, or a run's journal, in other formats."""
     from guidellm.outputs import writers_for
+    from guidellm.plugins import get_plugin_host
 
     # Bad --output suffixes fail before any work is done.
-    writers = writers_for(outputs, console=not disable_console_outputs, progress=False)
+    writers = writers_for(
+        outputs, get_plugin_host(), console=not disable_console_outputs, progress=False
+    )
     loaded = load_report(path)
     for writer in writers:
         writer.write(loaded)

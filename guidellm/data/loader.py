@@ -46,7 +46,11 @@ _EXAMPLE = "--data prompt_tokens=256,output_tokens=128"
 
 
 class RequestLoader:
-    """Turns ``--data`` specs into requests; see the module docstring for ``data_args``."""
+    """Turns ``--data`` specs into requests; see the module docstring for ``data_args``.
+
+    ``host`` supplies the dataset sources. It is required: the caller (the composition root,
+    the CLI, a test) chooses the plugins, never the data layer (docs/architecture.md, Layers).
+    """
 
     def __init__(
         self,
@@ -55,7 +59,7 @@ class RequestLoader:
         *,
         processor: str | None,
         random_seed: int,
-        host: PluginHost | None = None,
+        host: PluginHost,
     ) -> None:
         if isinstance(data, str):
             data = [data]
@@ -65,10 +69,6 @@ class RequestLoader:
         self.data_args = dict(data_args)
         self.processor = processor
         self.random_seed = random_seed
-        if host is None:
-            from guidellm.plugins import get_plugin_host
-
-            host = get_plugin_host()
         self.tokenizer: Tokenizer | None = load_tokenizer(processor)
         override = self.data_args.get("column_mapping")
         if override is not None and not isinstance(override, Mapping):

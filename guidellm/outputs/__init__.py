@@ -16,12 +16,13 @@ __all__ = ["Progress", "ReportWriter", "check_writable", "writers_for"]
 
 def writers_for(
     paths: Iterable[str | Path],
-    host: PluginHost | None = None,
+    host: PluginHost,
     *,
     console: bool = False,
     **console_options: Any,
 ) -> list[ReportWriter]:
-    """One writer per ``--output`` path, chosen by the path's suffix (``.json``, ``.html``...).
+    """One writer per ``--output`` path, chosen by the path's suffix (``.json``, ``.html``...),
+    from ``host``'s report writers (the caller chooses the plugins, never this layer).
 
     With ``console=True`` the ``console`` writer comes first, built with ``console_options``
     (``progress=False`` for ``--disable-progress``). An unknown suffix raises ``UserError``
@@ -29,10 +30,6 @@ def writers_for(
     """
     from guidellm.errors import UserError
 
-    if host is None:
-        from guidellm.plugins import get_plugin_host
-
-        host = get_plugin_host()
     registry = host.report_writers
     by_suffix: dict[str, type[ReportWriter]] = {}
     for name in registry.names():

@@ -1,36 +1,21 @@
-"""The ReportWriter contract: turn a finished report, and live progress, into output."""
+"""The ReportWriter contract: turn a finished report, and live progress, into output.
+
+:class:`Progress` is defined next to the aggregator that produces it and re-exported here.
+"""
 
 from __future__ import annotations
 
 import abc
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
+
+from guidellm.benchmark.progress import Progress
 
 if TYPE_CHECKING:
     from guidellm.benchmark.report import Benchmark, Report
 
 __all__ = ["Progress", "ReportWriter"]
-
-
-@dataclass(frozen=True)
-class Progress:
-    """A live snapshot of the running benchmark, sent a few times a second (parent process)."""
-
-    benchmark_index: int
-    strategy: Mapping[str, Any]
-    elapsed: float
-    #: Fraction of the benchmark done by its stop conditions (0..1), ``None`` when unbounded.
-    fraction_done: float | None
-    successful: int
-    errored: int
-    incomplete: int
-    in_flight: int
-    requests_per_second: float
-    ttft_median_ms: float | None
-    itl_median_ms: float | None
-    client_limited: bool = False
 
 
 class ReportWriter(abc.ABC):
