@@ -1,30 +1,24 @@
 """Wire helpers of the ``grpc_kserve`` backend, shared by its two transports.
 
 KServe v2 details (BYTES tensors with 4-byte little-endian length prefixes, typed and raw
-integer outputs, request parameters), the stream-dialect sniffer, gRPC status codes mapped to
-the report's error categories, and the first-token/stall watchdog. Standard library only, so
-importing it costs nothing.
+integer outputs, request parameters), the stream-dialect sniffer and gRPC status codes mapped
+to the report's error categories. Standard library only, so importing it costs nothing.
 """
 
 from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from guidellm.errors import BadResponseError, ConnectError, RequestTimeoutError, ServerError
-from guidellm.request import now
 
 if TYPE_CHECKING:
-    import asyncio
-
     from guidellm.request import GenerationRequest
 
 __all__ = [
     "STATUS_NAMES",
     "GRPCStatusError",
-    "Watchdog",
     "decode_bytes_tensor",
     "first_int",
     "one_line",
@@ -179,60 +173,3 @@ def set_param(params: Any, key: str, value: Any) -> None:
         param.string_param = value
     else:
         param.string_param = json.dumps(value)
-
-
-class Watchdog:
-    """First-token and stall deadlines with one loop timer per request (no task per read).
-
-    The timer re-arms itself from the last content arrival (the reader sets :attr:`last`);
-    when a deadline really passed it records which one in :attr:`fired` and calls ``cancel``
-    (the transport's way to abort the call); the reader then raises the matching error.
-    """
-
-    __slots__ = ("cancel", "fired", "first", "handle", "last", "loop", "stall", "start")
-
-    def __init__(self, cancel: Callable[[], Any], first: float | None, stall: float | None) -> None:
-        self.cancel = cancel
-        self.first = first
-        self.stall = stall
-        self.fired: str | None = None
-        self.last: float | None = None
-        self.handle: asyncio.TimerHandle | None = None
-        self.loop: asyncio.AbstractEventLoop | None = None
-        if first is None and stall is None:
-            return
-        import asyncio
-
-        self.loop = asyncio.get_running_loop()
-        self.start = now()
-        self._arm()
-
-    def _deadline(self) -> tuple[float, str | None]:
-        """The next deadline and its kind; kind ``None``: nothing to enforce yet, look again
-        then (no first-token deadline: a stall is a gap between tokens, a long prefill is not
-        one, as in openai_http)."""
-        if self.last is None:
-            if self.first is not None:
-                return self.start + self.first, "first_token"
-            return now() + float(self.stall or 0), None
-        if self.stall is None:
-            return float("inf"), "stall"
-        return self.last + self.stall, "stall"
-
-    def _arm(self) -> None:
-        deadline, _ = self._deadline()
-        if deadline != float("inf") and self.loop is not None:
-            self.handle = self.loop.call_later(max(0.0, deadline - now()), self._check)
-
-    def _check(self) -> None:
-        deadline, kind = self._deadline()
-        if kind is not None and now() >= deadline:
-            self.fired = kind
-            self.cancel()
-        else:
-            self._arm()
-
-    def close(self) -> None:
-        """Stop the timer (the call ended)."""
-        if self.handle is not None:
-            self.handle.cancel()

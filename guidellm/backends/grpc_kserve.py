@@ -49,7 +49,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from guidellm.backends.base import Backend, split_target
 from guidellm.backends.grpc_codec import (
     GRPCStatusError,
-    Watchdog,
     decode_bytes_tensor,
     first_int,
     one_line,
@@ -58,6 +57,7 @@ from guidellm.backends.grpc_codec import (
     sniff_dialect,
     status_error,
 )
+from guidellm.backends.watchdog import FIRST_TOKEN, Watchdog
 from guidellm.errors import (
     BadResponseError,
     FirstTokenTimeoutError,
@@ -548,15 +548,16 @@ class GRPCKServeBackend(Backend):
     async def _resolve_h2(self, channel: Any, payload: bytes, reader: _Reader) -> None:
         import asyncio
 
+        first, recorder = self.first_token_timeout, reader.recorder
         if self.stream:
             call = await channel.call(_STREAM_PATH, payload, reader.feed, self.timeout)
-            watch = Watchdog(lambda: channel.cancel(call), self.first_token_timeout,
-                             self.stall_timeout)  # fmt: skip
+            stall = self.stall_timeout
         else:
             # a unary answer is one read: bound it like openai_http's 300 s read timeout
             call = await channel.call(_UNARY_PATH, payload, reader.feed, self.timeout or 300.0)
-            watch = Watchdog(lambda: channel.cancel(call), self.first_token_timeout, None)
-        reader.watch = watch
+            stall = None
+        # the deadlines count from the call's start (after any wait for a free stream)
+        watch = Watchdog(recorder, first, stall, lambda: channel.cancel(call), start=now())
         try:
             await call.done
         except asyncio.CancelledError:
@@ -576,7 +577,9 @@ class GRPCKServeBackend(Backend):
         metadata = self._metadata() or None
         if not self.stream:
             unary = unary_method(payload, timeout=self.timeout or 300.0, metadata=metadata)
-            watch = Watchdog(unary.cancel, self.first_token_timeout, None)
+            watch = Watchdog(
+                reader.recorder, self.first_token_timeout, None, unary.cancel, start=now()
+            )
             try:
                 raw = await unary
             except asyncio.CancelledError:
@@ -590,7 +593,9 @@ class GRPCKServeBackend(Backend):
             reader.feed(raw, now())
             return
         call = stream_method(timeout=self.timeout, metadata=metadata)
-        watch = reader.watch = Watchdog(call.cancel, self.first_token_timeout, self.stall_timeout)
+        watch = Watchdog(
+            reader.recorder, self.first_token_timeout, self.stall_timeout, call.cancel, start=now()
+        )
         try:
             await call.write(payload)
             await call.done_writing()
@@ -627,7 +632,6 @@ class _Reader:
         "prompt_count",
         "recorder",
         "stream",
-        "watch",
         "wrapper",
     )
 
@@ -642,7 +646,6 @@ class _Reader:
         self.stream = backend.stream
         self.out_count: int | None = None
         self.prompt_count: int | None = None
-        self.watch: Watchdog | None = None
 
     def feed(self, raw: bytes, arrived: float) -> bool:
         try:
@@ -664,9 +667,7 @@ class _Reader:
         except Exception as exc:  # protobuf's DecodeError and friends
             raise BadResponseError(f"undecodable gRPC message: {exc}") from None
         if text:
-            self.recorder.content(text, arrived)
-            if self.watch is not None:
-                self.watch.last = arrived
+            self.recorder.content(text, arrived)  # the watchdog reads it when its timer fires
         if n_out is not None:
             self.out_count = n_out
         if n_prompt is not None:
@@ -679,7 +680,7 @@ class _Reader:
 
     def deadline_error(self, kind: str) -> RequestError:
         backend = self.backend
-        if kind == "first_token":
+        if kind == FIRST_TOKEN:
             return FirstTokenTimeoutError(
                 f"no token within first_token_timeout={backend.first_token_timeout} s"
             )

@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 from guidellm.backends.base import Backend, split_target
 from guidellm.backends.openai_chunks import ChunkReader, server_message
 from guidellm.backends.sse import SSEDecoder
+from guidellm.backends.watchdog import FIRST_TOKEN, Watchdog
 from guidellm.errors import (
     BadResponseError,
     ConnectError,
@@ -204,59 +205,9 @@ def _join_contents(messages: list[dict[str, Any]]) -> str:
     return "\n".join(parts)
 
 
-class _Watchdog:
-    """First-token and stall deadlines with one lazily re-armed timer per request.
-
-    Per chunk it costs nothing: the timer reads the recorder's ``last_token_time`` when it
-    fires and re-arms itself if the deadline moved; only a real expiry cancels the task.
-    """
-
-    __slots__ = ("fired", "first", "handle", "loop", "recorder", "stall", "task")
-
-    def __init__(
-        self, recorder: ResponseRecorder, first: float | None, stall: float | None
-    ) -> None:
-        self.loop = asyncio.get_running_loop()
-        self.task = asyncio.current_task()
-        self.recorder = recorder
-        self.first = first
-        self.stall = stall
-        self.fired: RequestError | None = None
-        self.handle: asyncio.TimerHandle | None = None
-        self._arm()
-
-    def _arm(self) -> None:
-        from guidellm.request import now
-
-        rec = self.recorder
-        if rec.last_token_time is None:
-            if self.first is not None:
-                deadline = rec.request_start + self.first
-                kind = "first"
-            elif self.stall is not None:
-                self.handle = self.loop.call_later(self.stall, self._arm)  # look again later
-                return
-            else:
-                return
-        elif self.stall is not None:
-            deadline = rec.last_token_time + self.stall
-            kind = "stall"
-        else:
-            return
-        remaining = deadline - now()
-        if remaining > 0:
-            self.handle = self.loop.call_later(remaining, self._arm)
-            return
-        if kind == "first":
-            self.fired = FirstTokenTimeoutError(f"no token within {self.first:g} s of sending")
-        else:
-            self.fired = StallTimeoutError(f"no token for {self.stall:g} s mid-stream")
-        if self.task is not None:
-            self.task.cancel()
-
-    def cancel(self) -> None:
-        if self.handle is not None:
-            self.handle.cancel()
+def _nothing() -> None:
+    """The watchdog's expiry without a current task (a coroutine always has one; typing does
+    not know it)."""
 
 
 class OpenAIHTTPBackend(Backend):
@@ -520,7 +471,10 @@ class OpenAIHTTPBackend(Backend):
         # Without streaming the whole answer is the first token: only that deadline applies.
         stall = opts["stall_timeout"] if opts["stream"] else None
         first = opts["first_token_timeout"]
-        watchdog = _Watchdog(recorder, first, stall) if first or stall else None
+        watchdog = None
+        if first or stall:
+            task = asyncio.current_task()
+            watchdog = Watchdog(recorder, first, stall, task.cancel if task else _nothing)
         try:
             req = httpx.Request(
                 "POST",
@@ -540,7 +494,7 @@ class OpenAIHTTPBackend(Backend):
                     await self._read_json(response, recorder)
                 # Everything is recorded: no deadline may fail the request from here on.
                 if watchdog is not None:
-                    watchdog.cancel()
+                    watchdog.close()
                 clock = response.extensions.get("arrival_clock")
                 if clock is not None:
                     await clock.finish()  # read to the end of the response: keep the connection
@@ -551,7 +505,7 @@ class OpenAIHTTPBackend(Backend):
                 task = asyncio.current_task()
                 if task is not None and hasattr(task, "uncancel"):
                     task.uncancel()
-                raise watchdog.fired from None
+                raise self._deadline_error(watchdog.fired) from None
             raise
         except httpx.TimeoutException as exc:
             raise RequestTimeoutError(self._scrub(str(exc)) or type(exc).__name__) from None
@@ -566,7 +520,14 @@ class OpenAIHTTPBackend(Backend):
             raise ConnectError(self._scrub(str(exc)) or type(exc).__name__) from None
         finally:
             if watchdog is not None:
-                watchdog.cancel()
+                watchdog.close()
+
+    def _deadline_error(self, kind: str) -> RequestError:
+        """The error of a deadline the watchdog saw pass."""
+        if kind == FIRST_TOKEN:
+            first = self._opts["first_token_timeout"]
+            return FirstTokenTimeoutError(f"no token within {first:g} s of sending")
+        return StallTimeoutError(f"no token for {self._opts['stall_timeout']:g} s mid-stream")
 
     async def _raise_status(self, response: httpx.Response) -> None:
         body = await response.aread()
