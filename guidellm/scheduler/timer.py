@@ -10,39 +10,16 @@ falls back to ``loop.call_at`` a little early plus a short spin (a few hundred m
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import ctypes.util
 import math
-import os
 import time
 from collections.abc import Callable
 
+from guidellm.timerfd import TimerFD
+
 __all__ = ["DeadlineTimer"]
 
-_CLOCK_MONOTONIC = 1
-_TFD_NONBLOCK = 0o4000
-_TFD_CLOEXEC = 0o2000000
-_TFD_TIMER_ABSTIME = 1
 #: Fallback only: how early the loop timer wakes before the deadline, then spins.
 _SPIN_S = 0.0015
-
-
-class _Timespec(ctypes.Structure):
-    _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
-
-
-class _Itimerspec(ctypes.Structure):
-    _fields_ = [("it_interval", _Timespec), ("it_value", _Timespec)]
-
-
-def _libc() -> ctypes.CDLL | None:
-    try:
-        lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        lib.timerfd_create  # noqa: B018 - probe the symbol
-        lib.timerfd_settime  # noqa: B018
-    except (OSError, AttributeError):
-        return None
-    return lib
 
 
 class DeadlineTimer:
@@ -54,39 +31,21 @@ class DeadlineTimer:
     def __init__(self, loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
         self._loop = loop
         self._callback = callback
-        self._fd = -1
-        self._spec = _Itimerspec()
         self._handle: asyncio.TimerHandle | None = None
         self._deadline = math.inf
-        lib = (
-            _libc()
-            if time.get_clock_info("perf_counter").implementation.startswith(
-                "clock_gettime(CLOCK_MONOTONIC)"
-            )
-            else None
-        )
-        if lib is not None:
-            fd = lib.timerfd_create(_CLOCK_MONOTONIC, _TFD_NONBLOCK | _TFD_CLOEXEC)
-            if fd >= 0:
-                self._fd = fd
-                self._settime = lib.timerfd_settime
-                loop.add_reader(fd, self._fired)
+        self._tfd = TimerFD.open("perf_counter")
+        if self._tfd is not None:
+            loop.add_reader(self._tfd.fd, self._fired)
 
     @property
     def precise(self) -> bool:
         """Whether the timerfd path is in use (else the call_at + spin fallback)."""
-        return self._fd >= 0
+        return self._tfd is not None
 
     def arm(self, deadline: float) -> None:
         self._deadline = deadline
-        if self._fd >= 0:
-            spec = self._spec
-            if deadline <= 0:
-                deadline = 1e-9  # 0 would disarm; any past time fires at once
-            sec = int(deadline)
-            spec.it_value.tv_sec = sec
-            spec.it_value.tv_nsec = max(1, int((deadline - sec) * 1e9))
-            self._settime(self._fd, _TFD_TIMER_ABSTIME, ctypes.byref(spec), None)
+        if self._tfd is not None:
+            self._tfd.arm(deadline)
             return
         if self._handle is not None:
             self._handle.cancel()
@@ -96,21 +55,15 @@ class DeadlineTimer:
 
     def disarm(self) -> None:
         self._deadline = math.inf
-        if self._fd >= 0:
-            spec = self._spec
-            spec.it_value.tv_sec = 0
-            spec.it_value.tv_nsec = 0
-            self._settime(self._fd, 0, ctypes.byref(spec), None)
+        if self._tfd is not None:
+            self._tfd.disarm()
         elif self._handle is not None:
             self._handle.cancel()
             self._handle = None
 
     def _fired(self) -> None:
-        try:
-            os.read(self._fd, 8)
-        except BlockingIOError:  # re-armed after it became readable: not due yet
-            return
-        self._callback()
+        if self._tfd is not None and self._tfd.consume():  # else re-armed: not due yet
+            self._callback()
 
     def _spin(self) -> None:
         self._handle = None
@@ -121,9 +74,9 @@ class DeadlineTimer:
         self._callback()
 
     def close(self) -> None:
-        if self._fd >= 0:
-            self._loop.remove_reader(self._fd)
-            os.close(self._fd)
-            self._fd = -1
+        if self._tfd is not None:
+            self._loop.remove_reader(self._tfd.fd)
+            self._tfd.close()
+            self._tfd = None
         elif self._handle is not None:
             self._handle.cancel()
