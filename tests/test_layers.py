@@ -45,6 +45,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "guidellm.redact",
             "guidellm.registry",
             "guidellm.request",
+            "guidellm.server_process",
             "guidellm.timerfd",
             "guidellm.version",
         ),

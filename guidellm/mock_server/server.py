@@ -15,18 +15,16 @@ import asyncio
 import contextlib
 import json
 import os
-import select
 import signal
-import subprocess
 import sys
 import threading
-import time
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any
 
 from guidellm.errors import UserError
 from guidellm.mock_server.behavior import MockServerConfig
+from guidellm.server_process import ServerProcess
 
 __all__ = ["MockServer", "run_foreground"]
 
@@ -49,59 +47,32 @@ def _new_loop() -> asyncio.AbstractEventLoop:
     return loop
 
 
-def start_child(cmd: list[str], timeout: float, name: str) -> tuple[subprocess.Popen[str], str]:
-    """Run ``cmd`` (a server entry point that prints ``LISTENING ADDR`` or ``FAILED MESSAGE``
-    as its first line) and return the process and ``ADDR`` once it listens.
+class _ChildServer(ServerProcess):
+    """A mock server's child process: ready when its first stdout line is ``LISTENING ADDR``;
+    ``FAILED MESSAGE`` there becomes a :class:`UserError` with that message."""
 
-    The child gets a session of its own: Ctrl-C in the terminal reaches the parent only, which
-    then stops the server when *it* is done (in-flight requests end as cancelled, not reset).
-    A child that fails is stopped and its message raised as a :class:`UserError`.
-    """
-    proc = subprocess.Popen(
-        cmd,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        close_fds=True,
-        start_new_session=True,
-    )
-    assert proc.stdout is not None
-    deadline = time.monotonic() + timeout
-    line = ""
-    while not line.endswith("\n"):
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or (proc.poll() is not None and not line):
-            break
-        ready, _, _ = select.select([proc.stdout], [], [], min(remaining, 0.5))
-        if ready:
-            chunk = proc.stdout.readline()
-            if not chunk:
-                break
-            line += chunk
-    if line.startswith(_READY):
-        return proc, line[len(_READY) :].strip()
-    stop_child(proc)
-    if line.startswith(_FAILED):
-        raise UserError(line[len(_FAILED) :].strip())
-    raise UserError(
-        f"The {name} process did not start within {timeout:g}s "
-        f"(exit code {proc.returncode}); run 'guidellm mock-server' to see why."
-    )
+    def __init__(self, label: str, cmd: list[str]) -> None:
+        super().__init__(label, cmd)
+        self.address: str | None = None
 
+    def announced(self) -> bool:
+        """Whether the child said where it listens (read without waiting); its first line
+        decides."""
+        line = self.read_line()
+        if line is None:
+            return False
+        if line.startswith(_READY):
+            self.address = line[len(_READY) :].strip()
+            return True
+        if line.startswith(_FAILED):
+            raise UserError(line[len(_FAILED) :].strip())
+        raise self.failure(f"printed {line.strip()[:200]!r} instead of its address")
 
-def stop_child(proc: subprocess.Popen[str], timeout: float = 5.0) -> None:
-    """Stop a child by PID: SIGTERM, then SIGKILL; close its pipes."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout)
-    for stream in (proc.stdin, proc.stdout):
-        if stream is not None:
-            with contextlib.suppress(OSError):
-                stream.close()
+    def failure(self, what: str) -> UserError:
+        line = self.read_line()  # a child that exits has usually said why
+        if line is not None and line.startswith(_FAILED):
+            return UserError(line[len(_FAILED) :].strip())
+        return UserError(f"The {self.name} process {what}; run 'guidellm mock-server' to see why.")
 
 
 class LoopThread:
@@ -186,15 +157,17 @@ def stop_on_stdin_eof(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> N
 
 
 class ServerRunner(abc.ABC):
-    """The life cycle both mock servers share: a child process or a loop thread, started
-    once, stopped by PID or by stopping the loop. ``address`` is where it listens."""
+    """The life cycle both mock servers share: a child process (a
+    :class:`~guidellm.server_process.ServerProcess`, as the real test servers use) or a loop
+    thread, started once, stopped by PID or by stopping the loop. ``address`` is where it
+    listens."""
 
     #: Shown in start-up errors ("mock server did not start ...").
     label = "mock server"
 
     def __init__(self) -> None:
         self.address: str | None = None
-        self._proc: subprocess.Popen[str] | None = None
+        self._proc: _ChildServer | None = None
         self._thread: LoopThread | None = None
 
     @property
@@ -203,9 +176,14 @@ class ServerRunner(abc.ABC):
         return self._proc.pid if self._proc is not None else None
 
     def _start_child(self, cmd: list[str], timeout: float) -> str:
+        """Run ``cmd`` (an entry point printing ``LISTENING ADDR`` or ``FAILED MESSAGE`` as
+        its first line); return ``ADDR`` once it listens, else raise :class:`UserError`."""
         self._check_not_started()
-        self._proc, self.address = start_child(cmd, timeout, self.label)
-        return self.address
+        child = _ChildServer(self.label, cmd)
+        child.start()
+        child.wait_ready(child.announced, timeout)  # a failure stops it
+        self._proc, self.address = child, child.address
+        return str(child.address)
 
     def _start_thread(
         self,
@@ -224,7 +202,7 @@ class ServerRunner(abc.ABC):
         """Stop the server (SIGTERM, then SIGKILL for a child; the loop for a thread)."""
         proc, self._proc = self._proc, None
         if proc is not None:
-            stop_child(proc, timeout)
+            proc.stop(timeout)
         thread, self._thread = self._thread, None
         if thread is not None:
             thread.stop(timeout)

@@ -22,19 +22,17 @@ A server that cannot start fails the test with its log tail and the setup comman
 from __future__ import annotations
 
 import abc
-import contextlib
 import functools
 import json
 import os
-import signal
 import sysconfig
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import TracebackType
 
 import pytest
 
 from guidellm.testing.process import (
+    RealServer,
     ServerProcess,
     TestServerError,
     cache_dir,
@@ -50,20 +48,6 @@ SETUP_GRPC = "scripts/test-servers/setup-grpc.sh"
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts" / "test-servers" / "grpc"
 
 REALSERVER_FIXTURES.update({"triton_server", "mlserver_server"})
-
-
-def _stop_group(process: ServerProcess, group: int | None = None) -> None:
-    """Stop ``process`` by PID, then SIGKILL what is left of its process group.
-
-    ``ServerProcess`` starts the child in a session of its own, so the group id is the child's
-    PID: pytriton's ``tritonserver`` and Python backend stubs live there and would outlive a
-    parent that died before stopping them.
-    """
-    group = group if group is not None else process.pid
-    process.stop()
-    if group is not None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(group, signal.SIGKILL)
 
 
 def _all_ok(urls: tuple[str, ...]) -> bool:
@@ -95,72 +79,34 @@ def _lib_dir(python: Path) -> str:
     return str(sysconfig.get_config_var("LIBDIR") or "")
 
 
-class _GRPCServer(abc.ABC):
-    """Shared start/stop logic: a child process, its ports and a readiness URL."""
+class _GRPCServer(RealServer):
+    """A KServe v2 server on free gRPC and HTTP ports, ready when its HTTP side says every
+    model it loads is ready."""
 
     name = "grpc-server"
     model = ""
     models: tuple[str, ...] = ()
 
     def __init__(self, log_dir: Path | None = None, timeout: float = 120.0) -> None:
-        self.log_dir = log_dir or cache_dir() / "logs"
-        self.timeout = timeout
+        super().__init__(log_dir, timeout)
         self.grpc_port = 0
         self.http_port = 0
-        self.process: ServerProcess | None = None
 
     @property
     def target(self) -> str:
         """``grpc://127.0.0.1:<port>`` for ``--target``."""
         return f"grpc://127.0.0.1:{self.grpc_port}"
 
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid if self.process is not None else None
+    def _launch(self) -> tuple[ServerProcess, Callable[[], bool]]:
+        self.grpc_port, self.http_port = free_port(), free_port()
+        base = f"http://127.0.0.1:{self.http_port}/v2"
+        # every model the server loads (it reports ready between two model loads)
+        urls = (*(f"{base}/models/{m}/ready" for m in self.models), f"{base}/health/ready")
+        return self._process(), functools.partial(_all_ok, urls)
 
     @abc.abstractmethod
     def _process(self) -> ServerProcess:
-        """The server's command line and readiness check, per server kind."""
-
-    def start(self, attempts: int = 3) -> _GRPCServer:
-        """Start on free ports and wait for the model; retries when a port was taken."""
-        last: TestServerError | None = None
-        for _ in range(attempts):
-            self.grpc_port, self.http_port = free_port(), free_port()
-            self.process = self._process()
-            self.process.start()
-            group = self.process.pid
-            base = f"http://127.0.0.1:{self.http_port}/v2"
-            # every model the server loads (it reports ready between two model loads)
-            urls = (*(f"{base}/models/{m}/ready" for m in self.models), f"{base}/health/ready")
-            try:
-                self.process.wait_ready(functools.partial(_all_ok, urls), self.timeout)
-                return self
-            except TestServerError as exc:
-                _stop_group(self.process, group)
-                last = exc
-                log = self.process.log_path.read_text(errors="replace").lower()
-                if "address already in use" not in log and "failed to bind" not in log:
-                    break
-        assert last is not None
-        raise last
-
-    def stop(self) -> None:
-        """Stop the server by PID, then whatever it started in its process group."""
-        process, self.process = self.process, None
-        if process is not None:
-            _stop_group(process)
-
-    def __enter__(self) -> _GRPCServer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        """The server's command line, per server kind (ports already chosen)."""
 
 
 class TritonServer(_GRPCServer):

@@ -17,23 +17,22 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 
 from guidellm.testing.process import (
     SETUP_SCRIPT,
+    RealServer,
     ServerProcess,
     TestServerError,
     cache_dir,
     free_port,
     http_ok,
-    log_tail,
 )
 
 __all__ = ["LlamaServer", "find_llama_server", "tiny_model_path"]
 
 _SETUP = f"{SETUP_SCRIPT} llama"
-_PORT_TAKEN = ("address already in use", "couldn't bind", "failed to bind")
 
 
 def find_llama_server() -> Path:
@@ -66,7 +65,7 @@ def tiny_model_path() -> Path:
     return path
 
 
-class LlamaServer:
+class LlamaServer(RealServer):
     """One llama-server process on ``127.0.0.1:<free port>``; ``url`` has no ``/v1`` suffix.
 
     ``model`` is the alias the server answers to (``/v1/models`` lists it, requests name it).
@@ -85,86 +84,38 @@ class LlamaServer:
         extra_args: tuple[str, ...] = (),
         timeout: float = 60.0,
     ) -> None:
+        super().__init__(log_dir, timeout)
         self.model = alias
         self.model_path = model_path
         self.threads = threads
         self.slots = slots
         self.ctx_size = ctx_size
-        self.log_dir = log_dir
         self.extra_args = extra_args
-        self.timeout = timeout
         self.port = 0
         self.url = ""
-        self.startup_seconds = 0.0
-        self._process: ServerProcess | None = None
 
-    @property
-    def pid(self) -> int | None:
-        """The server's PID while it runs."""
-        return self._process.pid if self._process is not None else None
-
-    @property
-    def log_path(self) -> Path | None:
-        """The server's log file (stdout and stderr)."""
-        return self._process.log_path if self._process is not None else None
-
-    def start(self) -> LlamaServer:
-        """Start the server and wait for ``/health``; retry on a port lost to a race."""
+    def _launch(self) -> tuple[ServerProcess, Callable[[], bool]]:
         binary = find_llama_server()
         model_path = self.model_path or tiny_model_path()
-        log_dir = self.log_dir or cache_dir() / "logs"
-        last: TestServerError | None = None
-        for _attempt in range(3):
-            port = free_port()
-            argv = [
-                str(binary),
-                "-m", str(model_path),
-                "-a", self.model,
-                "--host", "127.0.0.1",
-                "--port", str(port),
-                "-t", str(self.threads),
-                "-np", str(self.slots),
-                "-c", str(self.ctx_size),
-                "--metrics",
-                "--no-webui",
-                *self.extra_args,
-            ]  # fmt: skip
-            process = ServerProcess(
-                "llama-server", argv, log_dir / f"llama-server-{port}.log", setup_hint=_SETUP
-            )
-            process.start()
-            url = f"http://127.0.0.1:{port}"
-            try:
-                self.startup_seconds = process.wait_ready(
-                    functools.partial(http_ok, f"{url}/health"), self.timeout
-                )
-            except TestServerError as exc:
-                process.stop()
-                last = exc
-                if any(m in log_tail(process.log_path).lower() for m in _PORT_TAKEN):
-                    continue
-                raise
-            self._process, self.port, self.url = process, port, url
-            return self
-        assert last is not None
-        raise last
-
-    def stop(self) -> None:
-        """Stop the server by PID; safe to call twice."""
-        if self._process is not None:
-            self._process.stop()
-            self._process = None
-
-    def __enter__(self) -> LlamaServer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        self.port = port = free_port()
+        self.url = url = f"http://127.0.0.1:{port}"
+        argv = [
+            str(binary),
+            "-m", str(model_path),
+            "-a", self.model,
+            "--host", "127.0.0.1",
+            "--port", str(port),
+            "-t", str(self.threads),
+            "-np", str(self.slots),
+            "-c", str(self.ctx_size),
+            "--metrics",
+            "--no-webui",
+            *self.extra_args,
+        ]  # fmt: skip
+        process = ServerProcess(
+            "llama-server", argv, self.log_dir / f"llama-server-{port}.log", setup_hint=_SETUP
+        )
+        return process, functools.partial(http_ok, f"{url}/health")
 
     def __repr__(self) -> str:
         return f"LlamaServer(url={self.url!r}, model={self.model!r}, pid={self.pid})"

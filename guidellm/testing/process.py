@@ -1,35 +1,39 @@
 """Run a real server as a child process for a test: free port, readiness wait, loud failure.
 
-Every real-server helper (llama-server here, Triton and MLServer in ``grpc_servers.py``) needs
-the same four things, so they live in one place:
+Every real-server helper (llama-server in ``llama.py``, Triton and MLServer in
+``grpc_servers.py``) runs on :class:`ServerProcess`: the life cycle the mock servers use too
+(:class:`guidellm.server_process.ServerProcess`: a session of its own, a bounded wait for
+readiness that notices at once when the process dies, a stop by PID), plus what a test needs:
 
-* a free loopback port (bind port 0; the tiny race until the server binds is handled by a retry
-  in the caller when the log says the address is in use);
-* a bounded wait for readiness that notices at once when the process dies;
+* a free loopback port (bind port 0); :class:`RealServer` retries on fresh ports when the log
+  says a port was taken in the moment before the server bound it;
 * a failure that explains itself: the command, the exit code, the tail of the log and the
-  command that installs the server, because "connection refused" in a test teaches nothing;
-* a stop by PID (terminate, then kill), never by process name.
+  command that installs the server, because "connection refused" in a test teaches nothing.
 
 Only the standard library is used, so importing this costs nothing.
 """
 
 from __future__ import annotations
 
-import contextlib
+import abc
 import os
 import shlex
-import signal
 import socket
-import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
+
+from guidellm import server_process
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = [
     "SETUP_SCRIPT",
+    "RealServer",
     "ServerProcess",
     "TestServerError",
     "cache_dir",
@@ -80,11 +84,13 @@ def log_tail(path: Path, lines: int = 30) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-class ServerProcess:
-    """One server child process with its log file; start, wait until ready, stop by PID.
+class ServerProcess(server_process.ServerProcess):
+    """One real server's child process with its log file; its failures are
+    :class:`TestServerError` with the command, the log tail and ``setup_hint``.
 
-    ``ready`` is called repeatedly until it returns True or ``timeout`` seconds pass; the
-    process dying meanwhile fails at once. Use as a context manager or call ``stop()``.
+    ``ready`` (of :meth:`wait_ready`) is called repeatedly until it returns True or ``timeout``
+    seconds pass; the process dying meanwhile fails at once. Use as a context manager or call
+    ``stop()``.
     """
 
     def __init__(
@@ -97,49 +103,9 @@ class ServerProcess:
         cwd: Path | None = None,
         setup_hint: str = SETUP_SCRIPT,
     ) -> None:
-        self.name = name
-        self.argv = [str(a) for a in argv]
-        self.log_path = log_path
-        self.env = dict(env) if env is not None else None
-        self.cwd = cwd
+        super().__init__(name, argv, log_path, env=env, cwd=cwd)
+        self.log_path: Path = log_path
         self.setup_hint = setup_hint
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def pid(self) -> int | None:
-        """The child's PID while it runs."""
-        return self._proc.pid if self._proc is not None else None
-
-    def start(self) -> None:
-        """Spawn the process, its stdout and stderr going to ``log_path``."""
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("wb") as log:
-            self._proc = subprocess.Popen(
-                self.argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=self.env,
-                cwd=self.cwd,
-                # its own process group, so a stop never reaches pytest and Ctrl-C is ours
-                start_new_session=True,
-            )
-
-    def wait_ready(self, ready: Callable[[], bool], timeout: float) -> float:
-        """Poll ``ready`` until True; return the seconds it took. Fails loudly otherwise."""
-        if self._proc is None:
-            raise TestServerError(f"{self.name}: wait_ready() before start()")
-        t0 = time.monotonic()
-        deadline = t0 + timeout
-        while time.monotonic() < deadline:
-            code = self._proc.poll()
-            if code is not None:
-                raise self.failure(f"exited with code {code} before it was ready")
-            if ready():
-                return time.monotonic() - t0
-            time.sleep(0.1)
-        self.stop()
-        raise self.failure(f"was not ready after {timeout:.0f} s")
 
     def failure(self, what: str) -> TestServerError:
         """An error naming the command, the log tail and the setup command."""
@@ -150,21 +116,71 @@ class ServerProcess:
             f"If the server is missing or broken, install it with: {self.setup_hint}"
         )
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Terminate the process by PID (SIGTERM, then SIGKILL after ``timeout`` s)."""
-        proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=timeout)
 
-    def __enter__(self) -> ServerProcess:
+class RealServer(abc.ABC):
+    """A real server for tests on free loopback ports, started with :meth:`start` (which
+    retries on fresh ports when one was lost to a race) and stopped by PID.
+
+    A kind of server says how to launch it on fresh ports (:meth:`_launch`: its
+    :class:`ServerProcess` and its readiness check) and what its log says when a port was
+    taken (:attr:`port_taken`).
+    """
+
+    #: Lower-case log fragments meaning "the port was taken": start again on fresh ports.
+    port_taken: tuple[str, ...] = ("address already in use", "couldn't bind", "failed to bind")
+
+    def __init__(self, log_dir: Path | None, timeout: float) -> None:
+        self.log_dir = log_dir or cache_dir() / "logs"
+        self.timeout = timeout
+        #: Seconds the last start took until the server was ready.
+        self.startup_seconds = 0.0
+        self.process: ServerProcess | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The server's PID while it runs."""
+        return self.process.pid if self.process is not None else None
+
+    @property
+    def log_path(self) -> Path | None:
+        """The server's log file (stdout and stderr) once started."""
+        return self.process.log_path if self.process is not None else None
+
+    @abc.abstractmethod
+    def _launch(self) -> tuple[ServerProcess, Callable[[], bool]]:
+        """Pick fresh ports and return the (not yet started) process and its readiness check."""
+
+    def start(self, attempts: int = 3) -> Self:
+        """Start on free ports and wait until ready; raise :class:`TestServerError` (with the
+        log tail) when it cannot start."""
+        last: TestServerError | None = None
+        for _ in range(attempts):
+            process, ready = self._launch()
+            process.start()
+            try:
+                self.startup_seconds = process.wait_ready(ready, self.timeout)
+            except TestServerError as exc:  # wait_ready stopped it
+                last = exc
+                try:
+                    log = process.log_path.read_text(errors="replace").lower()
+                except OSError:
+                    log = ""
+                if any(marker in log for marker in self.port_taken):
+                    continue
+                raise
+            self.process = process
+            return self
+        assert last is not None
+        raise last
+
+    def stop(self) -> None:
+        """Stop the server by PID, then whatever it started in its process group; safe to
+        call twice."""
+        process, self.process = self.process, None
+        if process is not None:
+            process.stop()
+
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
