@@ -42,6 +42,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "guidellm.hookspecs",
             "guidellm.interrupts",
             "guidellm.options",
+            "guidellm.percentile",
             "guidellm.redact",
             "guidellm.registry",
             "guidellm.request",

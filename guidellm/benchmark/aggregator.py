@@ -12,7 +12,6 @@ sums; no pydantic per request. The window rule and every definition are in docs/
 from __future__ import annotations
 
 import math
-import statistics as pystats
 from collections import deque
 from collections.abc import Mapping
 from itertools import chain
@@ -36,6 +35,7 @@ from guidellm.benchmark.statistics import (
 )
 from guidellm.benchmark.timeline import ConcurrencyTimeline
 from guidellm.errors import UserError
+from guidellm.percentile import percentile
 from guidellm.redact import redact_text
 from guidellm.request import RequestResult, RequestStatus, now
 
@@ -390,8 +390,8 @@ class BenchmarkAggregator:
             incomplete=self.counts[2],
             in_flight=in_flight,
             requests_per_second=done / elapsed if elapsed > 0 else 0.0,
-            ttft_median_ms=pystats.median(self._recent_ttft) if self._recent_ttft else None,
-            itl_median_ms=pystats.median(self._recent_itl) if self._recent_itl else None,
+            ttft_median_ms=percentile(self._recent_ttft, 50),
+            itl_median_ms=percentile(self._recent_itl, 50),
             client_limited=self._recent_delay_p99() > _live_delay_limit_ms(),
         )
 

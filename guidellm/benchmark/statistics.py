@@ -96,7 +96,10 @@ def quantiles(
 
     Weighted (``cum_weights``, the cumulative sum of the weights in sorted order, or weighted
     runs), the result equals the unweighted quantile of the values each repeated ``weight``
-    times.
+    times. This reads many quantiles at once off a sorted, possibly weighted sample held in
+    runs, which is what a report needs; a percentile of a few unsorted numbers (the client's
+    judgement of itself, live progress) is :func:`guidellm.percentile.percentile`, with the
+    same interpolation.
     """
     if isinstance(sorted_values, SortedRuns):
         runs = sorted_values

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from guidellm.percentile import percentile
 from guidellm.request import GenerationRequest, RequestResult, RequestStatus
 from guidellm.scheduler.ledger import Ledger
 from guidellm.scheduler.protocol import Done, End, Failed, Items, Results, Start, Stats, Stop
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from guidellm.scheduler.executor import WorkerPool
     from guidellm.scheduler.strategy import SchedulingStrategy
 
-__all__ = ["Limits", "ScheduleSummary", "Scheduler", "percentile"]
+__all__ = ["Limits", "ScheduleSummary", "Scheduler"]
 
 #: How far ahead of their send time open-loop requests are shipped to workers.
 _LOOKAHEAD_S = 1.0
@@ -122,36 +123,6 @@ class ScheduleSummary:
             "limited": bool(reasons),
             "reason": "; ".join(reasons) if reasons else None,
         }
-
-
-#: Up to this many values (the live check's last 1,000 sends) :func:`percentile` sorts in
-#: Python: no numpy import on the event loop while the run goes on.
-_SORT_MAX = 1000
-
-
-def percentile(values: Any, q: float) -> float | None:
-    """Nearest-rank-interpolated percentile of a sequence of floats (``None`` when empty)."""
-    n = len(values)
-    if n == 0:
-        return None
-    pos = (n - 1) * q / 100
-    lo = math.floor(pos)
-    hi = min(lo + 1, n - 1)
-    if n <= _SORT_MAX:
-        data = sorted(values)
-        a, b = data[lo], data[hi]
-    else:
-        # The run's summary: sorting 100,000 Python floats takes ~20 ms after the last
-        # response; a partial sort in numpy (imported by then) finds the same two values.
-        import numpy as np
-
-        if isinstance(values, array) and values.typecode == "d":
-            arr = np.frombuffer(values, dtype=np.float64)
-        else:
-            arr = np.asarray(values, dtype=np.float64)
-        part = np.partition(arr, (lo, hi))
-        a, b = float(part[lo]), float(part[hi])
-    return float(a + (b - a) * (pos - lo))
 
 
 class Scheduler:

@@ -1,4 +1,4 @@
-"""The client's judgement of itself (ScheduleSummary.client) and the percentile helper."""
+"""The client's judgement of itself (ScheduleSummary.client) and the live judgement."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from array import array
 
 import pytest
 
-from guidellm.scheduler.scheduler import ScheduleSummary, percentile
+from guidellm.scheduler.scheduler import ScheduleSummary
 
 
 def _summary(delays: list[float], **kwargs: object) -> ScheduleSummary:
@@ -23,13 +23,6 @@ def _summary(delays: list[float], **kwargs: object) -> ScheduleSummary:
     }
     defaults.update(kwargs)
     return ScheduleSummary(**defaults)  # type: ignore[arg-type]
-
-
-def test_percentile_interpolates() -> None:
-    assert percentile([], 99) is None
-    assert percentile([5.0], 50) == 5.0
-    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == pytest.approx(2.5)
-    assert percentile(list(range(101)), 99) == pytest.approx(99.0)
 
 
 def test_a_client_that_kept_the_schedule_is_not_limited() -> None:
