@@ -86,16 +86,6 @@ _INT_COLS = ("status", "source", "disagree", "category", "ngaps")
 _DERIVED_COLS = ("gap_sum", "gap_sumsq", "gap_min", "gap_max", "ttft", "itl", "tpot")
 
 
-def _live_delay_limit_ms() -> float:
-    """The scheduler's own client-limited threshold, so the live hint and the final verdict
-    agree."""
-    try:
-        from guidellm.scheduler.scheduler import LIMIT_SCHEDULING_DELAY_MS
-    except ImportError:  # pragma: no cover - the scheduler is part of the package
-        return 10.0
-    return float(LIMIT_SCHEDULING_DELAY_MS)
-
-
 def window_bounds(
     start: float, end: float, warmup: float | None, cooldown: float | None
 ) -> tuple[float, float]:
@@ -149,7 +139,6 @@ class BenchmarkAggregator:
         self._categories: dict[str, int] = {}
         self._recent_ttft: deque[float] = deque(maxlen=1024)
         self._recent_itl: deque[float] = deque(maxlen=1024)
-        self._recent_delay: deque[float] = deque(maxlen=1024)
         self._pending: dict[str, list[Any]] = {c: [] for c in (*_FLOAT_COLS, *_INT_COLS)}
         self._pending_chunks: list[list[float]] = []
         self._pending_chunk_count = 0
@@ -227,7 +216,6 @@ class BenchmarkAggregator:
             p["category"].append(cat)
         else:
             p["category"].append(-1)
-        self._recent_delay.append((start - result.scheduled_time) * 1000.0)
         if first is not None:
             self._recent_ttft.append((first - start) * 1000.0)
             if last is not None and tokens > 1:
@@ -368,7 +356,8 @@ class BenchmarkAggregator:
     def progress(
         self, now_time: float, in_flight: int, *, started: float | None = None
     ) -> Progress:
-        """A cheap snapshot for live display (medians of the last ~1000 requests).
+        """A cheap snapshot for live display (medians of the last ~1000 requests); whether
+        the client is falling behind is the scheduler's to say (``client_limited`` False here).
 
         ``started`` is the benchmark's real start: the aggregator may be built after the
         schedule began (its imports run in a thread), so its creation time can be late.
@@ -392,14 +381,7 @@ class BenchmarkAggregator:
             requests_per_second=done / elapsed if elapsed > 0 else 0.0,
             ttft_median_ms=percentile(self._recent_ttft, 50),
             itl_median_ms=percentile(self._recent_itl, 50),
-            client_limited=self._recent_delay_p99() > _live_delay_limit_ms(),
         )
-
-    def _recent_delay_p99(self) -> float:
-        if len(self._recent_delay) < 20:
-            return 0.0
-        ordered = sorted(self._recent_delay)
-        return ordered[int(0.99 * (len(ordered) - 1))]
 
     # -- compile -----------------------------------------------------------------------------
 

@@ -381,7 +381,7 @@ class Benchmarker:
             await asyncio.sleep(_PROGRESS_S)
             in_flight, _ = scheduler.progress_counts()
             snapshot = agg.progress(clock(), in_flight, started=scheduler.started_at())
-            if scheduler.live_limited() and not snapshot.client_limited:
+            if scheduler.live_limited():  # the one live verdict (scheduler/judgement.py)
                 snapshot = dataclasses.replace(snapshot, client_limited=True)
             for writer in self.writers:
                 writer.progress(snapshot)

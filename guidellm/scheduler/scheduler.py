@@ -2,7 +2,8 @@
 
 It computes intended send times ahead (open loop) or keeps every stream fed (closed loop),
 ships requests to workers in batches, receives results in batches, enforces the stop
-conditions, and measures the client itself: scheduling delay, CPU of every process, loop lag.
+conditions, and measures the client itself: scheduling delay, CPU of every process, loop lag
+(judged in :mod:`guidellm.scheduler.judgement`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
-import os
 import random
 import time
 from array import array
@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from guidellm.percentile import percentile
 from guidellm.request import GenerationRequest, RequestResult, RequestStatus
+from guidellm.scheduler.judgement import judge, live_limited
 from guidellm.scheduler.ledger import Ledger
 from guidellm.scheduler.protocol import Done, End, Failed, Items, Results, Start, Stats, Stop
 
@@ -37,10 +37,6 @@ _LEAD_S = 0.03
 _FRAME_ITEMS = 128
 #: Extra requests queued in each worker at a closed-loop benchmark's start.
 _FIRST_FILL = 512
-#: The client judges itself limited past these (DESIGN section 7; issue 5 targets 2 ms p99).
-LIMIT_SCHEDULING_DELAY_MS = 10.0
-LIMIT_LOOP_LAG_MS = 10.0
-LIMIT_CPU_BUSY = 0.9
 
 #: Results seen before max_error_rate is judged: one early error is not a rate.
 _ERROR_RATE_MIN = 20
@@ -86,43 +82,7 @@ class ScheduleSummary:
 
     def client(self) -> dict[str, Any]:
         """The ``client`` mapping of the aggregator contract (docs/architecture.md)."""
-        delay_p99 = percentile(self.scheduling_delays_ms, 99)
-        lag_p99 = percentile(self.loop_lags_ms, 99)
-        lag_max = max(self.loop_lags_ms) if self.loop_lags_ms else 0.0
-        per_request = self.cpu_seconds * 1000 / self.completed if self.completed else None
-        # The parent and the workers can use at most one core each, and no more than exist.
-        try:
-            cores = len(os.sched_getaffinity(0))
-        except AttributeError:  # pragma: no cover - not Linux
-            cores = os.cpu_count() or 1
-        busy = self.cpu_seconds / (self.duration * min(self.workers + 1, cores))
-        reasons = []
-        # Closed loop too: there the delay is a free stream waiting for the parent's refill.
-        if delay_p99 is not None and delay_p99 > LIMIT_SCHEDULING_DELAY_MS:
-            if self.waited_for_slot > self.sent * 0.01:
-                reasons.append(
-                    f"scheduling delay p99 {delay_p99:.1f} ms: {self.waited_for_slot} requests "
-                    "waited for a concurrency slot (raise max_concurrency or lower the rate)"
-                )
-            else:
-                reasons.append(
-                    f"scheduling delay p99 {delay_p99:.1f} ms: the client could not keep the "
-                    "schedule"
-                )
-        if lag_p99 is not None and lag_p99 > LIMIT_LOOP_LAG_MS:
-            reasons.append(f"worker event-loop lag p99 {lag_p99:.1f} ms")
-        if busy > LIMIT_CPU_BUSY:
-            reasons.append(f"client processes {busy:.0%} busy")
-        return {
-            "workers": self.workers,
-            "cpu_seconds": round(self.cpu_seconds, 4),
-            "cpu_ms_per_request": round(per_request, 4) if per_request is not None else None,
-            "loop_lag_ms_p99": round(lag_p99, 4) if lag_p99 is not None else None,
-            "loop_lag_ms_max": round(lag_max, 4),
-            "scheduling_delay_ms_p99": round(delay_p99, 4) if delay_p99 is not None else None,
-            "limited": bool(reasons),
-            "reason": "; ".join(reasons) if reasons else None,
-        }
+        return judge(self)
 
 
 class Scheduler:
@@ -173,12 +133,10 @@ class Scheduler:
             self._run.stop(reason)
 
     def live_limited(self) -> bool:
-        """Whether the running benchmark is falling behind now (last ~1,000 sends)."""
+        """Whether the running benchmark is falling behind now
+        (:func:`~guidellm.scheduler.judgement.live_limited` of its recent sends)."""
         run = self._run
-        if run is None or not run.delays:
-            return False
-        recent = percentile(run.delays[-1000:], 99)
-        return recent is not None and recent > LIMIT_SCHEDULING_DELAY_MS
+        return run is not None and live_limited(run.delays)
 
     def started_at(self) -> float | None:
         """The running benchmark's start time (``time.perf_counter``), once it has begun."""

@@ -291,11 +291,7 @@ def test_progress_snapshot() -> None:
     assert p.requests_per_second == pytest.approx(3.0)
     assert p.ttft_median_ms == pytest.approx(50.0)
     assert p.itl_median_ms == pytest.approx(10.0)
-    assert p.client_limited is False
-    # The client falling behind its schedule (40 ms late, past the scheduler's 10 ms limit).
-    for i in range(30):
-        agg.add(result(10.0 + i, scheduled=10.0 + i - 0.04))
-    assert agg.progress(agg.created + 3.0, in_flight=0).client_limited is True
+    assert p.client_limited is False  # the scheduler's to judge (test_self_judgement.py)
 
 
 def test_client_limited_warning_and_client_kept() -> None:

@@ -6,6 +6,12 @@ from array import array
 
 import pytest
 
+from guidellm.scheduler.judgement import (
+    LIMIT_SCHEDULING_DELAY_MS,
+    LIVE_MIN_SENDS,
+    LIVE_SENDS,
+    live_limited,
+)
 from guidellm.scheduler.scheduler import ScheduleSummary
 
 
@@ -62,6 +68,68 @@ def test_live_limited_looks_at_the_recent_sends() -> None:
     assert scheduler.live_limited() is False  # the old backlog is gone
     scheduler._run.delays.extend([50.0] * 20)  # type: ignore[union-attr]
     assert scheduler.live_limited() is True
+
+
+def test_live_verdict_needs_a_few_sends_and_reads_only_the_recent_ones() -> None:
+    assert live_limited(array("d")) is False
+    assert live_limited([50.0] * (LIVE_MIN_SENDS - 1)) is False  # too few to say
+    assert live_limited([50.0] * LIVE_MIN_SENDS) is True
+    calm_now = [50.0] * 5000 + [0.1] * LIVE_SENDS
+    assert live_limited(calm_now) is False
+    # 1 % of the recent sends late is the p99 itself: not past the limit yet, then past it
+    assert live_limited(calm_now + [LIMIT_SCHEDULING_DELAY_MS] * 10) is False
+    assert live_limited(calm_now + [LIMIT_SCHEDULING_DELAY_MS + 1] * 11) is True
+
+
+def test_the_progress_display_shows_the_schedulers_live_verdict() -> None:
+    import asyncio
+    from types import SimpleNamespace
+
+    from guidellm.benchmark.aggregator import BenchmarkAggregator
+    from guidellm.benchmark.benchmarker import Benchmarker, RunSettings
+    from guidellm.outputs.base import Progress, ReportWriter
+    from guidellm.plugins import PluginHost
+    from guidellm.testing.sleep_backend import SleepBackend
+
+    class Shown(ReportWriter):
+        name = "shown"
+
+        def __init__(self) -> None:
+            super().__init__(None)
+            self.snapshots: list[Progress] = []
+
+        def progress(self, snapshot: Progress) -> None:
+            self.snapshots.append(snapshot)
+
+        def write(self, report: object) -> None:
+            pass
+
+    async def show(limited: bool) -> list[Progress]:
+        shown = Shown()
+        benchmarker = Benchmarker(
+            backend=SleepBackend(),
+            requests=[],
+            profile=PluginHost(entry_points=False).profiles.get("constant")([5], {}),
+            settings=RunSettings(),
+            writers=[shown],
+        )
+        agg = BenchmarkAggregator(
+            index=0, strategy={}, warmup=None, cooldown=None, max_seconds=None,
+            max_requests=None, slo=None,
+        )  # fmt: skip
+        scheduler = SimpleNamespace(
+            progress_counts=lambda: (0, 0),
+            started_at=lambda: None,
+            live_limited=lambda: limited,
+        )
+        ticker = asyncio.ensure_future(benchmarker._tick(agg, scheduler))  # type: ignore[arg-type]
+        while not shown.snapshots:
+            await asyncio.sleep(0.05)
+        ticker.cancel()
+        return shown.snapshots
+
+    assert all(s.client_limited for s in asyncio.run(show(True)))
+    assert not any(s.client_limited for s in asyncio.run(show(False)))
 
 
 def test_busy_cpu_is_measured_against_the_cores_that_exist(
