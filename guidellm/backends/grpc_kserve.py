@@ -55,8 +55,8 @@ from guidellm.backends.grpc_codec import (
     prompt_text,
     set_param,
     sniff_dialect,
-    status_error,
 )
+from guidellm.backends.grpc_discovery import INT_TYPES, check_server, discover
 from guidellm.backends.watchdog import FIRST_TOKEN, Watchdog
 from guidellm.errors import (
     BadResponseError,
@@ -75,21 +75,11 @@ if TYPE_CHECKING:
 
 __all__ = ["GRPCKServeBackend", "GRPCStatusError", "decode_bytes_tensor", "sniff_dialect"]
 
-_SERVICE = "/inference.GRPCInferenceService/"
-_SERVICE_B = _SERVICE.encode()
-_STREAM_PATH = _SERVICE_B + b"ModelStreamInfer"
-_UNARY_PATH = _SERVICE_B + b"ModelInfer"
-_INT_TYPES = ("INT32", "UINT32", "INT64", "UINT64")
+_SERVICE = b"/inference.GRPCInferenceService/"
+_STREAM_PATH = _SERVICE + b"ModelStreamInfer"
+_UNARY_PATH = _SERVICE + b"ModelInfer"
 _DIALECTS = ("auto", "triton", "mlserver")
 _FINAL = "triton_final_response"
-# Candidate tensor names, most common first, when --backend-args does not name one.
-_TEXT_INPUTS = ("text_input", "prompt", "text", "input_text", "inputs")
-_TEXT_OUTPUTS = ("text_output", "output_text", "text", "outputs", "output")
-_MAX_TOKENS_INPUTS = ("max_tokens", "max_new_tokens", "request_output_len")
-_STREAM_INPUTS = ("stream", "streaming")
-_OUTPUT_COUNT = ("completion_tokens", "num_output_tokens", "output_tokens")
-_PROMPT_COUNT = ("prompt_tokens", "num_input_tokens", "input_tokens")
-
 _OPTIONS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "dialect": (str, "auto, triton or mlserver"),
     "stream": (bool, "true or false"),
@@ -164,9 +154,9 @@ class GRPCKServeBackend(Backend):
         # like openai_http: a 60 s stall deadline on streams unless set (null disables it)
         self.stall_timeout: float | None = options.get("stall_timeout", 60.0)
         dtype = str(options.get("max_tokens_datatype", "")).upper()
-        if dtype and dtype not in _INT_TYPES:
+        if dtype and dtype not in INT_TYPES:
             raise UserError(
-                f"--backend-args: max_tokens_datatype must be one of {', '.join(_INT_TYPES)}"
+                f"--backend-args: max_tokens_datatype must be one of {', '.join(INT_TYPES)}"
             )
         if options.get("request_format", "text_completions") not in (
             "text_completions",
@@ -180,8 +170,7 @@ class GRPCKServeBackend(Backend):
             raise UserError("--backend-args: channels must be a positive integer")
         # Filled by validate()/startup() from ModelMetadata; plain data, so it pickles.
         self.plan: dict[str, Any] | None = None
-        self._channels: list[Any] = []
-        self._calls: list[tuple[Any, Any]] = []
+        self._channels: list[Any] = []  # H2Channel or AioChannel: the same interface
         self._next = 0
         self._static = b""
 
@@ -207,7 +196,7 @@ class GRPCKServeBackend(Backend):
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state.update(_channels=[], _calls=[], _next=0, _static=b"")
+        state.update(_channels=[], _next=0, _static=b"")
         return state
 
     def _metadata(self) -> tuple[tuple[str, str], ...]:
@@ -219,18 +208,31 @@ class GRPCKServeBackend(Backend):
     async def startup(self, concurrency: int = 1) -> None:
         """Open ``channels`` HTTP/2 connections (one per 100 streams, servers' usual limit)."""
         count = self.options.get("channels") or max(1, -(-concurrency // 100))
-        self._channels = []
-        self._calls = []
+        metadata = self._metadata()
         if self.transport == "h2":
             from guidellm.backends.grpc_transport import H2Channel
 
             context = self._ssl_context() if self.tls else None
             self._channels = [
-                H2Channel(self.host, self.port, ssl_context=context, metadata=self._metadata())
+                H2Channel(self.host, self.port, ssl_context=context, metadata=metadata)
                 for _ in range(count)
             ]
         else:
-            self._grpc_channels(count)
+            import grpc
+
+            from guidellm.backends.grpc_aio import AioChannel
+
+            creds = grpc.ssl_channel_credentials(root_certificates=self._ca()) if self.tls else None
+            self._channels = [
+                AioChannel(
+                    self.address,
+                    stream_path=_STREAM_PATH,
+                    credentials=creds,
+                    metadata=metadata,
+                    channel_id=i,
+                )
+                for i in range(count)
+            ]
         if self.plan is not None:  # validated in the parent and shipped here
             self._static = self._static_part()
 
@@ -252,184 +254,40 @@ class GRPCKServeBackend(Backend):
         context.set_alpn_protocols(["h2"])
         return context
 
-    def _grpc_channels(self, count: int) -> None:
-        import grpc
-
-        opts = [("grpc.enable_retries", 0), ("grpc.max_receive_message_length", 64 << 20)]
-        creds = grpc.ssl_channel_credentials(root_certificates=self._ca()) if self.tls else None
-        for i in range(count):
-            # distinct channel args keep grpc from sharing one subchannel between channels
-            ch_opts = [*opts, ("grpc.channel_id", i)]
-            if creds is not None:
-                channel = grpc.aio.secure_channel(self.address, creds, options=ch_opts)
-            else:
-                channel = grpc.aio.insecure_channel(self.address, options=ch_opts)
-            self._channels.append(channel)
-            # no serializers: bytes in, bytes out, so arrival is timed before parsing
-            self._calls.append(
-                (
-                    channel.stream_stream(_SERVICE + "ModelStreamInfer"),
-                    channel.unary_unary(_SERVICE + "ModelInfer"),
-                )
-            )
-
     async def shutdown(self) -> None:
         """Close the channels."""
-        channels, self._channels, self._calls = self._channels, [], []
+        channels, self._channels = self._channels, []
         for channel in channels:
             await channel.close()
 
     async def _unary(self, method: str, request: Any, response_type: Any) -> Any:
         """One control-plane call on the first channel; failures are RequestErrors."""
         payload = request.SerializeToString()
-        timeout = self.timeout or 30.0
-        if self.transport == "h2":
-            raw = await self._channels[0].unary(_SERVICE_B + method.encode(), payload, timeout)
-        else:
-            import grpc
-
-            try:
-                raw = await self._channels[0].unary_unary(_SERVICE + method)(
-                    payload, timeout=timeout, metadata=self._metadata() or None
-                )
-            except grpc.aio.AioRpcError as exc:
-                raise _rpc_error(exc) from None
+        raw = await self._channels[0].unary(
+            _SERVICE + method.encode(), payload, self.timeout or 30.0
+        )
         return response_type.FromString(raw)
 
     async def validate(self) -> None:
         """ServerReady, model discovery (RepositoryIndex), ModelReady, ModelMetadata."""
-        from guidellm.backends.grpc_proto import inference_pb2 as pb
-
         if not self._channels:
             await self.startup(1)
-        where = f"gRPC server at {self.target}"
-        try:
-            ready = await self._unary(
-                "ServerReady", pb.ServerReadyRequest(), pb.ServerReadyResponse
-            )
-        except RequestError as exc:
-            raise UserError(
-                f"Cannot reach the {where} ({exc}); check --target "
-                "(grpc://HOST:PORT, grpcs:// for TLS) and that the server is running"
-            ) from None
-        if not ready.ready:
-            raise UserError(f"The {where} is not ready yet; wait for it to load and retry")
-        if self.dialect == "auto":
-            try:
-                meta = await self._unary(
-                    "ServerMetadata", pb.ServerMetadataRequest(), pb.ServerMetadataResponse
-                )
-                name = meta.name.lower()
-                if name in ("triton", "mlserver"):
-                    self.dialect = name
-            except RequestError:
-                pass  # sniffed from the first stream message instead
-        available = await self._model_names()
-        if not self.model:
-            if len(available) == 1:
-                self.model = available[0]
-            else:
-                listed = ", ".join(available) if available else "none listed"
-                raise UserError(
-                    f"--model is required for the {where} (models: {listed}); pass --model NAME"
-                )
-        try:
-            model_ready = await self._unary(
-                "ModelReady",
-                pb.ModelReadyRequest(name=self.model, version=self.model_version),
-                pb.ModelReadyResponse,
-            )
-            ok = model_ready.ready
-        except RequestError:
-            ok = False
-        if not ok:
-            listed = ", ".join(available) if available else "none listed"
-            raise UserError(
-                f"Model {self.model!r} is unknown or not ready on the {where} "
-                f"(models: {listed}); check --model"
-            )
-        self.plan = await self._discover(self.model)
-        self._static = self._static_part()
-
-    async def _model_names(self) -> list[str]:
-        from guidellm.backends.grpc_proto import inference_pb2 as pb
-
-        try:
-            index = await self._unary(
-                "RepositoryIndex", pb.RepositoryIndexRequest(ready=True), pb.RepositoryIndexResponse
-            )
-        except RequestError:
-            return []
-        return sorted({m.name for m in index.models})
-
-    async def _discover(self, model: str) -> dict[str, Any]:
-        """Read ModelMetadata and decide which tensors to send and read (overrides win)."""
-        from guidellm.backends.grpc_proto import inference_pb2 as pb
-
-        try:
-            meta = await self._unary(
-                "ModelMetadata",
-                pb.ModelMetadataRequest(name=model, version=self.model_version),
-                pb.ModelMetadataResponse,
-            )
-        except RequestError as exc:
-            raise UserError(
-                f"ModelMetadata for {model!r} failed on {self.target} ({exc}); check --model"
-            ) from None
-        inputs = {
-            t.name: (t.datatype.upper(), [max(1, d) for d in t.shape] or [1]) for t in meta.inputs
-        }
-        outputs = {t.name: t.datatype.upper() for t in meta.outputs}
-        opts = self.options
-
-        def pick(key: str, names: tuple[str, ...], table: dict[str, Any], dtype: str | None) -> str:
-            if key in opts:
-                chosen = str(opts[key])
-                if chosen and table and chosen not in table:
-                    raise UserError(
-                        f"--backend-args {key}={chosen!r}: model {model!r} has no such tensor "
-                        f"(it has: {', '.join(table)})"
-                    )
-                return chosen
-            for name in names:
-                if name in table:
-                    return name
-            if dtype is not None:
-                for name, info in table.items():
-                    if (info[0] if isinstance(info, tuple) else info) == dtype:
-                        return name
-            return ""
-
-        text_in = pick("text_input", _TEXT_INPUTS, inputs, "BYTES")
-        text_out = pick("text_output", _TEXT_OUTPUTS, outputs, "BYTES")
-        if not text_in or not text_out:
-            raise UserError(
-                f"Model {model!r} has no text input/output this backend recognises "
-                f"(inputs: {', '.join(inputs) or 'none'}; "
-                f"outputs: {', '.join(outputs) or 'none'}); "
-                "name them with --backend-args text_input=NAME,text_output=NAME"
-            )
-        max_in = pick("max_tokens_input", _MAX_TOKENS_INPUTS, inputs, None)
-        max_type = str(opts.get("max_tokens_datatype") or "").upper() or (
-            inputs[max_in][0] if max_in in inputs else "INT32"
+        self.dialect, self.model = await check_server(
+            self._unary,
+            target=self.target,
+            dialect=self.dialect,
+            model=self.model,
+            version=self.model_version,
         )
-        if max_type not in _INT_TYPES:
-            max_type = "INT32"
-        eos_in = pick("ignore_eos_input", ("ignore_eos",), inputs, None)
-        return {
-            "text_input": text_in,
-            "text_shape": inputs.get(text_in, ("BYTES", [1]))[1],
-            "text_output": text_out,
-            "max_tokens_input": max_in,
-            "max_tokens_datatype": max_type,
-            "max_tokens_shape": inputs.get(max_in, ("", [1]))[1],
-            "stream_input": pick("stream_input", _STREAM_INPUTS, inputs, None),
-            "sampling_input": pick("sampling_input", ("sampling_parameters",), inputs, None),
-            "ignore_eos_input": eos_in,
-            "output_count": next((n for n in _OUTPUT_COUNT if n in outputs), ""),
-            "prompt_count": next((n for n in _PROMPT_COUNT if n in outputs), ""),
-            "platform": meta.platform,
-        }
+        await self._discover()
+
+    async def _discover(self) -> None:
+        """Choose the tensors from ModelMetadata (:mod:`~guidellm.backends.grpc_discovery`)."""
+        assert self.model is not None
+        self.plan = await discover(
+            self._unary, self.model, self.model_version, self.options, self.target
+        )
+        self._static = self._static_part()
 
     def describe(self) -> dict[str, Any]:
         """Settings for the report, plus the tensors and dialect that were chosen."""
@@ -529,26 +387,23 @@ class GRPCKServeBackend(Backend):
     # -- the hot path ---------------------------------------------------------------------------
 
     async def resolve(self, request: GenerationRequest, recorder: ResponseRecorder) -> None:
-        """Send one request; one ``recorder.content`` per response carrying text."""
+        """Send one request; one ``recorder.content`` per response carrying text.
+
+        One path over both transports: a channel's ``call`` starts the call and feeds every
+        message to the reader (inside the socket callback on the HTTP/2 client), the
+        watchdog aborts it through ``cancel`` when a deadline passes.
+        """
+        import asyncio
+
         if self.plan is None:  # used as a library without validate(): discover once
             if not self.model or not self._channels:
                 raise UserError("grpc_kserve: call startup() and validate() before resolve()")
-            self.plan = await self._discover(self.model)
-            self._static = self._static_part()
+            await self._discover()
         index = self._next
         self._next = (index + 1) % len(self._channels)
-        payload = self._encode(request)
+        channel = self._channels[index]
         reader = _Reader(self, recorder)
-        if self.transport == "h2":
-            await self._resolve_h2(self._channels[index], payload, reader)
-        else:
-            await self._resolve_grpc(self._calls[index], payload, reader)
-        reader.report_usage()
-
-    async def _resolve_h2(self, channel: Any, payload: bytes, reader: _Reader) -> None:
-        import asyncio
-
-        first, recorder = self.first_token_timeout, reader.recorder
+        payload = self._encode(request)
         if self.stream:
             call = await channel.call(_STREAM_PATH, payload, reader.feed, self.timeout)
             stall = self.stall_timeout
@@ -557,9 +412,11 @@ class GRPCKServeBackend(Backend):
             call = await channel.call(_UNARY_PATH, payload, reader.feed, self.timeout or 300.0)
             stall = None
         # the deadlines count from the call's start (after any wait for a free stream)
-        watch = Watchdog(recorder, first, stall, lambda: channel.cancel(call), start=now())
+        watch = Watchdog(
+            recorder, self.first_token_timeout, stall, lambda: channel.cancel(call), start=now()
+        )
         try:
-            await call.done
+            await call.wait()
         except asyncio.CancelledError:
             if watch.fired is None:
                 channel.cancel(call)
@@ -567,53 +424,7 @@ class GRPCKServeBackend(Backend):
             raise reader.deadline_error(watch.fired) from None
         finally:
             watch.close()
-
-    async def _resolve_grpc(self, calls: Any, payload: bytes, reader: _Reader) -> None:
-        import asyncio
-
-        import grpc
-
-        stream_method, unary_method = calls
-        metadata = self._metadata() or None
-        if not self.stream:
-            unary = unary_method(payload, timeout=self.timeout or 300.0, metadata=metadata)
-            watch = Watchdog(
-                reader.recorder, self.first_token_timeout, None, unary.cancel, start=now()
-            )
-            try:
-                raw = await unary
-            except asyncio.CancelledError:
-                if watch.fired is None:
-                    raise
-                raise reader.deadline_error(watch.fired) from None
-            except grpc.aio.AioRpcError as exc:
-                raise _rpc_error(exc) from None
-            finally:
-                watch.close()
-            reader.feed(raw, now())
-            return
-        call = stream_method(timeout=self.timeout, metadata=metadata)
-        watch = Watchdog(
-            reader.recorder, self.first_token_timeout, self.stall_timeout, call.cancel, start=now()
-        )
-        try:
-            await call.write(payload)
-            await call.done_writing()
-            while True:
-                raw = await call.read()
-                arrived = now()
-                if raw is grpc.aio.EOF or reader.feed(raw, arrived):
-                    break
-        except asyncio.CancelledError:
-            if watch.fired is None:
-                raise
-            raise reader.deadline_error(watch.fired) from None
-        except grpc.aio.AioRpcError as exc:
-            raise _rpc_error(exc) from None
-        finally:
-            watch.close()
-            if not call.done():
-                call.cancel()
+        reader.report_usage()
 
 
 class _Reader:
@@ -685,12 +496,6 @@ class _Reader:
                 f"no token within first_token_timeout={backend.first_token_timeout} s"
             )
         return StallTimeoutError(f"no token for stall_timeout={backend.stall_timeout} s")
-
-
-def _rpc_error(exc: Any) -> Exception:
-    """Map grpc.aio's error to the RequestError category the report counts."""
-    code = exc.code()
-    return status_error(code.name if code is not None else "UNKNOWN", exc.details() or "")
 
 
 @hookimpl

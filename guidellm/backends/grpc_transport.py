@@ -93,6 +93,10 @@ class H2Call:
         self.send_window = window
         self.recv_unacked = 0
 
+    def wait(self) -> asyncio.Future[None]:
+        """The call's end to await (``grpc_aio.AioCall.wait`` is the grpc.aio twin)."""
+        return self.done
+
 
 class _Protocol(asyncio.Protocol):
     """Bytes in, frames out of them, gRPC messages to the calls' callbacks."""
