@@ -14,11 +14,12 @@ _LAZY = {
     "Benchmark": "guidellm.benchmark.report",
     "Report": "guidellm.benchmark.report",
     "BenchmarkAggregator": "guidellm.benchmark.aggregator",
-    "window_bounds": "guidellm.benchmark.aggregator",
+    "window_bounds": "guidellm.benchmark.compile",
 }
 
 if TYPE_CHECKING:
-    from guidellm.benchmark.aggregator import BenchmarkAggregator, window_bounds
+    from guidellm.benchmark.aggregator import BenchmarkAggregator
+    from guidellm.benchmark.compile import window_bounds
     from guidellm.benchmark.report import Benchmark, Report
 
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from reportdata import compile_results, result, stream
 
-from guidellm.benchmark.aggregator import BenchmarkAggregator, window_bounds
+from guidellm.benchmark.aggregator import BenchmarkAggregator
+from guidellm.benchmark.compile import window_bounds
 from guidellm.benchmark.report import Report
 from guidellm.errors import UserError
 from guidellm.request import RequestResult
