@@ -317,109 +317,18 @@ class OpenAIHTTPBackend(Backend):
     # -- validation (parent, before any load) -----------------------------------------------------
 
     async def validate(self) -> None:
-        import httpx
+        """Health, auth and the model list before any load (:mod:`.openai_validate`)."""
+        from guidellm.backends.openai_validate import check_server
 
-        client = self._require_client()
-        where = self._shown
-
-        async def get(path: str) -> httpx.Response:
-            # httpx's timeout is per read: a server trickling a byte a second would keep it
-            # waiting forever. The whole exchange gets one deadline.
-            limit = min(30.0, self._opts["timeout"])
-            try:
-                return await asyncio.wait_for(client.get(self._base + path, timeout=limit), limit)
-            except httpx.ConnectError as exc:
-                raise UserError(self._connect_problem(exc)) from None
-            except (httpx.TimeoutException, asyncio.TimeoutError):
-                raise UserError(
-                    f"{where}{path} did not answer within {limit:g} s; check --target and that "
-                    "the server is up (or raise --backend-args connect_timeout/timeout)."
-                ) from None
-            except httpx.HTTPError as exc:
-                raise UserError(
-                    f"{where}{path} failed: {self._scrub(str(exc))}; check --target."
-                ) from None
-
-        def auth_problem(resp: httpx.Response, path: str) -> UserError:
-            msg = self._scrub(server_message(resp.content))
-            how = "is wrong" if self._api_key else "is missing"
-            return UserError(
-                f"{where}{path} answered HTTP {resp.status_code} ({msg}): the API key {how}; "
-                "pass --backend-args api_key=... or set GUIDELLM_API_KEY."
-            )
-
-        def redirected(resp: httpx.Response, path: str) -> None:
-            if 300 <= resp.status_code < 400:
-                raise UserError(
-                    f"{where}{path} redirects (HTTP {resp.status_code}) to "
-                    f"{resp.headers.get('location', '?')}; pass the final URL as --target."
-                )
-
-        health = await get("/health")
-        redirected(health, "/health")
-        if health.status_code in (401, 403):
-            raise auth_problem(health, "/health")
-        if health.status_code >= 500:
-            raise UserError(
-                f"{where}/health answered HTTP {health.status_code} "
-                f"({self._scrub(server_message(health.content))}): the server is not ready; "
-                "wait until it has loaded the model, then retry."
-            )
-        models_resp = await get("/v1/models")
-        redirected(models_resp, "/v1/models")
-        if models_resp.status_code in (401, 403):
-            raise auth_problem(models_resp, "/v1/models")
-        if models_resp.status_code >= 400:
-            if self.model is not None and models_resp.status_code == 404:
-                return  # a server without a model list; trust --model
-            raise UserError(
-                f"{where}/v1/models answered HTTP {models_resp.status_code} "
-                f"({self._scrub(server_message(models_resp.content))}); check --target"
-                + ("" if self.model else " or pass --model")
-                + "."
-            )
-        ids = self._model_ids(models_resp.content)
-        if self.model is None:
-            if not ids:
-                raise UserError(f"{where}/v1/models lists no model; pass --model NAME.")
-            self.model = ids[0]
-        elif ids and self.model not in ids:
-            raise UserError(
-                f"Unknown model {self.model!r} at {where}. Available: {', '.join(ids)}. "
-                "Pass one of them as --model."
-            )
-
-    @staticmethod
-    def _model_ids(body: bytes) -> list[str]:
-        import orjson
-
-        try:
-            data = orjson.loads(body)
-            entries = data.get("data") or data.get("models") or []
-            ids = [str(m.get("id") or m.get("name") or m.get("model")) for m in entries]
-        except (orjson.JSONDecodeError, AttributeError, TypeError):
-            return []
-        return [i for i in ids if i and i != "None"]
-
-    def _connect_problem(self, exc: Exception) -> str:
-        text = self._scrub(str(exc))
-        lower = text.lower()
-        cause: BaseException | None = exc
-        while cause is not None:  # uvloop and httpcore word a refusal differently
-            if isinstance(cause, ConnectionRefusedError):
-                lower += " refused"
-            cause = cause.__cause__ or cause.__context__
-        if "certificate" in lower or "ssl" in lower or "tls" in lower:
-            return (
-                f"TLS failure connecting to {self._shown}: {text}. Fix the certificate, pass "
-                "--backend-args verify=/path/to/ca.pem, or verify=false to skip checking."
-            )
-        if "refused" in lower:
-            return (
-                f"Cannot connect to {self._shown}: connection refused. "
-                "Is the server running? Check --target."
-            )
-        return f"Cannot connect to {self._shown}: {text}. Check --target."
+        self.model = await check_server(
+            self._require_client(),
+            base=self._base,
+            shown=self._shown,
+            timeout=self._opts["timeout"],
+            has_api_key=bool(self._api_key),
+            model=self.model,
+            scrub=self._scrub,
+        )
 
     def _scrub(self, text: str) -> str:
         """Remove the API key and secret headers from any text that could reach a user (a
