@@ -1,27 +1,22 @@
 """The OpenAI-compatible HTTP/1.1 side of the mock server: an asyncio protocol over httptools.
 
-No web framework: a raw :class:`asyncio.Protocol` parses requests with httptools and writes
-pre-rendered bytes, and every token is written from a :class:`DeadlineScheduler` callback at
+No web framework: the connections of :mod:`guidellm.mock_server.http_framing` parse requests
+with httptools (keep-alive, pipelined requests answered in order) and this module writes
+pre-rendered bytes; every token is written from a :class:`DeadlineScheduler` callback at
 ``arrival + ttft + k * itl`` (absolute deadlines, so lateness never accumulates). What to send
 (lengths, timings, faults, text) comes from :mod:`guidellm.mock_server.behavior`.
 
-Routes: ``GET /health``, ``GET /v1/models``, ``POST /v1/completions`` and
+Routes: ``GET /health``, ``GET /metrics``, ``GET /v1/models``, ``POST /v1/completions`` and
 ``POST /v1/chat/completions`` (streaming SSE with one token per chunk, or one JSON answer).
-Keep-alive connections; pipelined requests are answered in order.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import socket
-import struct
 import time
-from collections import deque
 from typing import Any
 
-import httptools
 import orjson
 
 from guidellm.mock_server.behavior import (
@@ -33,21 +28,19 @@ from guidellm.mock_server.behavior import (
     plan_request,
     requested_max_tokens,
 )
+from guidellm.mock_server.http_framing import (
+    HTTPConnection,
+    Request,
+    chunk,
+    error_body,
+    response_head,
+)
 from guidellm.mock_server.timers import DeadlineScheduler
 
 __all__ = ["MockHTTPState", "serve_http"]
 
 _TOKEN_JSON: dict[str, bytes] = {" " + w: orjson.dumps(" " + w) for w in VOCABULARY}
-_REASONS = {
-    200: b"OK",
-    400: b"Bad Request",
-    404: b"Not Found",
-    405: b"Method Not Allowed",
-    429: b"Too Many Requests",
-    500: b"Internal Server Error",
-}
 _GENERATION_PATHS = {b"/v1/completions": False, b"/v1/chat/completions": True}
-_LINGER_RESET = struct.pack("ii", 1, 0)
 #: Longest answer the mock agrees to produce (advertised as ``max_model_len``).
 MAX_MODEL_LEN = 1_000_000
 # The fixed start of every SSE event of a stream, up to the token (id, created, model filled in).
@@ -63,7 +56,7 @@ class MockHTTPState:
         self.scheduler = scheduler
         self.requests = 0
         self.gate = CapacityGate(config.max_concurrency)
-        self.connections: set[_Connection] = set()
+        self.connections: set[HTTPConnection] = set()
         self.model_json = orjson.dumps(config.model)
         self.created = int(time.time())
         self.models_body = orjson.dumps(
@@ -96,168 +89,23 @@ _METRICS = (
 )
 
 
-def _response_head(status: int, headers: list[tuple[bytes, bytes]], keep_alive: bool) -> bytes:
-    lines = [b"HTTP/1.1 %d %s" % (status, _REASONS.get(status, b"Unknown"))]
-    lines += [name + b": " + value for name, value in headers]
-    if not keep_alive:
-        lines.append(b"connection: close")
-    return b"\r\n".join(lines) + b"\r\n\r\n"
-
-
-def _error_body(message: str, kind: str, code: int | str) -> bytes:
-    return orjson.dumps({"error": {"message": message, "type": kind, "code": code}})
-
-
-def _chunk(data: bytes) -> bytes:
-    """One HTTP/1.1 chunk of the chunked transfer encoding."""
-    return b"%x\r\n%s\r\n" % (len(data), data)
-
-
-class _Request:
-    __slots__ = ("arrival", "body", "keep_alive", "method", "path")
-
-    def __init__(
-        self, method: bytes, path: bytes, body: bytes, keep_alive: bool, arrival: float
-    ) -> None:
-        self.method = method
-        self.path = path
-        self.body = body
-        self.keep_alive = keep_alive
-        self.arrival = arrival
-
-
-class _Connection(asyncio.Protocol):
-    """One client connection: parse requests, answer them one after the other."""
+class _Connection(HTTPConnection):
+    """One client connection of the OpenAI-compatible mock: routes, generation, faults."""
 
     def __init__(self, state: MockHTTPState) -> None:
+        super().__init__(state.connections)
         self.state = state
-        self.transport: asyncio.Transport | None = None
-        self.parser = httptools.HttpRequestParser(self)
-        self.url = b""
-        self.body: list[bytes] = []
-        self.queue: deque[_Request] = deque()
-        self.busy = False
-        self.closed = False
         self.slot = False  # holds a CapacityGate slot (a generation in progress)
-        self.expect_continue = False
 
-    # -- asyncio.Protocol ------------------------------------------------------------------
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # uvloop's is no subclass
-        self.state.connections.add(self)
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        self.state.connections.discard(self)
-        self._release()  # a reset, a stalled stream or a client gone mid-answer
+    def _lost(self) -> None:
+        self._release()
 
     def _release(self) -> None:
         if self.slot:
             self.slot = False
             self.state.gate.leave()
 
-    def data_received(self, data: bytes) -> None:
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            self._refuse("upgrade not supported")
-        except httptools.HttpParserError as exc:
-            self._refuse(f"bad HTTP request: {exc}")
-
-    def _refuse(self, message: str) -> None:
-        """Answer 400 and close; in the middle of a response only closing is possible."""
-        if self.busy:
-            self.abort()
-            return
-        self._write_simple(400, _error_body(message, "invalid_request", 400))
-        self._close()
-
-    # -- httptools callbacks ---------------------------------------------------------------
-    def on_message_begin(self) -> None:
-        self.url = b""
-        self.body = []
-        self.expect_continue = False
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        if len(name) == 6 and name.lower() == b"expect":
-            self.expect_continue = value.lower() == b"100-continue"
-
-    def on_headers_complete(self) -> None:
-        # curl sends 'Expect: 100-continue' before a body > 1 KiB and waits 1 s unless told to go
-        if self.expect_continue and not self.closed and self.transport is not None:
-            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-
-    def on_url(self, url: bytes) -> None:
-        self.url += url
-
-    def on_body(self, body: bytes) -> None:
-        self.body.append(body)
-
-    def on_message_complete(self) -> None:
-        arrival = time.monotonic()
-        path = self.url.split(b"?", 1)[0]
-        request = _Request(
-            self.parser.get_method(),
-            path,
-            b"".join(self.body),
-            self.parser.should_keep_alive(),
-            arrival,
-        )
-        self.queue.append(request)
-        if not self.busy:
-            self._next(fresh=True)
-
-    # -- answering -------------------------------------------------------------------------
-    def abort(self) -> None:
-        self.closed = True
-        if self.transport is not None:
-            self.transport.abort()
-
-    def _close(self) -> None:
-        self.closed = True
-        if self.transport is not None:
-            self.transport.close()
-
-    def _write(self, data: bytes) -> None:
-        if not self.closed and self.transport is not None:
-            self.transport.write(data)
-
-    def _write_simple(
-        self,
-        status: int,
-        body: bytes,
-        keep_alive: bool = False,
-        extra: list[tuple[bytes, bytes]] | None = None,
-        content_type: bytes = b"application/json",
-    ) -> None:
-        headers = [
-            (b"content-type", content_type),
-            (b"content-length", str(len(body)).encode()),
-        ]
-        if extra:
-            headers += extra
-        self._write(_response_head(status, headers, keep_alive) + body)
-
-    def _finish(self, keep_alive: bool) -> None:
-        """The current response is complete: close, or answer the next queued request."""
-        self.busy = False
-        if not keep_alive:
-            self._close()
-        elif self.queue and not self.closed:
-            self._next()
-
-    def _next(self, fresh: bool = False) -> None:
-        request = self.queue.popleft()
-        self.busy = True
-        if not fresh:  # it waited behind another response: the server starts on it now
-            request.arrival = time.monotonic()
-        self._dispatch(request)
-
-    def _dispatch(self, req: _Request) -> None:
+    def _dispatch(self, req: Request) -> None:
         state = self.state
         keep = req.keep_alive
         if req.path == b"/health":
@@ -282,7 +130,7 @@ class _Connection(asyncio.Protocol):
             return
         chat = _GENERATION_PATHS.get(req.path)
         if chat is None:
-            body = _error_body(f"no route {req.path.decode(errors='replace')}", "not_found", 404)
+            body = error_body(f"no route {req.path.decode(errors='replace')}", "not_found", 404)
             self._write_simple(404, body, keep)
             self._finish(keep)
             return
@@ -292,15 +140,15 @@ class _Connection(asyncio.Protocol):
         self._generate(req, chat)
 
     def _method_not_allowed(self, keep: bool) -> None:
-        self._write_simple(405, _error_body("method not allowed", "invalid_request", 405), keep)
+        self._write_simple(405, error_body("method not allowed", "invalid_request", 405), keep)
         self._finish(keep)
 
     def _bad_request(self, message: str, keep: bool, status: int = 400) -> None:
         kind = "not_found" if status == 404 else "invalid_request_error"
-        self._write_simple(status, _error_body(message, kind, status), keep)
+        self._write_simple(status, error_body(message, kind, status), keep)
         self._finish(keep)
 
-    def _generate(self, req: _Request, chat: bool) -> None:
+    def _generate(self, req: Request, chat: bool) -> None:
         state = self.state
         config = state.config
         keep = req.keep_alive
@@ -331,12 +179,12 @@ class _Connection(asyncio.Protocol):
         plan = plan_request(config, state.requests, max_tokens, body.get("ignore_eos") is not False)
         state.requests += 1
         if plan.fault == "error_500":
-            self._write_simple(500, _error_body("injected server error", "server_error", 500), keep)
+            self._write_simple(500, error_body("injected server error", "server_error", 500), keep)
             self._finish(keep)
             return
         if plan.fault == "error_429":
             retry = str(config.retry_after_s).encode()
-            body429 = _error_body("injected rate limit", "rate_limit_exceeded", 429)
+            body429 = error_body("injected rate limit", "rate_limit_exceeded", 429)
             self._write_simple(429, body429, keep, [(b"retry-after", retry)])
             self._finish(keep)
             return
@@ -395,21 +243,11 @@ class _Connection(asyncio.Protocol):
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(answer)).encode()),
             ]
-            self._write(_response_head(200, headers, keep) + answer)
+            self._write(response_head(200, headers, keep) + answer)
         else:
             self._write_simple(200, answer, keep)
         self._release()
         self._finish(keep)
-
-    def _reset(self) -> None:
-        """Close with a TCP RST (SO_LINGER 0): the client sees 'connection reset by peer'."""
-        if self.transport is None or self.closed:
-            return
-        sock = self.transport.get_extra_info("socket")
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
-        self.abort()
 
 
 def _usage(plan: RequestPlan, reasoning: int, prompt_tokens: int) -> dict[str, Any]:
@@ -479,7 +317,7 @@ class _Stream:
     def __init__(
         self,
         conn: _Connection,
-        req: _Request,
+        req: Request,
         plan: RequestPlan,
         *,
         chat: bool,
@@ -515,7 +353,7 @@ class _Stream:
             (b"cache-control", b"no-cache"),
             (b"transfer-encoding", b"chunked"),
         ]
-        conn._write(_response_head(200, headers, req.keep_alive))
+        conn._write(response_head(200, headers, req.keep_alive))
         state.scheduler.call_at(req.arrival + plan.ttft_s, self._tick)
 
     def _event(self, k: int) -> bytes:
@@ -549,10 +387,10 @@ class _Stream:
                     conn._write(b"".join(out))
                     return  # stop sending; keep the socket until the client closes it
                 if fault == "malformed":
-                    out.append(_chunk(self.head + b'"broken\n\n'))  # unterminated JSON string
+                    out.append(chunk(self.head + b'"broken\n\n'))  # unterminated JSON string
             if k >= total:
                 break
-            out.append(_chunk(self._event(k)))
+            out.append(chunk(self._event(k)))
             self.k = k = k + 1
             if k == total and (plan.fault_at < total or fault in (None, "no_done")):
                 break
@@ -569,9 +407,9 @@ class _Stream:
         if self.include_usage:
             usage = orjson.dumps(_usage(self.plan, self.reasoning, self.prompt_tokens))
             close = self.head.index(b'"choices"')
-            out += _chunk(self.head[:close] + b'"choices":[],"usage":' + usage + b"}\n\n")
+            out += chunk(self.head[:close] + b'"choices":[],"usage":' + usage + b"}\n\n")
         if self.plan.fault != "no_done":
-            out += _chunk(b"data: [DONE]\n\n")
+            out += chunk(b"data: [DONE]\n\n")
         conn._write(out + b"0\r\n\r\n")
         conn._release()
         conn._finish(self.req.keep_alive)
