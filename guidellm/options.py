@@ -7,13 +7,15 @@ Commas inside brackets or quotes do not split.
 
 from __future__ import annotations
 
+import difflib
 import json
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from guidellm.errors import UserError
 from guidellm.redact import is_secret_key
 
-__all__ = ["parse_options"]
+__all__ = ["bad_option", "parse_options", "reject_unknown"]
 
 
 def _split_top_level(text: str) -> list[str]:
@@ -74,3 +76,25 @@ def parse_options(text: str | None, flag: str = "--options") -> dict[str, Any]:
             )
         result[key.strip()] = _value(raw.strip())
     return result
+
+
+def reject_unknown(options: Mapping[str, Any], known: Iterable[str], flag: str, owner: str) -> None:
+    """The one wording for an option no component of that name takes: it names the option,
+    the component, the nearest valid name and every valid one."""
+    valid = sorted(known)
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        match = difflib.get_close_matches(unknown[0], valid, n=1, cutoff=0.6)
+        near = f" (did you mean {match[0]}?)" if match else ""
+        raise UserError(
+            f"{flag}: unknown option(s) {', '.join(unknown)} for {owner}{near}; "
+            f"valid: {', '.join(valid)}"
+        )
+
+
+def bad_option(flag: str, name: str, want: str, value: Any) -> UserError:
+    """The one wording for an option of the wrong type or range (a secret's value is not
+    shown: a mistyped key must not reach the terminal's scrollback)."""
+    secret = is_secret_key(name) or name in ("headers", "metadata")
+    shown = "" if secret else f", got {value!r}"
+    return UserError(f"{flag}: {name} must be {want}{shown}")

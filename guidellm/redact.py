@@ -20,6 +20,7 @@ __all__ = [
     "REDACTED",
     "forget_secrets",
     "is_secret_key",
+    "mask_url",
     "redact",
     "redact_text",
     "remember_secret",
@@ -103,6 +104,11 @@ def scrub(text: str) -> str:
     return text
 
 
+def mask_url(url: str) -> str:
+    """``http://user:secret@h`` -> ``http://user:***@h``: URLs may carry credentials."""
+    return _URL_PASSWORD.sub(r"\1" + REDACTED + "@", url)
+
+
 def is_secret_key(key: str) -> bool:
     """True when a setting's name says it holds a secret (``api_key``, ``Authorization``...)."""
     return bool(_SECRET.search(key))
@@ -118,9 +124,7 @@ def redact(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [redact(v) for v in value]
     if isinstance(value, str):
-        if "@" in value:
-            value = _URL_PASSWORD.sub(r"\1" + REDACTED + "@", value)
-        return scrub(value)
+        return scrub(mask_url(value) if "@" in value else value)
     return value
 
 
@@ -133,5 +137,5 @@ def redact_text(text: str) -> str:
         name = key.strip("\"' =:\t")
         return key + REDACTED if is_secret_key(name) else match.group(0)
 
-    text = _URL_PASSWORD.sub(r"\1" + REDACTED + "@", scrub(text))
+    text = mask_url(scrub(text))
     return _IN_TEXT.sub(_sub, _BEARER.sub(r"\1" + REDACTED, text))

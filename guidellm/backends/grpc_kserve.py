@@ -67,6 +67,7 @@ from guidellm.errors import (
     UserError,
 )
 from guidellm.hookspecs import hookimpl
+from guidellm.options import bad_option, reject_unknown
 from guidellm.request import now
 
 if TYPE_CHECKING:
@@ -115,17 +116,12 @@ class GRPCKServeBackend(Backend):
 
     def __init__(self, target: str, model: str | None = None, **options: Any) -> None:
         super().__init__(target, model, **options)
+        reject_unknown(options, _OPTIONS, "--backend-args", "backend 'grpc_kserve'")
         for key, value in options.items():
-            if key not in _OPTIONS:
-                raise UserError(
-                    f"--backend-args: unknown option {key!r} for grpc_kserve; "
-                    f"known: {', '.join(sorted(_OPTIONS))}"
-                )
             kind, hint = _OPTIONS[key]
             bad_bool = isinstance(value, bool) and kind in (int, (int, float))
             if value is not None and (bad_bool or not isinstance(value, kind)):
-                shown = "another type" if key == "metadata" else repr(value)  # may hold keys
-                raise UserError(f"--backend-args: {key} must be {hint}, got {shown}")
+                raise bad_option("--backend-args", key, hint, value)
         self.host, self.port, self.tls = self._parse_target(target)
         self.address = (
             f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"

@@ -60,7 +60,8 @@ from guidellm.errors import (
     UserError,
 )
 from guidellm.hookspecs import Register, hookimpl
-from guidellm.redact import REDACTED, is_secret_key
+from guidellm.options import bad_option, reject_unknown
+from guidellm.redact import REDACTED, is_secret_key, mask_url, remember_secret, scrub
 
 if TYPE_CHECKING:
     import httpx
@@ -90,17 +91,11 @@ _SECONDS = ("timeout", "connect_timeout", "first_token_timeout", "stall_timeout"
 
 def _check_options(options: dict[str, Any]) -> dict[str, Any]:
     """Merge ``options`` over the defaults; any unknown or ill-typed option is a UserError."""
-    unknown = sorted(set(options) - set(_DEFAULTS))
-    if unknown:
-        raise UserError(
-            f"Unknown --backend-args for openai_http: {', '.join(unknown)}. "
-            f"Valid: {', '.join(sorted(_DEFAULTS))}."
-        )
+    reject_unknown(options, _DEFAULTS, "--backend-args", "backend 'openai_http'")
     opts = {**_DEFAULTS, **options}
 
     def bad(name: str, want: str) -> UserError:
-        shown = "" if name == "api_key" else f" (got {opts[name]!r})"
-        return UserError(f"--backend-args {name} must be {want}{shown}.")
+        return bad_option("--backend-args", name, want, opts[name])
 
     for name in ("http2", "stream"):
         if not isinstance(opts[name], bool):
@@ -108,7 +103,7 @@ def _check_options(options: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(opts["verify"], (bool, str)):
         raise bad("verify", "true, false or a CA bundle path")
     if isinstance(opts["verify"], str) and not os.path.exists(opts["verify"]):  # noqa: PTH110
-        raise UserError(f"--backend-args verify={opts['verify']}: no such CA bundle file.")
+        raise bad("verify", "true, false or the path of an existing CA bundle file")
     for name in _SECONDS:
         value = opts[name]
         if value is None and name in ("first_token_timeout", "stall_timeout"):
@@ -137,19 +132,6 @@ def _base_url(target: str) -> str:
     if url.endswith("/v1"):
         url = url[:-3]
     return url
-
-
-def _without_password(url: str) -> str:
-    """``http://user:secret@h`` -> ``http://user:***@h``: URLs may carry credentials."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username or ''}:{REDACTED}@{parts.hostname or ''}"
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _ssl_context(verify: bool | str) -> Any:
@@ -231,12 +213,11 @@ class OpenAIHTTPBackend(Backend):
             for name, v in (self._opts["headers"] or {}).items()
             if is_secret_key(str(name)) and str(v)
         ]
-        for value in list(self._secrets):  # "Bearer sk-..." may be echoed without the scheme
-            scheme, _, token = value.partition(" ")
-            if token and scheme.lower() in ("bearer", "basic", "token"):
-                self._secrets.append(token)
+        # Remembered now (and by the worker after unpickling): every form of them, "Bearer
+        # sk-..." without its scheme included, leaves no text this process writes.
+        remember_secret(*self._secrets)
         self._base = _base_url(target)
-        self._shown = _without_password(self._base)  # for messages and reports
+        self._shown = mask_url(self._base)  # for messages and reports
         self._path = _FORMATS[self._opts["request_format"]]
         self._chat = self._opts["request_format"] == "chat_completions"
         self._client: httpx.AsyncClient | None = None
@@ -256,7 +237,7 @@ class OpenAIHTTPBackend(Backend):
 
     def describe(self) -> dict[str, Any]:
         info = super().describe()
-        info["target"] = _without_password(self.target)
+        info["target"] = mask_url(self.target)
         info["request_format"] = self._opts["request_format"]
         info["stream"] = self._opts["stream"]
         if self._api_key and "api_key" not in self.options:
@@ -331,12 +312,9 @@ class OpenAIHTTPBackend(Backend):
         )
 
     def _scrub(self, text: str) -> str:
-        """Remove the API key and secret headers from any text that could reach a user (a
-        server may echo them)."""
-        for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, REDACTED)
-        return text
+        """Remove the credentials this process remembered (guidellm.redact) from a server's
+        message: the pre-load check's errors leave as exceptions (the Python API too)."""
+        return scrub(text)
 
     # -- requests ---------------------------------------------------------------------------------
 

@@ -30,7 +30,6 @@ from guidellm.benchmark.statistics import STATUS_NAMES
 from guidellm.benchmark.timeline import ConcurrencyTimeline
 from guidellm.errors import UserError
 from guidellm.percentile import percentile
-from guidellm.redact import redact_text
 from guidellm.request import RequestResult, RequestStatus, now
 
 if TYPE_CHECKING:
@@ -169,7 +168,7 @@ class BenchmarkAggregator:
                 cat = self._categories[category] = len(self._categories)
             if result.error and category not in self.error_examples:
                 # Backends scrub their own secrets; a third-party one may not (once per category).
-                self.error_examples[category] = redact_text(result.error[:500])
+                self.error_examples[category] = result.error[:500]
             p["category"].append(cat)
         else:
             p["category"].append(-1)
@@ -198,7 +197,7 @@ class BenchmarkAggregator:
         if result.reasoning_text:
             sample["reasoning_text"] = result.reasoning_text
         if result.error:
-            sample["error"] = redact_text(result.error)
+            sample["error"] = result.error
         self.samples.append(sample)
 
     def _flush(self, *, last: bool = False) -> None:

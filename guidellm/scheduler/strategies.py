@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from guidellm.errors import UserError
 from guidellm.hookspecs import hookimpl
+from guidellm.options import bad_option, reject_unknown
 from guidellm.scheduler.strategy import SchedulingStrategy
 
 if TYPE_CHECKING:
@@ -38,17 +39,12 @@ _KNOWN_OPTIONS = {"max_concurrency", "strategy", "rate_type"}
 
 
 def _check_options(name: str, options: Mapping[str, Any]) -> int | None:
-    unknown = sorted(set(options) - _KNOWN_OPTIONS)
-    if unknown:
-        raise UserError(
-            f"--profile-args: unknown option(s) {', '.join(unknown)} for profile {name!r}; "
-            f"known: {', '.join(sorted(_KNOWN_OPTIONS))}"
-        )
+    reject_unknown(options, _KNOWN_OPTIONS, "--profile-args", f"profile {name!r}")
     cap = options.get("max_concurrency")
     if cap is None:
         return None
     if not isinstance(cap, int) or isinstance(cap, bool) or cap < 1:
-        raise UserError(f"--profile-args: max_concurrency must be a positive integer, got {cap!r}")
+        raise bad_option("--profile-args", "max_concurrency", "a positive integer", cap)
     return cap
 
 

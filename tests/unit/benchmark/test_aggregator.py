@@ -348,9 +348,10 @@ def test_concurrency_percentiles_are_fractions_of_the_window_time() -> None:
     assert c.percentiles.p90 == 1.0 and c.percentiles.p99 == 2.0
 
 
-def test_error_examples_are_redacted_and_taken_from_the_first_message() -> None:
-    # A third-party backend may put a secret in its message; a first error without a message
-    # must not leave the category without an example.
+def test_error_examples_are_taken_from_the_first_message() -> None:
+    # A first error without a message must not leave the category without an example. (Secrets
+    # are removed once, where a result leaves its worker: tests/unit/scheduler and the chaos
+    # suite check that boundary.)
     results = [
         result(0.0, status="errored", ttft=None, tokens=0, error_category="http_4xx"),
         result(
@@ -359,12 +360,8 @@ def test_error_examples_are_redacted_and_taken_from_the_first_message() -> None:
             ttft=None,
             tokens=0,
             error_category="http_4xx",
-            error="HTTP 401: bad header Authorization: Bearer sk-live-123 (api_key=sk-live-123)",
+            error="HTTP 401: bad header",
         ),
     ]
     b = compile_results(results, start_time=0.0, end_time=2.0, output_sampling=5)
-    example = b.error_examples["http_4xx"]
-    assert example.startswith("HTTP 401: bad header")
-    assert "sk-live-123" not in example
-    assert all("sk-live-123" not in json.dumps(s) for s in b.samples)
-    assert "sk-live-123" not in json.dumps(Report.create({}, [b]).to_dict())
+    assert b.error_examples["http_4xx"] == "HTTP 401: bad header"
