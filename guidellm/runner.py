@@ -130,13 +130,10 @@ class Runner:
         self.writers: list[ReportWriter] = writers_for(
             [str(p) for p in self.outputs], self.host, console=c.console, progress=c.progress
         )
-        self.journal_path = (
-            Path(c.journal)
-            if c.journal
-            else default_journal_path([str(self.outputs[0])])
-            if self.outputs
-            else default_journal_path([])
-        )
+        if c.journal:
+            self.journal_path = Path(c.journal)
+        else:  # next to the first report (there is always one: json and html by default)
+            self.journal_path = default_journal_path([str(p) for p in self.outputs[:1]])
         check_writable(self.journal_path, "--journal")
         self.loader: RequestLoader = RequestLoader(
             c.data or [DEFAULT_DATA],
