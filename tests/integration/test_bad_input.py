@@ -138,3 +138,27 @@ def test_a_broken_dataset_folder_is_one_line(tmp_path: Path) -> None:
     (folder / "x.json").write_text('{"a": [1,2')
     line = _one_line(_guidellm(["run", "--data", str(folder)], tmp_path), "broken")
     assert "JSON parse error" in line
+
+
+@pytest.mark.parametrize(
+    ("scenario", "env", "words"),
+    [
+        ("profile:\n  kind: concurrent\n  streams: [2]\n", {}, ("s.yaml", "rate: [2]")),
+        ("max_requests: ten\n", {}, ("s.yaml", "max_requests: 'ten'", "whole number")),
+        ("max_reqests: 10\n", {}, ("s.yaml", "did you mean max_requests?")),
+        ("max_requests: 3\n", {"GUIDELLM_TARGETT": "x"}, ("GUIDELLM_TARGETT", "GUIDELLM_TARGET?")),
+        ("max_requests: 3\n", {"GUIDELLM_MAX_SECONDS": "abc"}, ("GUIDELLM_MAX_SECONDS: 'abc'",)),
+    ],
+)
+def test_bad_scenarios_and_variables_fail_before_any_request(
+    server: str, tmp_path: Path, scenario: str, env: dict[str, str], words: tuple[str, ...]
+) -> None:
+    (tmp_path / "s.yaml").write_text(scenario)
+    before = _count(server)
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("GUIDELLM_")}
+    proc = subprocess.run(
+        [*GUIDELLM, "run", "--target", server, "--scenario", "s.yaml"], cwd=tmp_path,
+        env={**environ, **env}, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    _one_line(proc, *words)
+    assert _count(server) == before
