@@ -249,7 +249,8 @@ class OpenAIHTTPBackend(Backend):
     async def startup(self, concurrency: int = 1) -> None:
         import httpx
 
-        self._chunks = ChunkReader(self._chat, self._scrub)
+        # Request errors are redacted once, where their result leaves the worker.
+        self._chunks = ChunkReader(self._chat)
         opts = self._opts
         limit = opts["max_connections"] or max(1, concurrency)
         verify = opts["verify"]
@@ -313,7 +314,8 @@ class OpenAIHTTPBackend(Backend):
 
     def _scrub(self, text: str) -> str:
         """Remove the credentials this process remembered (guidellm.redact) from a server's
-        message: the pre-load check's errors leave as exceptions (the Python API too)."""
+        message in the pre-load check, whose errors leave as exceptions (the Python API too);
+        a request's errors are redacted where its result leaves the worker."""
         return scrub(text)
 
     # -- requests ---------------------------------------------------------------------------------
@@ -395,16 +397,16 @@ class OpenAIHTTPBackend(Backend):
                 raise self._deadline_error(watchdog.fired) from None
             raise
         except httpx.TimeoutException as exc:
-            raise RequestTimeoutError(self._scrub(str(exc)) or type(exc).__name__) from None
+            raise RequestTimeoutError(str(exc) or type(exc).__name__) from None
         except (httpx.ConnectError, httpx.ReadError, httpx.WriteError) as exc:
-            raise ConnectError(self._scrub(str(exc)) or type(exc).__name__) from None
+            raise ConnectError(str(exc) or type(exc).__name__) from None
         except httpx.RemoteProtocolError as exc:
-            text = self._scrub(str(exc))
+            text = str(exc)
             if "closed" in text or "incomplete" in text:
                 raise ConnectError(text) from None  # the peer went away mid-response
             raise BadResponseError(text) from None
         except httpx.HTTPError as exc:
-            raise ConnectError(self._scrub(str(exc)) or type(exc).__name__) from None
+            raise ConnectError(str(exc) or type(exc).__name__) from None
         finally:
             if watchdog is not None:
                 watchdog.close()
@@ -421,7 +423,7 @@ class OpenAIHTTPBackend(Backend):
         if response.status_code < 400:
             location = response.headers.get("location", "?")
             raise HTTPStatusError(response.status_code, f"redirect to {location}")
-        message = self._scrub(server_message(body))
+        message = server_message(body)
         retry_after = response.headers.get("retry-after")
         if retry_after:
             message += f" (Retry-After: {retry_after})"

@@ -113,7 +113,11 @@ class HostileServer:
             self._server.close()
             for writer in list(self._writers):
                 writer.transport.abort()
-            loop.run_until_complete(asyncio.sleep(0))
+            pending = asyncio.all_tasks(loop)  # a stream that hangs on purpose, for one
+            for task in pending:
+                task.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.wait(pending))
             loop.close()
 
         self._thread = threading.Thread(target=main, name=f"hostile-{self.mode}", daemon=True)
