@@ -61,7 +61,7 @@ from guidellm.errors import (
 )
 from guidellm.hookspecs import Register, hookimpl
 from guidellm.options import bad_option, reject_unknown
-from guidellm.redact import REDACTED, is_secret_key, mask_url, remember_secret, scrub
+from guidellm.redact import REDACTED, mask_url, remember_secret, scrub
 
 if TYPE_CHECKING:
     import httpx
@@ -206,16 +206,9 @@ class OpenAIHTTPBackend(Backend):
         if key is None:
             key = os.environ.get("GUIDELLM_API_KEY") or os.environ.get("OPENAI_API_KEY")
         self._api_key: str | None = key or None
-        # Every secret a server could echo into a message: the key and secret-named headers
-        # (``headers={"Authorization": "Bearer ..."}`` instead of ``api_key``).
-        self._secrets = [k for k in (self._api_key,) if k] + [
-            str(v)
-            for name, v in (self._opts["headers"] or {}).items()
-            if is_secret_key(str(name)) and str(v)
-        ]
         # Remembered now (and by the worker after unpickling): every form of them, "Bearer
         # sk-..." without its scheme included, leaves no text this process writes.
-        remember_secret(*self._secrets)
+        remember_secret(*self.secrets())
         self._base = _base_url(target)
         self._shown = mask_url(self._base)  # for messages and reports
         self._path = _FORMATS[self._opts["request_format"]]
@@ -233,7 +226,9 @@ class OpenAIHTTPBackend(Backend):
         return state
 
     def secrets(self) -> list[str]:
-        return [*super().secrets(), *self._secrets]
+        # Secret-named options (api_key, an Authorization header) come from the base class;
+        # a key taken from the environment is this backend's own.
+        return [*super().secrets(), *([self._api_key] if self._api_key else [])]
 
     def describe(self) -> dict[str, Any]:
         info = super().describe()

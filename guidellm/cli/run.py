@@ -105,9 +105,8 @@ def _flags(params: dict[str, Any]) -> dict[str, Any]:
     """Click's parameters as RunConfig fields: only what the user typed."""
     flags = dict(params)
     flags.pop("scenario", None)
-    outputs = [*flags.pop("output", ()), *([flags.pop("outputs")] if flags.get("outputs") else [])]
-    flags.pop("outputs", None)
-    flags["outputs"] = outputs
+    # --output PATH (repeated) and --outputs json,csv both fill the one field
+    flags["outputs"] = [*flags.pop("output", ()), *filter(None, [flags.pop("outputs", None)])]
     flags["labels"] = flags.pop("label", ())
     if flags.pop("disable_progress", False):
         flags["progress"] = False

@@ -11,6 +11,7 @@ reset. What to answer is the subclass's business (the OpenAI routes in
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import socket
@@ -68,7 +69,7 @@ class Request:
         self.arrival = arrival
 
 
-class HTTPConnection(asyncio.Protocol):
+class HTTPConnection(asyncio.Protocol, abc.ABC):
     """One client connection: parse requests, answer them one after the other.
 
     A subclass implements :meth:`_dispatch` and calls :meth:`_finish` when an answer is
@@ -87,9 +88,9 @@ class HTTPConnection(asyncio.Protocol):
         self.closed = False
         self.expect_continue = False
 
+    @abc.abstractmethod
     def _dispatch(self, req: Request) -> None:
         """Answer ``req`` (now, or later from a timer) and then call :meth:`_finish`."""
-        raise NotImplementedError
 
     def _lost(self) -> None:
         """The connection is gone, whatever answer was in progress."""

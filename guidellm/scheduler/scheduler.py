@@ -232,10 +232,9 @@ class _Run:
             )
         for w, why in self.pool.lost_workers.items():  # lost between benchmarks
             self._worker_lost(w, why)
-        if self.stop_reason is not None:
-            pass
-        elif self.closed:
-            self._refill_all()
+        if self.closed:
+            if self.stop_reason is None:
+                self._refill_all()
         else:
             self._offsets = (start + o for o in self.strategy.arrival_offsets(self.rng))
             self._next_time = next(self._offsets, math.inf)
