@@ -33,6 +33,8 @@ class GenerationRequest(msgspec.Struct, array_like=True, omit_defaults=True):
     ``prompt_tokens`` is the prompt's length when the dataset knows it (synthetic data always
     does). ``max_tokens`` is the wanted output length, ``None`` to let the server decide.
     ``extra_body`` holds per-request fields merged into the request body by the backend.
+    ``timestamp`` is when a trace says the request was sent, in seconds on the trace's own
+    clock (``None`` for untimed data); the ``replay`` strategy sends requests by it.
     """
 
     request_id: str
@@ -41,6 +43,7 @@ class GenerationRequest(msgspec.Struct, array_like=True, omit_defaults=True):
     prompt_tokens: int | None = None
     max_tokens: int | None = None
     extra_body: dict[str, Any] | None = None
+    timestamp: float | None = None
 
 
 class RequestResult(msgspec.Struct, array_like=True, omit_defaults=True):

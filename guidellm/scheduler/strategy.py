@@ -31,6 +31,9 @@ class SchedulingStrategy(abc.ABC):
     streams: int | None = None
     #: The most requests in flight at once (``None``: no cap beyond the workers' own).
     max_concurrency: int | None = None
+    #: Open loop timed by the data: each request's ``timestamp`` (a trace's send time) sets
+    #: its send time through :meth:`data_offsets` instead of :meth:`arrival_offsets`.
+    timed_by_data: ClassVar[bool] = False
 
     @classmethod
     @abc.abstractmethod
@@ -49,6 +52,12 @@ class SchedulingStrategy(abc.ABC):
         ends the benchmark). ``rng`` is seeded from ``--random-seed``.
         """
         raise TypeError(f"{type(self).__name__} is closed-loop: it has no arrival times")
+
+    def data_offsets(self, timestamps: Iterator[float | None]) -> Iterator[float | None]:
+        """For ``timed_by_data`` strategies: each request's send offset from the benchmark
+        start, given the requests' trace timestamps in order; ``None`` skips that request
+        (before the replayed window); the iterator ends where the replay ends."""
+        raise TypeError(f"{type(self).__name__} is not timed by the data")
 
     @abc.abstractmethod
     def describe(self) -> dict[str, Any]:
