@@ -93,14 +93,18 @@ class RunConfig(BaseModel):
     )
     profile: str = Field(
         "sweep",
-        description="synchronous, concurrent, throughput, constant, poisson, sweep or a plugin's "
-        "(alias rate_type).",
+        description="synchronous, concurrent, throughput, constant, poisson, gamma, stages, "
+        "replay, sweep or a plugin's (alias rate_type).",
     )
-    profile_args: dict[str, Any] = Field(default_factory=dict, description="Profile options.")
+    profile_args: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Profile options: max_concurrency; gamma cv; stages stages, arrivals; "
+        "replay time_scale, max_gap_s, start_offset_s.",
+    )
     rate: list[float] | None = Field(
         None,
-        description="Streams (concurrent), requests/s (constant, poisson) or benchmarks "
-        "(sweep); several run one benchmark each.",
+        description="Streams (concurrent), requests/s (constant, poisson, gamma) or benchmarks "
+        "(sweep); several run one benchmark each; none for stages and replay.",
     )
     max_concurrency: int | None = Field(
         None, gt=0, le=MAX_COUNT, description="Most requests in flight at once."

@@ -54,6 +54,8 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "guidellm.backends.openai_http",
     "guidellm.backends.grpc_kserve",
     "guidellm.scheduler.strategies",
+    "guidellm.scheduler.arrivals",
+    "guidellm.scheduler.replay",
     "guidellm.scheduler.profiles",
 )
 

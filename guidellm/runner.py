@@ -142,8 +142,19 @@ class Runner:
             random_seed=c.random_seed,
             host=self.host,
         )
+        planned = self.profile.planned() or []
+        timed_by_data = any(s.timed_by_data for s in planned)
+        if timed_by_data:
+            self._check_timestamps()
+        # A schedule that ends by itself (stages) or a trace needs no default time limit.
+        ends = bool(planned) and all(s.duration is not None for s in planned)
         self.max_seconds = c.max_seconds
-        if c.max_seconds is None and c.max_requests is None and self.loader.size is None:
+        if (
+            c.max_seconds is None
+            and c.max_requests is None
+            and self.loader.size is None
+            and not (ends or timed_by_data)
+        ):
             self.max_seconds = DEFAULT_MAX_SECONDS if c.target else DEFAULT_MOCK_MAX_SECONDS
             self.say(
                 f"no max_seconds or max_requests and the data is endless: each benchmark runs "
@@ -157,6 +168,18 @@ class Runner:
             self.backend: Backend = self._backend_cls(c.target, c.model, **self._backend_args)
             self.backend.remember_secrets()
         self._prepared = True
+
+    def _check_timestamps(self) -> None:
+        """A profile timed by the data (``replay``) needs data that carries send times."""
+        first = next(iter(self.loader), None)
+        if first is None or first.timestamp is None:
+            shown = " ".join(self.config.data or [DEFAULT_DATA])
+            raise UserError(
+                f"--profile {self.config.profile} sends each request at its time in a trace, "
+                f"and --data {shown} has no timestamp column; use a trace (docs/data.md, "
+                "traces) or name the column: --data-args "
+                'column_mapping=\'{"timestamp": "COLUMN"}\''
+            )
 
     def run(self) -> RunOutcome:
         """Prepare, reach the server, run every benchmark, write the outputs."""

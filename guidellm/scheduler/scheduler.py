@@ -236,8 +236,11 @@ class _Run:
             if self.stop_reason is None:
                 self._refill_all()
         else:
-            self._offsets = (start + o for o in self.strategy.arrival_offsets(self.rng))
-            self._next_time = next(self._offsets, math.inf)
+            if self.strategy.timed_by_data:
+                self._pairs: Iterator[tuple[float, GenerationRequest]] = self._timed_by_data(start)
+            else:
+                self._pairs = self._timed_by_strategy(start)
+            self._pending = next(self._pairs, None)
             self._rr = itertools.cycle(range(self.pool.size))
             self._top_up()
         try:
@@ -339,6 +342,33 @@ class _Run:
                 shipped(w, 0.0, request)
             self.pool.send(w, Items(self.index, [], batch))
 
+    def _timed_by_strategy(self, start: float) -> Iterator[tuple[float, GenerationRequest]]:
+        """Send times from the strategy, each taking the next request when it is due; the
+        offsets ending is the schedule's end (a finite strategy: stages, a ramp)."""
+        for offset in self.strategy.arrival_offsets(self.rng):
+            got = self._take(1)
+            if not got:
+                return
+            yield start + offset, got[0]
+        self._feed_end("schedule_complete")
+
+    def _timed_by_data(self, start: float) -> Iterator[tuple[float, GenerationRequest]]:
+        """Send times from the requests' own trace timestamps (``replay``), read one request
+        at a time so that a trace is streamed, never held."""
+        taken: list[GenerationRequest] = []
+
+        def stamps() -> Iterator[float | None]:
+            while got := self._take(1):
+                taken.append(got[0])
+                yield got[0].timestamp
+
+        for offset in self.strategy.data_offsets(stamps()):
+            request = taken.pop()
+            if offset is None:  # before the replayed window: never sent
+                self.shipped -= 1
+                continue
+            yield start + offset, request
+
     def _top_up(self) -> None:
         """Open loop: ship every request due before now + lookahead, round-robin."""
         self._feed_handle = None
@@ -353,24 +383,22 @@ class _Run:
         size = self.pool.size
         times: list[list[float]] = [[] for _ in range(size)]
         batches: list[list[GenerationRequest]] = [[] for _ in range(size)]
-        t = self._next_time
+        pending = self._pending
         shipped = self.ledger.shipped
-        while t <= horizon or t == math.inf:
-            if t == math.inf:
-                self._feed_end("schedule_complete")  # a finite strategy (a ramp) is done
-                break
+        while pending is not None and pending[0] <= horizon:
+            t, request = pending
             if t >= deadline:
-                self._feed_end("max_seconds")  # nothing more is due inside the time limit
-                break
-            got = self._take(1)
-            if not got:
+                # Nothing more is due inside the time limit; the request read is not sent.
+                self.shipped -= 1
+                pending = None
+                self._feed_end("max_seconds")
                 break
             w = next(self._rr)
             times[w].append(t)
-            batches[w].append(got[0])
-            shipped(w, t, got[0])
-            t = next(self._offsets, math.inf)
-        self._next_time = t
+            batches[w].append(request)
+            shipped(w, t, request)
+            pending = next(self._pairs, None)
+        self._pending = pending
         for w in range(size):
             # Frames of a few hundred requests: a worker starts on the first while the
             # rest are still in the pipe.
@@ -379,10 +407,12 @@ class _Run:
                 self.pool.send(
                     w, Items(self.index, ts[i : i + _FRAME_ITEMS], reqs[i : i + _FRAME_ITEMS])
                 )
-        if self._feeding_over():
-            self._end_all()
-        else:
+        if pending is not None:  # read but not due yet (counted in ``shipped`` already)
             self._feed_handle = self.loop.call_later(_TOPUP_S, self._top_up)
+            return
+        if not self._feeding_over():
+            self._feed_end("data_exhausted")
+        self._end_all()
 
     # -- collection --------------------------------------------------------------------------
 

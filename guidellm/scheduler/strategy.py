@@ -34,6 +34,8 @@ class SchedulingStrategy(abc.ABC):
     #: Open loop timed by the data: each request's ``timestamp`` (a trace's send time) sets
     #: its send time through :meth:`data_offsets` instead of :meth:`arrival_offsets`.
     timed_by_data: ClassVar[bool] = False
+    #: Seconds the schedule lasts when it ends by itself (``stages``), else ``None``.
+    duration: float | None = None
 
     @classmethod
     @abc.abstractmethod

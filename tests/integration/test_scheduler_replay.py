@@ -1,0 +1,82 @@
+"""The Scheduler replaying a trace on real worker processes (server-less SleepBackend).
+
+Each request's intended send time must be the trace's, offset from the benchmark start, and
+the stop conditions cut the trace like any benchmark.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+
+import uvloop
+
+from guidellm.request import GenerationRequest, RequestResult
+from guidellm.scheduler.executor import LocalProcessPool
+from guidellm.scheduler.replay import ReplayStrategy
+from guidellm.scheduler.scheduler import Limits, Scheduler, ScheduleSummary
+from guidellm.testing.sleep_backend import SleepBackend
+
+
+def _trace(stamps: list[float]) -> Iterator[GenerationRequest]:
+    for i, stamp in enumerate(stamps):
+        yield GenerationRequest(f"r{i}", prompt="hi", max_tokens=2, timestamp=stamp)
+
+
+def _replay(
+    options: dict[str, object], stamps: list[float], limits: Limits | None = None
+) -> tuple[ScheduleSummary, list[RequestResult]]:
+    (strategy,) = ReplayStrategy.from_rates(None, options)
+    pool = LocalProcessPool(SleepBackend(ttft_ms=2, itl_ms=1, output_tokens=2), 2, 64)
+    pool.start()
+    results: list[RequestResult] = []
+    out: list[ScheduleSummary] = []
+
+    async def main() -> None:
+        scheduler = Scheduler(pool)
+        try:
+            await pool.connect(scheduler.on_message)
+            out.append(
+                await scheduler.run(
+                    0, strategy, _trace(stamps), on_result=results.append,
+                    limits=limits or Limits(), rng=random.Random(1),
+                )
+            )  # fmt: skip
+        finally:
+            await pool.close()
+
+    uvloop.run(main())
+    return out[0], results
+
+
+STAMPS = [1000.0 + 0.01 * i + (0.5 if i >= 50 else 0.0) for i in range(100)]
+
+
+def test_each_request_is_scheduled_at_its_trace_time() -> None:
+    summary, results = _replay({"time_scale": 0.5}, STAMPS)
+    assert summary.stop_reason == "data_exhausted"
+    assert summary.successful == len(results) == 100
+    by_id = {r.request_id: r for r in results}
+    for i, stamp in enumerate(STAMPS):
+        intended = summary.start_time + 0.5 * (stamp - STAMPS[0])
+        assert abs(by_id[f"r{i}"].scheduled_time - intended) < 1e-9
+    late = sorted(r.request_start - r.scheduled_time for r in results)
+    assert late[-1] < 0.05  # sent on time, not as fast as possible
+
+
+def test_start_offset_skips_rows_and_max_gap_closes_the_pause() -> None:
+    summary, results = _replay({"start_offset_s": 0.2, "max_gap_s": 0.05}, STAMPS)
+    ids = sorted(int(r.request_id[1:]) for r in results)
+    assert ids == list(range(20, 100))
+    assert summary.sent == 80
+    first = min(r.scheduled_time for r in results)
+    last = max(r.scheduled_time for r in results)
+    assert abs((last - first) - (0.01 * 78 + 0.05)) < 1e-6
+
+
+def test_max_requests_and_max_seconds_cut_the_trace() -> None:
+    summary, results = _replay({}, STAMPS, Limits(max_requests=30))
+    assert (summary.stop_reason, len(results), summary.sent) == ("completed", 30, 30)
+    summary, results = _replay({}, STAMPS, Limits(max_seconds=0.3))
+    assert summary.stop_reason == "max_seconds"
+    assert len(results) == summary.sent == 30  # sent before 0.3 s of trace time
