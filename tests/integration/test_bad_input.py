@@ -106,6 +106,21 @@ def test_binary_files_are_one_line_errors(server: str, tmp_path: Path) -> None:
         (["--max-requests", "10000000000000"], ("--max-requests", "at most 1,000,000,000,000")),
         (["--max-seconds", "1e9"], ("--max-seconds", "at most 10,000,000")),
         (["--workers", "100000"], ("--workers", "at most 1,024")),
+        (
+            ["--profile", "replay", "--profile-args", "time_scale=0"],
+            ("time_scale must be a number > 0", "0.5 replays twice as fast"),
+        ),
+        (["--profile", "replay"], ("replay sends each request at its time", "timestamp")),
+        (
+            [
+                "--profile",
+                "stages",
+                "--profile-args",
+                'stages=[{"rate":10,"seconds":5},{"rate":20}]',
+            ],
+            ("stage 2 has no duration", '"seconds": N'),
+        ),
+        (["--profile", "gamma", "--rate", "10", "--profile-args", "cv=0"], ("cv must be",)),
     ],
 )
 def test_bad_settings_fail_before_any_request(
