@@ -55,6 +55,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "guidellm.backends.grpc_kserve",
     "guidellm.scheduler.strategies",
     "guidellm.scheduler.arrivals",
+    "guidellm.scheduler.stages",
     "guidellm.scheduler.replay",
     "guidellm.scheduler.profiles",
 )

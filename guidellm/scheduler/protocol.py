@@ -28,6 +28,7 @@ __all__ = [
     "Start",
     "Stats",
     "Stop",
+    "Streams",
     "frame",
 ]
 
@@ -55,6 +56,14 @@ class Items(msgspec.Struct, tag="items", array_like=True):
     requests: list[GenerationRequest]
 
 
+class Streams(msgspec.Struct, tag="streams", array_like=True):
+    """Closed loop, from ``at`` on: keep ``streams`` requests in flight (a new stage)."""
+
+    index: int
+    streams: int
+    at: float
+
+
 class End(msgspec.Struct, tag="end", array_like=True):
     """No more requests for this benchmark: finish what is queued and in flight."""
 
@@ -71,7 +80,7 @@ class Quit(msgspec.Struct, tag="quit", array_like=True):
     """The run is over: shut the backend down and exit."""
 
 
-ToWorker = Start | Items | End | Stop | Quit
+ToWorker = Start | Items | Streams | End | Stop | Quit
 
 
 # -- worker -> parent ------------------------------------------------------------------------

@@ -21,7 +21,17 @@ from typing import TYPE_CHECKING, Any
 from guidellm.request import GenerationRequest, RequestResult, RequestStatus
 from guidellm.scheduler.judgement import judge, live_limited
 from guidellm.scheduler.ledger import Ledger
-from guidellm.scheduler.protocol import Done, End, Failed, Items, Results, Start, Stats, Stop
+from guidellm.scheduler.protocol import (
+    Done,
+    End,
+    Failed,
+    Items,
+    Results,
+    Start,
+    Stats,
+    Stop,
+    Streams,
+)
 
 if TYPE_CHECKING:
     from guidellm.scheduler.executor import WorkerPool
@@ -188,6 +198,7 @@ class _Run:
         self.failure: str | None = None
         self._feed_handle: asyncio.TimerHandle | None = None
         self._stop_handle: asyncio.TimerHandle | None = None
+        self._stage_handles: list[asyncio.TimerHandle] = []
         size = pool.size
         self.closed = strategy.streams is not None
         if self.closed:
@@ -230,6 +241,8 @@ class _Run:
                 self.stop,
                 "max_seconds",
             )
+        if self.strategy.stream_stages:
+            self._schedule_stages(start)
         for w, why in self.pool.lost_workers.items():  # lost between benchmarks
             self._worker_lost(w, why)
         if self.closed:
@@ -246,12 +259,14 @@ class _Run:
         try:
             await self.done
         finally:
-            for handle in (self._feed_handle, self._stop_handle):
+            for handle in (self._feed_handle, self._stop_handle, *self._stage_handles):
                 if handle is not None:
                     handle.cancel()
         end = time.perf_counter()
         if self.stop_reason == "max_seconds" and self.limits.max_seconds is not None:
             end = min(end, start + self.limits.max_seconds)
+        elif self.stop_reason == "schedule_complete" and self.strategy.duration is not None:
+            end = min(end, start + self.strategy.duration)
         lags: list[float] = []
         worker_cpu = 0.0
         waited = 0
@@ -278,6 +293,31 @@ class _Run:
         )
 
     # -- feeding -----------------------------------------------------------------------------
+
+    def _schedule_stages(self, start: float) -> None:
+        """Closed-loop stages: each worker's share of streams at each stage's start, and the
+        benchmark's end with the last stage (what is in flight then is cancelled)."""
+        size = self.pool.size
+        lead = self.loop.time() - time.perf_counter()  # perf_counter -> loop clock
+
+        def send(offset: float, streams: int) -> None:
+            for w in self.participants:
+                share = streams // size + (1 if w < streams % size else 0)
+                self.pool.send(w, Streams(self.index, share, start + offset))
+
+        for offset, streams in self.strategy.stream_stages or []:
+            if offset <= 0:
+                send(offset, streams)
+            else:
+                self._stage_handles.append(
+                    self.loop.call_at(start + offset + lead, send, offset, streams)
+                )
+        if self.strategy.duration is not None:
+            self._stage_handles.append(
+                self.loop.call_at(
+                    start + self.strategy.duration + lead, self.stop, "schedule_complete"
+                )
+            )
 
     def _take(self, count: int) -> list[GenerationRequest]:
         """Up to ``count`` requests, respecting ``max_requests`` and the data's end."""

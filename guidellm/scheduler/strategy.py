@@ -36,6 +36,9 @@ class SchedulingStrategy(abc.ABC):
     timed_by_data: ClassVar[bool] = False
     #: Seconds the schedule lasts when it ends by itself (``stages``), else ``None``.
     duration: float | None = None
+    #: Closed loop with a stream count that changes during the benchmark: ``(offset, streams)``
+    #: from offset 0 on, ``streams`` being their maximum; the benchmark ends at ``duration``.
+    stream_stages: list[tuple[float, int]] | None = None
 
     @classmethod
     @abc.abstractmethod

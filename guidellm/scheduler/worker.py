@@ -38,6 +38,7 @@ from guidellm.scheduler.protocol import (
     Start,
     Stats,
     Stop,
+    Streams,
     frame,
     to_worker_decoder,
 )
@@ -82,6 +83,10 @@ class RequestsWorker:
         self._launched = launched
         self._bench = -1
         self._streams = 0
+        #: Closed loop: the streams of the current stage, and those that retire when their
+        #: request ends (the stage has fewer than are busy).
+        self._live = 0
+        self._retiring = 0
         self._cap = concurrency
         self._keep_text = 0
         self._pending: deque[tuple[float, GenerationRequest]] = deque()
@@ -160,6 +165,9 @@ class RequestsWorker:
                 self._add_items(message)
         elif isinstance(message, Start):
             self._start(message)
+        elif isinstance(message, Streams):
+            if message.index == self._bench and not self._stopping:
+                self._set_streams(message.streams, message.at)
         elif isinstance(message, End):
             if message.index == self._bench:
                 self._ending = True
@@ -174,10 +182,11 @@ class RequestsWorker:
 
     def _start(self, msg: Start) -> None:
         self._bench = msg.index
-        self._streams = msg.streams
+        self._streams = self._live = msg.streams
+        self._retiring = 0
         self._cap = max(1, min(msg.max_concurrency or self.concurrency, self.concurrency))
         if self._streams:
-            self._cap = min(self._cap, self._streams)
+            self._cap = min(self._cap, max(self._streams, msg.max_concurrency))
         self._keep_text = msg.keep_text
         self._pending.clear()
         self._free_since.clear()
@@ -226,6 +235,26 @@ class RequestsWorker:
         self._cap_blocked = False
         if pending:
             self._timer.arm(pending[0][0])
+
+    def _set_streams(self, streams: int, at: float) -> None:
+        """A new closed-loop stage: streams added are free from ``at``; streams removed are
+        free ones first, then busy ones as their requests end (never cancelled)."""
+        live = self._live
+        self._live = streams
+        if streams > live:
+            added = streams - live
+            back = min(added, self._retiring)  # retiring streams simply stay
+            self._retiring -= back
+            self._free_since.extend([at] * (added - back))
+            if self._started:
+                self._fill_streams()
+        elif streams < live:
+            drop = live - streams
+            free = self._free_since
+            while drop and free:
+                free.pop()
+                drop -= 1
+            self._retiring += drop
 
     def _fill_streams(self) -> None:
         """Closed loop: each free stream sends the next request, timed from when it freed."""
@@ -316,8 +345,11 @@ class RequestsWorker:
             self._maybe_done()
             return
         if self._streams:
-            self._free_since.append(_perf())
-            self._fill_streams()
+            if self._retiring:
+                self._retiring -= 1
+            else:
+                self._free_since.append(_perf())
+                self._fill_streams()
         elif self._cap_blocked:
             self._due()
         if self._ending and not self._pending:

@@ -1,0 +1,82 @@
+"""``stages`` on real worker processes (server-less SleepBackend): rate stages send their
+rates and end with the schedule; concurrency stages keep their level of requests in flight,
+and a smaller stage lets busy streams finish rather than cancelling them."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Iterator
+
+import uvloop
+
+from guidellm.request import GenerationRequest, RequestResult, RequestStatus
+from guidellm.scheduler.executor import LocalProcessPool
+from guidellm.scheduler.scheduler import Limits, Scheduler, ScheduleSummary
+from guidellm.scheduler.stages import StagesStrategy
+from guidellm.testing.sleep_backend import SleepBackend
+
+
+def _requests() -> Iterator[GenerationRequest]:
+    for i in itertools.count():
+        yield GenerationRequest(f"r{i}", prompt="hi", max_tokens=2)
+
+
+def _stages(stages: list[dict[str, object]]) -> tuple[ScheduleSummary, list[RequestResult]]:
+    (strategy,) = StagesStrategy.from_rates(None, {"stages": stages})
+    pool = LocalProcessPool(SleepBackend(ttft_ms=40, itl_ms=5, output_tokens=2), 2, 64)
+    pool.start()
+    results: list[RequestResult] = []
+    out: list[ScheduleSummary] = []
+
+    async def main() -> None:
+        scheduler = Scheduler(pool)
+        try:
+            await pool.connect(scheduler.on_message)
+            out.append(
+                await scheduler.run(
+                    0, strategy, _requests(), on_result=results.append, limits=Limits(),
+                    rng=random.Random(1),
+                )
+            )  # fmt: skip
+        finally:
+            await pool.close()
+
+    uvloop.run(main())
+    return out[0], results
+
+
+def _in_flight(results: list[RequestResult], at: float) -> int:
+    return sum(1 for r in results if r.request_start <= at < r.request_end)
+
+
+def test_rate_stages_send_each_rate_and_end_with_the_schedule() -> None:
+    summary, results = _stages(
+        [{"rate": 20, "seconds": 1}, {"rate": 0, "seconds": 0.5}, {"rate": 60, "seconds": 1}]
+    )
+    assert summary.stop_reason == "schedule_complete"
+    offsets = [r.scheduled_time - summary.start_time for r in results]
+    assert sum(1 for t in offsets if t < 1.0) == 20
+    assert sum(1 for t in offsets if 1.0 <= t < 1.5) == 0
+    assert sum(1 for t in offsets if t >= 1.5) == 60
+    assert all(r.status == RequestStatus.SUCCESSFUL for r in results)
+
+
+def test_concurrency_stages_hold_each_level() -> None:
+    summary, results = _stages(
+        [
+            {"concurrency": 2, "seconds": 1},
+            {"concurrency": 6, "seconds": 1},
+            {"concurrency": 1, "seconds": 1},
+        ]
+    )
+    assert summary.stop_reason == "schedule_complete"
+    assert 2.9 < summary.end_time - summary.start_time < 3.2
+    start = summary.start_time
+    for middle, level in ((0.5, 2), (1.5, 6), (2.5, 1)):
+        samples = [_in_flight(results, start + middle + d) for d in (-0.2, -0.1, 0.0, 0.1, 0.2)]
+        assert samples == [level] * 5, (middle, samples)
+    # Going from 6 to 1, the busy streams finished: nothing cancelled before the end.
+    cancelled = [r for r in results if r.status != RequestStatus.SUCCESSFUL]
+    assert all(r.request_end >= start + 2.95 for r in cancelled)
+    assert len(cancelled) <= 1
