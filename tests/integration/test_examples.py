@@ -119,3 +119,12 @@ def test_triton_over_grpc(triton_server: Any, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     (bench,) = json.loads((tmp_path / "benchmarks.json").read_text())["benchmarks"]
     assert bench["requests"]["successful"] == 6
+
+
+def test_bursty_gamma(server: str, tmp_path: Path) -> None:
+    scenario = str(EXAMPLES / "bursty-gamma.yaml")
+    proc = _run("--scenario", scenario, "--target", server, "--max-seconds", "2", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    (bench,) = json.loads((tmp_path / "benchmarks.json").read_text())["benchmarks"]
+    assert bench["strategy"] == {"type": "gamma", "rate": 20.0, "cv": 2.0}
+    assert 20 <= bench["requests"]["successful"] <= 80  # 40 expected; bursts make it vary
