@@ -219,8 +219,8 @@ class SliceAccumulator:
             "widened": factor > 1,
             "start_s": _round(starts),
             "end_s": _round(ends),
-            "start_time": [round(float(x) + self.origin + epoch, 6) for x in starts],
-            "end_time": [round(float(x) + self.origin + epoch, 6) for x in ends],
+            "start_time": _round(starts + (self.origin + epoch)),
+            "end_time": _round(ends + (self.origin + epoch)),
             "phase": phase.tolist(),
             "stage": None if not stages else _stage_of(starts, stages),
             "started": started.astype(np.int64).tolist(),
@@ -239,15 +239,20 @@ class SliceAccumulator:
         return out
 
     def _percentiles(self, name: str, n: int, factor: int, qs: list[float]) -> NDArray[Any]:
-        """``[slice, q]`` percentiles (ms) of one metric's histograms; NaN: no values."""
+        """``[slice, q]`` percentiles (ms) of one metric's histograms; NaN: no values.
+
+        The (slice, bucket) pairs stay sparse: sorted by key, their running weight is
+        monotone across slices, so one binary search finds every slice's ranks.
+        """
         result = np.full((n, len(qs)), np.nan)
         if not self._pairs[name]:
             return result
         keys, weights = _concat(self._pairs[name])
-        final = np.minimum(keys // _B // factor, n - 1) * _B + keys % _B
-        dense = np.bincount(final, weights=weights, minlength=n * _B)
-        total = dense.reshape(n, _B).sum(axis=1)
-        cum = np.cumsum(dense)
+        slices = np.minimum(keys // _B // factor, n - 1)
+        keys, weights = _reduce(slices * _B + keys % _B, weights)
+        slices = keys // _B
+        total = np.bincount(slices, weights=weights, minlength=n)
+        cum = np.cumsum(weights)
         before = np.concatenate([[0.0], np.cumsum(total)[:-1]])
         have = total > 0
         q = np.asarray(qs)
@@ -256,14 +261,13 @@ class SliceAccumulator:
         lo = np.floor(h)
         hi = np.minimum(lo + 1.0, top)
         frac = h - lo
-        rows = np.nonzero(have)[0][:, None]
         base = before[have][:, None]
+        last = len(keys) - 1
 
         def at(rank: NDArray[np.float64]) -> NDArray[np.float64]:
-            # The first bucket whose cumulative weight exceeds the rank (as ``quantiles``).
-            pos = np.searchsorted(cum, base + rank, side="right")
-            bucket = np.clip(pos - rows * _B, 0, _B - 1)
-            return _REPS[bucket]  # type: ignore[no-any-return]
+            # The first pair whose running weight exceeds the rank (as ``quantiles``).
+            pos = np.minimum(np.searchsorted(cum, base + rank, side="right"), last)
+            return _REPS[keys[pos] % _B]
 
         lo_v = at(lo)
         result[have] = lo_v + frac * (at(hi) - lo_v)
@@ -287,9 +291,9 @@ def _concat(
 
 
 def _round(values: NDArray[Any]) -> list[float | None]:
-    """JSON-ready: 6 significant digits (a slice is a trend, not a measurement of record);
-    NaN (nothing in the slice) is ``None``."""
-    return [None if not math.isfinite(v) else float(f"{v:.6g}") for v in values.tolist()]
+    """JSON-ready: 6 decimals (a microsecond; keeps the report small); NaN (nothing in the
+    slice) is ``None``."""
+    return [None if math.isnan(v) else v for v in np.round(values, 6).tolist()]
 
 
 def _stage_of(starts: NDArray[Any], stages: list[dict[str, Any]]) -> list[int | None]:
