@@ -7,6 +7,10 @@ single ``add()`` (the parent's event loop waits that long while a block is merge
 from the last result to the compiled benchmark and to every report written, the JSON size and
 the peak memory growth.
 
+Time slices are tallied per block once the aggregator knows the benchmark's start, as in a
+run (``--slices-from run``, the default); ``--slices-from compile`` leaves the start unknown
+until compile (the journal-rebuild and bare-API path), so every row is sliced there.
+
     .venv/bin/python benchmarks/bench_aggregation.py --requests 100000 --tokens 128
 """
 
@@ -55,6 +59,28 @@ def results(n: int, tokens: int, seed: int, error_every: int = 200) -> list[Requ
     return out
 
 
+def _repeat_compile(agg: BenchmarkAggregator, end: float, n: int) -> tuple[float, float]:
+    """Best compile time with the slices, and without them (the slicer's compile skipped)."""
+    from guidellm.benchmark.timeslices import SliceAccumulator
+
+    def best() -> float:
+        times = []
+        for _ in range(n):
+            t = time.perf_counter()
+            agg.compile(start_time=0.0, end_time=end, client={"limited": False})
+            times.append(time.perf_counter() - t)
+        return min(times)
+
+    with_slices = best()
+    real = SliceAccumulator.compile
+    SliceAccumulator.compile = lambda self, **kw: None  # type: ignore[method-assign,assignment]
+    try:
+        without = best()
+    finally:
+        SliceAccumulator.compile = real  # type: ignore[method-assign]
+    return with_slices, without
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=100_000)
@@ -62,6 +88,19 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--warmup", type=float, default=0.1, help="0: no measured window")
     parser.add_argument("--error-every", type=int, default=200, help="0: every request succeeds")
+    parser.add_argument("--time-slice", type=float, default=1.0, help="seconds per slice asked")
+    parser.add_argument(
+        "--slices-from",
+        choices=("run", "compile"),
+        default="run",
+        help="when the benchmark's start is known: from the start (as a run) or at compile",
+    )
+    parser.add_argument(
+        "--repeat-compile",
+        type=int,
+        default=0,
+        help="then compile N more times with the slices and N without; print the best of each",
+    )
     args = parser.parse_args()
 
     data = results(args.requests, args.tokens, args.seed, args.error_every)
@@ -74,6 +113,8 @@ def main() -> None:
         max_seconds=None,
         max_requests=None,
         slo={"ttft_ms": 60.0, "itl_ms": 11.0},
+        time_slice=args.time_slice,
+        origin=0.0 if args.slices_from == "run" else None,
     )
     cpu0 = time.process_time()
     clock = time.perf_counter
@@ -104,8 +145,20 @@ def main() -> None:
     print(f"add(): {cpu_add / args.requests * 1e6:.2f} CPU-us per result")
     print(f"slowest add() (one with a block merge): {worst * 1000:.1f} ms")
     print(f"last result -> benchmark compiled: {(compiled - last) * 1000:.0f} ms")
+    ts = benchmark.timeslices
+    if ts is not None:
+        print(
+            f"time slices: {len(ts)} of {ts.size:g} s (asked {ts.asked:g} s, "
+            f"widened {ts.widened}), sliced at {args.slices_from}"
+        )
     for name, t in written_at.items():
         print(f"last result -> {name} written: {(t - last) * 1000:.0f} ms")
+    if args.repeat_compile:
+        with_s, without_s = _repeat_compile(agg, end, args.repeat_compile)
+        print(
+            f"compile, best of {args.repeat_compile}: {with_s * 1000:.1f} ms with time slices, "
+            f"{without_s * 1000:.1f} ms without (+{(with_s / without_s - 1) * 100:.1f} %)"
+        )
     print("sizes: " + ", ".join(f"{k} {v / 1024:.0f} KiB" for k, v in sizes.items()))
     print(f"peak RSS growth while aggregating: {(rss1 - rss0) / 1024:.0f} MiB")
 

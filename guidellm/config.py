@@ -61,7 +61,13 @@ OTHER_VARIABLES = {
 }
 
 #: Report formats ``outputs`` may name instead of a path: written as ``benchmarks.<suffix>``.
-OUTPUT_FORMATS = {"json": ".json", "yaml": ".yaml", "csv": ".csv", "html": ".html"}
+OUTPUT_FORMATS = {
+    "json": ".json",
+    "yaml": ".yaml",
+    "csv": ".csv",
+    "html": ".html",
+    "timeline": ".timeline.csv",
+}
 
 
 class RunConfig(BaseModel):
@@ -138,10 +144,15 @@ class RunConfig(BaseModel):
         default_factory=dict, description="Goodput limits: ttft_ms, itl_ms, tpot_ms, latency_ms."
     )
     random_seed: int = Field(42, description="Seed of data and arrival times.")
+    time_slice: float = Field(
+        1.0,
+        description="Time-series resolution in seconds (1s, 500ms, 2m); widened to at most "
+        "300 slices per benchmark.",
+    )
     outputs: list[str] = Field(
         default_factory=list,
-        description="Report files (.json .yaml .csv .html) or formats (json, html...) written "
-        "as benchmarks.<format>; default json and html in output_dir.",
+        description="Report files (.json .yaml .csv .html, timeline.csv) or formats (json, "
+        "html, timeline...) written as benchmarks.<format>; default json and html in output_dir.",
     )
     output_dir: str | None = Field(
         None, description="Folder for outputs given as formats; default: the working folder."
@@ -168,6 +179,13 @@ class RunConfig(BaseModel):
             if not rate > 0 or rate > MAX_RATE:
                 raise ValueError(f"each rate must be more than 0 and at most {MAX_RATE:,.0f}")
         return value
+
+    @field_validator("time_slice", mode="before")
+    @classmethod
+    def _time_slice(cls, value: Any) -> float:
+        from guidellm.benchmark.timeslices import parse_duration
+
+        return parse_duration(value)
 
     @field_validator("slo")
     @classmethod
@@ -263,6 +281,8 @@ def _expected(name: str) -> str:
         return "k=v,k=v or a JSON object"
     if name == "rate":
         return "numbers, e.g. 5,10"
+    if name == "time_slice":
+        return "a duration, e.g. 1s, 500ms, 2m or 0.5"
     if name in _BOOLS:
         return "true or false"
     if "Literal" in text:

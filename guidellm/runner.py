@@ -231,6 +231,7 @@ class Runner:
             random_seed=c.random_seed,
             output_sampling=c.output_sampling,
             workers=c.workers,
+            time_slice=c.time_slice,
         )
         assert self.journal_path is not None
         journal = Journal(self.journal_path)

@@ -28,6 +28,7 @@ from guidellm.benchmark.slo import SLO_KEYS, check_slo
 from guidellm.benchmark.sorted_sample import GrowableColumns, SortedSample
 from guidellm.benchmark.statistics import STATUS_NAMES
 from guidellm.benchmark.timeline import ConcurrencyTimeline
+from guidellm.benchmark.timeslices import SliceAccumulator, parse_duration
 from guidellm.errors import UserError
 from guidellm.percentile import percentile
 from guidellm.request import RequestResult, RequestStatus, now
@@ -58,6 +59,8 @@ _FLOAT_COLS = (
 _INT_COLS = ("status", "source", "disagree", "category", "ngaps")
 #: Columns derived at each flush: inter-chunk gap moments and the per-request latencies.
 _DERIVED_COLS = (*GAP_COLUMNS, "ttft", "itl", "tpot")
+#: Columns the time slices read.
+_SLICED = ("scheduled", "start", "end", "status", "output_tokens", "ttft", "itl")
 
 
 class BenchmarkAggregator:
@@ -75,6 +78,8 @@ class BenchmarkAggregator:
         slo: Mapping[str, float] | None,
         tokenizer: Any = None,
         output_sampling: int = 0,
+        time_slice: float = 1.0,
+        origin: float | None = None,
     ) -> None:
         for name, value in (("--warmup", warmup), ("--cooldown", cooldown)):
             if value is not None and (value < 0 or not math.isfinite(value)):
@@ -82,6 +87,10 @@ class BenchmarkAggregator:
                     f"{name} {value} is negative; give a fraction (<1) or seconds (>=1)"
                 )
         check_slo(slo)
+        try:
+            self.time_slice = parse_duration(time_slice)
+        except ValueError as exc:
+            raise UserError(f"--time-slice {time_slice!r} {exc}") from None
         self.index = index
         self.strategy = dict(strategy)
         self.warmup = warmup
@@ -117,6 +126,16 @@ class BenchmarkAggregator:
         self.gaps = GapHistograms()
         self._tally: dict[str, NDArray[Any]] = {}
         self._category_counts = np.zeros(0, dtype=np.int64)
+        #: Per-slice tallies from the benchmark's start, once it is known (:meth:`set_origin`).
+        self._slices: SliceAccumulator | None = None
+        if origin is not None:
+            self.set_origin(origin)
+
+    def set_origin(self, start_time: float) -> None:
+        """The benchmark's start (:func:`~guidellm.request.now` seconds): from then on each
+        prepared block is also tallied per time slice, so compile has little left to do."""
+        if self._slices is None or self._slices.origin != start_time:
+            self._slices = SliceAccumulator(start_time, self.time_slice)
 
     # -- per result (hot) --------------------------------------------------------------------
 
@@ -253,10 +272,18 @@ class BenchmarkAggregator:
             self._tally[key] = value + self._tally[key] if key in self._tally else value
         self._category_counts = add_counts(self._category_counts, block["category"])
         self._timeline.extend(block["start"], block["end"], status)
+        if self._slices is not None:
+            self._slice_rows(self._slices)
         for pending in p.values():
             pending.clear()
         self._pending_chunks = []
         self._pending_chunk_count = 0
+
+    def _slice_rows(self, acc: SliceAccumulator) -> None:
+        """Feed ``acc`` every prepared row it has not seen (all of them when it is new)."""
+        if acc.rows < self._cols.rows:
+            view = self._cols.view()
+            acc.add({name: view[name][acc.rows :] for name in _SLICED})
 
     # -- live --------------------------------------------------------------------------------
 
@@ -269,6 +296,8 @@ class BenchmarkAggregator:
         ``started`` is the benchmark's real start: the aggregator may be built after the
         schedule began (its imports run in a thread), so its creation time can be late.
         """
+        if started is not None and self._slices is None:
+            self.set_origin(started)
         elapsed = max(now_time - (self.created if started is None else started), 0.0)
         done = sum(self.counts)
         fractions = []
@@ -301,6 +330,11 @@ class BenchmarkAggregator:
     ) -> Benchmark:
         """The finished benchmark (times in, as :func:`~guidellm.request.now` seconds)."""
         cols = self._columns()
+        # Slices start at the benchmark's start: rows tallied from another origin (or none)
+        # are tallied again from this one.
+        self.set_origin(start_time)
+        assert self._slices is not None
+        self._slice_rows(self._slices)
         return compile_benchmark(
             self, cols, start_time=start_time, end_time=end_time, client=client
         )
@@ -310,6 +344,11 @@ class BenchmarkAggregator:
         """Each per-request metric's sorted samples by status code (complete after
         :meth:`compile` flushed the last block)."""
         return self._samples
+
+    @property
+    def slices(self) -> SliceAccumulator | None:
+        """The per-slice tallies (complete after :meth:`compile` began)."""
+        return self._slices
 
     @property
     def timeline(self) -> ConcurrencyTimeline:

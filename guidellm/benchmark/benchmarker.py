@@ -61,6 +61,7 @@ class RunSettings:
     random_seed: int = 42
     output_sampling: int = 0
     workers: int | None = None
+    time_slice: float = 1.0
 
     def __post_init__(self) -> None:
         # Checked here, before any worker starts: the aggregator that uses them is built
@@ -78,6 +79,7 @@ class RunSettings:
             "max_requests": self.max_requests,
             "slo": self.slo,
             "output_sampling": self.output_sampling,
+            "time_slice": self.time_slice,
         }
 
 
@@ -311,7 +313,11 @@ class Benchmarker:
             from guidellm.benchmark.aggregator import BenchmarkAggregator
 
             agg = BenchmarkAggregator(
-                index=index, strategy=described, tokenizer=self.tokenizer, **agg_settings
+                index=index,
+                strategy=described,
+                tokenizer=self.tokenizer,
+                origin=scheduler.started_at(),
+                **agg_settings,
             )
             if self.journal is not None:
                 self.journal.benchmark_started(index, described, agg_settings)

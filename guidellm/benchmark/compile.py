@@ -17,6 +17,7 @@ import numpy as np
 
 from guidellm.benchmark.report import Benchmark
 from guidellm.benchmark.rows import add_counts, tally
+from guidellm.benchmark.stages import stage_specs, stage_summaries
 from guidellm.benchmark.statistics import (
     STATUS_NAMES,
     goodput,
@@ -25,6 +26,7 @@ from guidellm.benchmark.statistics import (
     summarize,
     summarize_histogram,
 )
+from guidellm.benchmark.timeslices import slice_size
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -163,6 +165,21 @@ def compile_benchmark(
         warnings.append(f"{counts['errored']} of {measured} requests errored")
 
     off = agg.epoch
+    stages, stage_warning = stage_specs(agg.strategy)
+    if stage_warning:
+        warnings.append(stage_warning)
+    slices = agg.slices
+    timeslices = None
+    if slices is not None:
+        factor = slice_size(slices.size, end_time - start_time)
+        timeslices = slices.compile(
+            end_time=end_time,
+            factor=factor,
+            epoch=off,
+            window=(ws, we),
+            timeline=agg.timeline,
+            stages=stages,
+        )
     return Benchmark(
         id=agg.index,
         strategy=agg.strategy,
@@ -182,6 +199,12 @@ def compile_benchmark(
         warnings=warnings,
         client=dict(client),
         samples=agg.samples,
+        timeslices=timeslices,  # type: ignore[arg-type]
+        stages=None
+        if stages is None
+        else stage_summaries(  # type: ignore[arg-type]
+            stages, cols, agg.sorted_samples, start_time
+        ),
     )
 
 

@@ -28,9 +28,11 @@ __all__ = [
     "Percentiles",
     "Report",
     "ReportMetadata",
+    "StageSummary",
     "StatusRates",
     "StatusSummaries",
     "Summary",
+    "TimeSlices",
     "TokenCounting",
     "strategy_label",
 ]
@@ -160,6 +162,80 @@ class TokenCounting(_Model):
     compared_with: str | None = None
 
 
+class TimeSlices(_Model):
+    """A benchmark over time (docs/metrics.md): one list per column, one entry per slice,
+    slice ``i`` being entry ``i`` of every list; ``None``: nothing to measure in that slice."""
+
+    #: Seconds per slice (the last may be shorter), the size asked for, and whether the
+    #: benchmark was long enough for the asked size to be widened.
+    size: float
+    asked: float
+    widened: bool = False
+    start_s: list[float] = Field(default_factory=list)
+    end_s: list[float] = Field(default_factory=list)
+    start_time: list[float] = Field(default_factory=list)
+    end_time: list[float] = Field(default_factory=list)
+    #: ``warmup``, ``measured`` or ``cooldown``: where the slice's midpoint falls.
+    phase: list[str] = Field(default_factory=list)
+    #: The stage index each slice starts in (staged strategies only).
+    stage: list[int | None] | None = None
+    started: list[int] = Field(default_factory=list)
+    successful: list[int] = Field(default_factory=list)
+    errored: list[int] = Field(default_factory=list)
+    incomplete: list[int] = Field(default_factory=list)
+    requests_per_second: list[float | None] = Field(default_factory=list)
+    concurrency_mean: list[float | None] = Field(default_factory=list)
+    output_tokens_per_second: list[float | None] = Field(default_factory=list)
+    ttft_ms_p50: list[float | None] = Field(default_factory=list)
+    ttft_ms_p90: list[float | None] = Field(default_factory=list)
+    ttft_ms_p99: list[float | None] = Field(default_factory=list)
+    itl_ms_p50: list[float | None] = Field(default_factory=list)
+    itl_ms_p90: list[float | None] = Field(default_factory=list)
+    itl_ms_p99: list[float | None] = Field(default_factory=list)
+    latency_s_p50: list[float | None] = Field(default_factory=list)
+    latency_s_p90: list[float | None] = Field(default_factory=list)
+    latency_s_p99: list[float | None] = Field(default_factory=list)
+    scheduling_delay_ms_p99: list[float | None] = Field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.start_s)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One ``{column: value}`` per slice (the CSV's rows)."""
+        columns = {
+            name: value
+            for name, value in self.model_dump().items()
+            if isinstance(value, list) and len(value) == len(self)
+        }
+        return [{name: col[i] for name, col in columns.items()} for i in range(len(self))]
+
+
+class StageSummary(_Model):
+    """One stage of a staged strategy: its requests are those intended to be sent in it."""
+
+    index: int
+    start_s: float
+    end_s: float
+    #: What the stage asked for: a rate (``ramp_to``: linearly to that rate) or streams.
+    rate: float | None = None
+    ramp_to: float | None = None
+    concurrency: int | None = None
+    #: The mean rate the stage intended (a ramp's mean), ``None`` for a concurrency stage.
+    intended_rate: float | None = None
+    successful: int = 0
+    errored: int = 0
+    incomplete: int = 0
+    #: Requests actually started within the stage's bounds, per second of the stage.
+    requests_per_second: float = 0.0
+    output_tokens_per_second: float = 0.0
+    ttft_ms_p50: float | None = None
+    ttft_ms_p99: float | None = None
+    itl_ms_p50: float | None = None
+    itl_ms_p99: float | None = None
+    latency_s_p50: float | None = None
+    latency_s_p99: float | None = None
+
+
 class Benchmark(_Model):
     """One strategy's run, compiled by the BenchmarkAggregator. Times are epoch seconds."""
 
@@ -184,6 +260,10 @@ class Benchmark(_Model):
     client: dict[str, Any] = Field(default_factory=dict)
     #: Output texts of up to ``--output-sampling N`` requests.
     samples: list[dict[str, Any]] = Field(default_factory=list)
+    #: The benchmark over time (``None`` in reports written before time slices existed).
+    timeslices: TimeSlices | None = None
+    #: One summary per stage of a staged strategy, else ``None``.
+    stages: list[StageSummary] | None = None
 
     @property
     def label(self) -> str:

@@ -28,7 +28,7 @@ _TOTAL = 3  # row of the every-status levels in ``_levels``
 class ConcurrencyTimeline:
     """Start (+1) and end (-1) events of the requests with ``end > start``, sorted by time."""
 
-    __slots__ = ("_deltas", "_levels", "_status", "_times", "size")
+    __slots__ = ("_deltas", "_levels", "_moment", "_ref", "_status", "_times", "size")
 
     def __init__(self, capacity: int = 8192) -> None:
         self.size = 0
@@ -37,6 +37,10 @@ class ConcurrencyTimeline:
         self._status: NDArray[np.int8] = np.empty(capacity, dtype=np.int8)
         #: In flight just after each event: one row per status, then every status.
         self._levels: NDArray[np.int32] = np.empty((4, capacity), dtype=np.int32)
+        #: Running sum of ``delta * (time - _ref)``: with the levels it gives the in-flight
+        #: time up to any instant (:meth:`areas`) without a pass over the events.
+        self._moment: NDArray[np.float64] = np.empty(capacity)
+        self._ref: float | None = None
 
     @property
     def times(self) -> NDArray[np.float64]:
@@ -89,6 +93,11 @@ class ConcurrencyTimeline:
             base = self._levels[row, first - 1] if first else 0
             np.cumsum(mine, out=self._levels[row, span])
             self._levels[row, span] += base
+        if self._ref is None:
+            self._ref = float(block_times[0])  # times near zero keep the sums exact
+        np.cumsum(deltas * (self._times[span] - self._ref), out=self._moment[span])
+        if first:
+            self._moment[span] += self._moment[first - 1]
 
     def _reserve(self, size: int) -> None:
         capacity = len(self._times)
@@ -96,7 +105,7 @@ class ConcurrencyTimeline:
             return
         grown = max(size, 2 * capacity)
         n = self.size
-        for name in ("_times", "_deltas", "_status"):
+        for name in ("_times", "_deltas", "_status", "_moment"):
             old = getattr(self, name)
             new = np.empty(grown, dtype=old.dtype)
             new[:n] = old[:n]
@@ -104,6 +113,22 @@ class ConcurrencyTimeline:
         levels = np.empty((4, grown), dtype=np.int32)
         levels[:, :n] = self._levels[:, :n]
         self._levels = levels
+
+    def areas(self, at: NDArray[np.float64]) -> NDArray[np.float64]:
+        """In-flight request-seconds from the first event up to each time of ``at``.
+
+        Up to ``x`` every started request adds ``x - start`` and every ended one takes back
+        ``x - end``: ``(x - ref) * level(x) - moment(x)``, one binary search per time.
+        """
+        at = np.asarray(at, dtype=np.float64)
+        if not self.size or self._ref is None:
+            return np.zeros(len(at))
+        k = np.searchsorted(self.times, at, side="right") - 1
+        inside = k >= 0
+        kk = np.maximum(k, 0)
+        level = self._levels[_TOTAL, kk].astype(np.float64)
+        area = (at - self._ref) * level - self._moment[kk]
+        return np.where(inside, area, 0.0)
 
     def summaries(self, ws: float, we: float, lasting: NDArray[np.int64]) -> dict[str, Any]:
         """Time-weighted in-flight distributions over ``[ws, we]``, per status and in total.

@@ -1,4 +1,4 @@
-"""Report writers: console, json, yaml, csv, html (see :class:`ReportWriter`)."""
+"""Report writers: console, json, yaml, csv, timeline, html (see :class:`ReportWriter`)."""
 
 from __future__ import annotations
 
@@ -21,8 +21,9 @@ def writers_for(
     console: bool = False,
     **console_options: Any,
 ) -> list[ReportWriter]:
-    """One writer per ``--output`` path, chosen by the path's suffix (``.json``, ``.html``...),
-    from ``host``'s report writers (the caller chooses the plugins, never this layer).
+    """One writer per ``--output`` path, chosen by how the path's name ends (``.json``,
+    ``.html``, ``timeline.csv``...: the longest matching extension wins), from ``host``'s
+    report writers (the caller chooses the plugins, never this layer).
 
     With ``console=True`` the ``console`` writer comes first, built with ``console_options``
     (``progress=False`` for ``--disable-progress``). An unknown suffix raises ``UserError``
@@ -39,9 +40,12 @@ def writers_for(
     writers: list[ReportWriter] = []
     if console:
         writers.append(registry.get("console")(None, **console_options))
+    endings = sorted(by_suffix, key=len, reverse=True)
     for raw in paths:
         path = Path(raw)
-        cls_for = by_suffix.get(path.suffix.lower())
+        name = path.name.lower()
+        ending = next((e for e in endings if name.endswith(e)), None)
+        cls_for = None if ending is None else by_suffix[ending]
         if cls_for is None:
             known = ", ".join(sorted(by_suffix)) or "(none)"
             raise UserError(

@@ -17,6 +17,7 @@ def register_report_writers(register: Register[ReportWriter]) -> None:
     from guidellm.outputs.csv_writer import CSVWriter
     from guidellm.outputs.files import JSONWriter, YAMLWriter
     from guidellm.outputs.html import HTMLWriter
+    from guidellm.outputs.timeline_csv import TimelineCSVWriter
 
-    for writer in (ConsoleWriter, JSONWriter, YAMLWriter, CSVWriter, HTMLWriter):
+    for writer in (ConsoleWriter, JSONWriter, YAMLWriter, CSVWriter, TimelineCSVWriter, HTMLWriter):
         register(writer)

@@ -191,6 +191,23 @@ def _distribution_charts(report: Report) -> list[str]:
     ]
 
 
+def _over_time_html(report: Report) -> str:
+    """Each benchmark's time slices: rate and latency over time, stages marked."""
+    from guidellm.outputs.timecharts import time_charts
+
+    parts = []
+    for b in report.benchmarks:
+        charts = time_charts(b)
+        if charts:
+            parts.append(
+                f"<section class='over-time' data-benchmark='{b.id}'>"
+                f"<h2>Over time: {escape(b.label)}</h2><div class='charts'>"
+            )
+            parts.extend(charts)
+            parts.append("</div></section>")
+    return "".join(parts)
+
+
 def _errors_html(report: Report) -> str:
     from guidellm.outputs.tables import errors_of
 
@@ -232,6 +249,7 @@ def render_html(report: Report) -> str:
         body.append("</div><h2>Distributions</h2><div class='charts'>")
         body.extend(_distribution_charts(report))
         body.append("</div>")
+        body.append(_over_time_html(report))
         body.extend(_table_html(t) for t in report_tables(report))
         body.append(_errors_html(report))
     else:

@@ -73,8 +73,13 @@ def line_chart(
     x_label: str,
     y_label: str,
     categories: Sequence[str] | None = None,
+    markers: Sequence[tuple[float, str]] = (),
+    dots: bool = True,
 ) -> str:
-    """An SVG line chart; with ``categories`` the x values are indexes into those labels."""
+    """An SVG line chart; with ``categories`` the x values are indexes into those labels.
+
+    ``markers`` are labelled vertical lines at x values (stage boundaries); ``dots=False``
+    draws lines only (a time series of hundreds of points stays small)."""
     points = [
         (x, y)
         for s in series
@@ -99,7 +104,8 @@ def line_chart(
         x_ticks = [float(i) for i in range(len(categories))]
         x_lo, x_hi = -0.5, len(categories) - 0.5
     else:
-        x_ticks = nice_ticks(min(xs), max(xs))
+        marked = [x for x, _ in markers if math.isfinite(x)]
+        x_ticks = nice_ticks(min(xs + marked), max(xs + marked))
         x_lo, x_hi = x_ticks[0], x_ticks[-1]
         if x_hi == x_lo:
             x_hi = x_lo + 1
@@ -142,6 +148,16 @@ def line_chart(
         f'<text class="label" transform="translate(14 {_TOP + plot_h / 2}) rotate(-90)" '
         f'text-anchor="middle">{escape(y_label)}</text>'
     )
+    # Markers: a dashed vertical line and its label at the top.
+    for x, text in markers:
+        if not math.isfinite(x):
+            continue
+        mx = px(x)
+        parts.append(
+            f'<g class="stage-marker"><line x1="{mx:.1f}" x2="{mx:.1f}" y1="{_TOP}" '
+            f'y2="{_TOP + plot_h}" stroke="#64748b" stroke-dasharray="3 3"/>'
+            f'<text class="tick" x="{mx + 3:.1f}" y="{_TOP + 10}">{escape(text)}</text></g>'
+        )
     # Series.
     for i, s in enumerate(series):
         color = PALETTE[i % len(PALETTE)]
@@ -158,7 +174,7 @@ def line_chart(
         parts.append(
             f'<polyline fill="none" stroke="{color}" stroke-width="2"{dash} points="{path}"/>'
         )
-        for x, y in pts:
+        for x, y in pts if dots else ():
             shown = categories[int(x)] if categories is not None else _label(x)
             parts.append(
                 f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3.5" fill="{color}">'

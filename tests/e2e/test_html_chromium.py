@@ -17,9 +17,10 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
-from reportdata import sweep_report
+from reportdata import compile_results, result, sweep_report
 
 from guidellm.outputs.html import HTMLWriter
 
@@ -159,17 +160,46 @@ def test_detectors_catch_a_misbehaving_page(chromium: str, trap: Trap, tmp_path:
     assert any("cdn.example.invalid" in r for r in trap.page_requests())
 
 
+def _report_with_stages() -> Any:
+    """The sweep report plus a staged benchmark (rate 4/s, then a ramp to 12/s)."""
+    report = sweep_report()
+    stages = [
+        {"index": 0, "start_s": 0.0, "end_s": 3.0, "rate": 4.0},
+        {"index": 1, "start_s": 3.0, "end_s": 6.0, "rate": 4.0, "ramp_to": 12.0},
+    ]
+    starts = [0.25 * i for i in range(12)] + [3.0 + 0.125 * i for i in range(24)]
+    staged = compile_results(
+        [result(t, ttft=0.03 + 0.01 * t, tokens=8) for t in starts],
+        index=len(report.benchmarks),
+        start_time=0.0,
+        end_time=6.2,
+        strategy={"type": "stages", "stages": stages},
+    )
+    report.benchmarks.append(staged)
+    return report
+
+
 def test_html_report_renders_offline_without_errors(
     chromium: str, trap: Trap, tmp_path: Path
 ) -> None:
     page = tmp_path / "report.html"
-    HTMLWriter(page).write(sweep_report())
+    report = _report_with_stages()
+    HTMLWriter(page).write(report)
     proc = run_chromium(chromium, trap, page, tmp_path / "profile", "--dump-dom")
     assert proc.returncode == 0, proc.stderr[-2000:]
     dom = proc.stdout
     assert 'data-ready="1"' in dom, "the report's script did not run to its end"
-    assert dom.count("<svg") == 7
+    # 5 across benchmarks, 2 distributions, 3 over time per benchmark.
+    assert dom.count("<svg") == 7 + 3 * len(report.benchmarks)
     assert dom.count("<polyline") >= 5
+    sections = [s.split("</section>", 1)[0] for s in dom.split('<section class="over-time"')[1:]]
+    assert len(sections) == len(report.benchmarks)
+    for section in sections:
+        assert section.count("<svg") == 3
+        points = [p.split('"', 1)[0] for p in section.split('points="')[1:]]
+        assert len(points) >= 3 and all(p.strip() for p in points)
+    staged = sections[-1]
+    assert staged.count('class="stage-marker"') == 2 * 3 and ">stage 1</text>" in staged
     assert "Run summary" in dom and "constant 8/s" in dom
     assert console_lines(proc.stderr) == []
     assert trap.page_requests() == [], trap.requests

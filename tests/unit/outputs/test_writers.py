@@ -32,7 +32,7 @@ def host() -> PluginHost:
 
 
 def test_builtin_writers_are_registered(host: PluginHost) -> None:
-    assert host.report_writers.names() == ["console", "csv", "html", "json", "yaml"]
+    assert host.report_writers.names() == ["console", "csv", "html", "json", "timeline", "yaml"]
     assert host.report_writers.owner("json") == "guidellm.outputs.builtin"
 
 
@@ -240,7 +240,8 @@ def test_html_is_self_contained(report: Report) -> None:
     assert page.count("http://") == page.count('xmlns="http://www.w3.org/2000/svg"') + page.count(
         "http://127.0.0.1:1/v1"
     )
-    assert page.count("<svg") == 7  # 5 charts across benchmarks + TTFT/ITL distributions
+    # 5 charts across benchmarks, TTFT/ITL distributions, 3 over-time charts per benchmark
+    assert page.count("<svg") == 7 + 3 * len(report.benchmarks)
     assert "Time to first token" in page and "TTFT distribution" in page
     embedded = page.split("id='report-data'>", 1)[1].split("</script>", 1)[0]
     assert Report.model_validate(json.loads(embedded)).to_dict() == report.to_dict()

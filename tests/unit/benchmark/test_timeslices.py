@@ -1,0 +1,219 @@
+"""Time slices and stage summaries against small cases computed by hand."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+from reportdata import compile_results, result
+
+from guidellm.benchmark.aggregator import BenchmarkAggregator
+from guidellm.benchmark.timeline import ConcurrencyTimeline
+from guidellm.benchmark.timeslices import parse_duration, slice_size
+from guidellm.errors import UserError
+
+HIST = 0.005  # log-histogram percentiles: within 0.5 %
+
+
+def _approx(value: float | None, expected: float) -> bool:
+    return value is not None and abs(value - expected) <= HIST * abs(expected) + 1e-9
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("1s", 1.0), ("500ms", 0.5), ("2m", 120.0), ("1h", 3600.0), ("0.25", 0.25), (3, 3.0)],
+)
+def test_parse_duration(text: Any, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["0", "-1s", "abc", "1 d", "nan", True])
+def test_parse_duration_rejects(text: Any) -> None:
+    with pytest.raises(ValueError, match="must be"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("duration", "factor"),
+    [(10.0, 1), (300.0, 1), (300.5, 2), (600.0, 2), (1000.0, 5), (3000.0, 10), (1e5, 500)],
+)
+def test_widening_picks_the_smallest_nice_factor(duration: float, factor: int) -> None:
+    assert slice_size(1.0, duration) == factor
+
+
+def _hand_case(**options: Any) -> Any:
+    # Slices of 1 s from 0: [0,1) [1,2) [2,3) and the partial [3,3.5].
+    results = [
+        result(0.1, ttft=0.1, itl=0.1, tokens=4, scheduled=0.05),  # ends 0.401 -> slice 0
+        result(0.9, ttft=0.2, itl=0.05, tokens=3),  # ends 1.201 -> slice 1
+        result(1.0, ttft=0.3, tokens=0, status="errored", error_category="http_5xx"),
+        result(2.5, ttft=0.5, itl=0.1, tokens=3),  # ends 3.201 -> slice 3
+    ]
+    return compile_results(results, start_time=0.0, end_time=3.5, **options)
+
+
+def test_counts_rates_boundaries_and_the_last_partial_slice() -> None:
+    ts = _hand_case().timeslices
+    assert ts.size == 1.0 and ts.asked == 1.0 and not ts.widened
+    assert ts.start_s == [0.0, 1.0, 2.0, 3.0]
+    assert ts.end_s == [1.0, 2.0, 3.0, 3.5]
+    assert ts.started == [2, 1, 1, 0]  # the request starting at exactly 1.0 is in slice 1
+    assert ts.successful == [1, 1, 0, 1]
+    assert ts.errored == [0, 1, 0, 0]
+    assert ts.incomplete == [0, 0, 0, 0]
+    assert ts.requests_per_second == [2.0, 1.0, 1.0, 0.0]
+    # Output tokens of the successful requests ending in the slice, per second of it.
+    assert ts.output_tokens_per_second == [4.0, 3.0, 0.0, 6.0]
+    assert ts.phase == ["measured"] * 4
+    assert ts.stage is None
+    assert all(
+        math.isclose(e - s, ts.end_s[i] - ts.start_s[i], abs_tol=1e-5)
+        for i, (s, e) in enumerate(zip(ts.start_time, ts.end_time, strict=True))
+    )
+
+
+def test_concurrency_is_time_weighted_within_each_slice() -> None:
+    ts = _hand_case().timeslices
+    # In flight: [0.1,0.401] [0.9,1.201] [1.0,1.301] [2.5,3.201].
+    expected = [0.401 + 0.1, 0.201 + 0.301, 0.5, 0.201 / 0.5]
+    for got, want in zip(ts.concurrency_mean, expected, strict=True):
+        assert got == pytest.approx(want, abs=1e-5)
+
+
+def test_percentiles_of_requests_ending_in_the_slice() -> None:
+    ts = _hand_case().timeslices
+    assert _approx(ts.ttft_ms_p50[0], 100.0) and _approx(ts.ttft_ms_p99[1], 200.0)
+    assert ts.ttft_ms_p50[2] is None and ts.itl_ms_p99[2] is None  # empty slice
+    assert _approx(ts.itl_ms_p50[1], 50.0)
+    assert _approx(ts.latency_s_p50[3], 0.701)
+    # Scheduling delay by start slice: 50 ms for the first request, 0 for the second.
+    assert _approx(ts.scheduling_delay_ms_p99[0], 0.99 * 50.0)
+    assert ts.scheduling_delay_ms_p99[3] is None
+
+
+def test_percentiles_interpolate_like_the_benchmark() -> None:
+    ttfts = [0.010, 0.020, 0.030, 0.040, 0.100]
+    results = [result(0.1 * i, ttft=t, tokens=2) for i, t in enumerate(ttfts)]
+    b = compile_results(results, start_time=0.0, end_time=1.0)
+    ts = b.timeslices
+    for q, key in ((50, "ttft_ms_p50"), (90, "ttft_ms_p90"), (99, "ttft_ms_p99")):
+        exact = float(np.percentile(np.array(ttfts) * 1000, q))
+        assert _approx(getattr(ts, key)[0], exact), key
+        summary = b.metrics.time_to_first_token_ms.successful
+        assert _approx(summary.stat(f"p{q}"), exact)
+
+
+def test_long_benchmarks_are_widened() -> None:
+    results = [result(0.7 * i, tokens=2) for i in range(1000)]  # 700 s
+    b = compile_results(results, start_time=0.0, end_time=700.0)
+    ts = b.timeslices
+    assert ts.size == 5.0 and ts.asked == 1.0 and ts.widened
+    assert len(ts) == 140 and sum(ts.started) == 1000 and sum(ts.successful) == 1000
+    assert ts.end_s[-1] == 700.0
+
+
+def test_time_slice_option_and_bad_values() -> None:
+    results = [result(0.1 * i, tokens=2) for i in range(20)]
+    ts = compile_results(results, start_time=0.0, end_time=2.0, time_slice="500ms").timeslices
+    assert ts.size == 0.5 and len(ts) == 4 and ts.started == [5, 5, 5, 5]
+    with pytest.raises(UserError, match="--time-slice"):
+        compile_results(results, time_slice="soon")
+
+
+def test_slices_tallied_during_the_run_equal_those_from_compile() -> None:
+    results = [result(0.003 * i, ttft=0.01 + 0.001 * (i % 7), tokens=5) for i in range(9000)]
+    kwargs: dict[str, Any] = {
+        "index": 0,
+        "strategy": {"type": "constant", "rate": 333.0},
+        "warmup": None,
+        "cooldown": None,
+        "max_seconds": None,
+        "max_requests": None,
+        "slo": None,
+    }
+    early = BenchmarkAggregator(origin=0.0, **kwargs)  # known from the start, as a run
+    late = BenchmarkAggregator(**kwargs)  # known only at compile (journal rebuild)
+    wrong = BenchmarkAggregator(origin=-5.0, **kwargs)  # re-sliced from the real start
+    for agg in (early, late, wrong):
+        for r in results:
+            agg.add(r)
+    # (Epoch times differ: each aggregator reads the clock offset when it is made.)
+    out = [
+        agg.compile(start_time=0.0, end_time=27.5, client={}).timeslices.model_dump(
+            exclude={"start_time", "end_time"}
+        )
+        for agg in (early, late, wrong)
+    ]
+    assert out[0] == out[1] == out[2]
+    assert sum(out[0]["started"]) == 9000
+
+
+def test_warmup_and_cooldown_slices_are_marked() -> None:
+    results = [result(0.5 * i, tokens=2) for i in range(10)]
+    b = compile_results(results, start_time=0.0, end_time=5.0, warmup=1.0, cooldown=1.0)
+    ts = b.timeslices
+    assert ts.phase == ["warmup", "measured", "measured", "measured", "cooldown"]
+    assert sum(ts.started) == 10  # slices cover the whole benchmark
+    assert b.requests.outside_window > 0
+
+
+def test_timeline_areas_match_a_brute_force_sum() -> None:
+    rng = np.random.default_rng(1)
+    starts = rng.random(500) * 10
+    ends = starts + rng.random(500)
+    tl = ConcurrencyTimeline(capacity=16)
+    for i in range(0, 500, 100):
+        tl.extend(starts[i : i + 100], ends[i : i + 100], np.zeros(100, dtype=np.int64))
+    at = np.array([0.0, 2.5, 5.0, 10.0, 12.0])
+    brute = [float(np.sum(np.clip(np.minimum(ends, x) - starts, 0, None))) for x in at]
+    assert np.allclose(tl.areas(at), brute, atol=1e-9)
+
+
+STAGES = [
+    {"index": 0, "start_s": 0.0, "end_s": 2.0, "rate": 5.0},
+    {"index": 1, "start_s": 2.0, "end_s": 4.0, "rate": 5.0, "ramp_to": 15.0},
+    {"index": 2, "start_s": 4.0, "end_s": 5.0, "concurrency": 3},
+]
+
+
+def test_stage_summaries_group_requests_by_intended_send_time() -> None:
+    results = []
+    for i in range(40):
+        sched = i * 0.125  # 8/s for 5 s
+        ok = i % 10 != 9
+        results.append(
+            result(
+                sched + 0.01,
+                scheduled=sched,
+                ttft=0.02 + 0.001 * i,
+                tokens=3 if ok else 0,
+                status="successful" if ok else "errored",
+                error_category=None if ok else "http_5xx",
+            )
+        )
+    b = compile_results(
+        results, start_time=0.0, end_time=5.2, strategy={"type": "stages", "stages": STAGES}
+    )
+    assert b.stages is not None and [s.index for s in b.stages] == [0, 1, 2]
+    s0, s1, s2 = b.stages
+    assert (s0.successful, s0.errored, s0.incomplete) == (15, 1, 0)  # i 0..15, 9 errored
+    assert (s1.successful, s1.errored) == (14, 2)  # i 16..31: 19 and 29 errored
+    assert (s2.successful, s2.errored) == (7, 1)  # i 32..39: 39 errored
+    assert s0.requests_per_second == 8.0 and s2.requests_per_second == 8.0
+    assert s0.intended_rate == 5.0 and s1.intended_rate == 10.0 and s2.intended_rate is None
+    assert s2.concurrency == 3
+    assert s0.output_tokens_per_second == 15 * 3 / 2.0
+    ttft0 = [(0.02 + 0.001 * i) * 1000 for i in range(16) if i % 10 != 9]
+    assert s0.ttft_ms_p50 == pytest.approx(float(np.percentile(ttft0, 50)))
+    assert s0.ttft_ms_p99 == pytest.approx(float(np.percentile(ttft0, 99)))
+    assert b.timeslices.stage == [0, 0, 1, 1, 2, None]  # the last slice is past every stage
+
+
+def test_malformed_stages_warn_and_are_left_out() -> None:
+    b = compile_results(
+        [result(0.1)], strategy={"type": "stages", "stages": [{"index": 0, "start_s": 1}]}
+    )
+    assert b.stages is None
+    assert any("stages are malformed" in w for w in b.warnings)
