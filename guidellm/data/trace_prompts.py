@@ -50,6 +50,17 @@ class TracePrompts:
         self.code = IndexCode.build(words, words, PromptFactory.UNIQUE)
         self.verify_each = factory.verify_each or self.code is None
         self.block = functools.lru_cache(maxsize=BLOCK_CACHE)(self._block)
+        code_words = min(block_size, self.code.length) if self.code is not None else 0
+        self._full = block_size - code_words  # corpus tokens in a full block
+        cut, full = factory.cut, self._full
+        # Where a full block's corpus run may start: looked up, not searched, per block.
+        self._starts = [
+            k for k in range(max(0, factory.tokens - full)) if cut[k] >= 0 and cut[k + full] >= 0
+        ]
+        if full > 0 and not self._starts:
+            raise UserError(
+                f"trace data: cannot cut {block_size}-token blocks from the corpus; lower block_size"
+            )
         if not self.verify_each:
             self.verify_each = not self._adds_up()
 
@@ -80,8 +91,8 @@ class TracePrompts:
         m = n - words
         if m <= 0:
             return head
-        full = self.block_size - (min(self.block_size, code.length) if code is not None else 0)
-        k = self._start(hash_id, full)
+        starts = self._starts
+        k = starts[(hash_id * 2_654_435_761 + self.seed * 40_503) % len(starts)]
         if cut[k + m] < 0:  # no cut point there: a run of its own (no shared partial prefix)
             k = self._start(hash_id ^ 0x5A5A5A5A, m)
         body = text[cut[k] : cut[k + m]]
