@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _rss_mb() -> float:
-    with open("/proc/self/status", encoding="ascii") as f:
+    with Path("/proc/self/status").open(encoding="ascii") as f:
         for line in f:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
@@ -84,19 +84,18 @@ def main() -> int:
         host = get_plugin_host()
         rss0 = _rss_mb()
         t0 = time.perf_counter()
-        loader = RequestLoader(
-            [str(path)], {}, processor=args.processor, random_seed=1, host=host
-        )
+        loader = RequestLoader([str(path)], {}, processor=args.processor, random_seed=1, host=host)
         validate_s = time.perf_counter() - t0
+        rate = args.rows / validate_s
         print(f"validation (loader built, every row checked): {validate_s:.2f} s "
-              f"({args.rows / validate_s:,.0f} rows/s), RSS {rss0:.0f} -> {_rss_mb():.0f} MB")  # fmt: skip
+              f"({rate:,.0f} rows/s), RSS {rss0:.0f} -> {_rss_mb():.0f} MB")  # fmt: skip
         peak_before, rss_before = _peak_mb(), _rss_mb()
         marks: list[str] = []
         sample = []
         step = max(1, args.rows // 10)
         t0 = time.perf_counter()
         n = tokens = 0
-        for n, request in enumerate(loader, 1):  # noqa: B007
+        for n, request in enumerate(loader, 1):
             tokens += request.prompt_tokens or 0
             if n % step == 0:
                 marks.append(f"{_rss_mb():.0f}")

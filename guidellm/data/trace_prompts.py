@@ -59,7 +59,8 @@ class TracePrompts:
         ]
         if full > 0 and not self._starts:
             raise UserError(
-                f"trace data: cannot cut {block_size}-token blocks from the corpus; lower block_size"
+                f"trace data: cannot cut {block_size}-token blocks from the corpus; "
+                "lower block_size"
             )
         if not self.verify_each:
             self.verify_each = not self._adds_up()

@@ -88,9 +88,7 @@ def test_prompts_are_exact_with_a_real_tokenizer(host: PluginHost, bpe_path: Pat
         loader = _load(host, SAMPLES / name, processor=str(bpe_path))
         requests = list(loader)
         assert loader.describe()["trace"]["verified_each_prompt"] is False  # counts add up
-        assert [tok.count(r.prompt or "") for r in requests] == [
-            r.prompt_tokens for r in requests
-        ]
+        assert [tok.count(r.prompt or "") for r in requests] == [r.prompt_tokens for r in requests]
 
 
 @pytest.mark.parametrize("kind", ["approx", "bpe", "unigram", "wordpiece"])
@@ -163,9 +161,7 @@ def test_burstgpt_filters_and_failed_rows_are_counted(host: PluginHost) -> None:
     info = everything.describe()["trace"]
     assert info["skipped_reasons"] == {"0 response tokens (failed in production)": 2}
     lines = (SAMPLES / "burstgpt.csv").read_text().splitlines()[1:]
-    wanted = [
-        line for line in lines if ",ChatGPT," in line and line.endswith(",Conversation log")
-    ]
+    wanted = [line for line in lines if ",ChatGPT," in line and line.endswith(",Conversation log")]
     wanted = [line for line in wanted if line.split(",")[3] != "0"]
     chat = _load(host, SAMPLES / "burstgpt.csv", model="ChatGPT", log_type="Conversation log")
     requests = list(chat)
