@@ -318,9 +318,7 @@ class RowReader:
                 value = [int(v) for v in value.strip("[] ").split(",") if v.strip()]
             except ValueError:
                 value = None
-        if not isinstance(value, list) or not all(
-            isinstance(v, int) and not isinstance(v, bool) for v in value
-        ):
+        if not isinstance(value, list) or not set(map(type, value)) <= {int}:
             raise RowProblem("hash_ids must be a list of whole numbers, e.g. [0, 1, 2]")
         expected = -(-tokens // self.block_size)
         if len(value) != expected:

@@ -3,8 +3,9 @@
 A trace gives lengths, not text. A row without hash ids gets a unique prompt from the
 synthetic source's :class:`~guidellm.data.synthetic.PromptFactory`. A row with hash ids (the
 Mooncake format) gets the concatenation of its blocks, joined by single spaces. A block's text
-depends only on ``(hash id, block_size, seed)``: a few one-token code words spelling the id,
-then a corpus run between two cut points, so
+depends only on ``(hash id, block_size, seed)``: a few one-token code words spelling the id
+(:class:`~guidellm.data.synthetic.IndexCode`'s scrambled digits), then a corpus run between
+two cut points, so
 
 * equal ids give byte-identical text (and tokens), wherever the id appears, and a server's
   prefix cache sees the trace's reuse; ids below 10^9 never share code words, so different
@@ -47,7 +48,10 @@ class TracePrompts:
         factory.check([n for n in probe if n < factory.tokens - 1], rng)
         count = tokenizer.count
         words = [w for w in corpus_words() if count(w) == 1 and count(" " + w) == 1]
-        self.code = IndexCode.build(words, words, PromptFactory.UNIQUE)
+        self.code = code = IndexCode.build(words, words, PromptFactory.UNIQUE)
+        # The code's arithmetic, inlined in _block (it runs once per distinct block).
+        self._words = words
+        self._powers = [len(words) ** j for j in range(code.length)] if code else []
         self.verify_each = factory.verify_each or self.code is None
         self.block = functools.lru_cache(maxsize=BLOCK_CACHE)(self._block)
         code_words = min(block_size, self.code.length) if self.code is not None else 0
@@ -87,8 +91,12 @@ class TracePrompts:
     def _block(self, hash_id: int, n: int) -> str:
         """The first ``n`` tokens of block ``hash_id`` (all of it when ``n == block_size``)."""
         code, text, cut = self.code, self.factory.text, self.factory.cut
-        words = min(n, code.length) if code is not None else 0
-        head = code.spell((hash_id + self.seed * 1_000_003) % code.modulus, words) if code else ""
+        head = ""
+        words = min(n, len(self._powers))
+        if code is not None and words:
+            modulus, vocab, size = code.modulus, self._words, len(self._words)
+            i = ((hash_id + self.seed * 1_000_003) % modulus * code.mult + 12_345) % modulus
+            head = " ".join([vocab[i // p % size] for p in self._powers[:words]])
         m = n - words
         if m <= 0:
             return head
