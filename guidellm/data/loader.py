@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from guidellm.data.base import DatasetSource
-from guidellm.data.columns import ColumnMap, make_row_mapper, resolve_columns
+from guidellm.data.columns import ROLES, ColumnMap, make_row_mapper, resolve_columns
 from guidellm.data.tokenizers import Tokenizer, load_tokenizer
 from guidellm.errors import UserError
 
@@ -189,6 +189,16 @@ class RequestLoader:
                 raise UserError(f"--data {spec!r} has no rows; check the file or the split")
             names = list(first)
         override = None if source.normalized_rows else self._override
+        if not source.normalized_rows and not override:
+            from guidellm.data.trace_formats import detect_format
+
+            fmt = detect_format(names)
+            has_text = any(n.lower() in ROLES["prompt"] + ROLES["messages"] for n in names)
+            if fmt is not None and not has_text:
+                raise UserError(
+                    f"--data {spec!r} has no text but looks like a {fmt} trace; read it as one "
+                    f"with --data-args format={fmt}"
+                )
         return resolve_columns(names, override, f"--data {spec!r}")
 
     @property

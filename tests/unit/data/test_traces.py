@@ -270,3 +270,15 @@ def test_the_generator_script_shapes_reuse_and_rate(tmp_path: Path) -> None:
         reusing += row["hash_ids"][0] in seen
         seen.update(row["hash_ids"])
     assert 0.3 < reusing / len(shared) < 0.6  # leading ids shared by about half
+
+
+def test_a_dataset_folder_is_a_trace_with_format(host: PluginHost, tmp_path: Path) -> None:
+    datasets = pytest.importorskip("datasets")
+    rows = [{"arrival_time": i * 0.5, "input_tokens": 20 + i, "output_tokens": 5} for i in range(6)]
+    datasets.Dataset.from_list(rows).save_to_disk(str(tmp_path / "ds"))
+    with pytest.raises(UserError, match=r"looks like a generic trace.*format=generic"):
+        _load(host, tmp_path / "ds")
+    loader = _load(host, tmp_path / "ds", format="generic")
+    requests = list(loader)
+    assert [r.timestamp for r in requests] == [i * 0.5 for i in range(6)]
+    assert [ApproxTokenizer().count(r.prompt or "") for r in requests] == [20 + i for i in range(6)]
