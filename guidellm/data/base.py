@@ -23,6 +23,13 @@ class DatasetSource(abc.ABC):
 
     #: The name users pass as ``--data-args source=NAME`` (and that ``plugins`` lists).
     name: ClassVar[str]
+    #: When the loader guesses a source from a spec, higher priorities are asked first (a
+    #: trace file is also a file, so the ``trace`` source goes before ``files``).
+    priority: ClassVar[int] = 0
+    #: Whether ``rows()`` already uses the standard column names (``prompt``,
+    #: ``prompt_tokens_count`` ...): the source applied ``column_mapping`` itself, and the
+    #: loader does not apply it again.
+    normalized_rows: ClassVar[bool] = False
 
     @classmethod
     @abc.abstractmethod
@@ -40,6 +47,8 @@ class DatasetSource(abc.ABC):
         self.options = dict(options)
         self.tokenizer = tokenizer
         self.seed = seed
+        #: The user's ``column_mapping`` (set by the loader), for sources that map columns.
+        self.column_mapping: Mapping[str, Any] | None = None
 
     @abc.abstractmethod
     def rows(self) -> Iterable[dict[str, Any]]:

@@ -7,10 +7,11 @@ role                     column names tried
 =======================  ==========================================================
 ``prompt``               prompt, text, question, instruction, input, query, content
 ``messages`` (chat)      messages, conversations, conversation, chat
-``prompt_tokens_count``  prompt_tokens_count, prompt_tokens, input_tokens
+``prompt_tokens_count``  prompt_tokens_count, prompt_tokens, input_tokens, input_length
 ``output_tokens_count``  output_tokens_count, output_tokens, max_tokens, output_length
 ``prefix``               prefix (prepended to the prompt, for shared-prefix tests)
 ``system``               system, system_prompt (a system message before the prompt)
+``timestamp``            timestamp, time, arrival_time, created_at (seconds; for traces)
 =======================  ==========================================================
 
 ``--data-args column_mapping='{"prompt": "my_column"}'`` overrides any of them. Chat
@@ -32,10 +33,11 @@ __all__ = ["ROLES", "ColumnMap", "make_row_mapper", "resolve_columns"]
 ROLES: dict[str, tuple[str, ...]] = {
     "prompt": ("prompt", "text", "question", "instruction", "input", "query", "content"),
     "messages": ("messages", "conversations", "conversation", "chat"),
-    "prompt_tokens_count": ("prompt_tokens_count", "prompt_tokens", "input_tokens"),
+    "prompt_tokens_count": ("prompt_tokens_count", "prompt_tokens", "input_tokens", "input_length"),
     "output_tokens_count": ("output_tokens_count", "output_tokens", "max_tokens", "output_length"),
     "prefix": ("prefix",),
     "system": ("system", "system_prompt"),
+    "timestamp": ("timestamp", "time", "arrival_time", "created_at"),
 }
 
 _SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant"}
@@ -51,6 +53,7 @@ class ColumnMap:
     output_tokens_count: str | None = None
     prefix: str | None = None
     system: str | None = None
+    timestamp: str | None = None
 
     def as_dict(self) -> dict[str, str]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
@@ -120,6 +123,7 @@ def make_row_mapper(
     max_tokens: int | None = None,
     count: Callable[[str], int] | None = None,
     render: Callable[[list[dict[str, Any]]], str | None] | None = None,
+    extra_body: dict[str, Any] | None = None,
 ) -> Callable[[Mapping[str, Any], str], GenerationRequest | None]:
     """A function turning one row into a request (``None`` for a row with no text).
 
@@ -127,10 +131,13 @@ def make_row_mapper(
     carry no token count (off by default: exact counting costs about a millisecond per
     thousand tokens, more than the schedule can spare per request); chat messages are counted
     as ``render`` (the chat template) lays them out, else as their joined contents.
+    ``extra_body`` goes into every request (shared: backends only read it). A numeric
+    ``timestamp`` column (seconds; trace sources convert theirs) becomes the request's
+    ``timestamp``; other values are ignored, as a dataset's ``created_at`` text would be.
     """
     pcol, mcol = columns.prompt, columns.messages
     ptc, otc = columns.prompt_tokens_count, columns.output_tokens_count
-    prefix_col, system_col = columns.prefix, columns.system
+    prefix_col, system_col, time_col = columns.prefix, columns.system, columns.timestamp
 
     def to_request(row: Mapping[str, Any], request_id: str) -> GenerationRequest | None:
         prompt: str | None = None
@@ -162,12 +169,17 @@ def make_row_mapper(
                     text = "\n".join(str(m.get("content", "")) for m in messages)
                 prompt_tokens = count(text)
         out = _as_int(row.get(otc)) if otc is not None else None
+        timestamp = row.get(time_col) if time_col is not None else None
         return GenerationRequest(
             request_id=request_id,
             prompt=prompt,
             messages=messages,
             prompt_tokens=prompt_tokens,
             max_tokens=out if out is not None else max_tokens,
+            extra_body=extra_body,
+            timestamp=float(timestamp)
+            if isinstance(timestamp, (int, float)) and not isinstance(timestamp, bool)
+            else None,
         )
 
     return to_request

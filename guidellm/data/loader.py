@@ -13,7 +13,9 @@ Iteration is cheap: per request it maps one row through a mapper prepared in adv
 * ``max_tokens`` (alias ``output_tokens``): output length for rows that carry none;
 * ``count_prompt_tokens``: count prompts that carry no token count with the tokenizer
   (exact but about 1 ms per 1,000 tokens; off by default, ``guidellm preprocess dataset``
-  stores counts once instead).
+  stores counts once instead);
+* ``ignore_eos``: add ``{"ignore_eos": true}`` to every request's ``extra_body`` so that
+  servers that understand it (vLLM, llama.cpp) generate the asked length.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from guidellm.data.base import DatasetSource
-from guidellm.data.columns import ColumnMap, make_row_mapper, resolve_columns
+from guidellm.data.columns import ROLES, ColumnMap, make_row_mapper, resolve_columns
 from guidellm.data.tokenizers import Tokenizer, load_tokenizer
 from guidellm.errors import UserError
 
@@ -40,6 +42,7 @@ LOADER_KEYS = (
     "output_tokens",
     "count_prompt_tokens",
     "strict",
+    "ignore_eos",
 )
 
 _EXAMPLE = "--data prompt_tokens=256,output_tokens=128"
@@ -99,7 +102,10 @@ class RequestLoader:
         if name is not None:
             cls = registry.get(str(name))
         else:
-            found = [registry.get(n) for n in registry.names()]
+            found = sorted(
+                (registry.get(n) for n in registry.names()),
+                key=lambda c: -getattr(c, "priority", 0),
+            )
             chosen = next((c for c in found if c.accepts(spec, options)), None)
             if chosen is None:
                 raise UserError(
@@ -107,7 +113,9 @@ class RequestLoader:
                     f"id, nor a synthetic spec; check the path or use e.g. {_EXAMPLE}"
                 )
             cls = chosen
-        return cls(spec, options, self.tokenizer, self.random_seed)
+        source = cls(spec, options, self.tokenizer, self.random_seed)
+        source.column_mapping = self._override
+        return source
 
     def validate(self) -> None:
         """Open every source and resolve its columns; raises :class:`UserError` on bad data.
@@ -121,6 +129,10 @@ class RequestLoader:
             isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
         ):
             raise UserError(f"--data-args max_tokens={max_tokens!r} must be a positive integer")
+        ignore_eos = self.data_args.get("ignore_eos", False)
+        if not isinstance(ignore_eos, bool):
+            raise UserError(f"--data-args ignore_eos={ignore_eos!r} must be true or false")
+        extra_body = {"ignore_eos": True} if ignore_eos else None
         count = render = None
         if self.data_args.get("count_prompt_tokens") and self.tokenizer is not None:
             count, render = self.tokenizer.count, self.tokenizer.apply_chat_template
@@ -138,7 +150,13 @@ class RequestLoader:
             columns = self._resolve(spec, source)
             self._columns.append(columns)
             self._mappers.append(
-                make_row_mapper(columns, max_tokens=max_tokens, count=count, render=render)
+                make_row_mapper(
+                    columns,
+                    max_tokens=max_tokens,
+                    count=count,
+                    render=render,
+                    extra_body=extra_body,
+                )
             )
         strict = self.data_args.get("strict", False)
         if not isinstance(strict, bool):
@@ -170,7 +188,18 @@ class RequestLoader:
             if first is None:
                 raise UserError(f"--data {spec!r} has no rows; check the file or the split")
             names = list(first)
-        return resolve_columns(names, self._override, f"--data {spec!r}")
+        override = None if source.normalized_rows else self._override
+        if not source.normalized_rows and not override:
+            from guidellm.data.trace_formats import detect_format
+
+            fmt = detect_format(names)
+            has_text = any(n.lower() in ROLES["prompt"] + ROLES["messages"] for n in names)
+            if fmt is not None and not has_text:
+                raise UserError(
+                    f"--data {spec!r} has no text but looks like a {fmt} trace; read it as one "
+                    f"with --data-args format={fmt}"
+                )
+        return resolve_columns(names, override, f"--data {spec!r}")
 
     @property
     def size(self) -> int | None:
@@ -200,16 +229,18 @@ class RequestLoader:
     def describe(self) -> dict[str, Any]:
         """For the report: the sources, the tokenizer and how prompt token counts are known."""
         tok = self.tokenizer
-        synthetic = [s for s in self.sources if s.name == "synthetic"]
+        synthetic = [s for s in self.sources if s.name in ("synthetic", "trace")]
         if tok is not None and tok.exact:
             counts = "exact"
         elif synthetic:
             counts = "approximate"
         else:
             counts = "from dataset columns"
+        traces = [s.describe() for s in self.sources if s.name == "trace"]
         return {
             "data": list(self.data),
             "sources": [s.describe() for s in self.sources],
+            "trace": traces[0] if traces else None,
             "columns": [c.as_dict() for c in self._columns],
             "tokenizer": tok.describe() if tok is not None else None,
             "prompt_tokens": counts,

@@ -21,7 +21,9 @@ def register_dataset_sources(register: Register[DatasetSource]) -> None:
     from guidellm.data.files import FileSource
     from guidellm.data.huggingface import HuggingFaceSource
     from guidellm.data.synthetic import SyntheticSource
+    from guidellm.data.traces import TraceSource
 
     register(FileSource)
     register(HuggingFaceSource)
     register(SyntheticSource)
+    register(TraceSource)

@@ -36,7 +36,13 @@ from guidellm.data.tokenizers import ApproxTokenizer, Tokenizer
 from guidellm.errors import UserError
 from guidellm.options import parse_options
 
-__all__ = ["LengthDistribution", "PromptFactory", "SyntheticSource", "parse_synthetic_spec"]
+__all__ = [
+    "IndexCode",
+    "LengthDistribution",
+    "PromptFactory",
+    "SyntheticSource",
+    "parse_synthetic_spec",
+]
 
 _LENGTH_KEYS = ("prompt_tokens", "output_tokens")
 _SUFFIXES = ("", "_stdev", "_min", "_max")
@@ -211,9 +217,9 @@ class PromptFactory:
         pieces = [p for p in pieces if p.isalpha()]
         first = [p for p in pieces if count(p) == 1][: self.CODE_WORDS]
         rest = [w for w in vocabulary if count(" " + w) == 1][: self.CODE_WORDS]
-        self.codes: dict[bool, _Code | None] = {
-            True: _Code.build(first, rest, self.UNIQUE),
-            False: _Code.build(rest, rest, self.UNIQUE),
+        self.codes: dict[bool, IndexCode | None] = {
+            True: IndexCode.build(first, rest, self.UNIQUE),
+            False: IndexCode.build(rest, rest, self.UNIQUE),
         }
         if self.codes[True] is None or self.codes[False] is None:
             self.verify_each = True  # no one-token words: uniqueness by corpus offset only
@@ -287,7 +293,7 @@ class PromptFactory:
         return True
 
 
-class _Code:
+class IndexCode:
     """Spells a scrambled index with one-token words: a bijection below ``modulus``."""
 
     def __init__(self, first: list[str], rest: list[str], length: int) -> None:
@@ -299,7 +305,7 @@ class _Code:
         self.mult = mult
 
     @classmethod
-    def build(cls, first: list[str], rest: list[str], unique: int) -> _Code | None:
+    def build(cls, first: list[str], rest: list[str], unique: int) -> IndexCode | None:
         if len(first) < 2 or len(rest) < 2:
             return None
         return cls(first, rest, 1 + max(0, math.ceil(math.log(unique / len(first), len(rest)))))

@@ -27,7 +27,7 @@ def _loader(host: PluginHost, data: list[str], processor: str | None = None, **a
 
 
 def test_builtin_sources_are_registered(host: PluginHost) -> None:
-    assert host.dataset_sources.names() == ["files", "huggingface", "synthetic"]
+    assert host.dataset_sources.names() == ["files", "huggingface", "synthetic", "trace"]
 
 
 def test_synthetic_loader_is_endless_with_unique_ids(host: PluginHost) -> None:
@@ -121,7 +121,9 @@ def _write(path: Path, text: str) -> str:
 def test_unknown_tokenizer_and_source(host: PluginHost) -> None:
     with pytest.raises(UserError, match=r"--processor nope\.json: no such file"):
         _loader(host, ["prompt_tokens=5"], processor="nope.json")
-    with pytest.raises(UnknownComponentError, match="Available: files, huggingface, synthetic"):
+    with pytest.raises(
+        UnknownComponentError, match="Available: files, huggingface, synthetic, trace"
+    ):
         _loader(host, ["prompt_tokens=5"], source="synthtic")
     with pytest.raises(UserError, match="no --data given"):
         _loader(host, [])
