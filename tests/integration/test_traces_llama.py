@@ -1,7 +1,7 @@
 """A Mooncake trace's prefix reuse reaches a real server's prefix cache (llama.cpp).
 
 Two traces of 40 short requests (blocks of 16 tokens, prompts of 64-128, 4 output tokens) are
-replayed one request at a time against a one-slot llama-server: in one, about half of the
+replayed against a one-slot llama-server: in one, about half of the
 requests begin with earlier requests' blocks; in the other no hash id repeats. llama-server
 counts the prompt tokens it took from its cache (``llamacpp:prompt_tokens_cached_total`` on
 ``/metrics``; its responses say the same in ``usage.prompt_tokens_details.cached_tokens``).
@@ -10,7 +10,8 @@ one token per request (measured: 40 for 40 requests); the repeating trace must c
 blocks (measured: 4,352 tokens, more than the 34 blocks shared with the request just before:
 this llama-server also keeps earlier prompts in a host-memory cache).
 
-The profile is ``synchronous``: the cache effect does not depend on timing.
+The traces are replayed at their own times (``--profile replay``, 50 requests/s: the one slot
+takes them in turn).
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def _replay(server: LlamaServer, trace: Path, tmp_path: Path) -> int:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GUIDELLM_")}
     proc = subprocess.run(
         [sys.executable, "-m", "guidellm", "run", "--target", server.url, "--data", str(trace),
-         "--data-args", "block_size=16,ignore_eos=true", "--profile", "synchronous",
+         "--data-args", "block_size=16,ignore_eos=true", "--profile", "replay",
          "--max-requests", str(REQUESTS), "--backend-args", "request_format=text_completions",
          "--output", str(tmp_path / f"{trace.stem}.json"), "--disable-progress"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240, check=False,
@@ -72,6 +73,7 @@ def _replay(server: LlamaServer, trace: Path, tmp_path: Path) -> int:
     report = json.loads((tmp_path / f"{trace.stem}.json").read_text())
     (bench,) = report["benchmarks"]
     assert bench["requests"]["successful"] == REQUESTS
+    assert bench["strategy"]["type"] == "replay"
     assert report["resolved"]["data"]["trace"]["block_size"] == 16
     return _cached_total(server.url) - before
 
