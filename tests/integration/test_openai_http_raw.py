@@ -696,3 +696,32 @@ def test_no_deadline_fires_once_done_was_read() -> None:
     recorder, error = run(go())
     assert error is None, error
     assert recorder.text == "x"
+
+
+def test_a_worker_opens_its_first_connections_at_startup() -> None:
+    """startup(N > 1) connects min(N, 8) times before any request, and the requests then
+    reuse those connections; the parent's check (startup(1)) opens none."""
+    ok = [sse_head(), chunk(delta("a")), chunk(USAGE), chunk(DONE), END]
+
+    async def go() -> tuple[int, int, int, int]:
+        server = RawServer(lambda _i, _r: list(ok))
+        async with server as url:
+            check = OpenAIHTTPBackend(url, "m")
+            await check.startup(1)
+            await asyncio.sleep(0.05)
+            after_check = server.connections
+            await check.shutdown()
+            backend = OpenAIHTTPBackend(url, "m")
+            await backend.startup(20)
+            await asyncio.sleep(0.05)
+            warmed = server.connections - after_check
+            for i in range(3):
+                request = GenerationRequest(f"r{i}", prompt="hi", max_tokens=4)
+                recorder = ResponseRecorder(request, now())
+                recorder.start()
+                await backend.resolve(request, recorder)
+            after_requests = server.connections - after_check
+            await backend.shutdown()
+            return after_check, warmed, after_requests, len(server.requests)
+
+    assert run(go()) == (0, 8, 8, 3)
