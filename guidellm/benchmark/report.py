@@ -184,6 +184,9 @@ class TimeSlices(_Model):
     errored: list[int] = Field(default_factory=list)
     incomplete: list[int] = Field(default_factory=list)
     requests_per_second: list[float | None] = Field(default_factory=list)
+    #: Requests whose intended send time falls in the slice, per second: the schedule's rate
+    #: (for closed loop, when a stream freed up).
+    intended_per_second: list[float | None] = Field(default_factory=list)
     concurrency_mean: list[float | None] = Field(default_factory=list)
     output_tokens_per_second: list[float | None] = Field(default_factory=list)
     ttft_ms_p50: list[float | None] = Field(default_factory=list)

@@ -117,6 +117,8 @@ class SliceAccumulator:
         self.size = size
         self.rows = 0
         self.started: NDArray[np.int64] = np.zeros(0, dtype=np.int64)
+        #: Requests by intended send time (the schedule's rate, to set the achieved against).
+        self.due: NDArray[np.int64] = np.zeros(0, dtype=np.int64)
         #: Ended requests, ``3 * slice + status``.
         self.ended: NDArray[np.int64] = np.zeros(0, dtype=np.int64)
         #: Output tokens of the successful requests, by end slice.
@@ -142,6 +144,7 @@ class SliceAccumulator:
         start, end = block["start"], block["end"]
         by = {"start": self._index(start), "end": self._index(end)}
         self.started = _grow(self.started, np.bincount(by["start"]))
+        self.due = _grow(self.due, np.bincount(self._index(block["scheduled"])))
         self.ended = _grow(self.ended, np.bincount(by["end"] * 3 + status))
         ok = status == 0
         out_tok = block["output_tokens"]
@@ -203,10 +206,12 @@ class SliceAccumulator:
             return np.bincount(final, weights=arr, minlength=n * width).astype(np.float64)
 
         started = fold(self.started)
+        due = fold(self.due)
         ended = fold(self.ended, 3).reshape(n, 3)
         tokens = fold(self.tokens)
         with np.errstate(divide="ignore", invalid="ignore"):
             rate = np.where(length > 0, started / length, np.nan)
+            intended = np.where(length > 0, due / length, np.nan)
             tok_rate = np.where(length > 0, tokens / length, np.nan)
             area = np.diff(timeline.areas(self.origin + np.append(starts, duration)))
             concurrency = np.where(length > 0, area / length, np.nan)
@@ -228,6 +233,7 @@ class SliceAccumulator:
             "errored": ended[:, 1].astype(np.int64).tolist(),
             "incomplete": ended[:, 2].astype(np.int64).tolist(),
             "requests_per_second": _round(rate),
+            "intended_per_second": _round(intended),
             "concurrency_mean": _round(concurrency),
             "output_tokens_per_second": _round(tok_rate),
         }

@@ -33,6 +33,7 @@ TIMELINE_COLUMNS = (
     "errored",
     "incomplete",
     "requests_per_second",
+    "intended_per_second",
     "concurrency_mean",
     "output_tokens_per_second",
     "ttft_ms_p50",

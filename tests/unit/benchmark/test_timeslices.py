@@ -74,6 +74,20 @@ def test_counts_rates_boundaries_and_the_last_partial_slice() -> None:
     )
 
 
+def test_intended_rate_counts_intended_send_times() -> None:
+    """A request due at 0.95 s but sent at 1.05 s counts as intended in slice 0 and
+    started in slice 1: the achieved rate lags the schedule's."""
+    results = [
+        result(0.2, ttft=0.1, tokens=2),
+        result(1.05, ttft=0.1, tokens=2, scheduled=0.95),
+        result(1.5, ttft=0.1, tokens=2),
+    ]
+    ts = compile_results(results, start_time=0.0, end_time=2.0).timeslices
+    assert ts.started == [1, 2]
+    assert ts.intended_per_second == [2.0, 1.0]
+    assert ts.requests_per_second == [1.0, 2.0]
+
+
 def test_concurrency_is_time_weighted_within_each_slice() -> None:
     ts = _hand_case().timeslices
     # In flight: [0.1,0.401] [0.9,1.201] [1.0,1.301] [2.5,3.201].
