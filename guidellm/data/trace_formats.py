@@ -285,9 +285,16 @@ class RowReader:
             raise RowProblem(f"{c.timestamp}={t} is not a finite number; fix the row")
         previous = self.previous
         if previous is not None and t < previous:
+            # A prompt file that merely has a time column is read as a trace too: say how
+            # to read it as plain prompts instead.
+            plain = (
+                ", or read it as plain prompts with --data-args source=files"
+                if c.format == "generic"
+                else ""
+            )
             raise RowProblem(
                 f"{c.timestamp} goes back in time ({t:.6f} s after {previous:.6f} s in the row "
-                "before); sort the trace by its timestamp"
+                f"before); sort the trace by its timestamp{plain}"
             )
         if t < 0:
             raise RowProblem(f"{c.timestamp} is negative ({t:g} s); traces count time from 0")

@@ -225,6 +225,16 @@ BAD = [
 ]  # fmt: skip
 
 
+def test_an_unsorted_prompt_file_with_a_time_column_says_how_to_read_it_plainly(
+    host: PluginHost, tmp_path: Path
+) -> None:
+    path = tmp_path / "prompts.jsonl"
+    path.write_text('{"time": 5, "prompt": "a"}\n{"time": 4, "prompt": "b"}\n')
+    with pytest.raises(UserError, match="source=files"):
+        _load(host, path)
+    assert [r.prompt for r in _load(host, path, source="files")] == ["a", "b"]
+
+
 @pytest.mark.parametrize(("text", "words"), BAD)
 def test_bad_rows_are_one_line_naming_row_and_fix(
     host: PluginHost, tmp_path: Path, text: str, words: tuple[str, ...]
