@@ -68,7 +68,8 @@ def _table(
 
 
 def report_tables(report: Report) -> list[Table]:
-    """Run summary, request latency, token stats and throughput: one row per benchmark."""
+    """Run summary, request latency, token stats and throughput, one row per benchmark;
+    then one row per stage of the staged benchmarks."""
     bms = report.benchmarks
 
     def summary_row(b: Benchmark) -> list[str]:
@@ -128,7 +129,7 @@ def report_tables(report: Report) -> list[Table]:
         ]
 
     stat3 = ["mean", "p50", "p99"]
-    return [
+    tables = [
         _table(
             "Run summary",
             ["Benchmark", "Start UTC", "Dur s", "Window s", "OK", "Err", "Inc", "Outside"],
@@ -163,6 +164,43 @@ def report_tables(report: Report) -> list[Table]:
             throughput_row,
         ),
     ]
+    return tables + _stage_tables(bms)
+
+
+def _stage_tables(bms: Sequence[Benchmark]) -> list[Table]:
+    """One row per stage of every staged benchmark (none without stages)."""
+    rows: list[list[str]] = []
+    for b in bms:
+        for st in b.stages or ():
+            if st.concurrency is not None:
+                asked = f"{st.concurrency} streams"
+            elif st.ramp_to is not None:
+                asked = f"{fmt(st.rate, 1)} to {fmt(st.ramp_to, 1)}/s"
+            else:
+                asked = f"{fmt(st.rate, 1)}/s"
+            rows.append(
+                [
+                    b.label,
+                    str(st.index),
+                    f"{fmt(st.start_s, 0)}-{fmt(st.end_s, 0)}",
+                    asked,
+                    fmt(st.requests_per_second),
+                    fmt(st.successful),
+                    fmt(st.errored),
+                    fmt(st.incomplete),
+                    fmt(st.ttft_ms_p50),
+                    fmt(st.ttft_ms_p99),
+                    fmt(st.itl_ms_p50),
+                    fmt(st.itl_ms_p99),
+                    fmt(st.latency_s_p99, 3),
+                ]
+            )
+    if not rows:
+        return []
+    headers = ["Benchmark", "Stage", "s", "Asked", "Req/s", "OK", "Err", "Inc"]
+    headers += ["p50", "p99", "p50", "p99", "Lat. p99 s"]
+    groups = [("", 8), ("TTFT ms", 2), ("ITL ms", 2), ("", 1)]
+    return [Table("Stages (requests by intended send time)", headers, rows, groups)]
 
 
 def warnings_of(report: Report) -> list[str]:

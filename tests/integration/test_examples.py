@@ -3,6 +3,7 @@ replaced by a local server through flags, which win over the file)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -128,3 +129,20 @@ def test_bursty_gamma(server: str, tmp_path: Path) -> None:
     (bench,) = json.loads((tmp_path / "benchmarks.json").read_text())["benchmarks"]
     assert bench["strategy"] == {"type": "gamma", "rate": 20.0, "cv": 2.0}
     assert 20 <= bench["requests"]["successful"] <= 80  # 40 expected; bursts make it vary
+
+
+def test_replaying_the_sample_mooncake_trace(server: str, tmp_path: Path) -> None:
+    scenario = str(EXAMPLES / "replay-mooncake.yaml")
+    data = str(EXAMPLES / "traces" / "mooncake.jsonl")
+    proc = _run("--scenario", scenario, "--target", server, "--data", data, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    (bench,) = json.loads((tmp_path / "benchmarks.json").read_text())["benchmarks"]
+    rows = [json.loads(line) for line in Path(data).read_text().splitlines()]
+    assert bench["strategy"]["type"] == "replay"
+    assert bench["requests"]["successful"] == len(rows)
+    assert bench["client"]["stop_reason"] == "data_exhausted"
+    # Twice as fast, gaps of 5 s at most: the last request went out that late, not sooner.
+    stamps = [r["timestamp"] / 1000 for r in rows]
+    gaps = [min(0.5 * (b - a), 5.0) for a, b in itertools.pairwise(stamps)]
+    assert bench["duration"] >= sum(gaps)
+    assert (tmp_path / "benchmarks.timeline.csv").is_file()

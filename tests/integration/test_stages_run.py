@@ -62,5 +62,6 @@ def test_the_achieved_rate_follows_the_stages(tmp_path: Path) -> None:
         rows = list(csv.DictReader(f))
     assert len(rows) == len(ts["start_s"]) and rows[15]["stage"] == "1"
     html = (tmp_path / "run.html").read_text()
+    assert "Stages (requests by intended send time)" in proc.stdout
     for marker in ("stage 0", "stage 1", "stage 2", "achieved req/s", "intended req/s"):
         assert marker in html, marker

@@ -107,3 +107,14 @@ def test_html_over_time_charts_with_stage_markers(staged: Report) -> None:
     assert "<circle" not in section  # lines only: hundreds of slices stay small
     for points in section.split('points="')[1:]:
         assert points.split('"', 1)[0].strip()
+
+
+def test_a_stage_table_follows_the_benchmark_tables(staged: Report) -> None:
+    from guidellm.outputs.tables import report_tables
+
+    tables = report_tables(staged)
+    assert tables[-1].title.startswith("Stages")
+    rows = tables[-1].rows
+    assert [r[1:4] for r in rows] == [["0", "0-2", "4.0/s"], ["1", "2-4", "4.0 to 12.0/s"]]
+    assert [r[5] for r in rows] == ["8", "8"]  # successful requests by intended send time
+    assert all(not t.title.startswith("Stages") for t in report_tables(sweep_report()))
