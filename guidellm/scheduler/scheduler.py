@@ -203,7 +203,12 @@ class _Run:
         self.closed = strategy.streams is not None
         if self.closed:
             streams = int(strategy.streams or 1)
-            share = [streams // size + (1 if w < streams % size else 0) for w in range(size)]
+            # Concurrency stages: only as many workers as the smallest stage has streams, so
+            # that every worker keeps at least one stream in every stage and never sits on a
+            # queue of requests it may not send.
+            spread = min(size, *(n for _, n in strategy.stream_stages or [(0, size)]))
+            share = [streams // spread + (1 if w < streams % spread else 0) for w in range(size)]
+            share = [s if w < spread else 0 for w, s in enumerate(share)]
             self.participants = [w for w in range(size) if share[w] > 0]
             self.share = share
         else:
@@ -223,6 +228,15 @@ class _Run:
 
     async def execute(self) -> ScheduleSummary:
         cpu0 = time.process_time()
+        if not self.closed:
+            # The first request is read before the clock starts: a replay skipping the first
+            # hours of a trace reads (and builds) every skipped row here, not late.
+            if self.strategy.timed_by_data:
+                self._pairs: Iterator[tuple[float, GenerationRequest]] = self._timed_by_data()
+            else:
+                self._pairs = self._timed_by_strategy()
+            self._pending = next(self._pairs, None)
+            self._rr = itertools.cycle(range(self.pool.size))
         self.start_time = start = time.perf_counter() + _LEAD_S
         for w in self.participants:
             self.pool.send(
@@ -249,12 +263,6 @@ class _Run:
             if self.stop_reason is None:
                 self._refill_all()
         else:
-            if self.strategy.timed_by_data:
-                self._pairs: Iterator[tuple[float, GenerationRequest]] = self._timed_by_data(start)
-            else:
-                self._pairs = self._timed_by_strategy(start)
-            self._pending = next(self._pairs, None)
-            self._rr = itertools.cycle(range(self.pool.size))
             self._top_up()
         try:
             await self.done
@@ -297,12 +305,12 @@ class _Run:
     def _schedule_stages(self, start: float) -> None:
         """Closed-loop stages: each worker's share of streams at each stage's start, and the
         benchmark's end with the last stage (what is in flight then is cancelled)."""
-        size = self.pool.size
+        spread = len(self.participants)
         lead = self.loop.time() - time.perf_counter()  # perf_counter -> loop clock
 
         def send(offset: float, streams: int) -> None:
             for w in self.participants:
-                share = streams // size + (1 if w < streams % size else 0)
+                share = streams // spread + (1 if w < streams % spread else 0)
                 self.pool.send(w, Streams(self.index, share, start + offset))
 
         for offset, streams in self.strategy.stream_stages or []:
@@ -382,17 +390,17 @@ class _Run:
                 shipped(w, 0.0, request)
             self.pool.send(w, Items(self.index, [], batch))
 
-    def _timed_by_strategy(self, start: float) -> Iterator[tuple[float, GenerationRequest]]:
+    def _timed_by_strategy(self) -> Iterator[tuple[float, GenerationRequest]]:
         """Send times from the strategy, each taking the next request when it is due; the
         offsets ending is the schedule's end (a finite strategy: stages, a ramp)."""
         for offset in self.strategy.arrival_offsets(self.rng):
             got = self._take(1)
             if not got:
                 return
-            yield start + offset, got[0]
+            yield offset, got[0]
         self._feed_end("schedule_complete")
 
-    def _timed_by_data(self, start: float) -> Iterator[tuple[float, GenerationRequest]]:
+    def _timed_by_data(self) -> Iterator[tuple[float, GenerationRequest]]:
         """Send times from the requests' own trace timestamps (``replay``), read one request
         at a time so that a trace is streamed, never held."""
         taken: list[GenerationRequest] = []
@@ -407,32 +415,31 @@ class _Run:
             if offset is None:  # before the replayed window: never sent
                 self.shipped -= 1
                 continue
-            yield start + offset, request
+            yield offset, request
 
     def _top_up(self) -> None:
         """Open loop: ship every request due before now + lookahead, round-robin."""
         self._feed_handle = None
         if self.stop_reason is not None:
             return
-        horizon = time.perf_counter() + _LOOKAHEAD_S
-        deadline = (
-            self.start_time + self.limits.max_seconds
-            if self.limits.max_seconds is not None
-            else math.inf
-        )
+        start = self.start_time
+        horizon = time.perf_counter() + _LOOKAHEAD_S - start  # as an offset, like ``pending``
+        limit = self.limits.max_seconds
+        deadline = limit if limit is not None else math.inf
         size = self.pool.size
         times: list[list[float]] = [[] for _ in range(size)]
         batches: list[list[GenerationRequest]] = [[] for _ in range(size)]
         pending = self._pending
         shipped = self.ledger.shipped
         while pending is not None and pending[0] <= horizon:
-            t, request = pending
-            if t >= deadline:
+            offset, request = pending
+            if offset >= deadline:
                 # Nothing more is due inside the time limit; the request read is not sent.
                 self.shipped -= 1
                 pending = None
                 self._feed_end("max_seconds")
                 break
+            t = start + offset
             w = next(self._rr)
             times[w].append(t)
             batches[w].append(request)
@@ -452,6 +459,13 @@ class _Run:
             return
         if not self._feeding_over():
             self._feed_end("data_exhausted")
+        duration = self.strategy.duration
+        if self.end_reason == "schedule_complete" and duration is not None:
+            # A schedule that ends in a pause (a last stage at rate 0) lasts to its end.
+            wait = start + min(duration, deadline) - time.perf_counter()
+            if wait > 0:
+                self._feed_handle = self.loop.call_later(wait, self._end_all)
+                return
         self._end_all()
 
     # -- collection --------------------------------------------------------------------------

@@ -7,6 +7,7 @@ the stop conditions cut the trace like any benchmark.
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Iterator
 
 import uvloop
@@ -18,13 +19,18 @@ from guidellm.scheduler.scheduler import Limits, Scheduler, ScheduleSummary
 from guidellm.testing.sleep_backend import SleepBackend
 
 
-def _trace(stamps: list[float]) -> Iterator[GenerationRequest]:
+def _trace(stamps: list[float], cost_s: float = 0.0) -> Iterator[GenerationRequest]:
     for i, stamp in enumerate(stamps):
+        if cost_s:
+            time.sleep(cost_s)  # a row that is slow to read (a prompt to build)
         yield GenerationRequest(f"r{i}", prompt="hi", max_tokens=2, timestamp=stamp)
 
 
 def _replay(
-    options: dict[str, object], stamps: list[float], limits: Limits | None = None
+    options: dict[str, object],
+    stamps: list[float],
+    limits: Limits | None = None,
+    cost_s: float = 0.0,
 ) -> tuple[ScheduleSummary, list[RequestResult]]:
     (strategy,) = ReplayStrategy.from_rates(None, options)
     pool = LocalProcessPool(SleepBackend(ttft_ms=2, itl_ms=1, output_tokens=2), 2, 64)
@@ -38,7 +44,7 @@ def _replay(
             await pool.connect(scheduler.on_message)
             out.append(
                 await scheduler.run(
-                    0, strategy, _trace(stamps), on_result=results.append,
+                    0, strategy, _trace(stamps, cost_s), on_result=results.append,
                     limits=limits or Limits(), rng=random.Random(1),
                 )
             )  # fmt: skip
@@ -77,6 +83,16 @@ def test_start_offset_skips_rows_and_max_gap_closes_the_pause() -> None:
 def test_max_requests_and_max_seconds_cut_the_trace() -> None:
     summary, results = _replay({}, STAMPS, Limits(max_requests=30))
     assert (summary.stop_reason, len(results), summary.sent) == ("completed", 30, 30)
-    summary, results = _replay({}, STAMPS, Limits(max_seconds=0.3))
+    summary, results = _replay({}, STAMPS, Limits(max_seconds=0.305))
     assert summary.stop_reason == "max_seconds"
-    assert len(results) == summary.sent == 30  # sent before 0.3 s of trace time
+    assert len(results) == summary.sent == 31  # due at 0.00-0.30 s of trace time
+
+
+def test_rows_skipped_by_start_offset_are_read_before_the_clock_starts() -> None:
+    """Skipping 2,000 rows that take 0.5 ms each to read (1 s) must not make the first
+    replayed requests late."""
+    stamps = [0.001 * i for i in range(2000)] + [2.0 + 0.01 * i for i in range(50)]
+    _summary, results = _replay({"start_offset_s": 2.0}, stamps, cost_s=0.0005)
+    assert len(results) == 50
+    late_ms = max(r.request_start - r.scheduled_time for r in results) * 1000
+    assert late_ms < 100, late_ms

@@ -17,12 +17,14 @@ from guidellm.scheduler.stages import StagesStrategy
 from guidellm.testing.sleep_backend import SleepBackend
 
 
-def _requests() -> Iterator[GenerationRequest]:
-    for i in itertools.count():
+def _requests(count: int | None = None) -> Iterator[GenerationRequest]:
+    for i in itertools.count() if count is None else range(count):
         yield GenerationRequest(f"r{i}", prompt="hi", max_tokens=2)
 
 
-def _stages(stages: list[dict[str, object]]) -> tuple[ScheduleSummary, list[RequestResult]]:
+def _stages(
+    stages: list[dict[str, object]], count: int | None = None
+) -> tuple[ScheduleSummary, list[RequestResult]]:
     (strategy,) = StagesStrategy.from_rates(None, {"stages": stages})
     pool = LocalProcessPool(SleepBackend(ttft_ms=40, itl_ms=5, output_tokens=2), 2, 64)
     pool.start()
@@ -35,7 +37,7 @@ def _stages(stages: list[dict[str, object]]) -> tuple[ScheduleSummary, list[Requ
             await pool.connect(scheduler.on_message)
             out.append(
                 await scheduler.run(
-                    0, strategy, _requests(), on_result=results.append, limits=Limits(),
+                    0, strategy, _requests(count), on_result=results.append, limits=Limits(),
                     rng=random.Random(1),
                 )
             )  # fmt: skip
@@ -80,3 +82,21 @@ def test_concurrency_stages_hold_each_level() -> None:
     cancelled = [r for r in results if r.status != RequestStatus.SUCCESSFUL]
     assert all(r.request_end >= start + 2.95 for r in cancelled)
     assert len(cancelled) <= 1
+
+
+def test_a_stage_of_one_stream_sends_all_of_finite_data() -> None:
+    """With one stream, one worker sends: no requests wait, unsent, on a worker without
+    streams while the data runs out elsewhere."""
+    summary, results = _stages(
+        [{"concurrency": 2, "seconds": 0.5}, {"concurrency": 1, "seconds": 5}], count=60
+    )
+    assert len(results) == summary.sent == 60
+    assert summary.stop_reason == "data_exhausted"
+    assert summary.end_time - summary.start_time < 4.0
+
+
+def test_a_last_pause_stage_lasts_to_its_end() -> None:
+    summary, results = _stages([{"rate": 10, "seconds": 1}, {"rate": 0, "seconds": 1.5}])
+    assert len(results) == 10
+    assert summary.stop_reason == "schedule_complete"
+    assert 2.4 < summary.end_time - summary.start_time < 2.8
