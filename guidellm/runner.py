@@ -141,6 +141,7 @@ class Runner:
             processor=c.processor,
             random_seed=c.random_seed,
             host=self.host,
+            timed=any(s.timed_by_data for s in self.profile.planned() or []),
         )
         planned = self.profile.planned() or []
         timed_by_data = any(s.timed_by_data for s in planned)

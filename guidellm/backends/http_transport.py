@@ -383,9 +383,13 @@ class LeanHTTPTransport(httpx.AsyncBaseTransport):
         key = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
         count = max(0, min(count, self.max_connections - self._open))
         self._open += count
-        opened = await asyncio.gather(
-            *(self._connect(request, key) for _ in range(count)), return_exceptions=True
-        )
+        try:
+            opened = await asyncio.gather(
+                *(self._connect(request, key) for _ in range(count)), return_exceptions=True
+            )
+        except BaseException:  # cancelled: none of them joins the pool
+            self._open -= count
+            raise
         good = [c for c in opened if isinstance(c, _Connection)]
         self._open -= count - len(good)
         self._idle.setdefault(key, []).extend(good)

@@ -34,7 +34,11 @@ class DatasetSource(abc.ABC):
     @classmethod
     @abc.abstractmethod
     def accepts(cls, spec: str, options: Mapping[str, Any]) -> bool:
-        """Whether ``spec`` looks like this source's input (a path, an id, ``k=v`` pairs)."""
+        """Whether ``spec`` looks like this source's input (a path, an id, ``k=v`` pairs).
+
+        ``options`` are the source options plus ``timed`` (bool, from the RequestLoader):
+        whether the run sends requests at the data's own times (the ``replay`` profile).
+        """
 
     def __init__(
         self,

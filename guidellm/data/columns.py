@@ -96,6 +96,20 @@ def _as_int(value: Any) -> int | None:
     return number if number > 0 else None
 
 
+def _as_seconds(value: Any) -> float | None:
+    """A number of seconds, or numeric text (a CSV cell); ``None`` for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
 def normalize_messages(raw: Any) -> list[dict[str, Any]] | None:
     """OpenAI or ShareGPT messages, up to the last user turn; ``None`` if unusable."""
     if isinstance(raw, str):
@@ -169,7 +183,7 @@ def make_row_mapper(
                     text = "\n".join(str(m.get("content", "")) for m in messages)
                 prompt_tokens = count(text)
         out = _as_int(row.get(otc)) if otc is not None else None
-        timestamp = row.get(time_col) if time_col is not None else None
+        timestamp = _as_seconds(row.get(time_col)) if time_col is not None else None
         return GenerationRequest(
             request_id=request_id,
             prompt=prompt,
@@ -177,9 +191,7 @@ def make_row_mapper(
             prompt_tokens=prompt_tokens,
             max_tokens=out if out is not None else max_tokens,
             extra_body=extra_body,
-            timestamp=float(timestamp)
-            if isinstance(timestamp, (int, float)) and not isinstance(timestamp, bool)
-            else None,
+            timestamp=timestamp,
         )
 
     return to_request

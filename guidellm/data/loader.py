@@ -63,6 +63,7 @@ class RequestLoader:
         processor: str | None,
         random_seed: int,
         host: PluginHost,
+        timed: bool = False,
     ) -> None:
         if isinstance(data, str):
             data = [data]
@@ -72,6 +73,9 @@ class RequestLoader:
         self.data_args = dict(data_args)
         self.processor = processor
         self.random_seed = random_seed
+        #: The run sends requests at the data's own times (``replay``): sources may read a
+        #: file with a time column as a trace (see ``DatasetSource.accepts``).
+        self.timed = timed
         self.tokenizer: Tokenizer | None = load_tokenizer(processor)
         override = self.data_args.get("column_mapping")
         if override is not None and not isinstance(override, Mapping):
@@ -106,7 +110,8 @@ class RequestLoader:
                 (registry.get(n) for n in registry.names()),
                 key=lambda c: -getattr(c, "priority", 0),
             )
-            chosen = next((c for c in found if c.accepts(spec, options)), None)
+            asked = {**options, "timed": self.timed}
+            chosen = next((c for c in found if c.accepts(spec, asked)), None)
             if chosen is None:
                 raise UserError(
                     f"--data {spec!r} is not an existing file or folder, a Hugging Face dataset "

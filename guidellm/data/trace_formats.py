@@ -37,6 +37,7 @@ __all__ = [
     "TraceColumns",
     "TraceRow",
     "detect_format",
+    "has_text",
     "trace_columns",
 ]
 
@@ -94,14 +95,24 @@ def _generic_role(by_lower: Mapping[str, str], role: str) -> str | None:
     return next((by_lower[n] for n in ROLES[role] if n in by_lower), None)
 
 
+def has_text(columns: Iterable[str]) -> bool:
+    """Whether the columns include prompt text (or chat messages)."""
+    by_lower = _lower_map(columns)
+    return bool(_generic_role(by_lower, "prompt") or _generic_role(by_lower, "messages"))
+
+
 def detect_format(columns: Iterable[str]) -> str | None:
     """The trace format these columns look like, ``None`` when they are no trace."""
     by_lower = _lower_map(columns)
+    has_text = _generic_role(by_lower, "prompt")
     for name, required in _REQUIRED.items():
         if all(c.lower() in by_lower for c in required):
+            # Mooncake's names are common ones: with prompt text and no hash ids, a file is
+            # a generic trace (times in seconds, its own text), not Mooncake.
+            if name == "mooncake" and has_text and "hash_ids" not in by_lower:
+                continue
             return name
     has_length = _generic_role(by_lower, "prompt_tokens_count") or "input_length" in by_lower
-    has_text = _generic_role(by_lower, "prompt")
     if _generic_role(by_lower, "timestamp") and (has_length or has_text):
         return "generic"
     return None
@@ -230,26 +241,23 @@ class RowReader:
         if match is None:
             raise ValueError(text)
         year, month, day, hour, minute, second, fraction, zone = match.groups()
-        date_key = text[:10]
+        date_key = f"{year}{month}{day}"
         ordinal = self._dates.get(date_key)
         if ordinal is None:
             ordinal = dt.date(int(year), int(month), int(day)).toordinal()
             if len(self._dates) > 64:
                 self._dates.clear()
             self._dates[date_key] = ordinal
-        if self.origin is None:
-            self.origin = dt.date.fromordinal(ordinal)
-            self._origin_ordinal = ordinal
-        seconds: int = (
-            (ordinal - self._origin_ordinal) * 86400
-            + int(hour) * 3600
-            + int(minute) * 60
-            + int(second)
-        )
+        # Whole seconds in UTC since the proleptic calendar's day 1 (exact in an int).
+        utc: int = ordinal * 86400 + int(hour) * 3600 + int(minute) * 60 + int(second)
         if zone and zone != "Z":
             sign = -1 if zone[0] == "-" else 1
             digits = zone[1:].replace(":", "")
-            seconds -= sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
+            utc -= sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
+        if self.origin is None:  # the first row's day, in UTC
+            self._origin_ordinal = utc // 86400
+            self.origin = dt.date.fromordinal(self._origin_ordinal)
+        seconds = utc - self._origin_ordinal * 86400
         if fraction:
             return seconds + int(fraction) / float(10 ** len(fraction))
         return float(seconds)

@@ -38,6 +38,7 @@ from guidellm.data.trace_formats import (
     TraceRow,
     default_unit,
     detect_format,
+    has_text,
     trace_columns,
 )
 from guidellm.data.trace_prompts import TracePrompts
@@ -86,9 +87,15 @@ class TraceSource(DatasetSource):
         if path.suffix.lower() not in TRACE_SUFFIXES or not path.is_file():
             return False
         try:
-            return detect_format(_peek_columns(path)) is not None
+            columns = _peek_columns(path)
         except Exception:  # unreadable here: the files source reports it properly
             return False
+        fmt = detect_format(columns)
+        # A prompt file that merely has a time column stays a prompt file (its system and
+        # prefix columns kept) unless the run replays it or format= says it is a trace.
+        if fmt == "generic" and not options.get("timed"):
+            return not has_text(columns)
+        return fmt is not None
 
     def __init__(self, spec: str, options: Mapping[str, Any], *args: Any, **kwargs: Any) -> None:
         super().__init__(spec, options, *args, **kwargs)

@@ -27,15 +27,22 @@ __all__ = ["GammaStrategy", "check_cv", "gamma_gaps"]
 _FLAG = "--profile-args"
 
 
+#: The burstiest ``cv`` accepted: beyond it nearly every gap is zero, a block of requests
+#: sent at one instant after one long silence (and a block of 1,000 gaps cannot reach 32).
+MAX_CV = 10.0
+
+
 def check_cv(options: Mapping[str, Any], default: float) -> float:
     value = options.get("cv", default)
     if (
         isinstance(value, bool)
         or not isinstance(value, (int, float))
         or not math.isfinite(value)
-        or value <= 0
+        or not 0 < value <= MAX_CV
     ):
-        raise bad_option(_FLAG, "cv", "a positive number (1 is Poisson, 2 burstier)", value)
+        raise bad_option(
+            _FLAG, "cv", f"a number in (0, {MAX_CV:g}] (1 is Poisson, 2 burstier)", value
+        )
     return float(value)
 
 

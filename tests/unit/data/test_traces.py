@@ -26,8 +26,17 @@ def host() -> PluginHost:
     return PluginHost(builtins=("guidellm.data.sources",), entry_points=False)
 
 
-def _load(host: PluginHost, spec: Path | str, processor: str | None = None, **args: Any) -> Any:
-    return RequestLoader([str(spec)], args, processor=processor, random_seed=5, host=host)
+def _load(
+    host: PluginHost,
+    spec: Path | str,
+    processor: str | None = None,
+    timed: bool = True,
+    **args: Any,
+) -> Any:
+    """A loader as a replay run builds it (``timed``: the run sends by the data's times)."""
+    return RequestLoader(
+        [str(spec)], args, processor=processor, random_seed=5, host=host, timed=timed
+    )
 
 
 def _mooncake(path: Path, rows: list[tuple[int, int, int, list[int]]]) -> Path:
@@ -235,6 +244,26 @@ def test_an_unsorted_prompt_file_with_a_time_column_says_how_to_read_it_plainly(
     assert [r.prompt for r in _load(host, path, source="files")] == ["a", "b"]
 
 
+def test_a_prompt_file_with_a_time_column_stays_prompts_unless_replayed(
+    host: PluginHost, tmp_path: Path
+) -> None:
+    """Outside a replay, a chat file's created_at column does not make it a trace: unsorted
+    times are no error and its system column is kept (numeric times still go through)."""
+    path = tmp_path / "chat.jsonl"
+    path.write_text(
+        '{"created_at": 5, "prompt": "a", "system": "Be brief."}\n'
+        '{"created_at": 4, "prompt": "b", "system": "Be brief."}\n'
+    )
+    plain = _load(host, path, timed=False)
+    assert plain.sources[0].name == "files"
+    requests = list(plain)
+    assert [r.timestamp for r in requests] == [5.0, 4.0]
+    assert requests[0].messages is not None and requests[0].messages[0]["role"] == "system"
+    for replayed in ({"timed": True}, {"timed": False, "format": "generic"}):
+        with pytest.raises(UserError, match="goes back in time"):  # a trace: checked
+            _load(host, path, **replayed)
+
+
 @pytest.mark.parametrize(("text", "words"), BAD)
 def test_bad_rows_are_one_line_naming_row_and_fix(
     host: PluginHost, tmp_path: Path, text: str, words: tuple[str, ...]
@@ -292,3 +321,29 @@ def test_a_dataset_folder_is_a_trace_with_format(host: PluginHost, tmp_path: Pat
     requests = list(loader)
     assert [r.timestamp for r in requests] == [i * 0.5 for i in range(6)]
     assert [ApproxTokenizer().count(r.prompt or "") for r in requests] == [20 + i for i in range(6)]
+
+
+def test_zone_offsets_and_padded_dates_convert_in_utc(host: PluginHost, tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text(
+        "timestamp,prompt_tokens,output_tokens\n"
+        "2023-11-16T01:00:00+02:00,8,2\n"  # 23:00 UTC the day before
+        " 2023-11-15 23:59:59.5Z,8,2\n"
+        " 2023-11-16 00:00:00.5,8,2\n"
+    )
+    times = [r.timestamp for r in _load(host, path)]
+    # Seconds from 00:00 UTC of the first row's day (2023-11-15).
+    assert times == [82800.0, 86399.5, 86400.5]
+
+
+def test_mooncake_names_with_prompt_text_and_no_hash_ids_are_generic(
+    host: PluginHost, tmp_path: Path
+) -> None:
+    path = tmp_path / "t.jsonl"
+    path.write_text(
+        '{"timestamp": 0, "prompt": "first", "input_length": 1, "output_length": 2}\n'
+        '{"timestamp": 2.5, "prompt": "second", "input_length": 1, "output_length": 2}\n'
+    )
+    loader = _load(host, path)
+    assert loader.describe()["trace"]["format"] == "generic"
+    assert [(r.timestamp, r.prompt) for r in loader] == [(0.0, "first"), (2.5, "second")]
