@@ -205,7 +205,14 @@ class StagesStrategy(SchedulingStrategy):
         if arrivals not in ARRIVALS:
             raise bad_option(_FLAG, "arrivals", f"one of {', '.join(ARRIVALS)}", arrivals)
         cv = check_cv(options, 1.0)
-        return [cls(parse_stages(options.get("stages")), str(arrivals), cv, cap)]
+        stages = parse_stages(options.get("stages"))
+        for number, stage in enumerate(stages, 1):
+            if cap is not None and stage.concurrency is not None and stage.concurrency > cap:
+                raise UserError(
+                    f"{_FLAG} stage {number} asks for {stage.concurrency} streams, above "
+                    f"max_concurrency {cap}; lower the stage or raise the cap"
+                )
+        return [cls(stages, str(arrivals), cv, cap)]
 
     def arrival_offsets(self, rng: random.Random) -> Iterator[float]:
         """Send offsets through every stage; the iterator ends where the last stage does."""

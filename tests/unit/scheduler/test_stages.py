@@ -147,3 +147,9 @@ def test_bad_concurrency_stages(stages: list[dict[str, object]], words: tuple[st
         StagesStrategy.from_rates(None, {"stages": stages})
     for word in words:
         assert word in str(info.value)
+
+
+def test_a_concurrency_stage_above_the_cap_is_refused() -> None:
+    stages = [{"concurrency": 2, "seconds": 1}, {"concurrency": 9, "seconds": 1}]
+    with pytest.raises(UserError, match="stage 2 asks for 9 streams, above max_concurrency 4"):
+        StagesStrategy.from_rates(None, {"stages": stages, "max_concurrency": 4})
