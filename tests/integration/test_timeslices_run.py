@@ -66,7 +66,8 @@ def test_constant_rate_shows_in_every_full_slice(server: str, tmp_path: Path) ->
         rows = list(csv.DictReader(f))
     assert rows and {r["benchmark"] for r in rows} == {"0"}
     assert rows[0]["strategy"] == "constant 20/s" and float(rows[0]["start_s"]) == 0.0
-    full = [r for r in rows if float(r["end_s"]) - float(r["start_s"]) >= 1.0 - 1e-6]
+    # A loop timer may fire a millisecond early: a last slice of 0.999 s counts as full.
+    full = [r for r in rows if float(r["end_s"]) - float(r["start_s"]) >= 0.99]
     assert len(full) >= 3
     for row in full[1:]:
         assert abs(float(row["requests_per_second"]) - 20.0) <= 2.0, row
