@@ -1,10 +1,13 @@
 """Trace replay precision: when requests reach the server against when the trace sends them.
 
 Makes a Mooncake trace with ``scripts/make_mooncake_trace.py`` (Poisson arrivals at
-``--rate``), starts the built-in mock server in a child process whose request handler writes
-down ``time.perf_counter()`` (CLOCK_MONOTONIC, the clock the client times with) as each
-generation request is dispatched, i.e. once its last byte has been read, and runs
-``guidellm run --profile replay`` against it as a user would, with the journal on.
+``--rate``), starts a server that records each request's arrival, and runs ``guidellm run
+--profile replay`` against it as a user would, with the journal on. ``--server kernel`` (the
+default, ``benchmarks/arrival_server.py``): the kernel's receive time of the request's first
+bytes (``SO_TIMESTAMPNS``), converted to CLOCK_MONOTONIC, the clock the client times with;
+``--server mock``: the built-in mock server with its dispatch wrapped to take
+``time.perf_counter()`` once the request is parsed (this adds the Python server's own
+scheduling delay on shared cores).
 
 The server also keeps each prompt; a RequestLoader over the same trace says which row each
 prompt belongs to. Checked from outside the client:
@@ -19,7 +22,7 @@ prompt belongs to. Checked from outside the client:
 * nothing was lost: the server's count equals the trace's rows and the report's requests.
 
     .venv/bin/python benchmarks/bench_replay.py --requests 2000 --rate 200
-    .venv/bin/python benchmarks/bench_replay.py --requests 5000 --rate 1000
+    .venv/bin/python benchmarks/bench_replay.py --requests 10000 --rate 1000
 
 Prints one JSON object. The server and the run are stopped by PID at the end.
 """
@@ -100,6 +103,12 @@ def main() -> int:
     parser.add_argument("--input", default="128:1024", help="MIN:MAX prompt tokens")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--output-tokens", type=int, default=4)
+    parser.add_argument(
+        "--server",
+        choices=("kernel", "mock"),
+        default="kernel",
+        help="kernel: arrival_server.py, kernel receive times; mock: the mock server's dispatch",
+    )
     parser.add_argument("--workers", type=int, default=None, help="default: one per core")
     args = parser.parse_args()
     from guidellm.data.tokenizers import ApproxTokenizer
@@ -121,8 +130,13 @@ def main() -> int:
         row_of = {prompt: i for i, prompt in enumerate(expected)}
         arrivals_file = work / "arrivals.jsonl"
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        if args.server == "kernel":
+            argv = [str(ROOT / "benchmarks" / "arrival_server.py"), str(arrivals_file),
+                    "--tokens", str(args.output_tokens)]  # fmt: skip
+        else:
+            argv = ["-c", _SERVER, str(arrivals_file)]
         server = subprocess.Popen(
-            [sys.executable, "-c", _SERVER, str(arrivals_file)],
+            [sys.executable, *argv],
             stdout=subprocess.PIPE,
             text=True,
             env=env,
