@@ -347,3 +347,12 @@ def test_mooncake_names_with_prompt_text_and_no_hash_ids_are_generic(
     loader = _load(host, path)
     assert loader.describe()["trace"]["format"] == "generic"
     assert [(r.timestamp, r.prompt) for r in loader] == [(0.0, "first"), (2.5, "second")]
+
+
+def test_csv_times_reach_requests_as_seconds(host: PluginHost, tmp_path: Path) -> None:
+    """A CSV's cells are text: its time column still gives requests numeric timestamps."""
+    path = tmp_path / "p.csv"
+    path.write_text("prompt,t\nhello,1.5\nworld,2\nagain,soon\n")
+    loader = _load(host, path, timed=False, column_mapping={"timestamp": "t"})
+    assert loader.sources[0].name == "files"
+    assert [r.timestamp for r in loader] == [1.5, 2.0, None]
