@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from guidellm.errors import UserError
 from guidellm.redact import is_secret_key
 
-__all__ = ["bad_option", "parse_options", "reject_unknown"]
+__all__ = ["bad_option", "is_number", "parse_options", "reject_unknown"]
 
 
 def _split_top_level(text: str) -> list[str]:
@@ -90,6 +91,18 @@ def reject_unknown(options: Mapping[str, Any], known: Iterable[str], flag: str, 
             f"{flag}: unknown option(s) {', '.join(unknown)} for {owner}{near}; "
             f"valid: {', '.join(valid)}"
         )
+
+
+def is_number(value: Any, *, positive: bool = False, at_most: float = math.inf) -> bool:
+    """A finite real number (``True`` is not one), > 0 with ``positive`` else >= 0, and at
+    most ``at_most``: the one test behind every numeric option."""
+    return (
+        not isinstance(value, bool)
+        and isinstance(value, (int, float))
+        and math.isfinite(value)
+        and (value > 0 if positive else value >= 0)
+        and value <= at_most
+    )
 
 
 def bad_option(flag: str, name: str, want: str, value: Any) -> UserError:

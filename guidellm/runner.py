@@ -135,16 +135,16 @@ class Runner:
         else:  # next to the first report (there is always one: json and html by default)
             self.journal_path = default_journal_path([str(p) for p in self.outputs[:1]])
         check_writable(self.journal_path, "--journal")
+        planned = self.profile.planned() or []
+        timed_by_data = any(s.timed_by_data for s in planned)
         self.loader: RequestLoader = RequestLoader(
             c.data or [DEFAULT_DATA],
             c.data_args,
             processor=c.processor,
             random_seed=c.random_seed,
             host=self.host,
-            timed=any(s.timed_by_data for s in self.profile.planned() or []),
+            timed=timed_by_data,
         )
-        planned = self.profile.planned() or []
-        timed_by_data = any(s.timed_by_data for s in planned)
         if timed_by_data:
             self._check_timestamps()
         # A schedule that ends by itself (stages) or a trace needs no default time limit.

@@ -21,7 +21,7 @@ from typing import Any
 from guidellm.data.base import DatasetSource
 from guidellm.errors import UserError
 
-__all__ = ["FILE_SUFFIXES", "FileSource", "read_rows"]
+__all__ = ["FILE_SUFFIXES", "FileSource", "iter_jsonl", "read_rows"]
 
 FILE_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv", ".txt", ".parquet", ".arrow")
 _NEED_ARROW = (".parquet", ".arrow")
@@ -38,10 +38,14 @@ def _pyarrow(path: Path) -> Any:
     return pyarrow
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+def iter_jsonl(
+    path: Path, where: str | None = None, example: str = '{"prompt": "..."}'
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` for each non-blank line, read lazily; a line that is not a
+    JSON object is a UserError naming ``where`` (default: the path), the line and ``example``."""
     import orjson
 
-    rows: list[dict[str, Any]] = []
+    where = where or str(path)
     with path.open("rb") as f:
         for number, line in enumerate(f, 1):
             if not line.strip():
@@ -50,15 +54,18 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
                 row = orjson.loads(line)
             except orjson.JSONDecodeError:
                 raise UserError(
-                    f"{path}: line {number} is not valid JSON; fix it or remove the line"
+                    f"{where}: line {number} is not valid JSON; fix it or remove the line"
                 ) from None
             if not isinstance(row, dict):
                 raise UserError(
-                    f"{path}: line {number} is not a JSON object; each line must be "
-                    'like {"prompt": "..."}'
+                    f"{where}: line {number} is not a JSON object; each line must be "
+                    f"like {example}"
                 )
-            rows.append(row)
-    return rows
+            yield number, row
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [row for _, row in iter_jsonl(path)]
 
 
 def _read_json(path: Path) -> list[dict[str, Any]]:

@@ -49,6 +49,11 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
     "azure": ("TIMESTAMP", "ContextTokens", "GeneratedTokens"),
     "burstgpt": ("Timestamp", "Request tokens", "Response tokens"),
 }
+#: Optional columns of a format: TraceColumns field -> lower-case column name.
+_OPTIONAL: dict[str, dict[str, str]] = {
+    "mooncake": {"hash_ids": "hash_ids"},
+    "burstgpt": {"model": "model", "log_type": "log type"},
+}
 _DEFAULT_UNIT = {"mooncake": "ms", "azure": "s", "burstgpt": "s", "generic": "s"}
 
 # YYYY-MM-DD[ T]HH:MM:SS[.fraction][Z|+HH:MM]
@@ -135,25 +140,10 @@ def trace_columns(
             )
         return found
 
-    if fmt == "mooncake":
-        return TraceColumns(
-            fmt,
-            need("timestamp"),
-            need("input_length"),
-            need("output_length"),
-            hash_ids=by_lower.get("hash_ids"),
-        )
-    if fmt == "azure":
-        return TraceColumns(fmt, need("TIMESTAMP"), need("ContextTokens"), need("GeneratedTokens"))
-    if fmt == "burstgpt":
-        return TraceColumns(
-            fmt,
-            need("Timestamp"),
-            need("Request tokens"),
-            need("Response tokens"),
-            model=by_lower.get("model"),
-            log_type=by_lower.get("log type"),
-        )
+    if fmt in _REQUIRED:  # timestamp, input length, output length, then optional columns
+        stamp, tokens_in, tokens_out = (need(name) for name in _REQUIRED[fmt])
+        optional = {role: by_lower.get(name) for role, name in _OPTIONAL.get(fmt, {}).items()}
+        return TraceColumns(fmt, stamp, tokens_in, tokens_out, **optional)
     chosen = {
         "timestamp": _generic_role(by_lower, "timestamp"),
         "prompt": _generic_role(by_lower, "prompt"),

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from guidellm.data.base import DatasetSource
+from guidellm.data.files import iter_jsonl
 from guidellm.data.tokenizers import ApproxTokenizer
 from guidellm.data.trace_formats import (
     FORMATS,
@@ -212,24 +213,9 @@ class TraceSource(DatasetSource):
                     yield f"row {number}", row
             return
         if suffix == ".jsonl":
-            import orjson
-
-            with self.path.open("rb") as f:
-                for number, line in enumerate(f, 1):
-                    if not line.strip():
-                        continue
-                    try:
-                        row = orjson.loads(line)
-                    except orjson.JSONDecodeError:
-                        raise UserError(
-                            f"{self._where()}: line {number} is not valid JSON; fix or remove it"
-                        ) from None
-                    if not isinstance(row, dict):
-                        raise UserError(
-                            f"{self._where()}: line {number} is not a JSON object; each line "
-                            'must be like {"timestamp": 0, "input_length": 10, ...}'
-                        )
-                    yield f"line {number}", row
+            example = '{"timestamp": 0, "input_length": 10, ...}'
+            for number, row in iter_jsonl(self.path, self._where(), example):
+                yield f"line {number}", row
             return
         delimiter = "\t" if suffix == ".tsv" else ","
         try:

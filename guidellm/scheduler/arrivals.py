@@ -8,13 +8,12 @@ the gamma shape, so ``cv = 1/sqrt(b)``.) :func:`gamma_gaps` is shared with ``sta
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from guidellm.hookspecs import hookimpl
-from guidellm.options import bad_option, reject_unknown
+from guidellm.options import bad_option, is_number, reject_unknown
 from guidellm.scheduler.strategies import _check_options, _OpenLoop, _positive
 from guidellm.scheduler.strategy import SchedulingStrategy
 
@@ -34,12 +33,7 @@ MAX_CV = 10.0
 
 def check_cv(options: Mapping[str, Any], default: float) -> float:
     value = options.get("cv", default)
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or not 0 < value <= MAX_CV
-    ):
+    if not is_number(value, positive=True, at_most=MAX_CV):
         raise bad_option(
             _FLAG, "cv", f"a number in (0, {MAX_CV:g}] (1 is Poisson, 2 burstier)", value
         )

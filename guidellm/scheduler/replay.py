@@ -11,13 +11,12 @@ for each request as it reads it, so a trace of millions of rows is never held in
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from guidellm.errors import UserError
 from guidellm.hookspecs import hookimpl
-from guidellm.options import bad_option, reject_unknown
+from guidellm.options import bad_option, is_number, reject_unknown
 from guidellm.scheduler.strategies import _check_options
 from guidellm.scheduler.strategy import SchedulingStrategy
 
@@ -35,13 +34,7 @@ def _option(options: Mapping[str, Any], key: str, *, positive: bool) -> float | 
     value = options.get(key)
     if value is None:
         return None
-    ok = (
-        not isinstance(value, bool)
-        and isinstance(value, (int, float))
-        and math.isfinite(value)
-        and (value > 0 if positive else value >= 0)
-    )
-    if not ok:
+    if not is_number(value, positive=positive):
         want = "a number > 0" if positive else "a number >= 0"
         example = {"time_scale": "0.5 replays twice as fast"}.get(key, "in seconds")
         raise bad_option(_FLAG, key, f"{want} ({example})", value)

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from guidellm.errors import UserError
 from guidellm.hookspecs import hookimpl
-from guidellm.options import bad_option, reject_unknown
+from guidellm.options import bad_option, is_number, reject_unknown
 from guidellm.scheduler.arrivals import check_cv, gamma_gaps
 from guidellm.scheduler.strategies import _check_options
 from guidellm.scheduler.strategy import SchedulingStrategy
@@ -69,13 +69,7 @@ class Stage:
 
 def _number(stage: Mapping[str, Any], key: str, where: str, *, positive: bool) -> float:
     value = stage[key]
-    ok = (
-        not isinstance(value, bool)
-        and isinstance(value, (int, float))
-        and math.isfinite(value)
-        and (value > 0 if positive else value >= 0)
-    )
-    if not ok:
+    if not is_number(value, positive=positive):
         want = "a number > 0" if positive else "a number >= 0"
         raise UserError(f"{_FLAG} {where}: {key}={value!r} must be {want}; e.g. {_EXAMPLE}")
     return float(value)

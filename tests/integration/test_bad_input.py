@@ -9,17 +9,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from clirun import GUIDELLM, guidellm, mock_requests, one_line
 
 from guidellm.mock_server import MockServer
 from guidellm.mock_server.behavior import MockServerConfig
-
-GUIDELLM = [sys.executable, "-m", "guidellm"]
 
 
 @pytest.fixture(scope="module")
@@ -30,37 +27,6 @@ def server() -> Iterator[str]:
         yield url
     finally:
         mock.stop()
-
-
-def _count(url: str) -> int:
-    with urllib.request.urlopen(url + "/metrics", timeout=5) as resp:
-        for line in resp.read().decode().splitlines():
-            if line.startswith("guidellm_mock_requests_total "):
-                return int(line.split()[1])
-    raise AssertionError("no request counter")
-
-
-def _guidellm(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GUIDELLM_")}
-    return subprocess.run(
-        [*GUIDELLM, *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-def _one_line(proc: subprocess.CompletedProcess[str], *words: str) -> str:
-    assert proc.returncode == 2, proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("guidellm: error: ")
-    for word in words:
-        assert word in lines[0], lines[0]
-    return lines[0]
 
 
 @pytest.mark.parametrize(
@@ -76,9 +42,7 @@ def _one_line(proc: subprocess.CompletedProcess[str], *words: str) -> str:
 def test_a_malformed_target_is_one_line(
     target: str, words: tuple[str, ...], tmp_path: Path
 ) -> None:
-    line = _one_line(
-        _guidellm(["run", "--target", target, "--max-requests", "1"], tmp_path), *words
-    )
+    line = one_line(guidellm(["run", "--target", target, "--max-requests", "1"], tmp_path), *words)
     assert "pw-secret" not in line
 
 
@@ -86,11 +50,11 @@ def test_binary_files_are_one_line_errors(server: str, tmp_path: Path) -> None:
     blob = bytes(range(256)) * 4
     for name in ("s.yaml", "s.json", "r.json", "r.yaml", "r.jsonl"):
         (tmp_path / name).write_bytes(blob)
-    _one_line(_guidellm(["run", "--target", server, "--scenario", "s.yaml"], tmp_path), "text")
-    _one_line(_guidellm(["run", "--target", server, "--scenario", "s.json"], tmp_path), "text")
+    one_line(guidellm(["run", "--target", server, "--scenario", "s.yaml"], tmp_path), "text")
+    one_line(guidellm(["run", "--target", server, "--scenario", "s.json"], tmp_path), "text")
     for name in ("r.json", "r.yaml", "r.jsonl"):
-        _one_line(_guidellm(["report", name], tmp_path), name)
-    _one_line(_guidellm(["compare", "r.json", "r.yaml"], tmp_path), "r.json")
+        one_line(guidellm(["report", name], tmp_path), name)
+    one_line(guidellm(["compare", "r.json", "r.yaml"], tmp_path), "r.json")
 
 
 @pytest.mark.parametrize(
@@ -126,21 +90,21 @@ def test_binary_files_are_one_line_errors(server: str, tmp_path: Path) -> None:
 def test_bad_settings_fail_before_any_request(
     server: str, tmp_path: Path, args: list[str], words: tuple[str, ...]
 ) -> None:
-    before = _count(server)
+    before = mock_requests(server)
     base = ["run", "--target", server, "--profile", "synchronous", "--max-requests", "3"]
-    _one_line(_guidellm([*base, *args], tmp_path), *words)
-    assert _count(server) == before
+    one_line(guidellm([*base, *args], tmp_path), *words)
+    assert mock_requests(server) == before
 
 
 def test_a_row_without_prompt_is_counted_or_refused(server: str, tmp_path: Path) -> None:
     data = tmp_path / "d.jsonl"
     data.write_text('{"prompt": "hello there"}\n{"prompt": null}\n{"prompt": "again"}\n')
-    before = _count(server)
+    before = mock_requests(server)
     strict = ["--data", str(data), "--data-args", "strict=true"]
     base = ["run", "--target", server, "--profile", "synchronous", "--max-requests", "5"]
-    _one_line(_guidellm([*base, *strict], tmp_path), "row 2", "strict=true")
-    assert _count(server) == before
-    proc = _guidellm([*base, "--data", str(data), "--output", "r.json"], tmp_path)
+    one_line(guidellm([*base, *strict], tmp_path), "row 2", "strict=true")
+    assert mock_requests(server) == before
+    proc = guidellm([*base, "--data", str(data), "--output", "r.json"], tmp_path)
     assert proc.returncode == 0, proc.stderr
     (bench,) = json.loads((tmp_path / "r.json").read_text())["benchmarks"]
     assert bench["requests"]["successful"] == 2
@@ -151,7 +115,7 @@ def test_a_broken_dataset_folder_is_one_line(tmp_path: Path) -> None:
     folder = tmp_path / "broken"
     folder.mkdir()
     (folder / "x.json").write_text('{"a": [1,2')
-    line = _one_line(_guidellm(["run", "--data", str(folder)], tmp_path), "broken")
+    line = one_line(guidellm(["run", "--data", str(folder)], tmp_path), "broken")
     assert "JSON parse error" in line
 
 
@@ -169,11 +133,11 @@ def test_bad_scenarios_and_variables_fail_before_any_request(
     server: str, tmp_path: Path, scenario: str, env: dict[str, str], words: tuple[str, ...]
 ) -> None:
     (tmp_path / "s.yaml").write_text(scenario)
-    before = _count(server)
+    before = mock_requests(server)
     environ = {k: v for k, v in os.environ.items() if not k.startswith("GUIDELLM_")}
     proc = subprocess.run(
         [*GUIDELLM, "run", "--target", server, "--scenario", "s.yaml"], cwd=tmp_path,
         env={**environ, **env}, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
-    _one_line(proc, *words)
-    assert _count(server) == before
+    one_line(proc, *words)
+    assert mock_requests(server) == before

@@ -6,16 +6,14 @@ the stop conditions cut the trace like any benchmark.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Iterator
 
-import uvloop
+from schedulerrun import run_schedule
 
 from guidellm.request import GenerationRequest, RequestResult
-from guidellm.scheduler.executor import LocalProcessPool
 from guidellm.scheduler.replay import ReplayStrategy
-from guidellm.scheduler.scheduler import Limits, Scheduler, ScheduleSummary
+from guidellm.scheduler.scheduler import Limits, ScheduleSummary
 from guidellm.testing.sleep_backend import SleepBackend
 
 
@@ -33,26 +31,8 @@ def _replay(
     cost_s: float = 0.0,
 ) -> tuple[ScheduleSummary, list[RequestResult]]:
     (strategy,) = ReplayStrategy.from_rates(None, options)
-    pool = LocalProcessPool(SleepBackend(ttft_ms=2, itl_ms=1, output_tokens=2), 2, 64)
-    pool.start()
-    results: list[RequestResult] = []
-    out: list[ScheduleSummary] = []
-
-    async def main() -> None:
-        scheduler = Scheduler(pool)
-        try:
-            await pool.connect(scheduler.on_message)
-            out.append(
-                await scheduler.run(
-                    0, strategy, _trace(stamps, cost_s), on_result=results.append,
-                    limits=limits or Limits(), rng=random.Random(1),
-                )
-            )  # fmt: skip
-        finally:
-            await pool.close()
-
-    uvloop.run(main())
-    return out[0], results
+    backend = SleepBackend(ttft_ms=2, itl_ms=1, output_tokens=2)
+    return run_schedule(strategy, _trace(stamps, cost_s), backend, limits)
 
 
 STAMPS = [1000.0 + 0.01 * i + (0.5 if i >= 50 else 0.0) for i in range(100)]

@@ -5,14 +5,12 @@ and a smaller stage lets busy streams finish rather than cancelling them."""
 from __future__ import annotations
 
 import itertools
-import random
 from collections.abc import Iterator
 
-import uvloop
+from schedulerrun import run_schedule
 
 from guidellm.request import GenerationRequest, RequestResult, RequestStatus
-from guidellm.scheduler.executor import LocalProcessPool
-from guidellm.scheduler.scheduler import Limits, Scheduler, ScheduleSummary
+from guidellm.scheduler.scheduler import ScheduleSummary
 from guidellm.scheduler.stages import StagesStrategy
 from guidellm.testing.sleep_backend import SleepBackend
 
@@ -26,26 +24,8 @@ def _stages(
     stages: list[dict[str, object]], count: int | None = None
 ) -> tuple[ScheduleSummary, list[RequestResult]]:
     (strategy,) = StagesStrategy.from_rates(None, {"stages": stages})
-    pool = LocalProcessPool(SleepBackend(ttft_ms=40, itl_ms=5, output_tokens=2), 2, 64)
-    pool.start()
-    results: list[RequestResult] = []
-    out: list[ScheduleSummary] = []
-
-    async def main() -> None:
-        scheduler = Scheduler(pool)
-        try:
-            await pool.connect(scheduler.on_message)
-            out.append(
-                await scheduler.run(
-                    0, strategy, _requests(count), on_result=results.append, limits=Limits(),
-                    rng=random.Random(1),
-                )
-            )  # fmt: skip
-        finally:
-            await pool.close()
-
-    uvloop.run(main())
-    return out[0], results
+    backend = SleepBackend(ttft_ms=40, itl_ms=5, output_tokens=2)
+    return run_schedule(strategy, _requests(count), backend)
 
 
 def _in_flight(results: list[RequestResult], at: float) -> int:

@@ -4,19 +4,15 @@ request (the mock server's own count holds); a good trace runs and the report de
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from clirun import guidellm, mock_requests, one_line
 
 from guidellm.mock_server import MockServer
 from guidellm.mock_server.behavior import MockServerConfig
 
-GUIDELLM = [sys.executable, "-m", "guidellm"]
 SAMPLES = Path(__file__).resolve().parents[2] / "examples" / "traces"
 
 
@@ -28,22 +24,6 @@ def server() -> Iterator[str]:
         yield url
     finally:
         mock.stop()
-
-
-def _count(url: str) -> int:
-    with urllib.request.urlopen(url + "/metrics", timeout=5) as resp:
-        for line in resp.read().decode().splitlines():
-            if line.startswith("guidellm_mock_requests_total "):
-                return int(line.split()[1])
-    raise AssertionError("no request counter")
-
-
-def _guidellm(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GUIDELLM_")}
-    return subprocess.run(
-        [*GUIDELLM, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60,
-        check=False,
-    )  # fmt: skip
 
 
 def _row(t: object, n: object = 9, out: object = 2) -> str:
@@ -66,31 +46,26 @@ def test_a_bad_trace_is_one_line_and_sends_nothing(
 ) -> None:
     trace = tmp_path / "trace.jsonl"
     trace.write_text("".join(line + "\n" for line in lines))
-    before = _count(server)
-    proc = _guidellm(
+    before = mock_requests(server)
+    proc = guidellm(
         ["run", "--target", server, "--data", str(trace), "--data-args", "format=mooncake",
          "--profile", "synchronous", "--max-requests", "3"],
         tmp_path,
     )  # fmt: skip
-    assert proc.returncode == 2, proc.stderr
-    shown = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(shown) == 1, proc.stderr
-    assert shown[0].startswith("guidellm: error: ") and str(trace) in shown[0]
-    for word in words:
-        assert word in shown[0], shown[0]
-    assert _count(server) == before
+    one_line(proc, str(trace), *words)
+    assert mock_requests(server) == before
 
 
 def test_a_trace_runs_and_the_report_describes_it(server: str, tmp_path: Path) -> None:
-    before = _count(server)
-    proc = _guidellm(
+    before = mock_requests(server)
+    proc = guidellm(
         ["run", "--target", server, "--data", str(SAMPLES / "burstgpt.csv"), "--data-args",
          'model=ChatGPT,log_type="Conversation log",ignore_eos=true', "--profile", "synchronous",
          "--max-requests", "4", "--output", "r.json", "--disable-progress"],
         tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert _count(server) - before == 4
+    assert mock_requests(server) - before == 4
     report = json.loads((tmp_path / "r.json").read_text())
     trace = report["resolved"]["data"]["trace"]
     assert trace["format"] == "burstgpt"
