@@ -58,8 +58,7 @@ def iter_jsonl(
                 ) from None
             if not isinstance(row, dict):
                 raise UserError(
-                    f"{where}: line {number} is not a JSON object; each line must be "
-                    f"like {example}"
+                    f"{where}: line {number} is not a JSON object; each line must be like {example}"
                 )
             yield number, row
 
