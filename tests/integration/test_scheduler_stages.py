@@ -56,8 +56,12 @@ def test_concurrency_stages_hold_each_level() -> None:
     assert 2.9 < summary.end_time - summary.start_time < 3.2
     start = summary.start_time
     for middle, level in ((0.5, 2), (1.5, 6), (2.5, 1)):
-        samples = [_in_flight(results, start + middle + d) for d in (-0.2, -0.1, 0.0, 0.1, 0.2)]
-        assert samples == [level] * 5, (middle, samples)
+        # Every millisecond of the stage's middle 0.6 s: never above the level, and at the
+        # level nearly all the time (a stream's gap between two requests is not in flight,
+        # and on a busy machine the gaps of several streams can line up for a moment).
+        samples = [_in_flight(results, start + middle + ms / 1000) for ms in range(-300, 300)]
+        assert max(samples) == level, (middle, max(samples))
+        assert sum(samples) / len(samples) >= 0.9 * level, (middle, sum(samples) / 600)
     # Going from 6 to 1, the busy streams finished: nothing cancelled before the end.
     cancelled = [r for r in results if r.status != RequestStatus.SUCCESSFUL]
     assert all(r.request_end >= start + 2.95 for r in cancelled)
