@@ -13,7 +13,14 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["GenerationRequest", "RequestResult", "RequestStatus", "ResponseRecorder", "now"]
+__all__ = [
+    "GenerationRequest",
+    "RequestResult",
+    "RequestStatus",
+    "ResponseRecorder",
+    "Turn",
+    "now",
+]
 
 #: The one clock every timestamp comes from (CLOCK_MONOTONIC, shared by processes on Linux).
 now = time.perf_counter
@@ -27,6 +34,27 @@ class RequestStatus:
     INCOMPLETE = "incomplete"
 
 
+class Turn(msgspec.Struct, array_like=True, omit_defaults=True):
+    """One turn of a session: the messages it adds to the conversation, then the answer.
+
+    ``messages`` are appended to the history before the turn is sent: one ``user`` message,
+    or the ``tool`` messages answering the previous answer's tool calls (``kind="tool"``).
+    ``think_time`` is the pause, in seconds, between the previous turn's answer and this
+    turn (a user's reading time, or a tool's latency). ``reply`` is the recorded assistant
+    message that followed this turn in a conversation file: ``history=recorded`` sends it
+    instead of the live answer, and its ``tool_calls`` are kept in live history so that the
+    next turn's tool messages answer calls the conversation made. ``prompt_tokens`` is the
+    length of this turn's own new content, when the data knows it.
+    """
+
+    messages: list[dict[str, Any]]
+    max_tokens: int | None = None
+    think_time: float = 0.0
+    reply: dict[str, Any] | None = None
+    prompt_tokens: int | None = None
+    kind: str = "user"
+
+
 class GenerationRequest(msgspec.Struct, array_like=True, omit_defaults=True):
     """One request to send: text (``prompt``) or chat (``messages``), and how much to generate.
 
@@ -35,6 +63,14 @@ class GenerationRequest(msgspec.Struct, array_like=True, omit_defaults=True):
     ``extra_body`` holds per-request fields merged into the request body by the backend.
     ``timestamp`` is when a trace says the request was sent, in seconds on the trace's own
     clock (``None`` for untimed data); the ``replay`` strategy sends requests by it.
+
+    A session (a conversation) is one item with ``turns``: strategies schedule sessions and a
+    worker sends the turns one after another, each with the conversation so far
+    (``messages`` then holds what precedes the first turn, a system prompt). The worker
+    makes each turn's own request with ``session_id`` set (the backend sends it as the
+    session's identity). ``planned_turns`` is the session's length in the data when fewer
+    turns were shipped (a ``max_requests`` limit cut it); ``recorded_history`` sends the
+    turns' recorded replies instead of the live answers.
     """
 
     request_id: str
@@ -44,6 +80,15 @@ class GenerationRequest(msgspec.Struct, array_like=True, omit_defaults=True):
     max_tokens: int | None = None
     extra_body: dict[str, Any] | None = None
     timestamp: float | None = None
+    turns: list[Turn] | None = None
+    session_id: str | None = None
+    planned_turns: int = 0
+    recorded_history: bool = False
+
+    @property
+    def units(self) -> int:
+        """How many requests this item sends at most: its turns, or 1."""
+        return len(self.turns) if self.turns else 1
 
 
 class RequestResult(msgspec.Struct, array_like=True, omit_defaults=True):
@@ -53,6 +98,14 @@ class RequestResult(msgspec.Struct, array_like=True, omit_defaults=True):
     order. ``prompt_tokens``/``output_tokens``/``reasoning_tokens`` are what the server's
     ``usage`` said (``None`` when it sent none); ``content_chunks``/``reasoning_chunks`` are what
     the client counted. ``request_prompt_tokens`` is the prompt length the dataset promised.
+    ``cached_tokens`` is how many prompt tokens the server said it took from its prefix cache
+    (``None``: it did not say).
+
+    A turn of a session carries ``session_id``, ``turn`` (1 for the first; 0 outside a
+    session), ``session_turns`` (the session's planned turns), ``turn_kind`` (``user`` or
+    ``tool``) and ``session_end`` (no more turns of the session follow: it was the last
+    one, or it did not succeed). A session stopped while thinking has no such last result;
+    its turns never sent are ``session_turns`` minus the results it has.
     """
 
     request_id: str
@@ -75,6 +128,12 @@ class RequestResult(msgspec.Struct, array_like=True, omit_defaults=True):
     output_text: str | None = None
     reasoning_text: str | None = None
     worker: int = 0
+    cached_tokens: int | None = None
+    session_id: str | None = None
+    turn: int = 0
+    session_turns: int = 0
+    turn_kind: str | None = None
+    session_end: bool = False
 
 
 class ResponseRecorder:
@@ -87,6 +146,7 @@ class ResponseRecorder:
     """
 
     __slots__ = (
+        "cached_tokens",
         "chunk_times",
         "content_chunks",
         "first_token_time",
@@ -116,6 +176,7 @@ class ResponseRecorder:
         self.prompt_tokens: int | None = None
         self.output_tokens: int | None = None
         self.reasoning_tokens: int | None = None
+        self.cached_tokens: int | None = None
 
     def start(self) -> float:
         """Mark the moment the request is handed to the transport; returns that time."""
@@ -145,14 +206,18 @@ class ResponseRecorder:
         prompt_tokens: int | None,
         output_tokens: int | None,
         reasoning_tokens: int | None = None,
+        cached_tokens: int | None = None,
     ) -> None:
-        """The server's own token counts (``usage``), when it sends them."""
+        """The server's own token counts (``usage``), when it sends them; ``cached_tokens``
+        are the prompt tokens it served from its prefix cache."""
         if prompt_tokens is not None:
             self.prompt_tokens = prompt_tokens
         if output_tokens is not None:
             self.output_tokens = output_tokens
         if reasoning_tokens is not None:
             self.reasoning_tokens = reasoning_tokens
+        if cached_tokens is not None:
+            self.cached_tokens = cached_tokens
 
     @property
     def text(self) -> str:
@@ -194,4 +259,5 @@ class ResponseRecorder:
             if keep_text and self.reasoning_parts
             else None,
             worker=worker,
+            cached_tokens=self.cached_tokens,
         )
