@@ -122,7 +122,15 @@ class RunConfig(BaseModel):
         None,
         gt=0,
         le=MAX_COUNT,
-        description="Stop each benchmark after this many requests (alias num_prompts).",
+        description="Stop each benchmark after this many requests (alias num_prompts); a "
+        "session's turns count one each.",
+    )
+    max_sessions: int | None = Field(
+        None,
+        gt=0,
+        le=MAX_COUNT,
+        description="Stop each benchmark after starting this many sessions (conversations; "
+        "a request outside a session counts as one).",
     )
     max_errors: int | None = Field(
         None, gt=0, le=MAX_COUNT, description="Stop a benchmark once this many requests failed."

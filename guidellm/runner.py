@@ -153,6 +153,7 @@ class Runner:
         if (
             c.max_seconds is None
             and c.max_requests is None
+            and c.max_sessions is None
             and self.loader.size is None
             and not (ends or timed_by_data)
         ):
@@ -224,6 +225,7 @@ class Runner:
         settings = RunSettings(
             max_seconds=self.max_seconds,
             max_requests=c.max_requests,
+            max_sessions=c.max_sessions,
             max_errors=c.max_errors,
             max_error_rate=c.max_error_rate,
             warmup=c.warmup,

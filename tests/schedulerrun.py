@@ -20,8 +20,10 @@ def run_schedule(
     requests: Iterator[GenerationRequest],
     backend: SleepBackend,
     limits: Limits | None = None,
+    keep_text: int = 10_000,
 ) -> tuple[ScheduleSummary, list[RequestResult]]:
-    """Run ``strategy`` once on a pool of 2 workers (64 requests each at most)."""
+    """Run ``strategy`` once on a pool of 2 workers (64 requests each at most); results keep
+    the text of the first ``keep_text`` successful requests."""
     pool = LocalProcessPool(backend, 2, 64)
     pool.start()
     results: list[RequestResult] = []
@@ -33,7 +35,7 @@ def run_schedule(
             await pool.connect(scheduler.on_message)
             summary = await scheduler.run(
                 0, strategy, requests, on_result=results.append, limits=limits or Limits(),
-                rng=random.Random(1),
+                rng=random.Random(1), keep_text=keep_text,
             )  # fmt: skip
             out.append(summary)
         finally:

@@ -53,6 +53,8 @@ class _Connection(asyncio.Protocol):
         self.paused = False
         self.waiter: asyncio.Future[None] | None = None
         self.request: httpx.Request | None = None
+        #: The session whose turns this connection last carried (``affinity`` extension).
+        self.owner: str | None = None
         self._reset()
 
     def _reset(self) -> None:
@@ -252,6 +254,9 @@ class LeanHTTPTransport(httpx.AsyncBaseTransport):
 
     ``ssl_context`` is used for ``https`` URLs (build it with ``httpx.create_ssl_context``).
     Timeouts come from httpx's per-request ``timeout`` extension (connect, read, pool).
+    A request with an ``affinity`` extension (a session's identity) goes over the connection
+    that carried that session's previous request when it is idle, so that a session's turns
+    share one connection as a user's chat would; at most one session owns a connection.
     """
 
     def __init__(self, max_connections: int = 100, ssl_context: ssl.SSLContext | None = None):
@@ -263,6 +268,7 @@ class LeanHTTPTransport(httpx.AsyncBaseTransport):
         self._open = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._closed = False
+        self._owned: dict[str, _Connection] = {}
 
     # -- pool --------------------------------------------------------------------------------
 
@@ -273,6 +279,8 @@ class LeanHTTPTransport(httpx.AsyncBaseTransport):
             if not conn.closed and conn.transport is not None and not conn.transport.is_closing():
                 return conn
             self._open -= 1
+            if conn.owner is not None and self._owned.get(conn.owner) is conn:
+                del self._owned[conn.owner]
         return None
 
     def _evict_other_idle(self, key: tuple[str, str, int]) -> bool:
@@ -284,10 +292,45 @@ class LeanHTTPTransport(httpx.AsyncBaseTransport):
                 return True
         return False
 
+    def _take_owned(self, key: tuple[str, str, int], affinity: str) -> _Connection | None:
+        """The idle connection that carried ``affinity``'s last request, if any."""
+        conn = self._owned.get(affinity)
+        if conn is None or conn.request is not None or conn.closed or conn.key != key:
+            return None
+        idle = self._idle.get(key)
+        if not idle or conn not in idle:
+            return None
+        idle.remove(conn)
+        if conn.transport is None or conn.transport.is_closing():
+            self._open -= 1
+            return None
+        return conn
+
+    def _own(self, conn: _Connection, affinity: str) -> None:
+        if conn.owner != affinity:
+            if conn.owner is not None:
+                self._owned.pop(conn.owner, None)
+            conn.owner = affinity
+            self._owned[affinity] = conn
+
     async def _acquire(
         self, request: httpx.Request, key: tuple[str, str, int]
     ) -> tuple[_Connection, bool]:
         """A connection for ``key`` and whether it was kept alive from an earlier request."""
+        affinity = request.extensions.get("affinity")
+        if affinity is not None:
+            conn = self._take_owned(key, affinity)
+            if conn is None:
+                conn, reused = await self._acquire_any(request, key)
+            else:
+                reused = True
+            self._own(conn, affinity)
+            return conn, reused
+        return await self._acquire_any(request, key)
+
+    async def _acquire_any(
+        self, request: httpx.Request, key: tuple[str, str, int]
+    ) -> tuple[_Connection, bool]:
         while True:
             conn = self._pop_idle(key)
             if conn is not None:
@@ -345,6 +388,8 @@ class LeanHTTPTransport(httpx.AsyncBaseTransport):
         else:
             conn.close()
             self._open -= 1
+            if conn.owner is not None and self._owned.get(conn.owner) is conn:
+                del self._owned[conn.owner]
         self._wake_one()
 
     async def _connect(self, request: httpx.Request, key: tuple[str, str, int]) -> _Connection:

@@ -21,6 +21,13 @@ Options (``--backend-args``):
 ``stream``          stream the response (default ``true``).
 ``max_connections`` connection pool size (default: the worker's concurrency).
 ``transport``       ``lean`` (default) or ``httpx`` (httpx's stock HTTP/1.1 transport).
+``session_header``  the header carrying a session's identity on each of its turns, so that
+                    gateways and routers can keep a conversation on one replica (default
+                    ``X-Session-ID``; ``""`` sends none).
+``session_user``    also send the session's identity as the OpenAI ``user`` field
+                    (default ``false``).
+
+A session's turns also share one connection when it is idle (the lean transport).
 
 ``timeout`` also bounds the wait for a non-streamed answer's headers, which come only after
 the whole generation: raise it for long non-streamed outputs. Proxy variables (``HTTP_PROXY``...)
@@ -88,6 +95,8 @@ _DEFAULTS: dict[str, Any] = {
     "stream": True,
     "max_connections": None,
     "transport": "lean",
+    "session_header": "X-Session-ID",
+    "session_user": False,
 }
 _SECONDS = ("timeout", "connect_timeout", "first_token_timeout", "stall_timeout")
 
@@ -100,7 +109,7 @@ def _check_options(options: dict[str, Any]) -> dict[str, Any]:
     def bad(name: str, want: str) -> UserError:
         return bad_option("--backend-args", name, want, opts[name])
 
-    for name in ("http2", "stream"):
+    for name in ("http2", "stream", "session_user"):
         if not isinstance(opts[name], bool):
             raise bad(name, "true or false")
     if not isinstance(opts["verify"], (bool, str)):
@@ -124,9 +133,17 @@ def _check_options(options: dict[str, Any]) -> dict[str, Any]:
         raise bad("max_connections", "a positive integer")
     if opts["transport"] not in ("lean", "httpx"):
         raise bad("transport", "lean or httpx")
+    header = opts["session_header"]
+    if header is not None and (not isinstance(header, str) or not _is_token(header)):
+        raise bad("session_header", 'an HTTP header name, e.g. X-Session-ID, or "" for none')
     if opts["api_key"] is not None and not isinstance(opts["api_key"], str):
         raise bad("api_key", "a string")
     return opts
+
+
+def _is_token(name: str) -> bool:
+    """An HTTP header name (RFC 9110 token characters), or empty."""
+    return all(c.isalnum() or c in "!#$%&'*+-.^_`|~" for c in name) and name.isascii()
 
 
 def _base_url(target: str) -> str:
@@ -357,6 +374,8 @@ class OpenAIHTTPBackend(Backend):
             body.update(self._opts["extra_body"])
         if request.extra_body:
             body.update(request.extra_body)
+        if request.session_id is not None and self._opts["session_user"]:
+            body["user"] = request.session_id
         return orjson.dumps(body)
 
     async def resolve(self, request: GenerationRequest, recorder: ResponseRecorder) -> None:
@@ -373,12 +392,18 @@ class OpenAIHTTPBackend(Backend):
             task = asyncio.current_task()
             watchdog = Watchdog(recorder, first, stall, task.cancel if task else _nothing)
         try:
+            headers, extensions = self._headers, self._extensions
+            session = request.session_id
+            if session is not None:
+                # A session's identity, for routers (a header) and for the transport (its
+                # turns share a connection).
+                header = opts["session_header"]
+                if header:
+                    headers = headers.copy()
+                    headers[header] = session
+                extensions = {**extensions, "affinity": session}
             req = httpx.Request(
-                "POST",
-                self._url,
-                headers=self._headers,
-                content=content,
-                extensions=self._extensions,
+                "POST", self._url, headers=headers, content=content, extensions=extensions
             )
             direct = self._direct
             if direct is not None:

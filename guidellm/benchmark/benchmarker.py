@@ -55,6 +55,7 @@ class RunSettings:
     max_requests: int | None = None
     max_errors: int | None = None
     max_error_rate: float | None = None
+    max_sessions: int | None = None
     warmup: float | None = None
     cooldown: float | None = None
     slo: dict[str, float] | None = None
@@ -281,10 +282,11 @@ class Benchmarker:
         outcomes: list[BenchmarkOutcome] = []
         rng = random.Random(settings.random_seed)
         limits = Limits(
-            settings.max_seconds,
-            settings.max_requests,
-            settings.max_errors,
-            settings.max_error_rate,
+            max_seconds=settings.max_seconds,
+            max_requests=settings.max_requests,
+            max_errors=settings.max_errors,
+            max_error_rate=settings.max_error_rate,
+            max_sessions=settings.max_sessions,
         )
         agg_settings = settings.aggregator_settings()
         loop = asyncio.get_running_loop()

@@ -60,7 +60,12 @@ def _options(func: Any) -> Any:
             "--num-prompts",
             "max_requests",
             type=int,
-            help="Stop each benchmark after this many requests.",
+            help="Stop each benchmark after this many requests (a session's turns count).",
+        ),
+        click.option(
+            "--max-sessions",
+            type=int,
+            help="Stop each benchmark after starting this many sessions.",
         ),
         click.option("--max-errors", type=int, help="Stop a benchmark once this many failed."),
         click.option(

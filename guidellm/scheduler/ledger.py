@@ -10,6 +10,11 @@ sent = successful + errored + incomplete holds whatever happens to a worker.
 Workers launch the requests they are given in the order they were given (a FIFO queue, open
 and closed loop alike), and the ledger keeps that order, so the launched ones are the oldest
 entries still open.
+
+A session is one entry, open until a result with ``session_end`` comes back; the launch count
+counts its turns. A session has at most one turn on the wire, so a lost worker's turns on the
+wire are given to the oldest open entries, one each: the count is exact, though which of
+several concurrent sessions a loss is charged to is a guess.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from guidellm.request import RequestResult, RequestStatus
+from guidellm.scheduler.sessions import session_key
 
 if TYPE_CHECKING:
     from guidellm.request import GenerationRequest
@@ -28,12 +34,14 @@ WORKER_LOST = "worker_lost"
 
 
 class _Entry:
-    __slots__ = ("copies", "request", "time")
+    __slots__ = ("answered", "copies", "request", "time")
 
     def __init__(self, time: float, request: GenerationRequest) -> None:
         self.time = time
         self.request = request
         self.copies = 1
+        #: A session's turns answered so far.
+        self.answered = 0
 
 
 class Ledger:
@@ -55,9 +63,10 @@ class Ledger:
     def shipped(self, worker: int, time: float, request: GenerationRequest) -> None:
         """``request`` went to ``worker`` (to send at ``time``; 0.0 in a closed loop)."""
         held = self._open[worker]
-        entry = held.get(request.request_id)
+        key = session_key(request) if request.turns else request.request_id
+        entry = held.get(key)
         if entry is None:
-            held[request.request_id] = _Entry(time, request)
+            held[key] = _Entry(time, request)
         else:
             entry.copies += 1
 
@@ -66,10 +75,20 @@ class Ledger:
         held = self._open[worker]
         self.received[worker] += len(results)
         for result in results:
-            entry = held.get(result.request_id)
+            if result.turn:
+                entry = held.get(result.session_id or "")
+                if entry is None:
+                    continue
+                entry.answered += 1
+                if not result.session_end:
+                    continue
+                result_key = result.session_id or ""
+            else:
+                result_key = result.request_id
+                entry = held.get(result_key)
             if entry is not None:
                 if entry.copies == 1:
-                    del held[result.request_id]
+                    del held[result_key]
                 else:
                     entry.copies -= 1
 
@@ -103,6 +122,11 @@ class Ledger:
             # loss is the one moment known.
             start = entry.time or when
             request = entry.request
+            if request.turns:
+                results.append(
+                    _lost_turn(request_id, entry, start, when, reason=reason, worker=worker)
+                )
+                continue
             for _ in range(min(entry.copies, on_wire - len(results))):
                 results.append(
                     RequestResult(
@@ -120,3 +144,28 @@ class Ledger:
                 )
         held.clear()
         return results
+
+
+def _lost_turn(
+    key: str, entry: _Entry, start: float, when: float, *, reason: str, worker: int
+) -> RequestResult:
+    """The result of a session's turn that was on the wire when its worker was lost."""
+    request = entry.request
+    turns = request.turns or []
+    turn = min(entry.answered + 1, len(turns))
+    return RequestResult(
+        request_id=f"{key}.{turn}",
+        status=RequestStatus.INCOMPLETE,
+        scheduled_time=start,
+        request_start=start,
+        request_end=max(when, start),
+        requested_output_tokens=turns[turn - 1].max_tokens if turns else None,
+        error_category=WORKER_LOST,
+        error=reason,
+        worker=worker,
+        session_id=key,
+        turn=turn,
+        session_turns=max(request.planned_turns, len(turns)),
+        turn_kind=turns[turn - 1].kind if turns else None,
+        session_end=True,
+    )

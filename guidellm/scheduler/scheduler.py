@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from guidellm.request import GenerationRequest, RequestResult, RequestStatus
 from guidellm.scheduler.judgement import judge, live_limited
 from guidellm.scheduler.ledger import Ledger
@@ -59,7 +61,10 @@ class Limits:
     """Stop conditions of one benchmark (``None``: no limit)."""
 
     max_seconds: float | None = None
+    #: Requests: a session's turns count one each.
     max_requests: int | None = None
+    #: Sessions started (a request outside a session counts as one).
+    max_sessions: int | None = None
     max_errors: int | None = None
     #: Stop once this fraction of the results so far errored (judged from the 20th on).
     max_error_rate: float | None = None
@@ -187,7 +192,9 @@ class _Run:
         self.loop = asyncio.get_running_loop()
         self.done: asyncio.Future[None] = self.loop.create_future()
         self.stop_reason: str | None = None
+        #: Requests shipped (a session's turns count one each), and items (sessions or requests).
         self.shipped = 0
+        self.items = 0
         self.exhausted = False
         self.end_reason = "completed"
         self.received = 0
@@ -328,17 +335,32 @@ class _Run:
             )
 
     def _take(self, count: int) -> list[GenerationRequest]:
-        """Up to ``count`` requests, respecting ``max_requests`` and the data's end."""
-        max_requests = self.limits.max_requests
-        if max_requests is not None:
-            count = min(count, max_requests - self.shipped)
+        """Up to ``count`` items (requests or sessions), respecting ``max_requests``,
+        ``max_sessions`` and the data's end. A session that would pass ``max_requests`` is
+        shipped with the turns that fit (its planned length stays on it)."""
+        limits = self.limits
+        budget = None
+        if limits.max_requests is not None:
+            budget = limits.max_requests - self.shipped
+            count = min(count, budget)
+        if limits.max_sessions is not None:
+            count = min(count, limits.max_sessions - self.items)
         if count <= 0 or self.exhausted:
             return []
         batch = list(itertools.islice(self.requests, count))
         if len(batch) < count:
             self._feed_end("data_exhausted")
-        self.shipped += len(batch)
+        units = sum(r.units for r in batch)
+        if budget is not None and units > budget:
+            batch, units = _fit(batch, budget)
+        self.shipped += units
+        self.items += len(batch)
         return batch
+
+    def _unship(self, request: GenerationRequest) -> None:
+        """``request`` was read but will not be sent."""
+        self.shipped -= request.units
+        self.items -= 1
 
     def _feed_end(self, reason: str) -> None:
         if not self.exhausted:
@@ -346,8 +368,12 @@ class _Run:
             self.end_reason = reason
 
     def _feeding_over(self) -> bool:
-        max_requests = self.limits.max_requests
-        return self.exhausted or (max_requests is not None and self.shipped >= max_requests)
+        limits = self.limits
+        return (
+            self.exhausted
+            or (limits.max_requests is not None and self.shipped >= limits.max_requests)
+            or (limits.max_sessions is not None and self.items >= limits.max_sessions)
+        )
 
     def _end_all(self) -> None:
         for w in self.participants:
@@ -413,7 +439,7 @@ class _Run:
         for offset in self.strategy.data_offsets(stamps()):
             request = taken.pop()
             if offset is None:  # before the replayed window: never sent
-                self.shipped -= 1
+                self._unship(request)
                 continue
             yield offset, request
 
@@ -435,7 +461,7 @@ class _Run:
             offset, request = pending
             if offset >= deadline:
                 # Nothing more is due inside the time limit; the request read is not sent.
-                self.shipped -= 1
+                self._unship(request)
                 pending = None
                 self._feed_end("max_seconds")
                 break
@@ -511,7 +537,10 @@ class _Run:
         max_errors = self.limits.max_errors
         worker = results[0].worker if results else 0
         self.ledger.settled(worker, results)
+        continuing = 0  # a session's turns that leave it running: its stream stays busy
         for r in results:
+            if r.turn and not r.session_end:
+                continuing += 1
             status = r.status
             if status == _SUCCESSFUL:
                 self.successful += 1
@@ -529,7 +558,7 @@ class _Run:
         if rate is not None and received >= _ERROR_RATE_MIN and self.errored > rate * received:
             self.stop("max_error_rate")
         if self.closed and self.stop_reason is None:
-            self.outstanding[worker] -= len(results)
+            self.outstanding[worker] -= len(results) - continuing
             if not self._feeding_over():
                 self._refill(worker)
                 if self._feeding_over():
@@ -544,3 +573,23 @@ class _Run:
             self._feed_handle = None
         for w in self.participants:
             self.pool.send(w, Stop(self.index))
+
+
+def _fit(batch: list[GenerationRequest], budget: int) -> tuple[list[GenerationRequest], int]:
+    """The leading items of ``batch`` holding at most ``budget`` requests; a session that
+    straddles the budget keeps its first turns (and says how many it planned)."""
+    kept: list[GenerationRequest] = []
+    units = 0
+    for item in batch:
+        if units >= budget:
+            break
+        room = budget - units
+        request = item
+        if item.units > room and item.turns:
+            planned = max(item.planned_turns, len(item.turns))
+            request = msgspec.structs.replace(item, turns=item.turns[:room], planned_turns=planned)
+        elif item.units > room:
+            break
+        kept.append(request)
+        units += request.units
+    return kept, units

@@ -42,6 +42,7 @@ from guidellm.scheduler.protocol import (
     frame,
     to_worker_decoder,
 )
+from guidellm.scheduler.sessions import ThinkClock, run_session
 from guidellm.scheduler.timer import DeadlineTimer
 
 if TYPE_CHECKING:
@@ -92,7 +93,8 @@ class RequestsWorker:
         self._pending: deque[tuple[float, GenerationRequest]] = deque()
         self._free_since: deque[float] = deque()
         self._tasks: set[asyncio.Task[None]] = set()
-        #: Requests in flight (the task set lags: tasks leave it a loop turn after finishing).
+        #: Items in flight: requests, and sessions from their start to their last turn's end
+        #: (the task set lags: tasks leave it a loop turn after finishing).
         self._active = 0
         self._out: list[RequestResult] = []
         self._flush_handle: asyncio.TimerHandle | None = None
@@ -124,6 +126,7 @@ class RequestsWorker:
             await self._drain_writer()
             return
         self._timer = DeadlineTimer(loop, self._due)
+        self._think = ThinkClock(loop)
         reader, _ = await loop.connect_read_pipe(
             lambda: FrameReader(to_worker_decoder, self._on_message, self._on_eof),
             os.fdopen(read_fd, "rb", buffering=0),
@@ -138,6 +141,7 @@ class RequestsWorker:
             if self._tasks:
                 await asyncio.wait(self._tasks, timeout=2)
             self._timer.close()
+            self._think.close()
             reader.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.backend.shutdown(), 5)
@@ -265,6 +269,14 @@ class RequestsWorker:
             self._launch(request, free.popleft())
 
     def _launch(self, request: GenerationRequest, scheduled: float) -> None:
+        if request.turns:
+            self._active += 1
+            task = self._loop.create_task(
+                run_session(request, scheduled, self._send_turn, self._emit, self._think.wait)
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._session_done)
+            return
         self._sent += 1
         if self._launched is not None:
             self._launched[self.index] += 1
@@ -292,7 +304,30 @@ class RequestsWorker:
                 )
             )
 
+    def _session_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # A bug, not a measurement: say so on stderr (the parent's log) and go on.
+            sys.stderr.write(
+                f"guidellm: worker {self.index}: session failed: {task.exception()!r}\n"
+            )
+        self._item_done()
+
+    async def _send_turn(
+        self, request: GenerationRequest, scheduled: float
+    ) -> tuple[RequestResult, str]:
+        """One turn of a session: launched and measured like any request."""
+        self._sent += 1
+        if self._launched is not None:
+            self._launched[self.index] += 1
+        recorder = ResponseRecorder(request, scheduled)
+        result = await self._resolve(recorder)
+        return result, recorder.text
+
     async def _run(self, recorder: ResponseRecorder) -> None:
+        self._completed(await self._resolve(recorder))
+
+    async def _resolve(self, recorder: ResponseRecorder) -> RequestResult:
         request = recorder.request
         keep = self._keep_text > 0
         recorder.start()
@@ -331,16 +366,23 @@ class RequestsWorker:
                 result.reasoning_text = scrub(result.reasoning_text)
             if result.status == _SUCCESSFUL:
                 self._keep_text -= 1
-        self._completed(result)
+        return result
 
     def _completed(self, result: RequestResult) -> None:
-        self._active -= 1
+        self._emit(result)
+        self._item_done()
+
+    def _emit(self, result: RequestResult) -> None:
         out = self._out
         out.append(result)
         if len(out) >= _FLUSH_COUNT:
             self._flush()
         elif self._flush_handle is None:
             self._flush_handle = self._loop.call_later(_FLUSH_S, self._flush)
+
+    def _item_done(self) -> None:
+        """A request or a session ended: its stream or slot is free."""
+        self._active -= 1
         if self._stopping:
             self._maybe_done()
             return

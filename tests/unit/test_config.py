@@ -36,6 +36,7 @@ AS_TEXT: dict[str, Any] = {
     "max_concurrency": "16",
     "max_seconds": "30",
     "max_requests": "1000",
+    "max_sessions": "50",
     "max_errors": "10",
     "max_error_rate": "0.5",
     "warmup": "0.1",
