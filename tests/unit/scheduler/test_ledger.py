@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from guidellm.request import GenerationRequest, RequestResult
+from guidellm.request import GenerationRequest, RequestResult, Turn
 from guidellm.scheduler.ledger import WORKER_LOST, Ledger
 
 
@@ -45,3 +45,32 @@ def test_repeated_request_ids_keep_the_count() -> None:
     assert ledger.holding(0) == 2
     lost = ledger.lost(0, 3, when=5.0, reason="gone")
     assert len(lost) == 2 and lost[0].scheduled_time == 5.0  # closed loop: the loss time
+
+
+def _session(key: str, turns: int) -> GenerationRequest:
+    return GenerationRequest(
+        key,
+        turns=[Turn([{"role": "user", "content": "q"}], max_tokens=4) for _ in range(turns)],
+        session_id=key,
+    )
+
+
+def _turn(key: str, turn: int, end: bool = False) -> RequestResult:
+    return RequestResult(
+        f"{key}.{turn}", "successful", 1.0, 1.0, 2.0, session_id=key, turn=turn,
+        session_turns=3, session_end=end,
+    )  # fmt: skip
+
+
+def test_a_session_is_one_entry_until_its_last_turn() -> None:
+    ledger = Ledger(1, [0])
+    ledger.shipped(0, 0.0, _session("a", 3))
+    ledger.shipped(0, 0.0, _session("b", 3))
+    ledger.shipped(0, 0.0, _session("c", 3))
+    ledger.settled(0, [_turn("a", 1), _turn("a", 2), _turn("a", 3, end=True), _turn("b", 1)])
+    assert ledger.holding(0) == 2  # b (one turn answered) and c
+    # 6 turns launched: a's three, b's first, then b's second and c's first on the wire.
+    lost = ledger.lost(0, 6, when=5.0, reason="gone")
+    assert [(r.session_id, r.turn) for r in lost] == [("b", 2), ("c", 1)]
+    assert all(r.session_end and r.session_turns == 3 for r in lost)
+    assert {r.error_category for r in lost} == {WORKER_LOST}

@@ -1,0 +1,90 @@
+"""Sessions over real HTTP: 2 worker processes, the openai_http backend, the mock server
+behind a recording proxy. Every turn of a session comes from one worker, carries the same
+session header and rides one connection; each turn's body holds the previous answer exactly
+as the client received it."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterator
+
+import pytest
+from schedulerrun import run_schedule
+
+from guidellm.backends.openai_http import OpenAIHTTPBackend
+from guidellm.errors import UserError
+from guidellm.mock_server import MockServer, MockServerConfig
+from guidellm.request import GenerationRequest, RequestStatus, Turn
+from guidellm.scheduler.strategies import ConcurrentStrategy
+from guidellm.testing.recording_proxy import RecordingProxy
+
+
+def _sessions(count: int, turns: int) -> Iterator[GenerationRequest]:
+    for i in range(count):
+        yield GenerationRequest(
+            f"conv{i}",
+            turns=[
+                # Think times that differ, so that sessions on a worker interleave and
+                # another's request could take a session's connection.
+                Turn(
+                    [{"role": "user", "content": f"conversation {i}, question {k}"}],
+                    max_tokens=6,
+                    think_time=0.004 * (1 + (i + k) % 3),
+                )
+                for k in range(1, turns + 1)
+            ],
+            session_id=f"conv{i}",
+        )
+
+
+@pytest.mark.parametrize("user_field", [False, True])
+def test_a_session_keeps_one_worker_one_header_one_connection(user_field: bool) -> None:
+    server = MockServer(MockServerConfig(ttft_ms=2, itl_ms=1, output_tokens=6))
+    url = server.start_thread()
+    proxy = RecordingProxy(url)
+    try:
+        target = proxy.start()
+        backend = OpenAIHTTPBackend(target, "mock-model", session_user=user_field)
+        summary, results = run_schedule(ConcurrentStrategy(4), _sessions(8, 4), backend)
+    finally:
+        proxy.stop()
+        server.stop()
+    assert len(results) == summary.sent == 32
+    assert all(r.status == RequestStatus.SUCCESSFUL for r in results)
+    answers = {(r.session_id, r.turn): r.output_text for r in results}
+    workers: dict[str, set[int]] = defaultdict(set)
+    for r in results:
+        assert r.session_id is not None
+        workers[r.session_id].add(r.worker)
+    assert all(len(w) == 1 for w in workers.values())
+    assert {w for ws in workers.values() for w in ws} == {0, 1}
+
+    chats = [r for r in proxy.requests if r.path == "/v1/chat/completions"]
+    assert len(chats) == 32
+    by_session: dict[str, list[dict[str, object]]] = defaultdict(list)
+    ports: dict[str, set[int]] = defaultdict(set)
+    for recorded in chats:
+        session = recorded.headers["x-session-id"]
+        body = json.loads(recorded.body)
+        assert (body.get("user") == session) is user_field
+        by_session[session].append(body)
+        ports[session].add(recorded.client_port)
+    assert sorted(by_session) == sorted(workers)
+    for session, bodies in by_session.items():
+        assert len(ports[session]) == 1, (session, ports[session])
+        bodies.sort(key=lambda b: len(b["messages"]))  # type: ignore[arg-type]
+        for k, body in enumerate(bodies, 1):
+            messages = body["messages"]
+            assert isinstance(messages, list) and len(messages) == 2 * k - 1
+            for j in range(1, k):  # every earlier answer, verbatim
+                assert messages[2 * j - 1] == {
+                    "role": "assistant",
+                    "content": answers[(session, j)],
+                }
+            assert messages[-1]["content"].endswith(f"question {k}")
+
+
+def test_a_session_header_must_be_a_header_name() -> None:
+    with pytest.raises(UserError, match="session_header"):
+        OpenAIHTTPBackend("http://127.0.0.1:1", session_header="X Session")
