@@ -110,7 +110,8 @@ class RunConfig(BaseModel):
     rate: list[float] | None = Field(
         None,
         description="Streams (concurrent), requests/s (constant, poisson, gamma) or benchmarks "
-        "(sweep); several run one benchmark each; none for stages and replay.",
+        "(sweep); several run one benchmark each; none for stages and replay. With "
+        "conversations a stream runs sessions back to back and a rate is new sessions/s.",
     )
     max_concurrency: int | None = Field(
         None, gt=0, le=MAX_COUNT, description="Most requests in flight at once."

@@ -51,7 +51,8 @@ def _options(func: Any) -> Any:
         click.option(
             "--rate",
             help="Streams (concurrent), requests/s (constant, poisson) or benchmarks (sweep); "
-            "a list runs several.",
+            "a list runs several. Conversations: streams run sessions back to back, a rate is "
+            "new sessions/s.",
         ),
         click.option("--max-concurrency", type=int, help="Most requests in flight at once."),
         click.option("--max-seconds", type=float, help="Stop each benchmark after this many s."),
