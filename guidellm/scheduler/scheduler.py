@@ -350,7 +350,10 @@ class _Run:
         batch = list(itertools.islice(self.requests, count))
         if len(batch) < count:
             self._feed_end("data_exhausted")
-        units = sum(r.units for r in batch)
+        units = len(batch)
+        for r in batch:
+            if r.turns:
+                units += len(r.turns) - 1
         if budget is not None and units > budget:
             batch, units = _fit(batch, budget)
         self.shipped += units
