@@ -9,13 +9,15 @@ latency (``latency_ms`` or ``duration_ms`` on the tool message, else ``tool_late
 parallel calls take the longest). ShareGPT senders: ``human``/``user``, ``gpt``/``assistant``,
 ``system``, ``function_call`` (an assistant tool call, its value a JSON
 ``{"name": ..., "arguments": ...}`` or a list of them), ``observation``/``tool`` (a tool's
-answer). Consecutive user messages make one turn.
+answer). Consecutive user messages make one turn. A text cell holding a JSON list (CSV) is read
+as the conversation it spells.
 
 A conversation out of order is a :class:`ConversationError`; the loader names the row.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -129,6 +131,9 @@ def _tool_calls(value: Any, where: str, first_id: int) -> list[dict[str, Any]]:
 
 def _normalize(raw: Any) -> list[tuple[dict[str, Any], float | None]] | None:
     """OpenAI messages with their tool latency; ``None`` for data that is no conversation."""
+    if isinstance(raw, str) and raw.lstrip().startswith("[{"):
+        with contextlib.suppress(ValueError):  # a CSV cell holding the conversation as JSON
+            raw = json.loads(raw)
     if isinstance(raw, str):
         return [({"role": "user", "content": raw}, None)] if raw else None
     if not isinstance(raw, (list, tuple)) or not raw:
@@ -189,6 +194,7 @@ def split_conversation(raw: Any, tool_latency: float = 0.0) -> tuple[list[Any], 
     open_turn = False  # the last turn has no reply yet
     carried: list[dict[str, Any]] = []  # system messages between a reply and the next turn
     previous = ""
+    last_reply: dict[str, Any] | None = None
     for i, (message, latency) in enumerate(messages, 1):
         role, where = message["role"], f"message {i}"
         if role == "system":
@@ -220,10 +226,10 @@ def split_conversation(raw: Any, tool_latency: float = 0.0) -> tuple[list[Any], 
                     f"{where}: an assistant message right after a system message; put a user "
                     "message between them"
                 )
-            turns[-1].reply = message
+            turns[-1].reply = last_reply = message
             open_turn = False
         else:  # tool
-            _check_tool_call(message, turns, previous, where)
+            _check_tool_call(message, last_reply, previous, where, bool(turns))
             seconds = tool_latency if latency is None else latency
             if previous == "tool":
                 turn = turns[-1]
@@ -238,12 +244,13 @@ def split_conversation(raw: Any, tool_latency: float = 0.0) -> tuple[list[Any], 
     return prefix, turns
 
 
-def _check_tool_call(message: dict[str, Any], turns: list[Turn], previous: str, where: str) -> None:
+def _check_tool_call(
+    message: dict[str, Any], reply: dict[str, Any] | None, previous: str, where: str, started: bool
+) -> None:
     """A tool message must answer a tool call of the assistant message just before it."""
-    reply = turns[-1].reply if turns else None
     calls = reply.get("tool_calls") if reply is not None else None
     if previous not in ("assistant", "tool") or not calls:
-        if not turns:
+        if not started:
             raise ConversationError(
                 f"{where}: the conversation starts with a tool message; the first message "
                 "after any system messages must be a user message"
