@@ -272,3 +272,37 @@ def test_consecutive_user_messages_make_one_turn() -> None:
     assert split is not None
     prefix, turns = split
     assert prefix == [] and [t.messages for t in turns] == [[_user("a"), _user("b")], [_user("d")]]
+
+
+def test_a_streamed_bad_conversation_stops_at_its_row(host: PluginHost) -> None:
+    """Data of unknown size is not read ahead: iteration names the row when it gets there."""
+    from collections.abc import Iterator, Mapping
+
+    from guidellm.data.base import DatasetSource
+    from guidellm.hookspecs import Register, hookimpl
+
+    class Stream(DatasetSource):
+        name = "stream"
+
+        @classmethod
+        def accepts(cls, spec: str, options: Mapping[str, Any]) -> bool:
+            return spec == "stream:"
+
+        def rows(self) -> Iterator[dict[str, Any]]:
+            yield {"messages": OPENAI}
+            yield {"messages": [_user("x"), _tool("a", "r")]}
+
+    class Plugin:
+        @hookimpl
+        def register_dataset_sources(self, register: Register) -> None:
+            register(Stream)
+
+    host.add_plugin(Plugin(), "stream-plugin")
+    try:
+        loader = RequestLoader(["stream:"], {}, processor=None, random_seed=1, host=host)
+        requests = iter(loader)
+        assert len(next(requests).turns or []) == 3
+        with pytest.raises(UserError, match=r"^--data 'stream:': conversation row 2: message 2: "):
+            next(requests)
+    finally:
+        host.remove_plugin("stream-plugin")
