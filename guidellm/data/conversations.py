@@ -9,7 +9,8 @@ latency (``latency_ms`` or ``duration_ms`` on the tool message, else ``tool_late
 parallel calls take the longest). ShareGPT senders: ``human``/``user``, ``gpt``/``assistant``,
 ``system``, ``function_call`` (an assistant tool call, its value a JSON
 ``{"name": ..., "arguments": ...}`` or a list of them), ``observation``/``tool`` (a tool's
-answer). Consecutive user messages make one turn. A text cell holding a JSON list (CSV) is read
+answer). Consecutive user messages make one turn; a user message right after tool answers
+starts a new turn (the tool turn then has no reply). A text cell holding a JSON list (CSV) is read
 as the conversation it spells.
 
 A conversation out of order is a :class:`ConversationError`; the loader names the row.
@@ -205,7 +206,7 @@ def split_conversation(raw: Any, tool_latency: float = 0.0) -> tuple[list[Any], 
             else:
                 carried.append(message)
         elif role == "user":
-            if open_turn:
+            if open_turn and turns[-1].kind == "user":
                 turns[-1].messages.append(message)
             else:
                 turns.append(Turn(messages=[*carried, message]))

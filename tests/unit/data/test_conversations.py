@@ -306,3 +306,16 @@ def test_a_streamed_bad_conversation_stops_at_its_row(host: PluginHost) -> None:
             next(requests)
     finally:
         host.remove_plugin("stream-plugin")
+
+
+def test_a_user_message_after_tool_answers_is_a_new_turn() -> None:
+    split = split_conversation(
+        [_user("a"), _assistant(None, "c"), _tool("c", "r"), _user("b"), _assistant("d")]
+    )
+    assert split is not None
+    _, turns = split
+    assert [(t.kind, t.reply) for t in turns] == [
+        ("user", _assistant(None, "c")),
+        ("tool", None),
+        ("user", _assistant("d")),
+    ]
