@@ -12,11 +12,13 @@ role                     column names tried
 ``prefix``               prefix (prepended to the prompt, for shared-prefix tests)
 ``system``               system, system_prompt (a system message before the prompt)
 ``timestamp``            timestamp, time, arrival_time, created_at (seconds; for traces)
+``tools``                tools (OpenAI tool definitions, sent with a row's messages)
 =======================  ==========================================================
 
 ``--data-args column_mapping='{"prompt": "my_column"}'`` overrides any of them. Chat
-``messages`` may use OpenAI (``role``/``content``) or ShareGPT (``from``/``value``) fields; the
-request keeps the conversation up to its last user turn.
+``messages`` may use OpenAI (``role``/``content``) or ShareGPT (``from``/``value``) fields. A
+conversation of one turn is one request (the conversation up to its user turn); one of several
+turns (user turns, or tool answers) is a session (:mod:`guidellm.data.conversations`).
 """
 
 from __future__ import annotations
@@ -25,8 +27,16 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from msgspec.structs import replace
+
+from guidellm.data.conversations import (
+    SessionSettings,
+    finish_turns,
+    parse_tools,
+    split_conversation,
+)
 from guidellm.errors import UserError
-from guidellm.request import GenerationRequest
+from guidellm.request import GenerationRequest, Turn
 
 __all__ = ["ROLES", "ColumnMap", "make_row_mapper", "resolve_columns"]
 
@@ -38,6 +48,7 @@ ROLES: dict[str, tuple[str, ...]] = {
     "prefix": ("prefix",),
     "system": ("system", "system_prompt"),
     "timestamp": ("timestamp", "time", "arrival_time", "created_at"),
+    "tools": ("tools",),
 }
 
 _SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant"}
@@ -54,6 +65,7 @@ class ColumnMap:
     prefix: str | None = None
     system: str | None = None
     timestamp: str | None = None
+    tools: str | None = None
 
     def as_dict(self) -> dict[str, str]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
@@ -138,6 +150,7 @@ def make_row_mapper(
     count: Callable[[str], int] | None = None,
     render: Callable[[list[dict[str, Any]]], str | None] | None = None,
     extra_body: dict[str, Any] | None = None,
+    sessions: SessionSettings | None = None,
 ) -> Callable[[Mapping[str, Any], str], GenerationRequest | None]:
     """A function turning one row into a request (``None`` for a row with no text).
 
@@ -148,16 +161,70 @@ def make_row_mapper(
     ``extra_body`` goes into every request (shared: backends only read it). A numeric
     ``timestamp`` column (seconds; trace sources convert theirs) becomes the request's
     ``timestamp``; other values are ignored, as a dataset's ``created_at`` text would be.
+
+    A conversation of several turns becomes a session shaped by ``sessions`` (the
+    ``--data-args`` of :class:`~guidellm.data.conversations.SessionSettings`); so does a row
+    whose ``turns`` are already :class:`~guidellm.request.Turn` objects (synthetic sessions).
+    A bad conversation raises :class:`~guidellm.data.conversations.ConversationError`.
     """
     pcol, mcol = columns.prompt, columns.messages
     ptc, otc = columns.prompt_tokens_count, columns.output_tokens_count
     prefix_col, system_col, time_col = columns.prefix, columns.system, columns.timestamp
+    settings = sessions or SessionSettings(max_tokens=max_tokens, count=count)
+
+    def session(
+        row: Mapping[str, Any],
+        request_id: str,
+        *,
+        prefix: list[dict[str, Any]],
+        turns: list[Turn],
+        body: dict[str, Any] | None,
+        recorded: bool,
+    ) -> GenerationRequest:
+        if system_col is not None and row.get(system_col):
+            prefix = [{"role": "system", "content": str(row[system_col])}, *prefix]
+        return GenerationRequest(
+            request_id=request_id,
+            messages=prefix or None,
+            max_tokens=max_tokens,
+            extra_body=body,
+            timestamp=_as_seconds(row.get(time_col)) if time_col is not None else None,
+            turns=turns,
+            session_id=request_id,
+            recorded_history=recorded,
+        )
 
     def to_request(row: Mapping[str, Any], request_id: str) -> GenerationRequest | None:
+        planned = row.get("turns")
+        if isinstance(planned, list) and planned and isinstance(planned[0], Turn):
+            turns = planned
+            if max_tokens is not None:
+                turns = [replace(t, max_tokens=t.max_tokens or max_tokens) for t in planned]
+            return session(row, request_id, prefix=[], turns=turns, body=extra_body, recorded=False)
         prompt: str | None = None
         messages: list[dict[str, Any]] | None = None
+        body = extra_body
         if mcol is not None and row.get(mcol) is not None:
-            messages = normalize_messages(row[mcol])
+            split = split_conversation(row[mcol], settings.tool_latency)
+            if split is not None:
+                tools = parse_tools(row.get(columns.tools)) if columns.tools else None
+                if tools is not None:
+                    body = {**(extra_body or {}), "tools": tools}
+                prefix, turns = split
+                if len(turns) > 1:
+                    finish_turns(turns, settings)
+                    return session(
+                        row,
+                        request_id,
+                        prefix=prefix,
+                        turns=turns,
+                        body=body,
+                        recorded=settings.recorded,
+                    )
+                first = turns[0].messages
+                while first[-1]["role"] != "user":  # as sent: up to the user's message
+                    first = first[:-1]
+                messages = [*prefix, *first]
         if messages is None and pcol is not None:
             value = row.get(pcol)
             if value is not None and value != "":
@@ -190,7 +257,7 @@ def make_row_mapper(
             messages=messages,
             prompt_tokens=prompt_tokens,
             max_tokens=out if out is not None else max_tokens,
-            extra_body=extra_body,
+            extra_body=body,
             timestamp=timestamp,
         )
 

@@ -15,7 +15,10 @@ Iteration is cheap: per request it maps one row through a mapper prepared in adv
   (exact but about 1 ms per 1,000 tokens; off by default, ``guidellm preprocess dataset``
   stores counts once instead);
 * ``ignore_eos``: add ``{"ignore_eos": true}`` to every request's ``extra_body`` so that
-  servers that understand it (vLLM, llama.cpp) generate the asked length.
+  servers that understand it (vLLM, llama.cpp) generate the asked length;
+* ``history`` (``live`` or ``recorded``), ``think_time_ms`` and ``tool_latency_ms``: how
+  conversation rows of several turns are replayed as sessions
+  (:mod:`guidellm.data.conversations`). Conversations of finite data are all checked here.
 """
 
 from __future__ import annotations
@@ -26,6 +29,12 @@ from typing import TYPE_CHECKING, Any
 
 from guidellm.data.base import DatasetSource
 from guidellm.data.columns import ROLES, ColumnMap, make_row_mapper, resolve_columns
+from guidellm.data.conversations import (
+    HISTORY_MODES,
+    ConversationError,
+    SessionSettings,
+    check_rows,
+)
 from guidellm.data.tokenizers import Tokenizer, load_tokenizer
 from guidellm.errors import UserError
 
@@ -43,6 +52,9 @@ LOADER_KEYS = (
     "count_prompt_tokens",
     "strict",
     "ignore_eos",
+    "history",
+    "think_time_ms",
+    "tool_latency_ms",
 )
 
 _EXAMPLE = "--data prompt_tokens=256,output_tokens=128"
@@ -141,6 +153,7 @@ class RequestLoader:
         count = render = None
         if self.data_args.get("count_prompt_tokens") and self.tokenizer is not None:
             count, render = self.tokenizer.count, self.tokenizer.apply_chat_template
+        sessions = self._session_settings(max_tokens, count)
         for spec, source in zip(self.data, self.sources, strict=True):
             source.validate()
             if (
@@ -161,14 +174,44 @@ class RequestLoader:
                     count=count,
                     render=render,
                     extra_body=extra_body,
+                    sessions=sessions,
                 )
             )
+            if columns.messages is not None and source.size is not None:
+                check_rows(source.rows(), columns.messages, columns.tools, spec)
         strict = self.data_args.get("strict", False)
         if not isinstance(strict, bool):
             raise UserError(f"--data-args strict={strict!r} must be true or false")
         if strict:
             self._check_every_row()
         self._validated = True
+
+    def _session_settings(
+        self, max_tokens: int | None, count: Callable[[str], int] | None
+    ) -> SessionSettings:
+        """``history``, ``think_time_ms`` and ``tool_latency_ms``, checked."""
+        history = self.data_args.get("history", "live")
+        if history not in HISTORY_MODES:
+            raise UserError(
+                f"--data-args history={history!r} is not a history mode; use "
+                f"{' or '.join(f'history={m}' for m in HISTORY_MODES)}"
+            )
+        seconds = {}
+        for key in ("think_time_ms", "tool_latency_ms"):
+            value = self.data_args.get(key, 0)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise UserError(
+                    f"--data-args {key}={value!r} must be a non-negative number of "
+                    f"milliseconds, e.g. {key}=2000"
+                )
+            seconds[key] = float(value) / 1000
+        return SessionSettings(
+            max_tokens=max_tokens,
+            think_time=seconds["think_time_ms"],
+            tool_latency=seconds["tool_latency_ms"],
+            recorded=history == "recorded",
+            count=count,
+        )
 
     def _check_every_row(self) -> None:
         """``strict=true``: every row must make a request, checked before the run."""
@@ -179,7 +222,11 @@ class RequestLoader:
                     f"{spec!r} has no known size (endless or streamed); drop strict=true"
                 )
             for number, row in enumerate(source.rows(), 1):
-                if mapper(row, "check") is None:
+                try:
+                    request = mapper(row, "check")
+                except ConversationError as exc:
+                    raise exc.at(spec, number) from None
+                if request is None:
                     raise UserError(
                         f"--data {spec!r}: row {number} has no usable prompt or messages "
                         "(empty or null); fix the row, or drop --data-args strict=true to "
@@ -223,7 +270,10 @@ class RequestLoader:
         ids = self._ids
         for spec, source, mapper in zip(self.data, self.sources, self._mappers, strict=True):
             for number, row in enumerate(source.rows(), 1):
-                request = mapper(row, str(next(ids)))
+                try:
+                    request = mapper(row, str(next(ids)))
+                except ConversationError as exc:  # streamed data: not checked ahead
+                    raise exc.at(spec, number) from None
                 if request is not None:
                     yield request
                 else:

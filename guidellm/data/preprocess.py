@@ -110,10 +110,16 @@ def _truncate(tokenizer: Tokenizer, text: str, ids: list[int], n: int) -> tuple[
 
 
 def _prompt_text(request: Any) -> str | None:
+    """The request's text; a session flattens to its conversation up to its last turn."""
     if request.prompt is not None:
         return str(request.prompt)
-    if request.messages:
-        return "\n".join(str(m.get("content", "")) for m in request.messages)
+    messages = list(request.messages or ())
+    for k, turn in enumerate(request.turns or ()):
+        messages += turn.messages
+        if turn.reply is not None and k < len(request.turns) - 1:
+            messages.append(turn.reply)
+    if messages:
+        return "\n".join(str(m.get("content") or "") for m in messages)
     return None
 
 

@@ -8,7 +8,12 @@ Spec (``--data``), as ``k=v,k=v`` or a JSON object::
     prefix_tokens=P      a shared prefix of P tokens before the N unique ones ...
     prefix_count=C       ... drawn from C distinct prefixes (default 1), for prefix-cache tests
     seed=X               overrides --random-seed
+    turns=T              sessions of T turns (default 1: single requests) ...
+    turn_prompt_tokens=U ... whose turns 2.. have U new tokens each (default: prompt_tokens)
+    think_time_ms=W      ... and a user's pause of W ms before each of them (default 0)
+    system_prompt_tokens=Y  one system prompt of Y tokens shared by every session
 
+Every length (``turns``, ``think_time_ms`` ... too) takes the ``_stdev/_min/_max`` suffixes.
 A length with ``_stdev`` is a normal distribution truncated to ``[_min, _max]``; with only
 ``_min``/``_max`` it is uniform between them; otherwise it is constant.
 
@@ -35,6 +40,7 @@ from guidellm.data.base import DatasetSource
 from guidellm.data.tokenizers import ApproxTokenizer, Tokenizer
 from guidellm.errors import UserError
 from guidellm.options import parse_options
+from guidellm.request import Turn
 
 __all__ = [
     "IndexCode",
@@ -45,9 +51,11 @@ __all__ = [
 ]
 
 _LENGTH_KEYS = ("prompt_tokens", "output_tokens")
+_SESSION_KEYS = ("turns", "turn_prompt_tokens", "think_time_ms", "system_prompt_tokens")
 _SUFFIXES = ("", "_stdev", "_min", "_max")
 SYNTHETIC_KEYS: tuple[str, ...] = (
     *(k + s for k in _LENGTH_KEYS for s in _SUFFIXES),
+    *(k + s for k in _SESSION_KEYS for s in _SUFFIXES),
     "samples",
     "prefix_tokens",
     "prefix_count",
@@ -347,6 +355,7 @@ class SyntheticSource(DatasetSource):
         self.output_len: LengthDistribution | None = None
         if any(k.startswith("output_tokens") for k in self.config):
             self.output_len = LengthDistribution.from_config(self.config, "output_tokens", 1)
+        self._session_lengths()
         self.samples: int | None = self.config.get("samples")
         self.prefix_tokens: int = self.config.get("prefix_tokens", 0)
         self.prefix_count: int = self.config.get("prefix_count", 1)
@@ -354,6 +363,29 @@ class SyntheticSource(DatasetSource):
         self._prefixes: list[str] = []
         self._position = 0  # endless data continues across iterations: prompts stay unique
         self._rng = random.Random(self.seed)
+
+    def _session_lengths(self) -> None:
+        """``turns`` and the other session keys; they mean nothing for single requests."""
+        config = self.config
+
+        def given(key: str) -> LengthDistribution | None:
+            if not any(k.startswith(key) for k in config):
+                return None
+            return LengthDistribution.from_config(config, key, 0 if key == "think_time_ms" else 1)
+
+        turns = given("turns")
+        self.turns = turns if turns is not None and turns.upper > 1 else None
+        self.turn_len = given("turn_prompt_tokens") or self.prompt_len
+        self.think_ms = given("think_time_ms")
+        self.system_len = given("system_prompt_tokens")
+        self.system_prompt: str | None = None
+        if self.turns is None:
+            used = [k for k in _SESSION_KEYS[1:] if any(c.startswith(k) for c in config)]
+            if used:
+                raise UserError(
+                    f"synthetic data: {used[0]} shapes sessions, which need turns=N above 1 "
+                    "(e.g. turns=4); for a prefix shared by single requests use prefix_tokens"
+                )
 
     @property
     def size(self) -> int | None:
@@ -364,11 +396,17 @@ class SyntheticSource(DatasetSource):
         if self._factory is not None:
             return
         tokenizer = self.tokenizer or ApproxTokenizer()
-        upper = self.prompt_len.upper + self.prefix_tokens + 1
+        lengths = [self.prompt_len, self.turn_len]
+        if self.system_len is not None:
+            lengths.append(self.system_len)
+        upper = max(d.upper for d in lengths) + self.prefix_tokens + 1
         factory = PromptFactory(tokenizer, upper)
         rng = random.Random(self.seed ^ 0x5EED)
-        probe = sorted({1, 2, 16, self.prompt_len.minimum, self.prompt_len.mean, upper - 1})
-        factory.check([n for n in probe if n <= upper - 1], rng)
+        probe = {1, 2, 16, upper - 1, *(d.minimum for d in lengths), *(d.mean for d in lengths)}
+        factory.check(sorted(n for n in probe if 0 < n <= upper - 1), rng)
+        if self.system_len is not None:  # one text, byte-identical in every session
+            n = max(1, self.system_len.sample(random.Random(self.seed ^ 0x5157)))
+            self.system_prompt = factory.prompt(n, PromptFactory.UNIQUE * 3, rng)[0]
         self._prefixes = [
             factory.prompt(self.prefix_tokens, PromptFactory.UNIQUE * 2 + j, rng)[0]
             for j in range(self.prefix_count if self.prefix_tokens else 0)
@@ -390,23 +428,49 @@ class SyntheticSource(DatasetSource):
         prefixes, prefix_tokens = self._prefixes, self.prefix_tokens
         make, verify = factory.prompt, factory.verify_each
         index = start if start is not None else self._position
+        # a session's turns take the indices index*stride+t: every turn's text is unique
+        stride = self.turns.upper if self.turns is not None else 1
         while stop is None or index < stop:
             n = prompt_len.sample(rng)
             if prefixes:
-                text, count = make(n, index, rng, False)
+                text, count = make(n, index * stride, rng, False)
                 text = prefixes[index % len(prefixes)] + text
                 count += prefix_tokens
                 if verify:  # this tokenizer does not add up across cuts: count the whole
                     count = factory.tokenizer.count(text)
             else:
-                text, count = make(n, index, rng)
-            row = {"prompt": text, "prompt_tokens_count": count}
+                text, count = make(n, index * stride, rng)
+            row: dict[str, Any] = {"prompt": text, "prompt_tokens_count": count}
             if output_len is not None:
                 row["output_tokens_count"] = output_len.sample(rng)
+            if self.turns is not None:
+                row["turns"] = self._session(index * stride, text, count, row, rng)
+                if self.system_prompt is not None:
+                    row["system"] = self.system_prompt
             index += 1
             if start is None:
                 self._position = index
             yield row
+
+    def _session(
+        self, first: int, text: str, count: int, row: dict[str, Any], rng: random.Random
+    ) -> list[Turn]:
+        """The turns of one session: the row's prompt, then ``turns - 1`` new prompts."""
+        assert self.turns is not None and self._factory is not None
+        output_len, think_ms, make = self.output_len, self.think_ms, self._factory.prompt
+        turns = [Turn(messages=[{"role": "user", "content": text}], prompt_tokens=count)]
+        turns[0].max_tokens = row.get("output_tokens_count")
+        for t in range(1, self.turns.sample(rng)):
+            text, count = make(self.turn_len.sample(rng), first + t, rng)
+            turns.append(
+                Turn(
+                    messages=[{"role": "user", "content": text}],
+                    max_tokens=output_len.sample(rng) if output_len is not None else None,
+                    think_time=think_ms.sample(rng) / 1000 if think_ms is not None else 0.0,
+                    prompt_tokens=count,
+                )
+            )
+        return turns
 
     def describe(self) -> dict[str, Any]:
         info: dict[str, Any] = {"type": self.name, "spec": self.spec, **self.config}

@@ -111,6 +111,44 @@ def test_a_row_without_prompt_is_counted_or_refused(server: str, tmp_path: Path)
     assert any("1 data rows skipped" in w and "row 2 of" in w for w in bench["warnings"])
 
 
+@pytest.mark.parametrize(
+    ("rows", "args", "words"),
+    [
+        (
+            [
+                [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hey"}],
+                [{"role": "user", "content": "run it"}, {"role": "tool", "content": "done"}],
+            ],
+            [],
+            ("chats.jsonl", "conversation row 2", "no preceding tool call", "put the assistant"),
+        ),
+        (
+            [[{"from": "human", "value": "hi"}, {"from": "robot", "value": "beep"}]],
+            [],
+            ("chats.jsonl", "conversation row 1", "unknown from 'robot'", "use human, gpt"),
+        ),
+        (
+            [[{"role": "user", "content": "a"}]],
+            ["--data-args", "history=replayed"],
+            ("history='replayed'", "history=live or history=recorded"),
+        ),
+    ],
+)
+def test_a_bad_conversation_is_one_line_and_nothing_is_sent(
+    server: str,
+    tmp_path: Path,
+    rows: list[list[dict[str, str]]],
+    args: list[str],
+    words: tuple[str, ...],
+) -> None:
+    data = tmp_path / "chats.jsonl"
+    data.write_text("".join(json.dumps({"messages": r}) + "\n" for r in rows))
+    before = mock_requests(server)
+    base = ["run", "--target", server, "--profile", "synchronous", "--max-requests", "3"]
+    one_line(guidellm([*base, "--data", str(data), *args], tmp_path), *words)
+    assert mock_requests(server) == before
+
+
 def test_a_broken_dataset_folder_is_one_line(tmp_path: Path) -> None:
     folder = tmp_path / "broken"
     folder.mkdir()

@@ -183,3 +183,15 @@ def test_chat_rows_counted_with_the_chat_template(
     loader_tok = _loader(host, [str(data)], processor=str(folder)).tokenizer
     assert loader_tok is not None
     assert req.prompt_tokens == loader_tok.count("<user> the old river\n")
+
+
+def test_synthetic_sessions_through_the_loader(host: PluginHost) -> None:
+    spec = "turns=3,prompt_tokens=8,output_tokens=6,system_prompt_tokens=12,samples=2"
+    loader = _loader(host, [spec], max_tokens=50, ignore_eos=True)
+    first, second = list(loader)
+    assert (first.session_id, second.session_id) == ("0", "1")
+    assert first.messages == second.messages and first.messages[0]["role"] == "system"
+    assert first.units == 3 and first.extra_body == {"ignore_eos": True}
+    assert {t.max_tokens for t in first.turns} == {6}  # the spec's lengths win, as for rows
+    unset = _loader(host, ["turns=2,prompt_tokens=8,samples=1"], max_tokens=50)
+    assert {t.max_tokens for t in next(iter(unset)).turns} == {50}

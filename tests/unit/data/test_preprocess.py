@@ -153,3 +153,22 @@ def test_help_does_not_import_heavy_packages() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert result.stdout.strip().splitlines()[-1] == "HEAVY="
+
+
+def test_a_conversation_session_flattens_as_before(
+    tmp_path: Path, bpe_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A multi-turn row keeps its text up to the last user turn, as when it was one request."""
+    data = tmp_path / "chat.jsonl"
+    chat = [
+        {"from": "system", "value": "sys"},
+        {"from": "human", "value": "one"},
+        {"from": "gpt", "value": "two"},
+        {"from": "human", "value": "three"},
+        {"from": "gpt", "value": "four"},
+    ]
+    data.write_text(json.dumps({"conversations": chat}) + "\n")
+    out = tmp_path / "out.jsonl"
+    code, _, err = _run([str(data), str(out), "--processor", str(bpe_path)], capsys)
+    assert code == 0, err
+    assert [r["prompt"] for r in _read(out)] == ["sys\none\ntwo\nthree"]

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import json
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -138,3 +141,110 @@ def test_json_spec() -> None:
     }
     rows = list(SyntheticSource('{"prompt_tokens": 5, "samples": 2}', {}, None, 1).rows())
     assert len(rows) == 2
+
+
+def _sessions(spec: str, tok: Tokenizer | None = None, seed: int = 3) -> list[Any]:
+    """Synthetic session rows mapped to requests, as the loader does."""
+    from guidellm.data.columns import make_row_mapper, resolve_columns
+
+    rows = list(SyntheticSource(spec, {}, tok, seed).rows())
+    mapper = make_row_mapper(resolve_columns(rows[0], None, "synthetic"))
+    return [mapper(row, str(i)) for i, row in enumerate(rows)]
+
+
+@pytest.mark.parametrize("kind", ["bpe", "unigram", "approximate"])
+def test_sessions_have_exact_turn_lengths(kind: str, tokenizer_files: dict[str, Path]) -> None:
+    tok = _tokenizer(kind, tokenizer_files)
+    spec = "turns=4,prompt_tokens=120,turn_prompt_tokens=30,output_tokens=16,samples=25"
+    requests = _sessions(spec, tok)
+    assert len(requests) == 25
+    for req in requests:
+        assert req.session_id == req.request_id and req.prompt is None and req.messages is None
+        turns = req.turns
+        assert len(turns) == 4
+        assert {t.kind for t in turns} == {"user"} and {t.reply for t in turns} == {None}
+        lengths = [tok.count(t.messages[0]["content"]) for t in turns]
+        assert lengths == [120, 30, 30, 30] == [t.prompt_tokens for t in turns]
+        assert {t.max_tokens for t in turns} == {16}
+        assert {t.think_time for t in turns} == {0.0}
+    contents = [t.messages[0]["content"] for r in requests for t in r.turns]
+    assert len(set(contents)) == len(contents) == 100  # no turn repeats, across sessions too
+
+
+def test_turn_prompt_tokens_defaults_to_prompt_tokens() -> None:
+    (req,) = _sessions("turns=3,prompt_tokens=40,samples=1")
+    assert [t.prompt_tokens for t in req.turns] == [40, 40, 40]
+    assert {t.max_tokens for t in req.turns} == {None}  # no output_tokens: the server decides
+
+
+def test_session_distributions_and_think_time() -> None:
+    spec = (
+        "turns=3,turns_min=2,turns_max=5,prompt_tokens=20,turn_prompt_tokens=10,"
+        "turn_prompt_tokens_min=5,turn_prompt_tokens_max=15,think_time_ms=2000,"
+        "think_time_ms_stdev=500,think_time_ms_min=1000,think_time_ms_max=3000,"
+        "output_tokens=8,output_tokens_min=4,output_tokens_max=12,samples=200"
+    )
+    requests = _sessions(spec)
+    counts = [len(r.turns) for r in requests]
+    assert set(counts) == {2, 3, 4, 5}
+    later = [t for r in requests for t in r.turns[1:]]
+    assert {t.prompt_tokens for t in later} == set(range(5, 16))
+    thinks = [t.think_time for t in later]
+    assert min(thinks) >= 1.0 and max(thinks) <= 3.0 and len(set(thinks)) > 20
+    assert abs(sum(thinks) / len(thinks) - 2.0) < 0.15
+    assert {r.turns[0].think_time for r in requests} == {0.0}
+    assert {t.max_tokens for r in requests for t in r.turns} == set(range(4, 13))
+    (still,) = _sessions("turns=2,prompt_tokens=5,think_time_ms=0,samples=1")
+    assert [t.think_time for t in still.turns] == [0.0, 0.0]
+
+
+def test_a_system_prompt_is_shared_by_every_session(bpe_path: Path) -> None:
+    tok = load_tokenizer(str(bpe_path))
+    assert tok is not None
+    spec = "turns=2,prompt_tokens=10,system_prompt_tokens=300"
+    requests = _sessions(spec + ",samples=30", tok)
+    systems = {json.dumps(r.messages) for r in requests}
+    assert len(systems) == 1
+    (system,) = requests[0].messages
+    assert system["role"] == "system" and tok.count(system["content"]) == 300
+    other = SyntheticSource(spec + ",samples=5", {}, tok, 3)
+    assert next(iter(other.rows()))["system"] == system["content"]  # generated once per seed
+
+
+def test_sessions_are_seeded_and_endless_sessions_never_repeat() -> None:
+    spec = "turns=3,prompt_tokens=12,turn_prompt_tokens=6,think_time_ms=500,think_time_ms_max=900"
+    a = _sessions(spec + ",think_time_ms_min=0,samples=10", seed=4)
+    b = _sessions(spec + ",think_time_ms_min=0,samples=10", seed=4)
+    c = _sessions(spec + ",think_time_ms_min=0,samples=10", seed=5)
+    assert [r.turns for r in a] == [r.turns for r in b]
+    assert [r.turns for r in a] != [r.turns for r in c]
+    endless = SyntheticSource(spec, {}, None, 1)
+    texts = [
+        t.messages[0]["content"]
+        for _ in range(2)
+        for row in itertools.islice(endless.rows(), 20)
+        for t in row["turns"]
+    ]
+    assert len(set(texts)) == len(texts) == 120
+
+
+def test_one_turn_stays_a_plain_request() -> None:
+    plain = list(SyntheticSource("prompt_tokens=9,samples=3", {}, None, 2).rows())
+    one = list(SyntheticSource("prompt_tokens=9,turns=1,samples=3", {}, None, 2).rows())
+    assert one == plain and "turns" not in one[0]
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("prompt_tokens=10,turns=0", "turns must be at least 1"),
+        ("prompt_tokens=10,turns=2,think_time_ms=-5", "think_time_ms=-5 must be a non-negative"),
+        ("prompt_tokens=10,system_prompt_tokens=50", "system_prompt_tokens shapes sessions"),
+        ("prompt_tokens=10,turns=1,turn_prompt_tokens=5", "need turns=N above 1"),
+        ("prompt_tokens=10,turns=2,turns_stdev=x", "turns_stdev='x' must be"),
+    ],
+)
+def test_bad_session_keys(spec: str, message: str) -> None:
+    with pytest.raises(UserError, match=re.escape(message)) as info:
+        SyntheticSource(spec, {}, None, 1)
+    assert "\n" not in str(info.value)
