@@ -264,7 +264,9 @@ class LeanHTTPTransport(httpx.AsyncBaseTransport):
             raise ValueError("max_connections must be at least 1")
         self.max_connections = max_connections
         self.ssl_context = ssl_context
-        self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
+        # Idle connections per host, most recently used last (a dict: a session's own
+        # connection is taken out of the middle in O(1)).
+        self._idle: dict[tuple[str, str, int], dict[_Connection, None]] = {}
         self._open = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._closed = False
@@ -275,7 +277,7 @@ class LeanHTTPTransport(httpx.AsyncBaseTransport):
     def _pop_idle(self, key: tuple[str, str, int]) -> _Connection | None:
         idle = self._idle.get(key)
         while idle:
-            conn = idle.pop()
+            conn = idle.popitem()[0]
             if not conn.closed and conn.transport is not None and not conn.transport.is_closing():
                 return conn
             self._open -= 1
@@ -287,7 +289,7 @@ class LeanHTTPTransport(httpx.AsyncBaseTransport):
         """Close one idle connection to another host to make room; True if one was closed."""
         for other, idle in self._idle.items():
             if other != key and idle:
-                idle.pop().close()
+                idle.popitem()[0].close()
                 self._open -= 1
                 return True
         return False
@@ -300,7 +302,7 @@ class LeanHTTPTransport(httpx.AsyncBaseTransport):
         idle = self._idle.get(key)
         if not idle or conn not in idle:
             return None
-        idle.remove(conn)
+        del idle[conn]
         if conn.transport is None or conn.transport.is_closing():
             self._open -= 1
             return None
@@ -384,7 +386,7 @@ class LeanHTTPTransport(httpx.AsyncBaseTransport):
         conn.request = None
         if conn.reusable and not self._closed:
             conn._reset()
-            self._idle.setdefault(conn.key, []).append(conn)
+            self._idle.setdefault(conn.key, {})[conn] = None
         else:
             conn.close()
             self._open -= 1
@@ -437,7 +439,7 @@ class LeanHTTPTransport(httpx.AsyncBaseTransport):
             raise
         good = [c for c in opened if isinstance(c, _Connection)]
         self._open -= count - len(good)
-        self._idle.setdefault(key, []).extend(good)
+        self._idle.setdefault(key, {}).update(dict.fromkeys(good))
         return len(good)
 
     # -- httpx.AsyncBaseTransport ------------------------------------------------------------
