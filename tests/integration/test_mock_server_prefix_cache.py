@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import statistics
+import subprocess
+import sys
 
+import httpx
+import pytest
 import uvloop
 
 from guidellm.backends.openai_http import OpenAIHTTPBackend
@@ -95,3 +99,37 @@ def test_second_turn_hits_whole_blocks_and_prefills_only_the_rest() -> None:
     assert statistics.median(ttft_ms(r) for r in results[1::2]) < statistics.median(
         ttft_ms(r) for r in results[0::2]
     )
+
+
+def cached_twice(url: str, body: dict[str, object]) -> list[int]:
+    out = []
+    for _ in range(2):
+        usage = httpx.post(url + "/v1/completions", json=body, timeout=5).json()["usage"]
+        out.append(usage["prompt_tokens_details"]["cached_tokens"])
+    return out
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        (["--prefix-block-tokens", "4"], [0, 8]),  # 10 tokens: 2 blocks of 4 hit
+        ([], [0, 0]),  # default blocks of 16: 10 tokens make no full block
+        (["--prefix-block-tokens", "4", "--prefix-cache-blocks", "0"], [0, 0]),
+    ],
+)
+def test_cli_flags_reach_the_cache(flags: list[str], expected: list[int]) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "guidellm", "mock-server", "--port", "0", "--ttft-ms", "0",
+         "--itl-ms", "0", *flags],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        body = {"prompt": "a b c d e f g h i j", "max_tokens": 1}
+        assert cached_twice(url, body) == expected
+    finally:
+        proc.terminate()
+        proc.wait(5)
