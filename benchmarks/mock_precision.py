@@ -85,8 +85,9 @@ class _StreamClient(asyncio.Protocol):
             self.done.set_result(None)
 
 
-def _request(host: str, tokens: int) -> bytes:
-    body = json.dumps({"prompt": "hello", "max_tokens": tokens, "stream": True}).encode()
+def _request(host: str, tokens: int, prompt_words: int = 1) -> bytes:
+    prompt = " ".join(f"w{i % 1000}" for i in range(prompt_words)) if prompt_words > 1 else "hello"
+    body = json.dumps({"prompt": prompt, "max_tokens": tokens, "stream": True}).encode()
     return (
         f"POST /v1/completions HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\n"
         f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
@@ -174,10 +175,10 @@ def _sync_medians(host: str, port: int, count: int, tokens: int) -> tuple[float,
 
 
 async def _capacity_phase(
-    host: str, port: int, streams: int, seconds: float, tokens: int
+    host: str, port: int, streams: int, seconds: float, tokens: int, *, prompt_words: int = 1
 ) -> tuple[int, int, float]:
     """Closed loop: ``streams`` clients back to back for ``seconds``; (done, bad, elapsed)."""
-    request = _request(host, tokens)
+    request = _request(host, tokens, prompt_words)
     end = time.monotonic() + seconds
     done = bad = 0
 
@@ -197,9 +198,10 @@ def _capacity(args: argparse.Namespace) -> int:
     """Server CPU per token with many concurrent streams (how far one mock process goes)."""
     os.environ["GUIDELLM_MOCK_TIMERFD"] = "1" if args.timer == "timerfd" else "0"
     run = uvloop.run if uvloop is not None else asyncio.run
+    print(f"prompt: {args.prompt_words} word(s), the same in every request")
     print("| ITL (ms) | streams | tokens/request | requests/s | tokens/s | server CPU % "
-          "| server CPU-us per token | incomplete |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|")
+          "| server CPU-us per token | server CPU-us per request | incomplete |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
     for itl in [float(v) for v in args.capacity_itl.split(",")]:
         server = MockServer(MockServerConfig(ttft_ms=0, itl_ms=itl))
         url = server.start_process()
@@ -207,15 +209,19 @@ def _capacity(args: argparse.Namespace) -> int:
         try:
             cpu0 = _cpu_seconds(server.pid)
             done, bad, elapsed = run(
-                _capacity_phase(host, int(port_text), args.capacity, args.seconds, args.tokens)
-            )
+                _capacity_phase(
+                    host, int(port_text), args.capacity, args.seconds, args.tokens,
+                    prompt_words=args.prompt_words,
+                )
+            )  # fmt: skip
             cpu = _cpu_seconds(server.pid) - cpu0
         finally:
             server.stop()
         sent = done * args.tokens
         print(f"| {itl:g} | {args.capacity} | {args.tokens} | {done / elapsed:.0f} "
               f"| {sent / elapsed:.0f} | {cpu / elapsed * 100:.0f} "
-              f"| {cpu * 1e6 / max(1, sent):.1f} | {bad} |")  # fmt: skip
+              f"| {cpu * 1e6 / max(1, sent):.1f} | {cpu * 1e6 / max(1, done):.0f} "
+              f"| {bad} |")  # fmt: skip
     return 0
 
 
@@ -287,6 +293,9 @@ def main() -> int:
         "--capacity", type=int, default=0, help="N: closed-loop streams for a CPU-cost run"
     )
     parser.add_argument("--capacity-itl", default="0,1,10", help="ITLs (ms) of --capacity")
+    parser.add_argument(
+        "--prompt-words", type=int, default=1, help="prompt length of --capacity's requests"
+    )
     args = parser.parse_args()
     if args.capacity:
         return _capacity(args)

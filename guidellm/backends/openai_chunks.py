@@ -10,7 +10,10 @@ and ``orjson``, one event at a time.
 
 Fields read: ``choices[0].delta.content`` (chat) or ``choices[0].text`` (completions);
 ``reasoning_content`` or ``reasoning`` in the delta (vLLM, SGLang, llama.cpp use one or the
-other); ``usage`` with ``completion_tokens_details.reasoning_tokens``; ``error``.
+other); ``usage`` with ``completion_tokens_details.reasoning_tokens`` and
+``prompt_tokens_details.cached_tokens`` (OpenAI, vLLM); llama.cpp's top-level ``timings`` with
+``cache_n`` (prompt tokens reused from its cache; ``usage``'s figure wins when both are sent);
+``error``.
 """
 
 from __future__ import annotations
@@ -82,21 +85,53 @@ def _batch_decoder() -> Callable[[bytes], list[Any]]:
             ("prompt_tokens", int | None),
             ("completion_tokens", int | None),
             ("completion_tokens_details", dict[str, Any] | None),
+            ("prompt_tokens_details", dict[str, Any] | None),
         ],
     )
+    timings = struct("Timings", [("cache_n", int | None)])
     chunk = struct(
-        "Chunk", [("choices", _list_of(choice) | None), ("usage", usage | None), ("error", Any)]
+        "Chunk",
+        [
+            ("choices", _list_of(choice) | None),
+            ("usage", usage | None),
+            ("timings", timings | None),
+            ("error", Any),
+        ],
     )
     decode: Callable[[bytes], list[Any]] = msgspec.json.Decoder(_list_of(chunk)).decode
     return decode
 
 
-def _usage(usage: Any, recorder: ResponseRecorder) -> None:
+def _count(value: Any) -> int | None:
+    """An int token count, or None (a bool or a float is no count)."""
+    return value if value.__class__ is int else None
+
+
+def _usage(usage: Any, timings: Any, recorder: ResponseRecorder) -> None:
+    """Record a dict chunk's ``usage`` and llama.cpp's ``timings.cache_n`` (usage wins)."""
+    cached = _count(timings.get("cache_n")) if isinstance(timings, dict) else None
     if not isinstance(usage, dict):
+        if cached is not None:
+            recorder.usage(None, None, None, cached)
         return
     details = usage.get("completion_tokens_details")
     reasoning = details.get("reasoning_tokens") if isinstance(details, dict) else None
-    recorder.usage(usage.get("prompt_tokens"), usage.get("completion_tokens"), reasoning)
+    prompt_details = usage.get("prompt_tokens_details")
+    if isinstance(prompt_details, dict):
+        from_usage = _count(prompt_details.get("cached_tokens"))
+        if from_usage is not None:
+            cached = from_usage
+    recorder.usage(usage.get("prompt_tokens"), usage.get("completion_tokens"), reasoning, cached)
+
+
+def _struct_cached(usage: Any, timings: Any) -> int | None:
+    """Cached prompt tokens of a decoded chunk struct: usage's, else llama.cpp's ``cache_n``."""
+    details = usage.prompt_tokens_details if usage is not None else None
+    if details:
+        cached = _count(details.get("cached_tokens"))
+        if cached is not None:
+            return cached
+    return timings.cache_n if timings is not None else None
 
 
 class ChunkReader:
@@ -149,7 +184,10 @@ class ChunkReader:
                             usage.prompt_tokens,
                             usage.completion_tokens,
                             details.get("reasoning_tokens") if details else None,
+                            _struct_cached(usage, chunk.timings),
                         )
+                    elif chunk.timings is not None:  # llama.cpp's last chunk, no usage asked
+                        recorder.usage(None, None, None, chunk.timings.cache_n)
                     elif not choices and chunk.error is not None:
                         raise ServerError(self.scrub(server_message(self.dumps(chunk.error))))
         return bool(items and self.events(items, arrived, recorder)) or decoder.done
@@ -186,8 +224,9 @@ class ChunkReader:
                         if text:
                             content(text, arrived)
                 usage = obj.get("usage")
-                if usage:
-                    _usage(usage, recorder)
+                timings = obj.get("timings")
+                if usage or timings:
+                    _usage(usage, timings, recorder)
                 elif not choices and obj.get("error") is not None:
                     raise ServerError(self.scrub(server_message(item)))
             except ValueError:  # orjson.JSONDecodeError is a ValueError
@@ -226,4 +265,4 @@ class ChunkReader:
             recorder.reasoning(reasoning, arrived)
         if text:
             recorder.content(text, arrived)
-        _usage(obj.get("usage"), recorder)
+        _usage(obj.get("usage"), obj.get("timings"), recorder)

@@ -26,6 +26,12 @@ _SETTINGS: tuple[tuple[str, str, type, str], ...] = (
      "Stream this many tokens as delta.reasoning_content first (chat)."),
     ("max_concurrency", "--max-concurrency", int,
      "At most this many requests generate at once; others queue (0: no limit)."),
+    ("prefill_ms_per_token", "--prefill-ms-per-token", float,
+     "TTFT added per prompt token not served from the prefix cache."),
+    ("prefix_block_tokens", "--prefix-block-tokens", int,
+     "Prefix cache block size in tokens; only whole leading blocks hit."),
+    ("prefix_cache_blocks", "--prefix-cache-blocks", int,
+     "Blocks the prefix cache holds (LRU, per server process; 0: no cache)."),
     ("model", "--model", str, "Model name in /v1/models; requests naming another get a 404."),
     ("seed", "--seed", int, "Seed of every draw: same seed + request order, same answers."),
     ("error_500_rate", "--error-500-rate", float, "Share of requests answered with HTTP 500."),
@@ -88,12 +94,16 @@ def mock_server(host: str, port: int, protocol: str, grpc_dialect: str, **settin
     if protocol == "grpc":
         from guidellm.mock_server.grpc_server import run_grpc_foreground
 
-        if config.max_concurrency:
-            from guidellm.errors import UserError
+        for field, flag in (
+            ("max_concurrency", "--max-concurrency"),
+            ("prefill_ms_per_token", "--prefill-ms-per-token"),
+        ):
+            if getattr(config, field):
+                from guidellm.errors import UserError
 
-            raise UserError(
-                "--max-concurrency applies to the HTTP mock only; drop it or use --protocol http."
-            )
+                raise UserError(
+                    f"{flag} applies to the HTTP mock only; drop it or use --protocol http."
+                )
 
         def announce_grpc(target: str) -> None:
             click.echo(

@@ -24,6 +24,8 @@ Rules, in one place:
 * Prompt tokens are approximated with the rule of guidellm's approximate tokenizer (one per
   run of letters, digits or underscores, one per other non-space character) over the prompt
   or every message's text; so synthetic prompts made without ``--processor`` count as asked.
+* Prefix cache (``prefix_cache.py``): a prompt's leading blocks seen recently are cached;
+  TTFT is ``ttft + prefill_ms_per_token * uncached prompt tokens`` (the draw's noise stays).
 * Faults are mutually exclusive: one uniform draw per request picks at most one, so each rate
   is exact in expectation. A mid-stream fault happens after half of the tokens were sent.
 """
@@ -42,6 +44,7 @@ from guidellm.errors import UserError
 
 __all__ = [
     "FAULTS",
+    "PIECE",
     "VOCABULARY",
     "CapacityGate",
     "MockServerConfig",
@@ -68,7 +71,7 @@ _WORDS = (
 VOCABULARY: tuple[str, ...] = tuple(_WORDS.split())
 _TOKENS: tuple[str, ...] = tuple(" " + w for w in VOCABULARY)
 #: guidellm.data.tokenizers.ApproxTokenizer's rule, repeated to keep this module stdlib-only.
-_PIECE = re.compile(r"\w+|[^\w\s]")
+PIECE = re.compile(r"\w+|[^\w\s]")
 
 
 def _flag(name: str) -> str:
@@ -83,6 +86,8 @@ class MockServerConfig:
     Times are milliseconds; ``*_std`` is the standard deviation of a normal draw truncated to
     ``mean +- 3 std``. Fault rates are probabilities per generation request; their sum must not
     exceed 1. ``retry_after_s`` is the ``Retry-After`` header of the 429 answers.
+    ``prefill_ms_per_token`` is added to the TTFT per prompt token not found in the prefix
+    cache of ``prefix_cache_blocks`` blocks of ``prefix_block_tokens`` tokens (0 blocks: none).
     """
 
     ttft_ms: float = 50.0
@@ -95,6 +100,9 @@ class MockServerConfig:
     seed: int = 0
     reasoning_tokens: int = 0
     max_concurrency: int = 0
+    prefill_ms_per_token: float = 0.0
+    prefix_block_tokens: int = 16
+    prefix_cache_blocks: int = 65536
     error_500_rate: float = 0.0
     error_429_rate: float = 0.0
     retry_after_s: int = 1
@@ -104,7 +112,8 @@ class MockServerConfig:
     no_done_rate: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("ttft_ms", "ttft_ms_std", "itl_ms", "itl_ms_std", "output_tokens_std"):
+        for name in ("ttft_ms", "ttft_ms_std", "itl_ms", "itl_ms_std", "output_tokens_std",
+                     "prefill_ms_per_token"):  # fmt: skip
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise UserError(
@@ -112,9 +121,9 @@ class MockServerConfig:
                     f"pass e.g. {_flag(name)} 10."
                 )
         for name in ("output_tokens", "reasoning_tokens", "max_concurrency", "retry_after_s",
-                     "seed"):  # fmt: skip
+                     "seed", "prefix_block_tokens", "prefix_cache_blocks"):  # fmt: skip
             value = getattr(self, name)
-            minimum = 1 if name == "output_tokens" else 0
+            minimum = 1 if name in ("output_tokens", "prefix_block_tokens") else 0
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise UserError(
                     f"Mock server: {name} must be an integer >= {minimum}, got {value!r}; "
@@ -214,8 +223,13 @@ def plan_request(
     index: int,
     max_tokens: int | None = None,
     ignore_eos: bool = True,
+    prefill_tokens: int = 0,
 ) -> RequestPlan:
-    """Draw request ``index``'s timing, length, fault and text (deterministic per seed)."""
+    """Draw request ``index``'s timing, length, fault and text (deterministic per seed).
+
+    ``prefill_tokens`` (the prompt tokens the prefix cache did not hold) lengthen the TTFT by
+    ``prefill_ms_per_token`` each, on top of the draw.
+    """
     rng = random.Random(config.seed * 4294967296 + index)
     u = rng.random()
     fault: str | None = None
@@ -226,6 +240,7 @@ def plan_request(
             fault = name
             break
     ttft = _truncated_normal(rng, config.ttft_ms, config.ttft_ms_std, 0.0)
+    ttft += config.prefill_ms_per_token * prefill_tokens
     itl = _truncated_normal(rng, config.itl_ms, config.itl_ms_std, 0.0)
     drawn = round(_truncated_normal(rng, config.output_tokens, config.output_tokens_std, 1.0))
     drawn = max(1, drawn)
@@ -247,7 +262,7 @@ def plan_request(
 
 
 def _pieces(text: str) -> int:
-    return len(_PIECE.findall(text))
+    return len(PIECE.findall(text))
 
 
 def count_prompt_tokens(body: Mapping[str, Any]) -> int:

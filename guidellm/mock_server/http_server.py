@@ -35,6 +35,7 @@ from guidellm.mock_server.http_framing import (
     error_body,
     response_head,
 )
+from guidellm.mock_server.prefix_cache import PrefixCache, prompt_token_sequence
 from guidellm.mock_server.timers import DeadlineScheduler
 
 __all__ = ["MockHTTPState", "serve_http"]
@@ -56,6 +57,11 @@ class MockHTTPState:
         self.scheduler = scheduler
         self.requests = 0
         self.gate = CapacityGate(config.max_concurrency)
+        self.prefix_cache = (
+            PrefixCache(config.prefix_block_tokens, config.prefix_cache_blocks)
+            if config.prefix_cache_blocks > 0
+            else None
+        )
         self.connections: set[HTTPConnection] = set()
         self.model_json = orjson.dumps(config.model)
         self.created = int(time.time())
@@ -176,7 +182,18 @@ class _Connection(HTTPConnection):
             message = f"max_tokens {max_tokens} exceeds this server's limit of {MAX_MODEL_LEN}"
             self._bad_request(message, keep)
             return
-        plan = plan_request(config, state.requests, max_tokens, body.get("ignore_eos") is not False)
+        cache = state.prefix_cache
+        hashes: list[int] = []
+        if cache is None:
+            prompt_tokens = count_prompt_tokens(body)
+            cached_tokens = 0
+        else:
+            tokens = prompt_token_sequence(body)
+            prompt_tokens = len(tokens)
+            cached_tokens, hashes = cache.admit(tokens)
+        ignore_eos = body.get("ignore_eos") is not False
+        uncached = prompt_tokens - cached_tokens
+        plan = plan_request(config, state.requests, max_tokens, ignore_eos, uncached)
         state.requests += 1
         if plan.fault == "error_500":
             self._write_simple(500, error_body("injected server error", "server_error", 500), keep)
@@ -188,9 +205,10 @@ class _Connection(HTTPConnection):
             self._write_simple(429, body429, keep, [(b"retry-after", retry)])
             self._finish(keep)
             return
+        if cache is not None:  # admitted: its prompt is in the cache from now on
+            cache.insert(hashes)
         hit_limit = max_tokens is not None and plan.total >= max_tokens
         reasoning = plan.reasoning if chat else 0
-        prompt_tokens = count_prompt_tokens(body)
         stream_options = body.get("stream_options")
         stream = bool(body.get("stream"))
         include_usage = isinstance(stream_options, dict) and bool(
@@ -211,6 +229,7 @@ class _Connection(HTTPConnection):
                     chat=chat,
                     reasoning=reasoning,
                     prompt_tokens=prompt_tokens,
+                    cached_tokens=cached_tokens,
                     include_usage=include_usage,
                     hit_limit=hit_limit,
                 )
@@ -221,6 +240,7 @@ class _Connection(HTTPConnection):
                     chat=chat,
                     reasoning=reasoning,
                     prompt_tokens=prompt_tokens,
+                    cached_tokens=cached_tokens,
                     hit_limit=hit_limit,
                 )
                 deadline = req.arrival + plan.duration_s
@@ -250,11 +270,12 @@ class _Connection(HTTPConnection):
         self._finish(keep)
 
 
-def _usage(plan: RequestPlan, reasoning: int, prompt_tokens: int) -> dict[str, Any]:
+def _usage(plan: RequestPlan, reasoning: int, prompt_tokens: int, cached: int) -> dict[str, Any]:
     usage: dict[str, Any] = {
         "prompt_tokens": prompt_tokens,
         "completion_tokens": plan.total,
         "total_tokens": prompt_tokens + plan.total,
+        "prompt_tokens_details": {"cached_tokens": cached},
     }
     if reasoning:
         usage["completion_tokens_details"] = {"reasoning_tokens": reasoning}
@@ -268,6 +289,7 @@ def _full_answer(
     chat: bool,
     reasoning: int,
     prompt_tokens: int,
+    cached_tokens: int,
     hit_limit: bool,
 ) -> bytes:
     finish = "length" if hit_limit else "stop"
@@ -291,7 +313,7 @@ def _full_answer(
             "created": state.created,
             "model": state.config.model,
             "choices": [choice],
-            "usage": _usage(plan, reasoning, prompt_tokens),
+            "usage": _usage(plan, reasoning, prompt_tokens, cached_tokens),
         }
     )
 
@@ -300,6 +322,7 @@ class _Stream:
     """One streaming answer: headers now, then one SSE chunk per token on its deadline."""
 
     __slots__ = (
+        "cached_tokens",
         "chat",
         "conn",
         "head",
@@ -323,6 +346,7 @@ class _Stream:
         chat: bool,
         reasoning: int,
         prompt_tokens: int,
+        cached_tokens: int,
         include_usage: bool,
         hit_limit: bool,
     ) -> None:
@@ -332,6 +356,7 @@ class _Stream:
         self.chat = chat
         self.reasoning = reasoning
         self.prompt_tokens = prompt_tokens
+        self.cached_tokens = cached_tokens
         self.include_usage = include_usage
         self.hit_limit = hit_limit
         self.k = 0
@@ -405,7 +430,9 @@ class _Stream:
         """The last token(s), then the usage event, [DONE] and the end of the chunked body."""
         conn = self.conn
         if self.include_usage:
-            usage = orjson.dumps(_usage(self.plan, self.reasoning, self.prompt_tokens))
+            usage = orjson.dumps(
+                _usage(self.plan, self.reasoning, self.prompt_tokens, self.cached_tokens)
+            )
             close = self.head.index(b'"choices"')
             out += chunk(self.head[:close] + b'"choices":[],"usage":' + usage + b"}\n\n")
         if self.plan.fault != "no_done":

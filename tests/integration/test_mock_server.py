@@ -90,7 +90,12 @@ def test_chat_stream_one_token_per_chunk_usage_and_done(serve: Any) -> None:
     assert all(e["choices"][0]["delta"]["content"].startswith(" ") for e in tokens)
     assert [e["choices"][0]["finish_reason"] for e in tokens] == [None] * 6 + ["stop"]
     assert usage_event["choices"] == []
-    assert usage_event["usage"] == {"prompt_tokens": 4, "completion_tokens": 7, "total_tokens": 11}
+    assert usage_event["usage"] == {
+        "prompt_tokens": 4,
+        "completion_tokens": 7,
+        "total_tokens": 11,
+        "prompt_tokens_details": {"cached_tokens": 0},
+    }
 
 
 def test_completions_stream_without_usage_and_max_tokens_exact(serve: Any) -> None:
@@ -114,7 +119,12 @@ def test_non_streaming_answers_carry_usage_and_honour_limits(serve: Any) -> None
         assert data["usage"]["completion_tokens"] == 5
         assert len(data["choices"][0]["message"]["content"].split()) == 5
         free = client.post("/v1/completions", json={"prompt": "a b c"}).json()
-        assert free["usage"] == {"prompt_tokens": 3, "completion_tokens": 30, "total_tokens": 33}
+        assert free["usage"] == {
+            "prompt_tokens": 3,
+            "completion_tokens": 30,
+            "total_tokens": 33,
+            "prompt_tokens_details": {"cached_tokens": 0},
+        }
         assert free["choices"][0]["finish_reason"] == "stop"
         marks = client.post(
             "/v1/completions", json={"prompt": "Hello, world! It's 42.", "max_tokens": 1}

@@ -122,6 +122,10 @@ def test_cli_serves_until_sigterm() -> None:
         (["--max-concurrency", "-1"], "max_concurrency must be an integer >= 0"),
         (["--retry-after", "-1"], "pass e.g. --retry-after 1."),
         (["--protocol", "grpc", "--max-concurrency", "4"], "HTTP mock only"),
+        (["--prefill-ms-per-token", "-0.5"], "prefill_ms_per_token must be a number >= 0"),
+        (["--prefix-block-tokens", "0"], "prefix_block_tokens must be an integer >= 1"),
+        (["--prefix-cache-blocks", "-1"], "pass e.g. --prefix-cache-blocks 1."),
+        (["--protocol", "grpc", "--prefill-ms-per-token", "1"], "--prefill-ms-per-token applies"),
     ],
 )
 def test_cli_bad_values_exit_2_with_one_line(args: list[str], fragment: str) -> None:
