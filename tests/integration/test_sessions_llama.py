@@ -1,0 +1,69 @@
+"""Conversations against a real llama-server, through a recording proxy: 8 users run
+synthetic 4-turn sessions; every later turn's request body carries the previous answer exactly
+as the client received it, and the server serves the earlier turns from its prefix cache."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from clirun import guidellm
+
+from guidellm.request import RequestResult, RequestStatus
+from guidellm.testing.llama import LlamaServer
+from guidellm.testing.recording_proxy import RecordingProxy
+
+SESSIONS, TURNS = 8, 4
+
+
+def test_live_history_reaches_llama_server_and_hits_its_cache(
+    start_llama_server: Callable[..., LlamaServer], tmp_path: Path
+) -> None:
+    server = start_llama_server(slots=8)
+    proxy = RecordingProxy(server.url)
+    with proxy as target:
+        proc = guidellm(
+            ["run", "--target", target, "--disable-progress", "--output", "r.json",
+             "--data", "turns=4,prompt_tokens=64,turn_prompt_tokens=24,output_tokens=12",
+             "--data-args", "ignore_eos=true", "--profile", "concurrent", "--rate", "8",
+             "--max-sessions", str(SESSIONS), "--output-sampling", "100"],
+            tmp_path,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+    recorded = list(proxy.requests)
+    results = [
+        msgspec.convert(row["r"], RequestResult)
+        for row in map(json.loads, (tmp_path / "r.journal.jsonl").read_text().splitlines())
+        if row["type"] == "result"
+    ]
+    assert len(results) == SESSIONS * TURNS
+    assert all(r.status == RequestStatus.SUCCESSFUL for r in results)
+    answers = {(r.session_id, r.turn): r.output_text for r in results}
+    assert all(answers.values())
+
+    bodies: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for request in recorded:
+        if request.path == "/v1/chat/completions":
+            bodies[request.headers["x-session-id"]].append(json.loads(request.body))
+    assert len(bodies) == SESSIONS
+    for session, sent in bodies.items():
+        sent.sort(key=lambda b: len(b["messages"]))
+        assert len(sent) == TURNS
+        for k in range(2, TURNS + 1):
+            assistant = [m for m in sent[k - 1]["messages"] if m["role"] == "assistant"]
+            # Every earlier answer, byte for byte as the client received it.
+            assert [m["content"] for m in assistant] == [answers[(session, j)] for j in range(1, k)]
+
+    cached: dict[int, list[int]] = defaultdict(list)
+    for r in results:
+        assert r.cached_tokens is not None
+        cached[r.turn].append(r.cached_tokens)
+    for k in range(2, TURNS + 1):
+        print(f"turn {k}: cached tokens {sorted(cached[k])}")
+        assert min(cached[k]) > 0, (k, cached[k])
+    bench = json.loads((tmp_path / "r.json").read_text())["benchmarks"][0]
+    assert bench is not None
