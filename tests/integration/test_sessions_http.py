@@ -8,16 +8,21 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterator
+from pathlib import Path
 
+import msgspec
 import pytest
+from clirun import guidellm
 from schedulerrun import run_schedule
 
 from guidellm.backends.openai_http import OpenAIHTTPBackend
 from guidellm.errors import UserError
 from guidellm.mock_server import MockServer, MockServerConfig
-from guidellm.request import GenerationRequest, RequestStatus, Turn
+from guidellm.request import GenerationRequest, RequestResult, RequestStatus, Turn
 from guidellm.scheduler.strategies import ConcurrentStrategy
 from guidellm.testing.recording_proxy import RecordingProxy
+
+AGENT = Path(__file__).resolve().parents[2] / "examples/conversations/agent.jsonl"
 
 
 def _sessions(count: int, turns: int) -> Iterator[GenerationRequest]:
@@ -88,3 +93,53 @@ def test_a_session_keeps_one_worker_one_header_one_connection(user_field: bool) 
 def test_a_session_header_must_be_a_header_name() -> None:
     with pytest.raises(UserError, match="session_header"):
         OpenAIHTTPBackend("http://127.0.0.1:1", session_header="X Session")
+
+
+def test_an_agentic_conversation_sends_tools_tool_calls_and_tool_results(tmp_path: Path) -> None:
+    """The example agent file: the tool turn follows the recorded tool latency, sends the
+    tool definitions, the assistant's recorded tool calls (after its live answer) and the
+    recorded tool output; the results tag it as a tool turn."""
+    server = MockServer(MockServerConfig(ttft_ms=2, itl_ms=1, output_tokens=5))
+    url = server.start_thread()
+    proxy = RecordingProxy(url)
+    try:
+        with proxy as target:
+            proc = guidellm(
+                ["run", "--target", target, "--data", str(AGENT), "--profile", "concurrent",
+                 "--rate", "3", "--output", "r.json", "--disable-progress",
+                 "--output-sampling", "100"],
+                tmp_path,
+            )  # fmt: skip
+    finally:
+        server.stop()
+    assert proc.returncode == 0, proc.stderr
+    results = [
+        msgspec.convert(row["r"], RequestResult)
+        for row in map(json.loads, (tmp_path / "r.journal.jsonl").read_text().splitlines())
+        if row["type"] == "result"
+    ]
+    assert len(results) == 9
+    kinds = sorted((r.turn, r.turn_kind) for r in results)
+    assert kinds == [(1, "user")] * 3 + [(2, "tool")] * 3 + [(3, "user")] * 3
+    by_turn = {(r.session_id, r.turn): r for r in results}
+    for (session, turn), r in by_turn.items():
+        if turn == 2:  # 250 ms of recorded tool latency after turn 1's answer
+            before = by_turn[(session, 1)]
+            assert abs(r.scheduled_time - before.request_end - 0.25) < 1e-6
+    rows = [json.loads(line) for line in AGENT.read_text().splitlines()]
+    chats = [
+        (r.headers["x-session-id"], json.loads(r.body))
+        for r in proxy.requests
+        if r.path == "/v1/chat/completions"
+    ]
+    tool_turns = [(s, b) for s, b in chats if b["messages"][-1]["role"] == "tool"]
+    assert len(tool_turns) == 3
+    for session, body in tool_turns:
+        system, user, assistant, tool = body["messages"]
+        row = next(r for r in rows if r["messages"][1] == user)
+        assert system == row["messages"][0]
+        assert body["tools"] == row["tools"]
+        assert assistant["tool_calls"] == row["messages"][2]["tool_calls"]
+        assert assistant["content"] == by_turn[(session, 1)].output_text
+        assert tool["tool_call_id"] == row["messages"][3]["tool_call_id"]
+        assert tool["content"] == row["messages"][3]["content"]
