@@ -24,6 +24,7 @@ from guidellm.benchmark.gaps import GAP_COLUMNS, GapHistograms
 from guidellm.benchmark.progress import Progress
 from guidellm.benchmark.report import Benchmark, epoch_offset
 from guidellm.benchmark.rows import SAMPLED, add_counts, latencies, row_metrics, tally
+from guidellm.benchmark.sessions import SessionTracker
 from guidellm.benchmark.slo import SLO_KEYS, check_slo
 from guidellm.benchmark.sorted_sample import GrowableColumns, SortedSample
 from guidellm.benchmark.statistics import STATUS_NAMES
@@ -55,6 +56,7 @@ _FLOAT_COLS = (
     "last",
     "prompt_tokens",
     "output_tokens",
+    "cached",
 )
 _INT_COLS = ("status", "source", "disagree", "category", "ngaps")
 #: Columns derived at each flush: inter-chunk gap moments and the per-request latencies.
@@ -122,6 +124,8 @@ class BenchmarkAggregator:
             for name, w in SAMPLED.items()
         }
         self._timeline = ConcurrencyTimeline()
+        #: Sessions seen and the rows of their turns (empty for single-turn benchmarks).
+        self.sessions = SessionTracker()
         #: Inter-chunk gap histograms per block and status, and the gaps' range.
         self.gaps = GapHistograms()
         self._tally: dict[str, NDArray[Any]] = {}
@@ -174,8 +178,13 @@ class BenchmarkAggregator:
             prompt = result.request_prompt_tokens
         p["prompt_tokens"].append(_NAN if prompt is None else prompt)
         p["output_tokens"].append(tokens)
+        cached = result.cached_tokens
+        p["cached"].append(_NAN if cached is None else cached)
         p["source"].append(source)
         p["disagree"].append(disagree)
+        sid = result.session_id
+        if sid is not None:
+            self.sessions.add(result, sid, code, self._cols.rows + len(self._pending_chunks))
         times = result.chunk_times
         p["ngaps"].append(len(times) - 1 if times else 0)
         self._pending_chunks.append(times)

@@ -17,6 +17,7 @@ import numpy as np
 
 from guidellm.benchmark.report import Benchmark
 from guidellm.benchmark.rows import add_counts, tally
+from guidellm.benchmark.sessions import prompt_cache, session_summary, turn_rows
 from guidellm.benchmark.stages import stage_specs, stage_summaries
 from guidellm.benchmark.statistics import (
     STATUS_NAMES,
@@ -205,6 +206,9 @@ def compile_benchmark(
         else stage_summaries(  # type: ignore[arg-type]
             stages, cols, agg.sorted_samples, start_time
         ),
+        prompt_cache=prompt_cache(totals),  # type: ignore[arg-type]
+        sessions=session_summary(agg.sessions, end_time - start_time),  # type: ignore[arg-type]
+        turns=turn_rows(agg.sessions, cols, mask),  # type: ignore[arg-type]
     )
 
 
