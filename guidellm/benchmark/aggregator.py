@@ -56,7 +56,6 @@ _FLOAT_COLS = (
     "last",
     "prompt_tokens",
     "output_tokens",
-    "cached",
 )
 _INT_COLS = ("status", "source", "disagree", "category", "ngaps")
 #: Columns derived at each flush: inter-chunk gap moments and the per-request latencies.
@@ -126,6 +125,9 @@ class BenchmarkAggregator:
         self._timeline = ConcurrencyTimeline()
         #: Sessions seen and the rows of their turns (empty for single-turn benchmarks).
         self.sessions = SessionTracker()
+        #: Cached prompt tokens, where the server said: row numbers and counts.
+        self._cached_rows: list[int] = []
+        self._cached_values: list[int] = []
         #: Inter-chunk gap histograms per block and status, and the gaps' range.
         self.gaps = GapHistograms()
         self._tally: dict[str, NDArray[Any]] = {}
@@ -178,10 +180,13 @@ class BenchmarkAggregator:
             prompt = result.request_prompt_tokens
         p["prompt_tokens"].append(_NAN if prompt is None else prompt)
         p["output_tokens"].append(tokens)
-        cached = result.cached_tokens
-        p["cached"].append(_NAN if cached is None else cached)
         p["source"].append(source)
         p["disagree"].append(disagree)
+        # Rarer facts are kept sparse, with their row: a plain result pays two tests.
+        cached = result.cached_tokens
+        if cached is not None:
+            self._cached_rows.append(self._cols.rows + len(self._pending_chunks))
+            self._cached_values.append(cached)
         sid = result.session_id
         if sid is not None:
             self.sessions.add(result, sid, code, self._cols.rows + len(self._pending_chunks))
@@ -353,6 +358,14 @@ class BenchmarkAggregator:
         """Each per-request metric's sorted samples by status code (complete after
         :meth:`compile` flushed the last block)."""
         return self._samples
+
+    @property
+    def cached_tokens(self) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+        """The rows whose server reported cached prompt tokens, and those counts."""
+        return (
+            np.array(self._cached_rows, dtype=np.int64),
+            np.array(self._cached_values, dtype=np.float64),
+        )
 
     @property
     def slices(self) -> SliceAccumulator | None:

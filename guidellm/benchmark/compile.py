@@ -181,6 +181,7 @@ def compile_benchmark(
             timeline=agg.timeline,
             stages=stages,
         )
+    cached = agg.cached_tokens
     return Benchmark(
         id=agg.index,
         strategy=agg.strategy,
@@ -206,9 +207,9 @@ def compile_benchmark(
         else stage_summaries(  # type: ignore[arg-type]
             stages, cols, agg.sorted_samples, start_time
         ),
-        prompt_cache=prompt_cache(totals),  # type: ignore[arg-type]
+        prompt_cache=prompt_cache(cached, cols, mask),  # type: ignore[arg-type]
         sessions=session_summary(agg.sessions, end_time - start_time),  # type: ignore[arg-type]
-        turns=turn_rows(agg.sessions, cols, mask),  # type: ignore[arg-type]
+        turns=turn_rows(agg.sessions, cols, mask, cached),  # type: ignore[arg-type]
     )
 
 

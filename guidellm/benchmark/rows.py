@@ -36,8 +36,7 @@ SAMPLED = {
 def tally(block: Mapping[str, NDArray[Any]], slo: Mapping[str, float]) -> dict[str, NDArray[Any]]:
     """Additive per-status totals of some rows: a block's are added as it is flushed, and the
     rows a window leaves out are subtracted at compile, so the rates, counts, token sources,
-    cached prompt tokens, goodput and gap sums need no pass over every row after the last
-    response."""
+    goodput and gap sums need no pass over every row after the last response."""
     status = block["status"]
     out_tok = block["output_tokens"]
     disagree = block["disagree"]
@@ -62,14 +61,6 @@ def tally(block: Mapping[str, NDArray[Any]], slo: Mapping[str, float]) -> dict[s
         "gapped": np.bincount(status[block["ngaps"] > 0], minlength=3),
         "lasting": np.bincount(status[end > start], minlength=3),
     }
-    # Prompt caching: over the rows whose server said how many prompt tokens it cached.
-    cached = block["cached"]
-    said = ~np.isnan(cached)
-    out["cached_reported"] = np.bincount(status[said], minlength=3)
-    out["cached"] = np.bincount(status[said], weights=cached[said], minlength=3)
-    out["cached_prompt"] = np.bincount(
-        status[said], weights=np.nan_to_num(block["prompt_tokens"][said]), minlength=3
-    )
     if slo:
         out["goodput"] = goodput_counts(
             slo, status, block["ttft"], block["itl"], block["tpot"], (end - start) * 1000.0

@@ -11,7 +11,8 @@ what only sessions have (docs/metrics.md, "Sessions and turns"):
   turns_planned`` hold);
 - :func:`turn_rows` summarises each turn index (user and tool turns apart) over the
   measured window, exactly (values sorted per group, :func:`summarize`);
-- :func:`prompt_cache` turns the aggregator's cached-token tallies into ratios.
+- :func:`prompt_cache` sums the window's cached prompt tokens (kept sparse by the
+  aggregator: a server that reports none costs nothing) into ratios.
 """
 
 from __future__ import annotations
@@ -132,16 +133,28 @@ def _ratio(cached: float, prompt: float) -> float | None:
     return cached / prompt if prompt > 0 else None
 
 
-def prompt_cache(totals: Mapping[str, NDArray[Any]]) -> dict[str, Any] | None:
-    """The report's ``prompt_cache`` block from the window's tallies (``None``: no result
-    of the window said how many prompt tokens were cached)."""
-    cached, prompt, reported = totals["cached"], totals["cached_prompt"], totals["cached_reported"]
-    if not reported.sum():
+def prompt_cache(
+    cached: tuple[NDArray[np.int64], NDArray[np.float64]],
+    cols: Mapping[str, NDArray[Any]],
+    mask: NDArray[np.bool_] | None,
+) -> dict[str, Any] | None:
+    """The report's ``prompt_cache`` block: ``cached`` holds the rows whose server said how
+    many prompt tokens it cached, and those counts (the aggregator keeps them sparse); only
+    the window's rows (``mask``) count. ``None``: no row of the window said."""
+    rows, values = cached
+    if mask is not None and len(rows):
+        inside = mask[rows]
+        rows, values = rows[inside], values[inside]
+    if not len(rows):
         return None
+    status = cols["status"][rows]
+    reported = np.bincount(status, minlength=3)
+    tokens = np.bincount(status, weights=values, minlength=3)
+    prompt = np.bincount(status, weights=np.nan_to_num(cols["prompt_tokens"][rows]), minlength=3)
     out: dict[str, Any] = {}
     for code, name in enumerate((*STATUS_NAMES, "total")):
         every = slice(None) if code == 3 else code
-        c, p = float(np.sum(cached[every])), float(np.sum(prompt[every]))
+        c, p = float(np.sum(tokens[every])), float(np.sum(prompt[every]))
         out[name] = {
             "cached_tokens": int(c),
             "prompt_tokens": int(p),
@@ -173,6 +186,7 @@ def turn_rows(
     tracker: SessionTracker,
     cols: Mapping[str, NDArray[Any]],
     mask: NDArray[np.bool_] | None,
+    cached_rows: tuple[NDArray[np.int64], NDArray[np.float64]],
 ) -> list[dict[str, Any]] | None:
     """One row per (turn index, kind) of the session results in the window (``mask`` over
     every row; ``None``: all); ``None`` without session results.
@@ -197,7 +211,9 @@ def turn_rows(
     status, out_tok = cols["status"], cols["output_tokens"]
     start, end = cols["start"], cols["end"]
     ttft, itl = cols["ttft"], cols["itl"]
-    prompt, cached = cols["prompt_tokens"], cols["cached"]
+    prompt = cols["prompt_tokens"]
+    cached = np.full(len(status), np.nan)
+    cached[cached_rows[0]] = cached_rows[1]
     out: list[dict[str, Any]] = []
     for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
         k = int(key[a])
