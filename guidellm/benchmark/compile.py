@@ -208,8 +208,12 @@ def compile_benchmark(
             stages, cols, agg.sorted_samples, start_time
         ),
         prompt_cache=prompt_cache(cached, cols, mask),  # type: ignore[arg-type]
-        sessions=session_summary(agg.sessions, end_time - start_time),  # type: ignore[arg-type]
-        turns=turn_rows(agg.sessions, cols, mask, cached),  # type: ignore[arg-type]
+        sessions=session_summary(  # type: ignore[arg-type]
+            agg.sessions, cols, end_time - start_time
+        ),
+        turns=turn_rows(  # type: ignore[arg-type]
+            agg.sessions, cols, mask, cached, agg.sorted_samples
+        ),
     )
 
 
