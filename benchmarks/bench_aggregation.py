@@ -2,10 +2,10 @@
 
 Feeds N synthetic results (``--tokens`` chunks each, times from a seeded generator) to a
 BenchmarkAggregator exactly as the Benchmarker does, then compiles the benchmark and writes
-the json, yaml, csv and html reports. Prints the CPU cost of ``add()`` per result, the slowest
-single ``add()`` (the parent's event loop waits that long while a block is merged), the time
-from the last result to the compiled benchmark and to every report written, the JSON size and
-the peak memory growth.
+the json, yaml, csv and html reports (``--turns N``: the results are sessions of N turns).
+Prints the CPU cost of ``add()`` per result, the slowest single ``add()`` (the parent's event
+loop waits that long while a block is merged), the time from the last result to the compiled
+benchmark and to every report written, the JSON size and the peak memory growth.
 
 Time slices are tallied per block once the aggregator knows the benchmark's start, as in a
 run (``--slices-from run``, the default); ``--slices-from compile`` leaves the start unknown
@@ -30,7 +30,11 @@ from guidellm.plugins import PluginHost
 from guidellm.request import RequestResult
 
 
-def results(n: int, tokens: int, seed: int, error_every: int = 200) -> list[RequestResult]:
+def results(
+    n: int, tokens: int, seed: int, error_every: int = 200, turns: int = 0
+) -> list[RequestResult]:
+    """``turns`` > 0: consecutive results are the turns of sessions that long (a twentieth
+    of the prompt cached per turn after the first)."""
     rng = random.Random(seed)
     out = []
     for i in range(n):
@@ -54,6 +58,18 @@ def results(n: int, tokens: int, seed: int, error_every: int = 200) -> list[Requ
                 output_tokens=tokens,
                 error_category="http_5xx" if failed else None,
                 error="HTTP 503: overloaded" if failed else None,
+                **(
+                    {
+                        "session_id": f"s{i // turns}",
+                        "turn": i % turns + 1,
+                        "session_turns": turns,
+                        "turn_kind": "user",
+                        "session_end": failed or i % turns == turns - 1,
+                        "cached_tokens": 12 * (i % turns),
+                    }
+                    if turns
+                    else {}
+                ),
             )
         )
     return out
@@ -89,6 +105,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=0.1, help="0: no measured window")
     parser.add_argument("--error-every", type=int, default=200, help="0: every request succeeds")
     parser.add_argument("--time-slice", type=float, default=1.0, help="seconds per slice asked")
+    parser.add_argument("--turns", type=int, default=0, help="sessions of N turns (0: none)")
     parser.add_argument(
         "--slices-from",
         choices=("run", "compile"),
@@ -103,7 +120,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    data = results(args.requests, args.tokens, args.seed, args.error_every)
+    data = results(args.requests, args.tokens, args.seed, args.error_every, args.turns)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     agg = BenchmarkAggregator(
         index=0,
@@ -140,7 +157,8 @@ def main() -> None:
     rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(
         f"requests {args.requests:,} x {args.tokens} chunks, warmup {args.warmup:g}, "
-        f"1 in {args.error_every or 'no'} errored"
+        f"1 in {args.error_every or 'no'} errored, "
+        + (f"sessions of {args.turns} turns" if args.turns else "no sessions")
     )
     print(f"add(): {cpu_add / args.requests * 1e6:.2f} CPU-us per result")
     print(f"slowest add() (one with a block merge): {worst * 1000:.1f} ms")

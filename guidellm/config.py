@@ -67,6 +67,7 @@ OUTPUT_FORMATS = {
     "csv": ".csv",
     "html": ".html",
     "timeline": ".timeline.csv",
+    "turns": ".turns.csv",
 }
 
 
@@ -160,8 +161,9 @@ class RunConfig(BaseModel):
     )
     outputs: list[str] = Field(
         default_factory=list,
-        description="Report files (.json .yaml .csv .html, timeline.csv) or formats (json, "
-        "html, timeline...) written as benchmarks.<format>; default json and html in output_dir.",
+        description="Report files (.json .yaml .csv .html, timeline.csv, turns.csv) or formats "
+        "(json, html, timeline, turns...) written as benchmarks.<format>; default json and html "
+        "in output_dir.",
     )
     output_dir: str | None = Field(
         None, description="Folder for outputs given as formats; default: the working folder."

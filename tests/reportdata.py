@@ -141,3 +141,81 @@ def sweep_report(rates: Sequence[float] = (2.0, 4.0, 8.0), n: int = 200) -> Any:
         benchmarks,
         command="guidellm run --rate 2,4,8",
     )
+
+
+def turn(
+    start: float,
+    session: str,
+    index: int,
+    *,
+    planned: int = 4,
+    kind: str = "user",
+    cached: int | None = None,
+    end: bool = False,
+    **kwargs: Any,
+) -> RequestResult:
+    """Turn ``index`` of ``session`` (a :func:`result` with the session fields set)."""
+    import msgspec
+
+    r = result(start, request_id=f"{session}-{index}", **kwargs)
+    return msgspec.structs.replace(
+        r,
+        session_id=session,
+        turn=index,
+        session_turns=planned,
+        turn_kind=kind,
+        session_end=end,
+        cached_tokens=cached,
+    )
+
+
+def session_results() -> list[RequestResult]:
+    """Five sessions of 4 planned turns (prompt ``100 * turn`` tokens, the previous turns'
+    ``100 * (turn - 1)`` cached) and two requests outside any session:
+
+    - ``a``: completed, turns at 0, 1, 2, 3 s (TTFT 10, 20, 30, 40 ms);
+    - ``b``: completed, turns at 0.5, 2.5, 4.5, 6.5 s, turn 2 a tool turn (TTFT 15 ... 45 ms);
+    - ``c``: turn 2 errored (no usage, no cached count): ended by an error, 2 turns not sent;
+    - ``d``: turn 3 cancelled (incomplete): stopped, 1 turn not sent;
+    - ``e``: only turn 1 came back (the server did not say what it cached): stopped.
+    """
+    out = [result(0.2, request_id="solo-1"), result(5.0, request_id="solo-2", prompt_tokens=50)]
+    for i in range(4):
+        t = i + 1
+        last = t == 4
+        out.append(
+            turn(float(i), "a", t, cached=100 * i, end=last, ttft=0.01 * t, prompt_tokens=100 * t)
+        )
+        out.append(
+            turn(
+                0.5 + 2 * i,
+                "b",
+                t,
+                kind="tool" if t == 2 else "user",
+                cached=100 * i,
+                end=last,
+                ttft=0.01 * t + 0.005,
+                prompt_tokens=100 * t,
+            )
+        )
+    out.append(turn(0.1, "c", 1, cached=0, ttft=0.02, prompt_tokens=100))
+    out.append(
+        turn(
+            1.1,
+            "c",
+            2,
+            end=True,
+            status="errored",
+            ttft=None,
+            tokens=0,
+            error_category="http_5xx",
+            error="HTTP 500",
+        )
+    )
+    out.append(turn(0.2, "d", 1, cached=0, ttft=0.03, prompt_tokens=100))
+    out.append(turn(1.2, "d", 2, cached=100, ttft=0.04, prompt_tokens=200))
+    out.append(
+        turn(2.2, "d", 3, end=True, status="incomplete", tokens=2, error_category="cancelled")
+    )
+    out.append(turn(0.3, "e", 1, ttft=0.05, prompt_tokens=100))
+    return out

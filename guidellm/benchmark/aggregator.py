@@ -24,6 +24,7 @@ from guidellm.benchmark.gaps import GAP_COLUMNS, GapHistograms
 from guidellm.benchmark.progress import Progress
 from guidellm.benchmark.report import Benchmark, epoch_offset
 from guidellm.benchmark.rows import SAMPLED, add_counts, latencies, row_metrics, tally
+from guidellm.benchmark.sessions import SessionTracker, SparseColumns
 from guidellm.benchmark.slo import SLO_KEYS, check_slo
 from guidellm.benchmark.sorted_sample import GrowableColumns, SortedSample
 from guidellm.benchmark.statistics import STATUS_NAMES
@@ -122,6 +123,10 @@ class BenchmarkAggregator:
             for name, w in SAMPLED.items()
         }
         self._timeline = ConcurrencyTimeline()
+        #: Sessions seen and the rows of their turns (empty for single-turn benchmarks).
+        self.sessions = SessionTracker()
+        #: Cached prompt tokens, where the server said: row numbers and counts.
+        self._cached = SparseColumns(2)
         #: Inter-chunk gap histograms per block and status, and the gaps' range.
         self.gaps = GapHistograms()
         self._tally: dict[str, NDArray[Any]] = {}
@@ -176,6 +181,15 @@ class BenchmarkAggregator:
         p["output_tokens"].append(tokens)
         p["source"].append(source)
         p["disagree"].append(disagree)
+        # Rarer facts are kept sparse, with their row: a plain result pays two tests.
+        cached = result.cached_tokens
+        if cached is not None:
+            rows, values = self._cached.lists
+            rows.append(self._cols.rows + len(self._pending_chunks))
+            values.append(cached)
+        sid = result.session_id
+        if sid is not None:
+            self.sessions.add(result, sid, self._cols.rows + len(self._pending_chunks))
         times = result.chunk_times
         p["ngaps"].append(len(times) - 1 if times else 0)
         self._pending_chunks.append(times)
@@ -274,6 +288,8 @@ class BenchmarkAggregator:
         self._timeline.extend(block["start"], block["end"], status)
         if self._slices is not None:
             self._slice_rows(self._slices)
+        self._cached.prepare()
+        self.sessions.prepare()
         for pending in p.values():
             pending.clear()
         self._pending_chunks = []
@@ -344,6 +360,11 @@ class BenchmarkAggregator:
         """Each per-request metric's sorted samples by status code (complete after
         :meth:`compile` flushed the last block)."""
         return self._samples
+
+    @property
+    def cached_tokens(self) -> NDArray[np.int64]:
+        """``[rows, cached prompt tokens]`` of the results whose server reported them."""
+        return self._cached.columns()
 
     @property
     def slices(self) -> SliceAccumulator | None:

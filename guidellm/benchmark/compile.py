@@ -17,6 +17,7 @@ import numpy as np
 
 from guidellm.benchmark.report import Benchmark
 from guidellm.benchmark.rows import add_counts, tally
+from guidellm.benchmark.sessions import prompt_cache, session_summary, turn_rows
 from guidellm.benchmark.stages import stage_specs, stage_summaries
 from guidellm.benchmark.statistics import (
     STATUS_NAMES,
@@ -180,6 +181,7 @@ def compile_benchmark(
             timeline=agg.timeline,
             stages=stages,
         )
+    cached = agg.cached_tokens
     return Benchmark(
         id=agg.index,
         strategy=agg.strategy,
@@ -204,6 +206,13 @@ def compile_benchmark(
         if stages is None
         else stage_summaries(  # type: ignore[arg-type]
             stages, cols, agg.sorted_samples, start_time
+        ),
+        prompt_cache=prompt_cache(cached, cols, mask),  # type: ignore[arg-type]
+        sessions=session_summary(  # type: ignore[arg-type]
+            agg.sessions, cols, end_time - start_time
+        ),
+        turns=turn_rows(  # type: ignore[arg-type]
+            agg.sessions, cols, mask, cached, agg.sorted_samples
         ),
     )
 

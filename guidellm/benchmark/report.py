@@ -26,14 +26,18 @@ __all__ = [
     "Benchmark",
     "Metrics",
     "Percentiles",
+    "PromptCache",
+    "PromptCacheCounts",
     "Report",
     "ReportMetadata",
+    "SessionSummary",
     "StageSummary",
     "StatusRates",
     "StatusSummaries",
     "Summary",
     "TimeSlices",
     "TokenCounting",
+    "TurnSummary",
     "strategy_label",
 ]
 
@@ -239,6 +243,81 @@ class StageSummary(_Model):
     latency_s_p99: float | None = None
 
 
+class PromptCacheCounts(_Model):
+    """Prompt tokens served from the server's prefix cache, over the requests (of one
+    status) whose server said how many it cached."""
+
+    cached_tokens: int = 0
+    #: Prompt tokens of those requests (the ratio's denominator).
+    prompt_tokens: int = 0
+    #: Requests that reported cached tokens.
+    reported: int = 0
+    #: ``cached_tokens / prompt_tokens`` (``None``: no prompt tokens).
+    hit_ratio: float | None = None
+
+
+class PromptCache(_Model):
+    successful: PromptCacheCounts = Field(default_factory=PromptCacheCounts)
+    errored: PromptCacheCounts = Field(default_factory=PromptCacheCounts)
+    incomplete: PromptCacheCounts = Field(default_factory=PromptCacheCounts)
+    total: PromptCacheCounts = Field(default_factory=PromptCacheCounts)
+
+
+class SessionSummary(_Model):
+    """The benchmark's conversations, over every result (not windowed), so that
+    ``started = completed + cut_short``, ``cut_short = ended_by_error + stopped`` and
+    ``turns_sent + turns_not_sent = turns_planned``."""
+
+    started: int = 0
+    #: Every planned turn came back successful.
+    completed: int = 0
+    cut_short: int = 0
+    #: A turn errored (the session ended there).
+    ended_by_error: int = 0
+    #: The benchmark stopped it: a cancelled turn, or turns never sent.
+    stopped: int = 0
+    turns_planned: int = 0
+    turns_sent: int = 0
+    turns_not_sent: int = 0
+    #: Results of tool-call turns (``turn_kind == "tool"``).
+    tool_turns: int = 0
+    turns_per_session_mean: float | None = None
+    #: Completed sessions per second of the benchmark's duration.
+    completed_per_second: float = 0.0
+    #: First turn's start to last turn's end, completed sessions (``None``: none completed).
+    duration_s_mean: float | None = None
+    duration_s_p50: float | None = None
+    duration_s_p90: float | None = None
+    duration_s_p99: float | None = None
+
+
+class TurnSummary(_Model):
+    """One turn index (``kind``: ``user`` or ``tool`` turns) of the measured window's session
+    results; ``and_later``: the row also holds every later turn index."""
+
+    turn: int
+    kind: str = "user"
+    and_later: bool = False
+    successful: int = 0
+    errored: int = 0
+    incomplete: int = 0
+    ttft_ms_p50: float | None = None
+    ttft_ms_p90: float | None = None
+    ttft_ms_p99: float | None = None
+    itl_ms_p50: float | None = None
+    itl_ms_p90: float | None = None
+    itl_ms_p99: float | None = None
+    latency_s_p50: float | None = None
+    latency_s_p90: float | None = None
+    latency_s_p99: float | None = None
+    prompt_tokens_median: float | None = None
+    prompt_tokens_mean: float | None = None
+    output_tokens_median: float | None = None
+    output_tokens_mean: float | None = None
+    cached_tokens: int = 0
+    cache_hit_ratio: float | None = None
+
+
 class Benchmark(_Model):
     """One strategy's run, compiled by the BenchmarkAggregator. Times are epoch seconds."""
 
@@ -267,6 +346,12 @@ class Benchmark(_Model):
     timeslices: TimeSlices | None = None
     #: One summary per stage of a staged strategy, else ``None``.
     stages: list[StageSummary] | None = None
+    #: Cached prompt tokens per status (``None``: no server said what it cached).
+    prompt_cache: PromptCache | None = None
+    #: Conversations (``None``: no session results, as in older reports).
+    sessions: SessionSummary | None = None
+    #: One row per turn index of the session results (``None`` likewise).
+    turns: list[TurnSummary] | None = None
 
     @property
     def label(self) -> str:

@@ -18,6 +18,15 @@ def register_report_writers(register: Register[ReportWriter]) -> None:
     from guidellm.outputs.files import JSONWriter, YAMLWriter
     from guidellm.outputs.html import HTMLWriter
     from guidellm.outputs.timeline_csv import TimelineCSVWriter
+    from guidellm.outputs.turns_csv import TurnsCSVWriter
 
-    for writer in (ConsoleWriter, JSONWriter, YAMLWriter, CSVWriter, TimelineCSVWriter, HTMLWriter):
+    for writer in (
+        ConsoleWriter,
+        JSONWriter,
+        YAMLWriter,
+        CSVWriter,
+        TimelineCSVWriter,
+        TurnsCSVWriter,
+        HTMLWriter,
+    ):
         register(writer)

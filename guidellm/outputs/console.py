@@ -121,6 +121,13 @@ class ConsoleWriter(ReportWriter):
         if itl is not None:
             line += f", ITL p50 {itl:.2f} ms"
         self.console.print(line, highlight=False)
+        s = benchmark.sessions
+        if s is not None:
+            self.console.print(
+                f"  sessions: {s.started} started, {s.completed} completed, {s.cut_short} cut "
+                f"short ({s.ended_by_error} by an error), {s.turns_not_sent} turns not sent",
+                highlight=False,
+            )
         for warning in benchmark.warnings:
             self.console.print(f"  [yellow]warning:[/] {warning}", highlight=False)
 

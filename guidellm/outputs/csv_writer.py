@@ -1,7 +1,9 @@
 """The ``csv`` writer: one header row, one row per benchmark, one column per statistic.
 
 Rates and request counts are given for every status; per-request metrics for the successful
-requests (the errored/incomplete splits stay in the JSON report).
+requests (the errored/incomplete splits stay in the JSON report). Benchmarks with cached
+prompt tokens or sessions add ``prompt_cache.*`` and ``sessions.*`` columns (empty in the
+other rows); the per-turn rows are the ``turns`` writer's.
 """
 
 from __future__ import annotations
@@ -58,6 +60,14 @@ def benchmark_row(b: Benchmark) -> dict[str, Any]:
         row["goodput.attainment"] = m.goodput.attainment
         for key, limit in m.goodput.slo.items():
             row[f"goodput.slo.{key}"] = limit
+    if b.prompt_cache is not None:
+        for status in STATUSES:
+            counts = getattr(b.prompt_cache, status)
+            row[f"prompt_cache.{status}.cached_tokens"] = counts.cached_tokens
+            row[f"prompt_cache.{status}.hit_ratio"] = counts.hit_ratio
+    if b.sessions is not None:
+        for key, value in b.sessions.model_dump().items():
+            row[f"sessions.{key}"] = value
     row["tokens.source"] = b.tokens.source
     row["tokens.compared"] = b.tokens.compared
     row["tokens.disagreements"] = b.tokens.disagreements

@@ -208,6 +208,44 @@ def _over_time_html(report: Report) -> str:
     return "".join(parts)
 
 
+def _turns_html(report: Report) -> str:
+    """Per turn index of each benchmark with sessions: TTFT and the cache hit ratio."""
+    from guidellm.outputs.svg import Series, line_chart
+    from guidellm.outputs.tables import turn_label
+
+    parts = []
+    for b in report.benchmarks:
+        if not b.turns:
+            continue
+        names = [turn_label(t.turn, t.kind, t.and_later) for t in b.turns]
+        xs = list(range(len(names)))
+        ttft = [
+            Series(q, xs, [getattr(t, f"ttft_ms_{q}") for t in b.turns], dashed=q != "p50")
+            for q in ("p50", "p90", "p99")
+        ]
+        hit = [
+            Series(
+                "cache hit %",
+                xs,
+                [None if t.cache_hit_ratio is None else t.cache_hit_ratio * 100 for t in b.turns],
+            )
+        ]
+        parts.append(
+            f"<section class='turns' data-benchmark='{b.id}'>"
+            f"<h2>Per turn: {escape(b.label)}</h2><div class='charts'>"
+        )
+        parts.append(
+            line_chart("TTFT by turn", ttft, x_label="turn", y_label="ms", categories=names)
+        )
+        parts.append(
+            line_chart(
+                "Prompt cache hits by turn", hit, x_label="turn", y_label="%", categories=names
+            )
+        )
+        parts.append("</div></section>")
+    return "".join(parts)
+
+
 def _errors_html(report: Report) -> str:
     from guidellm.outputs.tables import errors_of
 
@@ -250,6 +288,7 @@ def render_html(report: Report) -> str:
         body.extend(_distribution_charts(report))
         body.append("</div>")
         body.append(_over_time_html(report))
+        body.append(_turns_html(report))
         body.extend(_table_html(t) for t in report_tables(report))
         body.append(_errors_html(report))
     else:

@@ -14,7 +14,16 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from guidellm.benchmark.report import Benchmark, Report, Summary
 
-__all__ = ["Table", "errors_of", "fmt", "report_tables", "warnings_of", "x_axis"]
+__all__ = [
+    "Table",
+    "errors_of",
+    "fmt",
+    "report_tables",
+    "session_tables",
+    "turn_label",
+    "warnings_of",
+    "x_axis",
+]
 
 
 @dataclass(frozen=True)
@@ -69,7 +78,8 @@ def _table(
 
 def report_tables(report: Report) -> list[Table]:
     """Run summary, request latency, token stats and throughput, one row per benchmark;
-    then one row per stage of the staged benchmarks."""
+    then one row per stage of the staged benchmarks, the prompt cache and the sessions
+    (only for benchmarks that have them)."""
     bms = report.benchmarks
 
     def summary_row(b: Benchmark) -> list[str]:
@@ -164,7 +174,7 @@ def report_tables(report: Report) -> list[Table]:
             throughput_row,
         ),
     ]
-    return tables + _stage_tables(bms)
+    return tables + _stage_tables(bms) + _cache_tables(bms) + session_tables(bms)
 
 
 def _rate(value: float | None) -> str:
@@ -201,6 +211,97 @@ def _stage_tables(bms: Sequence[Benchmark]) -> list[Table]:
     headers = ["Benchmark", "Stage", "Asked", "Req/s", "OK/Err/Inc", "p99", "p99", "p99"]
     groups = [("", 5), ("TTFT ms", 1), ("ITL ms", 1), ("Lat. s", 1)]
     return [Table("Stages (requests by intended send time)", headers, rows, groups)]
+
+
+def _pct(ratio: float | None) -> str:
+    return fmt(None if ratio is None else ratio * 100, 1)
+
+
+def _cache_tables(bms: Sequence[Benchmark]) -> list[Table]:
+    """Cached prompt tokens, for the benchmarks whose server said what it cached."""
+    rows = [
+        [
+            b.label,
+            fmt(pc.successful.cached_tokens),
+            fmt(pc.successful.prompt_tokens),
+            _pct(pc.successful.hit_ratio),
+            _pct(pc.total.hit_ratio),
+        ]
+        for b in bms
+        if (pc := b.prompt_cache) is not None
+    ]
+    if not rows:
+        return []
+    headers = ["Benchmark", "cached", "prompt", "hit %", "hit %"]
+    groups = [("", 1), ("Tokens", 2), ("OK", 1), ("All", 1)]
+    title = "Prompt cache (successful requests that reported cached tokens; All: every status)"
+    return [Table(title, headers, rows, groups)]
+
+
+def turn_label(turn: int, kind: str, and_later: bool) -> str:
+    """``3``, ``2 tool``, ``≥32``: a per-turn row's name."""
+    label = f"≥{turn}" if and_later else str(turn)
+    return f"{label} tool" if kind == "tool" else label
+
+
+def session_tables(bms: Sequence[Benchmark]) -> list[Table]:
+    """The sessions summary (one row per benchmark with sessions), then one per-turn table
+    per such benchmark; none for single-turn benchmarks. Each fits 80 columns."""
+    with_sessions = [b for b in bms if b.sessions is not None]
+    if not with_sessions:
+        return []
+    rows = []
+    for b in with_sessions:
+        s = b.sessions
+        assert s is not None
+        rows.append(
+            [
+                b.label,
+                fmt(s.started),
+                fmt(s.completed),
+                f"{s.ended_by_error}/{s.stopped}",
+                fmt(s.turns_not_sent),
+                fmt(s.completed_per_second),
+                fmt(s.duration_s_p50),
+            ]
+        )
+    headers = ["Benchmark", "started", "done", "err/stop", "not sent", "done/s", "p50"]
+    groups = [("", 1), ("Sessions", 2), ("Cut", 1), ("Turns", 1), ("Sess.", 1), ("Dur. s", 1)]
+    title = "Sessions (every result, not windowed; cut short by an error or a stop)"
+    tables = [Table(title, headers, rows, groups)]
+    for b in with_sessions:
+        turns = b.turns or []
+        title = f"Turns: {b.label} (timings of successful requests)"
+        if any(t.and_later for t in turns):
+            title += f"; the last row holds turns ≥ {turns[-1].turn}"
+        tables.append(
+            Table(
+                title,
+                ["Turn", "OK/Err/Inc", "p50", "p99", "p50", "p50", "p50", "hit %"],
+                [
+                    [
+                        turn_label(t.turn, t.kind, t.and_later),
+                        f"{t.successful}/{t.errored}/{t.incomplete}",
+                        fmt(t.ttft_ms_p50),
+                        fmt(t.ttft_ms_p99),
+                        fmt(t.itl_ms_p50),
+                        fmt(t.latency_s_p50, 3),
+                        fmt(t.prompt_tokens_median, 0),
+                        _pct(t.cache_hit_ratio),
+                    ]
+                    for t in turns
+                ],
+                [
+                    ("", 2),
+                    ("TTFT ms", 2),
+                    ("ITL ms", 1),
+                    ("Lat. s", 1),
+                    ("Prompt", 1),
+                    ("Cache", 1),
+                ],
+            )
+        )
+    return tables
 
 
 def warnings_of(report: Report) -> list[str]:

@@ -32,7 +32,15 @@ def host() -> PluginHost:
 
 
 def test_builtin_writers_are_registered(host: PluginHost) -> None:
-    assert host.report_writers.names() == ["console", "csv", "html", "json", "timeline", "yaml"]
+    assert host.report_writers.names() == [
+        "console",
+        "csv",
+        "html",
+        "json",
+        "timeline",
+        "turns",
+        "yaml",
+    ]
     assert host.report_writers.owner("json") == "guidellm.outputs.builtin"
 
 
