@@ -282,8 +282,12 @@ class SessionSummary(_Model):
     #: Results of tool-call turns (``turn_kind == "tool"``).
     tool_turns: int = 0
     turns_per_session_mean: float | None = None
-    #: Completed sessions per second of the benchmark's duration.
+    #: Sessions started, and completed, per second of the benchmark's duration.
+    started_per_second: float = 0.0
     completed_per_second: float = 0.0
+    #: What the strategy scheduled: with sessions, a rate is new sessions per second and a
+    #: concurrent stream runs sessions back to back.
+    scheduled: str = "sessions"
     #: First turn's start to last turn's end, completed sessions (``None``: none completed).
     duration_s_mean: float | None = None
     duration_s_p50: float | None = None

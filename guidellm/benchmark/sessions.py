@@ -157,6 +157,7 @@ def session_summary(
         "turns_not_sent": turns_planned - turns_sent,
         "tool_turns": int(tool.sum()),
         "turns_per_session_mean": turns_sent / n,
+        "started_per_second": n / duration if duration > 0 else 0.0,
         "completed_per_second": n_completed / duration if duration > 0 else 0.0,
         "duration_s_mean": dur["mean"],
         "duration_s_p50": pct["p50"],

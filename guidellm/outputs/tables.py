@@ -267,7 +267,10 @@ def session_tables(bms: Sequence[Benchmark]) -> list[Table]:
         )
     headers = ["Benchmark", "started", "done", "err/stop", "not sent", "done/s", "p50"]
     groups = [("", 1), ("Sessions", 2), ("Cut", 1), ("Turns", 1), ("Sess.", 1), ("Dur. s", 1)]
-    title = "Sessions (every result, not windowed; cut short by an error or a stop)"
+    title = (
+        "Sessions (every result, not windowed; cut short by an error or a stop; a rate is "
+        "new sessions/s)"
+    )
     tables = [Table(title, headers, rows, groups)]
     for b in with_sessions:
         turns = b.turns or []

@@ -65,5 +65,12 @@ def test_live_history_reaches_llama_server_and_hits_its_cache(
     for k in range(2, TURNS + 1):
         print(f"turn {k}: cached tokens {sorted(cached[k])}")
         assert min(cached[k]) > 0, (k, cached[k])
+    # The report's per-turn table shows them, and the console prints it.
     bench = json.loads((tmp_path / "r.json").read_text())["benchmarks"][0]
-    assert bench is not None
+    rows = {row["turn"]: row for row in bench["turns"]}
+    assert sorted(rows) == [1, 2, 3, 4]
+    for k in range(2, TURNS + 1):
+        assert rows[k]["cached_tokens"] == sum(cached[k])
+        assert rows[k]["cache_hit_ratio"] > 0
+    assert bench["sessions"]["started"] == bench["sessions"]["completed"] == SESSIONS
+    assert "Turns:" in proc.stdout and "Cache" in proc.stdout

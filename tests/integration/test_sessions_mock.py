@@ -55,7 +55,7 @@ def _run(url: str, tmp_path: Path, *args: str) -> tuple[dict[str, Any], list[Req
 def test_later_turns_are_as_fast_as_the_prefix_cache_model_says(
     mock_url: str, tmp_path: Path
 ) -> None:
-    _bench, results = _run(
+    bench, results = _run(
         mock_url, tmp_path,
         "--data", "turns=4,prompt_tokens=300,turn_prompt_tokens=60,output_tokens=20",
         "--profile", "concurrent", "--rate", "4", "--max-sessions", "24",
@@ -79,8 +79,10 @@ def test_later_turns_are_as_fast_as_the_prefix_cache_model_says(
             assert r.cached_tokens == cached, (k, r.cached_tokens, cached)
             predicted[k].append(TTFT_MS + PREFILL_MS * (r.prompt_tokens - cached))
             measured[k].append((r.first_token_time - r.request_start) * 1000)
+    report_rows = {row["turn"]: row for row in bench["turns"]}
     for k in range(1, 5):
         model, seen = statistics.median(predicted[k]), statistics.median(measured[k])
+        assert report_rows[k]["ttft_ms_p50"] == pytest.approx(seen, abs=0.5)
         print(f"turn {k}: TTFT median {seen:.2f} ms, model {model:.2f} ms")
         assert abs(seen - model) < 1.0, (k, seen, model)
     # The model's point: a later turn, with a longer prompt, starts faster than the first.
@@ -110,3 +112,11 @@ def test_a_run_stopped_mid_session_counts_every_session_and_turn(
     assert planned == 5 * started and len(results) < planned
     requests = bench["requests"]
     assert requests["successful"] + requests["errored"] + requests["incomplete"] == len(results)
+    # The report's accounting: every session started is completed or cut short, every turn
+    # planned for them was sent or not.
+    s = bench["sessions"]
+    assert (s["started"], s["completed"], s["turns_planned"]) == (started, completed, planned)
+    assert s["started"] == s["completed"] + s["cut_short"]
+    assert s["turns_sent"] == len(results)
+    assert s["turns_sent"] + s["turns_not_sent"] == s["turns_planned"]
+    assert s["scheduled"] == "sessions" and s["started_per_second"] > 0
