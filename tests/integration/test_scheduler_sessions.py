@@ -140,3 +140,31 @@ def test_a_run_stopped_mid_session_accounts_for_every_turn() -> None:
     not_sent = sum(t[0].session_turns - len(t) for t in sessions.values())
     assert sent + not_sent == planned == 4 * started
     assert not_sent > 0
+
+
+def test_recorded_history_sends_the_recorded_replies() -> None:
+    def recorded() -> Iterator[GenerationRequest]:
+        for i in range(4):
+            yield GenerationRequest(
+                f"r{i}",
+                turns=[
+                    Turn(
+                        [{"role": "user", "content": f"q{k}"}],
+                        max_tokens=1,
+                        reply={"role": "assistant", "content": f"recorded answer {i}.{k}"},
+                    )
+                    for k in (1, 2, 3)
+                ],
+                session_id=f"r{i}",
+                recorded_history=True,
+            )
+
+    _, results = run_schedule(ConcurrentStrategy(2), recorded(), HistoryBackend(ttft_ms=2))
+    for key, turns in _by_session(results).items():
+        i = key[1:]
+        # Each turn quotes the previous turn's recorded reply, not the live answer.
+        assert [t.output_text for t in turns] == [
+            f"<{key}.1|1|>",
+            f"<{key}.2|3|recorded answer {i}.1>",
+            f"<{key}.3|5|recorded answer {i}.2>",
+        ]
