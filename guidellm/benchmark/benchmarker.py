@@ -341,6 +341,7 @@ class Benchmarker:
                     successful=summary.successful,
                     errored=summary.errored,
                     duration=summary.duration,
+                    items_per_second=summary.completed_items / summary.duration,
                 )
             )
             failed = summary.failure is not None

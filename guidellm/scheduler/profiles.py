@@ -77,8 +77,9 @@ class SweepProfile(Profile):
             return SynchronousStrategy()
         if index == 1:
             return ThroughputStrategy(self.max_concurrency or DEFAULT_THROUGHPUT_CONCURRENCY)
-        low = completed[0].requests_per_second
-        high = completed[1].requests_per_second
+        # In the unit the rates are given in: requests/s, or sessions/s for conversations.
+        low = completed[0].rate
+        high = completed[1].rate
         if high <= low:
             high = low * 2 if low > 0 else 1.0
         low = max(low, 1e-3)

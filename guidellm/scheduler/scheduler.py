@@ -82,6 +82,9 @@ class ScheduleSummary:
     successful: int = 0
     errored: int = 0
     incomplete: int = 0
+    #: Items done whole: successful requests outside sessions, and sessions whose last
+    #: planned turn succeeded (the unit a strategy's rate counts).
+    completed_items: int = 0
     workers: int = 0
     cpu_seconds: float = 0.0
     loop_lags_ms: list[float] = field(default_factory=list)
@@ -199,6 +202,7 @@ class _Run:
         self.end_reason = "completed"
         self.received = 0
         self.successful = self.errored = self.incomplete = 0
+        self.completed_items = 0
         self.delays = array("d")
         self.worker_stats: dict[int, Stats] = {}
         self.finished: dict[int, Done] = {}
@@ -298,6 +302,7 @@ class _Run:
             successful=self.successful,
             errored=self.errored,
             incomplete=self.incomplete,
+            completed_items=self.completed_items,
             workers=len(self.participants),
             cpu_seconds=worker_cpu + time.process_time() - cpu0,
             loop_lags_ms=lags,
@@ -541,12 +546,15 @@ class _Run:
         worker = results[0].worker if results else 0
         self.ledger.settled(worker, results)
         continuing = 0  # a session's turns that leave it running: its stream stays busy
+        done = 0
         for r in results:
             if r.turn and not r.session_end:
                 continuing += 1
             status = r.status
             if status == _SUCCESSFUL:
                 self.successful += 1
+                if not r.turn or (r.session_end and r.turn >= r.session_turns):
+                    done += 1
             elif status == _ERRORED:
                 self.errored += 1
             else:
@@ -554,6 +562,7 @@ class _Run:
             delays.append((r.request_start - r.scheduled_time) * 1000.0)
             on_result(r)
         self.received += len(results)
+        self.completed_items += done
         if max_errors is not None and self.errored >= max_errors:
             self.stop("max_errors")
         rate = self.limits.max_error_rate

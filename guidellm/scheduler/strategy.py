@@ -78,6 +78,14 @@ class BenchmarkOutcome:
     successful: int
     errored: int
     duration: float
+    #: What the strategy's rate counts, done per second: successful requests, or sessions
+    #: whose every turn succeeded when the data is conversations (``None``: not measured).
+    items_per_second: float | None = None
+
+    @property
+    def rate(self) -> float:
+        """The achieved rate in the unit a strategy's rate is given in."""
+        return self.requests_per_second if self.items_per_second is None else self.items_per_second
 
 
 class Profile(abc.ABC):

@@ -63,6 +63,7 @@ def test_turns_carry_the_live_history_and_stay_on_one_worker() -> None:
     summary, results = run_schedule(ConcurrentStrategy(4), _sessions(12, think=0.05), backend)
     assert summary.stop_reason == "data_exhausted"
     assert len(results) == summary.sent == 36
+    assert summary.completed_items == 12  # sessions done whole: the strategy's unit
     sessions = _by_session(results)
     assert len(sessions) == 12
     workers = set()
@@ -96,6 +97,7 @@ def test_a_failed_turn_ends_its_session() -> None:
         (2, RequestStatus.ERRORED, True),
     ]
     assert len(results) == summary.sent == 3 * 3 + 2
+    assert summary.completed_items == 3
 
 
 def test_max_requests_counts_turns_and_cuts_the_last_session() -> None:

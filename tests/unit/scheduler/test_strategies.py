@@ -115,6 +115,17 @@ def test_sweep_spaces_rates_between_synchronous_and_throughput() -> None:
     assert len(done) == 5
 
 
+def test_sweep_of_conversations_spaces_session_rates() -> None:
+    """With sessions a rate is new sessions/s: the sweep spaces the sessions done per second
+    of synchronous and throughput, not their turns per second."""
+    profile = SweepProfile([3], {})
+    sync = BenchmarkOutcome(SynchronousStrategy(), 2.8, 28, 0, 10.0, items_per_second=0.7)
+    most = BenchmarkOutcome(ThroughputStrategy(4), 28.4, 284, 0, 10.0, items_per_second=7.1)
+    third = profile.next_strategy([sync, most])
+    assert isinstance(third, ConstantStrategy)
+    assert third.rate == pytest.approx(3.9)
+
+
 def test_sweep_options() -> None:
     profile = SweepProfile([3], {"strategy": "poisson", "max_concurrency": 4})
     done = [_outcome(SynchronousStrategy(), 1.0), _outcome(ThroughputStrategy(4), 3.0)]
