@@ -70,7 +70,8 @@ class GenerationRequest(msgspec.Struct, array_like=True, omit_defaults=True):
     makes each turn's own request with ``session_id`` set (the backend sends it as the
     session's identity). ``planned_turns`` is the session's length in the data when fewer
     turns were shipped (a ``max_requests`` limit cut it); ``recorded_history`` sends the
-    turns' recorded replies instead of the live answers.
+    turns' recorded replies instead of the live answers. ``last_turn`` marks a turn's request
+    after which the session sends nothing more (its connection is then free for others).
     """
 
     request_id: str
@@ -84,6 +85,7 @@ class GenerationRequest(msgspec.Struct, array_like=True, omit_defaults=True):
     session_id: str | None = None
     planned_turns: int = 0
     recorded_history: bool = False
+    last_turn: bool = False
 
     @property
     def units(self) -> int:

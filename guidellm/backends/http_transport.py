@@ -256,7 +256,10 @@ class LeanHTTPTransport(httpx.AsyncBaseTransport):
     Timeouts come from httpx's per-request ``timeout`` extension (connect, read, pool).
     A request with an ``affinity`` extension (a session's identity) goes over the connection
     that carried that session's previous request when it is idle, so that a session's turns
-    share one connection as a user's chat would; at most one session owns a connection.
+    share one connection as a user's chat would; at most one session owns a connection. A
+    session's first request takes an idle connection no session owns, else opens one while
+    the pool has room, else takes the one idle longest (most likely a session that ended
+    without saying so); ``affinity_end`` (its last request) frees its connection.
     """
 
     def __init__(self, max_connections: int = 100, ssl_context: ssl.SSLContext | None = None):
@@ -281,8 +284,7 @@ class LeanHTTPTransport(httpx.AsyncBaseTransport):
             if not conn.closed and conn.transport is not None and not conn.transport.is_closing():
                 return conn
             self._open -= 1
-            if conn.owner is not None and self._owned.get(conn.owner) is conn:
-                del self._owned[conn.owner]
+            self._disown(conn)
         return None
 
     def _evict_other_idle(self, key: tuple[str, str, int]) -> bool:
@@ -310,25 +312,55 @@ class LeanHTTPTransport(httpx.AsyncBaseTransport):
 
     def _own(self, conn: _Connection, affinity: str) -> None:
         if conn.owner != affinity:
-            if conn.owner is not None:
-                self._owned.pop(conn.owner, None)
+            self._disown(conn)
+            previous = self._owned.get(affinity)
+            if previous is not None:
+                previous.owner = None  # the session moved: its old connection is free
             conn.owner = affinity
             self._owned[affinity] = conn
+
+    def _take_unowned(self, key: tuple[str, str, int]) -> _Connection | None:
+        """An idle connection no session owns: the newest, else the one idle longest, else,
+        when the pool is full, the one idle longest whoever owns it."""
+        idle = self._idle.get(key)
+        while idle:
+            newest = next(reversed(idle))
+            oldest = next(iter(idle))
+            if newest.owner is None:
+                conn = newest
+            elif oldest.owner is None or self._open >= self.max_connections:
+                conn = oldest
+            else:
+                return None  # every idle one is a session's: open a new one
+            del idle[conn]
+            if not conn.closed and conn.transport is not None and not conn.transport.is_closing():
+                return conn
+            self._open -= 1
+            self._disown(conn)
+        return None
+
+    def _disown(self, conn: _Connection) -> None:
+        if conn.owner is not None:
+            if self._owned.get(conn.owner) is conn:
+                del self._owned[conn.owner]
+            conn.owner = None
 
     async def _acquire(
         self, request: httpx.Request, key: tuple[str, str, int]
     ) -> tuple[_Connection, bool]:
         """A connection for ``key`` and whether it was kept alive from an earlier request."""
         affinity = request.extensions.get("affinity")
-        if affinity is not None:
-            conn = self._take_owned(key, affinity)
-            if conn is None:
-                conn, reused = await self._acquire_any(request, key)
-            else:
-                reused = True
+        if affinity is None:
+            return await self._acquire_any(request, key)
+        conn = self._take_owned(key, affinity) or self._take_unowned(key)
+        reused = conn is not None
+        if conn is None:
+            conn, reused = await self._acquire_any(request, key)
+        if request.extensions.get("affinity_end"):
+            self._disown(conn)
+        else:
             self._own(conn, affinity)
-            return conn, reused
-        return await self._acquire_any(request, key)
+        return conn, reused
 
     async def _acquire_any(
         self, request: httpx.Request, key: tuple[str, str, int]
@@ -390,8 +422,7 @@ class LeanHTTPTransport(httpx.AsyncBaseTransport):
         else:
             conn.close()
             self._open -= 1
-            if conn.owner is not None and self._owned.get(conn.owner) is conn:
-                del self._owned[conn.owner]
+            self._disown(conn)
         self._wake_one()
 
     async def _connect(self, request: httpx.Request, key: tuple[str, str, int]) -> _Connection:

@@ -402,6 +402,8 @@ class OpenAIHTTPBackend(Backend):
                     headers = headers.copy()
                     headers[header] = session
                 extensions = {**extensions, "affinity": session}
+                if request.last_turn:
+                    extensions["affinity_end"] = True
             req = httpx.Request(
                 "POST", self._url, headers=headers, content=content, extensions=extensions
             )

@@ -119,6 +119,7 @@ async def run_session(
             max_tokens=turn.max_tokens,
             extra_body=session.extra_body,
             session_id=key,
+            last_turn=k == last,
         )
         result, text = await send(request, at)
         ok = result.status == _SUCCESSFUL

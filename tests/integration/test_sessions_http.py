@@ -19,13 +19,14 @@ from guidellm.backends.openai_http import OpenAIHTTPBackend
 from guidellm.errors import UserError
 from guidellm.mock_server import MockServer, MockServerConfig
 from guidellm.request import GenerationRequest, RequestResult, RequestStatus, Turn
-from guidellm.scheduler.strategies import ConcurrentStrategy
+from guidellm.scheduler.scheduler import Limits
+from guidellm.scheduler.strategies import ConcurrentStrategy, ConstantStrategy
 from guidellm.testing.recording_proxy import RecordingProxy
 
 AGENT = Path(__file__).resolve().parents[2] / "examples/conversations/agent.jsonl"
 
 
-def _sessions(count: int, turns: int) -> Iterator[GenerationRequest]:
+def _sessions(count: int, turns: int, think: float = 0.004) -> Iterator[GenerationRequest]:
     for i in range(count):
         yield GenerationRequest(
             f"conv{i}",
@@ -35,7 +36,7 @@ def _sessions(count: int, turns: int) -> Iterator[GenerationRequest]:
                 Turn(
                     [{"role": "user", "content": f"conversation {i}, question {k}"}],
                     max_tokens=6,
-                    think_time=0.004 * (1 + (i + k) % 3),
+                    think_time=think * (1 + (i + k) % 3),
                 )
                 for k in range(1, turns + 1)
             ],
@@ -88,6 +89,32 @@ def test_a_session_keeps_one_worker_one_header_one_connection(user_field: bool) 
                     "content": answers[(session, j)],
                 }
             assert messages[-1]["content"].endswith(f"question {k}")
+
+
+def test_open_loop_sessions_keep_their_connections() -> None:
+    """New sessions arriving while others think take a free or a new connection, never a
+    thinking session's; a session's last turn frees its connection for the next ones."""
+    server = MockServer(MockServerConfig(ttft_ms=2, itl_ms=1, output_tokens=4))
+    url = server.start_thread()
+    proxy = RecordingProxy(url)
+    try:
+        target = proxy.start()
+        backend = OpenAIHTTPBackend(target, "mock-model")
+        summary, results = run_schedule(
+            ConstantStrategy(50), _sessions(30, 3, think=0.05), backend, Limits(max_sessions=30)
+        )
+    finally:
+        proxy.stop()
+        server.stop()
+    assert len(results) == summary.sent == 90
+    ports: dict[str, set[int]] = defaultdict(set)
+    for recorded in proxy.requests:
+        if recorded.path == "/v1/chat/completions":
+            ports[recorded.headers["x-session-id"]].add(recorded.client_port)
+    assert len(ports) == 30
+    assert all(len(p) == 1 for p in ports.values()), {s: p for s, p in ports.items() if len(p) > 1}
+    # Freed connections are reused: far fewer connections than sessions.
+    assert len({p for ps in ports.values() for p in ps}) < 30
 
 
 def test_a_session_header_must_be_a_header_name() -> None:
