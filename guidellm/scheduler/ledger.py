@@ -13,8 +13,10 @@ entries still open.
 
 A session is one entry, open until a result with ``session_end`` comes back; the launch count
 counts its turns. A session has at most one turn on the wire, so a lost worker's turns on the
-wire are given to the oldest open entries, one each: the count is exact, though which of
-several concurrent sessions a loss is charged to is a guess.
+wire are given one per entry, first to started sessions whose think time is over (their next
+turn went out), then in shipping order to what had not started (launched first in first out),
+last to sessions still thinking. The count is exact; which of several concurrent sessions a
+loss is charged to is the likeliest, not certain.
 """
 
 from __future__ import annotations
@@ -34,14 +36,22 @@ WORKER_LOST = "worker_lost"
 
 
 class _Entry:
-    __slots__ = ("answered", "copies", "request", "time")
+    __slots__ = ("answered", "copies", "last_end", "request", "time")
 
     def __init__(self, time: float, request: GenerationRequest) -> None:
         self.time = time
         self.request = request
         self.copies = 1
-        #: A session's turns answered so far.
+        #: A session's turns answered so far, and when the last of them ended.
         self.answered = 0
+        self.last_end = 0.0
+
+    def next_send(self) -> float | None:
+        """A started session's next send time (its last answer plus the think time)."""
+        turns = self.request.turns
+        if not self.answered or not turns or self.answered >= len(turns):
+            return None
+        return self.last_end + turns[self.answered].think_time
 
 
 class Ledger:
@@ -80,6 +90,7 @@ class Ledger:
                 if entry is None:
                     continue
                 entry.answered += 1
+                entry.last_end = result.request_end
                 if not result.session_end:
                     continue
                 result_key = result.session_id or ""
@@ -115,12 +126,12 @@ class Ledger:
         else:
             on_wire = sum(e.copies for e in held.values() if e.time <= when)
         results: list[RequestResult] = []
-        for request_id, entry in held.items():
+        for request_id, entry in _likeliest_on_wire(held, when):
             if len(results) >= on_wire:
                 break
             # Open loop: it went out at its intended time. Closed loop: no time was set; the
-            # loss is the one moment known.
-            start = entry.time or when
+            # loss is the one moment known. A session's later turn: after its think time.
+            start = entry.next_send() or entry.time or when
             request = entry.request
             if request.turns:
                 results.append(
@@ -144,6 +155,22 @@ class Ledger:
                 )
         held.clear()
         return results
+
+
+def _likeliest_on_wire(held: dict[str, _Entry], when: float) -> list[tuple[str, _Entry]]:
+    """Open entries, the likeliest to have a request on the wire first (module docstring)."""
+    due: list[tuple[str, _Entry]] = []
+    fresh: list[tuple[str, _Entry]] = []
+    thinking: list[tuple[str, _Entry]] = []
+    for item in held.items():
+        send = item[1].next_send()
+        if send is None:
+            fresh.append(item)
+        elif send <= when:
+            due.append(item)
+        else:
+            thinking.append(item)
+    return due + fresh + thinking
 
 
 def _lost_turn(

@@ -74,3 +74,27 @@ def test_a_session_is_one_entry_until_its_last_turn() -> None:
     assert [(r.session_id, r.turn) for r in lost] == [("b", 2), ("c", 1)]
     assert all(r.session_end and r.session_turns == 3 for r in lost)
     assert {r.error_category for r in lost} == {WORKER_LOST}
+
+
+def test_a_lost_turn_is_charged_to_a_session_not_thinking() -> None:
+    """A answered its first turn at t=2 and thinks 10 s; B's first turn is on the wire when
+    the worker is lost at t=3: the loss is B's first turn, not A's second."""
+    ledger = Ledger(1, [0])
+    thinking = GenerationRequest(
+        "a",
+        turns=[Turn([{"role": "user", "content": "q"}], think_time=10.0) for _ in range(3)],
+        session_id="a",
+    )
+    ledger.shipped(0, 0.0, thinking)
+    ledger.shipped(0, 0.0, _session("b", 3))
+    ledger.settled(0, [_turn("a", 1)])  # ended at 2.0
+    (lost,) = ledger.lost(0, 2, when=3.0, reason="gone")
+    assert (lost.session_id, lost.turn) == ("b", 1)
+    # Past its think time, A's next turn is the likeliest on the wire, sent at 2 + 10 s.
+    ledger = Ledger(1, [0])
+    ledger.shipped(0, 0.0, thinking)
+    ledger.shipped(0, 0.0, _session("b", 3))
+    ledger.settled(0, [_turn("a", 1)])
+    (lost,) = ledger.lost(0, 2, when=13.0, reason="gone")
+    assert (lost.session_id, lost.turn) == ("a", 2)
+    assert lost.request_start == 12.0 and lost.request_end == 13.0
