@@ -363,7 +363,8 @@ class Benchmarker:
                 first = getattr(self.requests, "first_dropped", None)
                 benchmark.warnings.append(
                     f"{dropped - self._dropped} data rows skipped: no usable prompt or "
-                    f"messages (first: {first}); --data-args strict=true makes this an error"
+                    f"messages, or a conversation out of order with bad_conversations=skip "
+                    f"(first: {first}); --data-args strict=true makes this an error"
                 )
                 self._dropped = dropped
             self.benchmarks.append(benchmark)

@@ -55,6 +55,7 @@ LOADER_KEYS = (
     "history",
     "think_time_ms",
     "tool_latency_ms",
+    "bad_conversations",
 )
 
 _EXAMPLE = "--data prompt_tokens=256,output_tokens=128"
@@ -141,6 +142,13 @@ class RequestLoader:
         """
         if self._validated:
             return
+        bad = self.data_args.get("bad_conversations", "error")
+        if bad not in ("error", "skip"):
+            raise UserError(
+                f"--data-args bad_conversations={bad!r} must be error (stop with the row) or "
+                "skip (leave such rows out, counted)"
+            )
+        self._skip_bad = bad == "skip"
         max_tokens = self.data_args.get("max_tokens", self.data_args.get("output_tokens"))
         if max_tokens is not None and (
             isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
@@ -177,7 +185,7 @@ class RequestLoader:
                     sessions=sessions,
                 )
             )
-            if columns.messages is not None and source.size is not None:
+            if columns.messages is not None and source.size is not None and not self._skip_bad:
                 check_rows(source.rows(), columns.messages, columns.tools, spec)
         strict = self.data_args.get("strict", False)
         if not isinstance(strict, bool):
@@ -273,7 +281,9 @@ class RequestLoader:
                 try:
                     request = mapper(row, str(next(ids)))
                 except ConversationError as exc:  # streamed data: not checked ahead
-                    raise exc.at(spec, number) from None
+                    if not self._skip_bad:
+                        raise exc.at(spec, number) from None
+                    request = None
                 if request is not None:
                     yield request
                 else:

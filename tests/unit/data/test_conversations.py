@@ -319,3 +319,26 @@ def test_a_user_message_after_tool_answers_is_a_new_turn() -> None:
         ("tool", None),
         ("user", _assistant("d")),
     ]
+
+
+def test_bad_conversations_skip_leaves_bad_rows_out_counted(
+    host: PluginHost, tmp_path: Path
+) -> None:
+    good = {"messages": [_user("a"), _assistant("b"), _user("c")]}
+    starts_with_answer = {"messages": [_assistant("hi"), _user("x")]}
+    two_answers = {"messages": [_user("a"), _assistant("b"), _assistant("c"), _user("d")]}
+    path = tmp_path / "dump.jsonl"
+    rows = [good, starts_with_answer, two_answers, good]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(UserError, match="row 2"):
+        RequestLoader([str(path)], {}, processor=None, random_seed=1, host=host)
+    loader = RequestLoader(
+        [str(path)], {"bad_conversations": "skip"}, processor=None, random_seed=1, host=host
+    )
+    requests = list(loader)
+    assert [len(r.turns or []) for r in requests] == [2, 2]
+    assert loader.dropped == 2 and loader.first_dropped == f"row 2 of {path}"
+    with pytest.raises(UserError, match="bad_conversations"):
+        RequestLoader(
+            [str(path)], {"bad_conversations": "no"}, processor=None, random_seed=1, host=host
+        )
