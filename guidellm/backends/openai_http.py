@@ -99,6 +99,20 @@ _DEFAULTS: dict[str, Any] = {
     "session_user": False,
 }
 _SECONDS = ("timeout", "connect_timeout", "first_token_timeout", "stall_timeout")
+#: Headers every request carries or HTTP itself needs: a session header must not replace one.
+_OWN_HEADERS = frozenset(
+    {
+        "accept",
+        "accept-encoding",
+        "authorization",
+        "connection",
+        "content-length",
+        "content-type",
+        "host",
+        "transfer-encoding",
+        "user-agent",
+    }
+)
 
 
 def _check_options(options: dict[str, Any]) -> dict[str, Any]:
@@ -136,6 +150,12 @@ def _check_options(options: dict[str, Any]) -> dict[str, Any]:
     header = opts["session_header"]
     if header is not None and (not isinstance(header, str) or not _is_token(header)):
         raise bad("session_header", 'an HTTP header name, e.g. X-Session-ID, or "" for none')
+    taken = {str(k).lower() for k in (opts["headers"] or {})}
+    if header and (header.lower() in _OWN_HEADERS or header.lower() in taken):
+        raise bad(
+            "session_header",
+            "a header the client does not already send (it would replace it), e.g. X-Session-ID",
+        )
     if opts["api_key"] is not None and not isinstance(opts["api_key"], str):
         raise bad("api_key", "a string")
     return opts

@@ -24,6 +24,7 @@ Iteration is cheap: per request it maps one row through a mapper prepared in adv
 from __future__ import annotations
 
 import itertools
+import secrets
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -107,6 +108,9 @@ class RequestLoader:
         #: Rows with no usable prompt or messages, skipped so far (all iterations), and
         #: where the first was: a run reports them instead of losing them without a word.
         self.dropped = 0
+        #: Session ids reach servers (a header, the ``user`` field): a prefix of this run's
+        #: own keeps them apart from another run's or another client's sessions.
+        self.session_prefix = f"{secrets.token_hex(4)}-"
         self.first_dropped: str | None = None
         self._validated = False
         self.validate()
@@ -285,6 +289,8 @@ class RequestLoader:
                         raise exc.at(spec, number) from None
                     request = None
                 if request is not None:
+                    if request.session_id is not None:
+                        request.session_id = self.session_prefix + request.session_id
                     yield request
                 else:
                     self.dropped += 1

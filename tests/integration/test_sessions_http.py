@@ -120,6 +120,12 @@ def test_open_loop_sessions_keep_their_connections() -> None:
 def test_a_session_header_must_be_a_header_name() -> None:
     with pytest.raises(UserError, match="session_header"):
         OpenAIHTTPBackend("http://127.0.0.1:1", session_header="X Session")
+    # Not one the client sends already: the session id would replace the API key.
+    for taken in ("Authorization", "content-type"):
+        with pytest.raises(UserError, match="does not already send"):
+            OpenAIHTTPBackend("http://127.0.0.1:1", session_header=taken)
+    with pytest.raises(UserError, match="does not already send"):
+        OpenAIHTTPBackend("http://127.0.0.1:1", session_header="X-A", headers={"x-a": "1"})
 
 
 def test_an_agentic_conversation_sends_tools_tool_calls_and_tool_results(tmp_path: Path) -> None:

@@ -61,7 +61,8 @@ OPENAI = [
 def test_openai_rows_become_sessions(host: PluginHost, tmp_path: Path) -> None:
     rows = [{"messages": OPENAI}, {"messages": OPENAI[:3]}]
     first, second = _requests(host, tmp_path, rows, think_time_ms=1500, max_tokens=32)
-    assert first.session_id == first.request_id == "0"
+    assert first.request_id == "0" and first.session_id is not None
+    assert first.session_id.endswith("-0")
     assert first.messages == [{"role": "system", "content": "be brief"}]
     assert first.recorded_history is False and first.prompt is None
     assert [t.messages for t in first.turns or []] == [

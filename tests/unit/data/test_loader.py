@@ -189,7 +189,10 @@ def test_synthetic_sessions_through_the_loader(host: PluginHost) -> None:
     spec = "turns=3,prompt_tokens=8,output_tokens=6,system_prompt_tokens=12,samples=2"
     loader = _loader(host, [spec], max_tokens=50, ignore_eos=True)
     first, second = list(loader)
-    assert (first.session_id, second.session_id) == ("0", "1")
+    # This run's prefix, then the request id: unique across runs and clients.
+    prefix = loader.session_prefix
+    assert len(prefix) == 9 and prefix.endswith("-")
+    assert (first.session_id, second.session_id) == (prefix + "0", prefix + "1")
     assert first.messages == second.messages and first.messages[0]["role"] == "system"
     assert first.units == 3 and first.extra_body == {"ignore_eos": True}
     assert {t.max_tokens for t in first.turns} == {6}  # the spec's lengths win, as for rows
