@@ -24,7 +24,8 @@ Rules, in one place:
 * Prompt tokens are approximated with the rule of guidellm's approximate tokenizer (one per
   run of letters, digits or underscores, one per other non-space character) over the prompt
   or every message's text; so synthetic prompts made without ``--processor`` count as asked.
-* Prefix cache (``prefix_cache.py``): a prompt's leading blocks seen recently are cached;
+* Prefix cache (``prefix_cache.py``): a prompt's leading blocks whose prefill finished
+  recently are cached (looked up when a request starts, inserted at its first token);
   TTFT is ``ttft + prefill_ms_per_token * uncached prompt tokens`` (the draw's noise stays).
 * Faults are mutually exclusive: one uniform draw per request picks at most one, so each rate
   is exact in expectation. A mid-stream fault happens after half of the tokens were sent.
@@ -170,7 +171,8 @@ class RequestPlan:
     ``tokens`` is the whole stream (reasoning tokens first, ``reasoning`` of them). Token ``k``
     (0-based) is due ``ttft_s + k * itl_s`` after the request arrived. ``fault`` is one of
     :data:`FAULTS` or ``None``; ``fault_at`` is how many tokens are sent before a mid-stream
-    fault strikes.
+    fault strikes. A front end with a prefix cache adds the prefill time to ``ttft_s`` when
+    the request starts, as only then is it known what the cache holds.
     """
 
     index: int

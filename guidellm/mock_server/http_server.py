@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -102,9 +103,26 @@ class _Connection(HTTPConnection):
         super().__init__(state.connections)
         self.state = state
         self.slot = False  # holds a CapacityGate slot (a generation in progress)
+        # the prefix-cache blocks of the request in progress, until its prefill is done
+        self.prefill: list[int] | None = None
 
     def _lost(self) -> None:
+        self._prefilled()  # gone before its first token: its prompt counts as computed now
         self._release()
+
+    def _prefilled(self) -> None:
+        """The current request's prefill is done: its prompt blocks enter the prefix cache."""
+        hashes = self.prefill
+        if hashes is not None:
+            self.prefill = None
+            cache = self.state.prefix_cache
+            if cache is not None:
+                cache.insert(hashes)
+
+    def _prefill_due(self, hashes: list[int]) -> None:
+        """A non-streaming request's first-token time (unless that request is over already)."""
+        if self.prefill is hashes:
+            self._prefilled()
 
     def _release(self) -> None:
         if self.slot:
@@ -183,17 +201,11 @@ class _Connection(HTTPConnection):
             self._bad_request(message, keep)
             return
         cache = state.prefix_cache
-        hashes: list[int] = []
-        if cache is None:
-            prompt_tokens = count_prompt_tokens(body)
-            cached_tokens = 0
-        else:
-            tokens = prompt_token_sequence(body)
-            prompt_tokens = len(tokens)
-            cached_tokens, hashes = cache.admit(tokens)
+        tokens = None if cache is None else prompt_token_sequence(body)
+        prompt_tokens = count_prompt_tokens(body) if tokens is None else len(tokens)
         ignore_eos = body.get("ignore_eos") is not False
-        uncached = prompt_tokens - cached_tokens
-        plan = plan_request(config, state.requests, max_tokens, ignore_eos, uncached)
+        # drawn now, in arrival order; the prefill time is added when the request starts
+        plan = plan_request(config, state.requests, max_tokens, ignore_eos)
         state.requests += 1
         if plan.fault == "error_500":
             self._write_simple(500, error_body("injected server error", "server_error", 500), keep)
@@ -205,8 +217,6 @@ class _Connection(HTTPConnection):
             self._write_simple(429, body429, keep, [(b"retry-after", retry)])
             self._finish(keep)
             return
-        if cache is not None:  # admitted: its prompt is in the cache from now on
-            cache.insert(hashes)
         hit_limit = max_tokens is not None and plan.total >= max_tokens
         reasoning = plan.reasoning if chat else 0
         stream_options = body.get("stream_options")
@@ -221,11 +231,23 @@ class _Connection(HTTPConnection):
             if waited:  # queued behind max_concurrency: the server starts on it now
                 req.arrival = time.monotonic()
             self.slot = True
+            # the cache as it is now, holding the prompts whose prefill is done; this prompt's
+            # blocks go in at its first token (_prefilled), so a concurrent twin misses
+            cached_tokens = 0
+            hashes: list[int] = []
+            if cache is not None and tokens is not None:
+                cached_tokens, hashes = cache.admit(tokens)
+            run = plan
+            if config.prefill_ms_per_token:
+                prefill_s = config.prefill_ms_per_token * (prompt_tokens - cached_tokens) / 1000
+                run = replace(plan, ttft_s=plan.ttft_s + prefill_s)
+            if hashes:
+                self.prefill = hashes
             if stream:
                 _Stream(
                     self,
                     req,
-                    plan,
+                    run,
                     chat=chat,
                     reasoning=reasoning,
                     prompt_tokens=prompt_tokens,
@@ -236,15 +258,17 @@ class _Connection(HTTPConnection):
             else:
                 answer = _full_answer(
                     state,
-                    plan=plan,
+                    plan=run,
                     chat=chat,
                     reasoning=reasoning,
                     prompt_tokens=prompt_tokens,
                     cached_tokens=cached_tokens,
                     hit_limit=hit_limit,
                 )
-                deadline = req.arrival + plan.duration_s
-                state.scheduler.call_at(deadline, self._answer, plan, answer, keep)
+                if hashes:
+                    state.scheduler.call_at(req.arrival + run.ttft_s, self._prefill_due, hashes)
+                deadline = req.arrival + run.duration_s
+                state.scheduler.call_at(deadline, self._answer, run, answer, keep)
             return True
 
         state.gate.enter(start)
@@ -252,6 +276,7 @@ class _Connection(HTTPConnection):
     def _answer(self, plan: RequestPlan, answer: bytes, keep: bool) -> None:
         if self.closed:
             return
+        self._prefilled()  # already done at its first-token time, unless that timer is late
         if plan.fault == "reset":
             self._reset()
             return
@@ -379,7 +404,12 @@ class _Stream:
             (b"transfer-encoding", b"chunked"),
         ]
         conn._write(response_head(200, headers, req.keep_alive))
-        state.scheduler.call_at(req.arrival + plan.ttft_s, self._tick)
+        state.scheduler.call_at(req.arrival + plan.ttft_s, self._first)
+
+    def _first(self) -> None:
+        """The first token is due: the prefill is done, then tokens flow as usual."""
+        self.conn._prefilled()
+        self._tick()
 
     def _event(self, k: int) -> bytes:
         token = _TOKEN_JSON[self.plan.tokens[k]]

@@ -5,10 +5,13 @@ into blocks of ``block_tokens``; a block is known by a hash chained over every t
 end, so a block hits only when the whole prefix before it is equal. A request's cached tokens
 are its leading run of blocks found in the cache times the block size; the last prompt token
 is never served from the cache (an engine must compute it to produce the first output token),
-so only the first ``(n - 1) // block_tokens`` blocks of an ``n``-token prompt may hit. After a
-request is admitted, all of its full blocks are inserted or refreshed in an LRU of at most
-``capacity`` blocks, the first block refreshed last so that a prompt's tail is evicted before
-its head (a head without its tail still helps; a tail without its head never hits).
+so only the first ``(n - 1) // block_tokens`` blocks of an ``n``-token prompt may hit. A
+request is looked up when the server starts on it (after any ``max_concurrency`` wait) and its
+full blocks are inserted or refreshed once its prefill is done (at its first token, or when it
+ends if that is sooner), as an engine can share only computed KV blocks: a twin arriving during
+the prefill misses. The cache is an LRU of at most ``capacity`` blocks, the first block
+refreshed last so that a prompt's tail is evicted before its head (a head without its tail
+still helps; a tail without its head never hits).
 
 Tokens are whatever :func:`prompt_token_sequence` makes of a request body: the mock's
 approximate pieces, with each chat message's first piece marked by its role. One cache per
@@ -112,7 +115,8 @@ class PrefixCache:
             blocks.popitem(last=False)
 
     def admit(self, tokens: Sequence[Hashable]) -> tuple[int, list[int]]:
-        """``(cached tokens, block hashes)`` of a prompt; call :meth:`insert` if it runs."""
+        """``(cached tokens, block hashes)`` of a prompt starting now; :meth:`insert` the hashes
+        once its prefill is done (not before: a concurrent equal prompt must still miss)."""
         if self.capacity <= 0:
             return 0, []
         hashes = self.block_hashes(tokens)

@@ -14,7 +14,8 @@ def toks(n: int, start: int = 0) -> list[int]:
 
 
 def run(cache: PrefixCache, tokens: list[int]) -> int:
-    """What the server does per admitted request: look up, then insert."""
+    """What the server does per request run alone: look up at its start, insert at its first
+    token (its prefill done)."""
     cached, hashes = cache.admit(tokens)
     cache.insert(hashes)
     return cached
