@@ -18,8 +18,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import msgspec
-
 from guidellm.request import GenerationRequest, RequestResult, RequestStatus
 from guidellm.scheduler.judgement import judge, live_limited
 from guidellm.scheduler.ledger import Ledger
@@ -34,6 +32,7 @@ from guidellm.scheduler.protocol import (
     Stop,
     Streams,
 )
+from guidellm.scheduler.sessions import fit_turns
 
 if TYPE_CHECKING:
     from guidellm.scheduler.executor import WorkerPool
@@ -360,7 +359,7 @@ class _Run:
             if r.turns:
                 units += len(r.turns) - 1
         if budget is not None and units > budget:
-            batch, units = _fit(batch, budget)
+            batch, units = fit_turns(batch, budget)
         self.shipped += units
         self.items += len(batch)
         return batch
@@ -585,23 +584,3 @@ class _Run:
             self._feed_handle = None
         for w in self.participants:
             self.pool.send(w, Stop(self.index))
-
-
-def _fit(batch: list[GenerationRequest], budget: int) -> tuple[list[GenerationRequest], int]:
-    """The leading items of ``batch`` holding at most ``budget`` requests; a session that
-    straddles the budget keeps its first turns (and says how many it planned)."""
-    kept: list[GenerationRequest] = []
-    units = 0
-    for item in batch:
-        if units >= budget:
-            break
-        room = budget - units
-        request = item
-        if item.units > room and item.turns:
-            planned = max(item.planned_turns, len(item.turns))
-            request = msgspec.structs.replace(item, turns=item.turns[:room], planned_turns=planned)
-        elif item.units > room:
-            break
-        kept.append(request)
-        units += request.units
-    return kept, units

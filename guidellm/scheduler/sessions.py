@@ -20,10 +20,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import msgspec
+
 from guidellm.request import GenerationRequest, RequestResult, RequestStatus
 from guidellm.scheduler.timer import DeadlineTimer
 
-__all__ = ["ThinkClock", "run_session", "session_key"]
+__all__ = ["ThinkClock", "fit_turns", "run_session", "session_key"]
 
 #: Waits ending within this much of now are not waited for.
 _EARLY_S = 20e-6
@@ -133,3 +135,23 @@ async def run_session(
             return
         history.append(_answer(turn.reply, text, recorded))
         at = result.request_end
+
+
+def fit_turns(batch: list[GenerationRequest], budget: int) -> tuple[list[GenerationRequest], int]:
+    """The leading items of ``batch`` holding at most ``budget`` requests; a session that
+    straddles the budget keeps its first turns (and says how many it planned)."""
+    kept: list[GenerationRequest] = []
+    units = 0
+    for item in batch:
+        if units >= budget:
+            break
+        room = budget - units
+        request = item
+        if item.units > room and item.turns:
+            planned = max(item.planned_turns, len(item.turns))
+            request = msgspec.structs.replace(item, turns=item.turns[:room], planned_turns=planned)
+        elif item.units > room:
+            break
+        kept.append(request)
+        units += request.units
+    return kept, units

@@ -45,14 +45,19 @@ def test_live_history_reaches_llama_server_and_hits_its_cache(
     answers = {(r.session_id, r.turn): r.output_text for r in results}
     assert all(answers.values())
 
-    bodies: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    # One body per turn (a request the client retried on a fresh connection, when the
+    # server had closed the idle one, reached the proxy twice: the same body both times).
+    turn_bodies: dict[str, dict[int, dict[str, Any]]] = defaultdict(dict)
     for request in recorded:
         if request.path == "/v1/chat/completions":
-            bodies[request.headers["x-session-id"]].append(json.loads(request.body))
-    assert len(bodies) == SESSIONS
-    for session, sent in bodies.items():
-        sent.sort(key=lambda b: len(b["messages"]))
-        assert len(sent) == TURNS
+            body = json.loads(request.body)
+            session = turn_bodies[request.headers["x-session-id"]]
+            users = sum(1 for m in body["messages"] if m["role"] == "user")
+            assert session.setdefault(users, body) == body
+    assert len(turn_bodies) == SESSIONS
+    for session, by_turn in turn_bodies.items():
+        assert sorted(by_turn) == list(range(1, TURNS + 1))
+        sent = [by_turn[k] for k in sorted(by_turn)]
         for k in range(2, TURNS + 1):
             assistant = [m for m in sent[k - 1]["messages"] if m["role"] == "assistant"]
             # Every earlier answer, byte for byte as the client received it.
