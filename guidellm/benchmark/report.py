@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from guidellm.benchmark.capacity import Capacity
 from guidellm.errors import UserError
 
 __all__ = [
@@ -416,6 +417,8 @@ class Report(_Model):
     labels: dict[str, str] = Field(default_factory=dict)
     resolved: dict[str, Any] = Field(default_factory=dict)
     benchmarks: list[Benchmark] = Field(default_factory=list)
+    #: The saturation point of a sweep or the SLO capacity of a search (``None``: neither).
+    capacity: Capacity | None = None
 
     @classmethod
     def create(

@@ -84,7 +84,7 @@ def test_json_and_yaml_round_trip(host: PluginHost, report: Report, tmp_path: Pa
     assert from_json.to_dict() == report.to_dict()
     assert from_yaml.to_dict() == report.to_dict()
     tree = json.loads((tmp_path / "r.json").read_text())
-    assert set(tree) == {"metadata", "config", "labels", "resolved", "benchmarks"}
+    assert set(tree) == {"metadata", "config", "labels", "resolved", "benchmarks", "capacity"}
     assert set(tree["metadata"]) >= {"guidellm_version", "python", "platform", "created", "command"}
     b = tree["benchmarks"][0]
     for key in (
