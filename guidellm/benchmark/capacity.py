@@ -7,11 +7,24 @@ capacity as the live run.
 
 from __future__ import annotations
 
-from typing import Literal
+import math
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["Capacity", "CapacityProbe"]
+if TYPE_CHECKING:
+    from guidellm.benchmark.report import Benchmark
+
+__all__ = [
+    "Capacity",
+    "CapacityProbe",
+    "find_capacity",
+    "judge_goodput",
+    "saturation_point",
+    "slo_capacity",
+    "wilson",
+]
 
 
 class _Model(BaseModel):
@@ -55,3 +68,195 @@ class Capacity(_Model):
     slo: dict[str, float] | None = None
     goodput: float | None = None
     precision: float | None = None
+
+
+#: A benchmark keeps up when it completes at least this share of the rate it asked for.
+KEEPS_UP = 0.95
+#: Its TTFT p50 has left the low-load level past this multiple of the synchronous one's (plus
+#: a floor, so that a very fast server's jitter is not a knee).
+LATENCY_FACTOR = 2.0
+LATENCY_FLOOR_MS = 10.0
+SATURATION_RULE = (
+    "the highest asked rate whose benchmark completed at least 95 % of it and whose TTFT p50 "
+    "stayed within 2x the synchronous benchmark's (+10 ms); the bracket reaches the next "
+    "higher rate measured"
+)
+SLO_RULE = (
+    "the highest rate at which the share of requests meeting every SLO is at least the goodput "
+    "asked: a probe passes when the 95 % interval of that share lies above it, fails when it "
+    "lies below; bisected until the bracket is narrower than the precision"
+)
+
+
+def achieved(bench: Benchmark) -> float:
+    """What a benchmark did per second, in its rate's unit: requests (successful and errored)
+    or, for conversations, sessions started."""
+    if bench.sessions is not None:
+        return bench.sessions.started_per_second
+    rates = bench.metrics.requests_per_second
+    return rates.successful + rates.errored
+
+
+def asked_rate(bench: Benchmark) -> float | None:
+    """The open-loop rate a benchmark asked for (``None`` for a closed loop)."""
+    rate = bench.strategy.get("rate")
+    return (
+        float(rate)
+        if isinstance(rate, (int, float))
+        and bench.strategy.get("type")
+        in (
+            "constant",
+            "poisson",
+            "gamma",
+        )
+        else None
+    )
+
+
+def _ttft_p50(bench: Benchmark) -> float | None:
+    return bench.metrics.time_to_first_token_ms.successful.percentiles.p50
+
+
+def _unit(benchmarks: Sequence[Benchmark]) -> str:
+    return "sessions/s" if any(b.sessions is not None for b in benchmarks) else "requests/s"
+
+
+def saturation_point(benchmarks: Sequence[Benchmark]) -> Capacity:
+    """A sweep's saturation point (:data:`SATURATION_RULE`)."""
+    unit = _unit(benchmarks)
+    low = next((b for b in benchmarks if b.strategy.get("type") == "synchronous"), None)
+    base = _ttft_p50(low) if low is not None else None
+    probes: list[CapacityProbe] = []
+    for bench in benchmarks:
+        rate = asked_rate(bench)
+        if rate is None or rate <= 0:
+            continue
+        done, ttft = achieved(bench), _ttft_p50(bench)
+        keeps_up = done >= KEEPS_UP * rate
+        limit = None if base is None else max(base * LATENCY_FACTOR, base + LATENCY_FLOOR_MS)
+        flat = ttft is not None and (limit is None or ttft <= limit)
+        if not keeps_up:
+            why = f"completed {done:.3g} of {rate:.3g} {unit} asked (< {KEEPS_UP:.0%})"
+        elif not flat:
+            why = (
+                f"TTFT p50 {ttft:.4g} ms left the low-load level ({limit:.4g} ms)"
+                if ttft is not None and limit is not None
+                else "no successful request to time"
+            )
+        else:
+            why = f"kept up ({done:.3g} {unit}) with TTFT p50 {ttft:.4g} ms"
+        probes.append(
+            CapacityProbe(
+                benchmark=bench.id, rate=rate, achieved=done, passed=keeps_up and flat,
+                value=None if ttft is None or not base else ttft / base, reason=why,
+            )
+        )  # fmt: skip
+    return _answer("saturation", SATURATION_RULE, unit, probes)
+
+
+def _answer(kind: Any, rule: str, unit: str, probes: list[CapacityProbe]) -> Capacity:
+    """The highest passing probe below the lowest failing one, and its bracket."""
+    ordered = sorted(probes, key=lambda p: p.rate)
+    failing = [p.rate for p in ordered if not p.passed]
+    first_fail = failing[0] if failing else None
+    passing = [p for p in ordered if p.passed and (first_fail is None or p.rate < first_fail)]
+    if not ordered:
+        return Capacity(kind=kind, rule=rule, unit=unit, reason="no rate was measured")
+    if not passing:
+        return Capacity(
+            kind=kind, rule=rule, unit=unit, probes=probes,
+            bracket=(0.0, ordered[0].rate),
+            reason=f"the lowest rate measured, {ordered[0].rate:.4g} {unit}, already failed",
+        )  # fmt: skip
+    best = passing[-1]
+    high = first_fail if first_fail is not None else best.rate
+    reason = None if first_fail is not None else "no measured rate failed: at least this much"
+    return Capacity(
+        kind=kind, rule=rule, value=best.rate, unit=unit, bracket=(best.rate, high),
+        benchmark=best.benchmark, probes=probes, reason=reason,
+    )  # fmt: skip
+
+
+def wilson(met: int, counted: int, z: float = 1.96) -> tuple[float, float] | None:
+    """The 95 % Wilson interval of a share ``met / counted`` (``None`` for no requests)."""
+    if counted <= 0:
+        return None
+    p = met / counted
+    denom = 1 + z * z / counted
+    centre = (p + z * z / (2 * counted)) / denom
+    half = z * math.sqrt(p * (1 - p) / counted + z * z / (4 * counted * counted)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def judge_goodput(met: int, counted: int, target: float) -> bool | None:
+    """Pass (the interval lies at or above ``target``), fail (below), or ``None``: unsure."""
+    ci = wilson(met, counted)
+    if ci is None:
+        return None
+    if ci[0] >= target:
+        return True
+    if ci[1] < target:
+        return False
+    return None
+
+
+def probe_rate(bench: Benchmark, mode: str) -> float | None:
+    """A search probe's rate (or streams, ``mode=concurrency``)."""
+    if mode == "concurrency":
+        streams = bench.strategy.get("streams")
+        return float(streams) if isinstance(streams, (int, float)) else None
+    return asked_rate(bench)
+
+
+def slo_capacity(benchmarks: Sequence[Benchmark], profile: Mapping[str, Any]) -> Capacity:
+    """An SLO search's answer (:data:`SLO_RULE`), re-read from its benchmarks: repeats of a
+    rate are pooled, and one still unsure after them is judged by its point estimate."""
+    target = float(profile.get("goodput", 0.95))
+    mode = str(profile.get("mode", "rate"))
+    unit = "streams" if mode == "concurrency" else _unit(benchmarks)
+    pooled: dict[float, tuple[int, int, list[Benchmark]]] = {}
+    slo: dict[str, float] | None = None
+    for bench in benchmarks:
+        rate = probe_rate(bench, mode)
+        good = bench.metrics.goodput
+        if rate is None or good is None:
+            continue
+        slo = good.slo
+        met, counted, seen = pooled.get(rate, (0, 0, []))
+        pooled[rate] = (met + good.met, counted + good.counted, [*seen, bench])
+    probes = []
+    for rate, (met, counted, seen) in pooled.items():
+        verdict = judge_goodput(met, counted, target)
+        share = met / counted if counted else None
+        ci = wilson(met, counted)
+        if verdict is None:
+            verdict = share is not None and share >= target
+            how = "unsure after repeats: judged by the point estimate"
+        else:
+            how = "95 % interval above" if verdict else "95 % interval below"
+        shown = f"{share:.1%}" if share is not None else "n/a"
+        probes.append(
+            CapacityProbe(
+                benchmark=seen[-1].id, rate=rate, achieved=achieved(seen[-1]),
+                passed=verdict, value=share, ci95=ci,
+                reason=f"{shown} of {counted} requests met the SLOs ({how} {target:.0%}; "
+                f"{len(seen)} run(s))",
+            )
+        )  # fmt: skip
+    answer = _answer("slo", SLO_RULE, unit, probes)
+    answer.slo = slo
+    answer.goodput = target
+    answer.precision = float(profile.get("precision", 0.05))
+    return answer
+
+
+def find_capacity(
+    profile: Mapping[str, Any] | None, benchmarks: Sequence[Benchmark]
+) -> Capacity | None:
+    """The report's capacity for a run of ``profile`` (its ``describe()``), else ``None``."""
+    kind = (profile or {}).get("type")
+    if kind == "sweep" and benchmarks:
+        return saturation_point(benchmarks)
+    if kind == "slo-search" and benchmarks:
+        return slo_capacity(benchmarks, profile or {})
+    return None

@@ -168,6 +168,7 @@ def _read_lines(path: Path) -> list[dict[str, Any]]:
 def rebuild_report(path: str | Path) -> Report:
     """The report of the run journalled at ``path``, even if that run was killed."""
     from guidellm.benchmark.aggregator import BenchmarkAggregator
+    from guidellm.benchmark.capacity import find_capacity
     from guidellm.benchmark.report import Benchmark, Report, ReportMetadata
 
     lines = _read_lines(Path(path))
@@ -225,10 +226,13 @@ def rebuild_report(path: str | Path) -> Report:
         )
         benchmarks[index] = bench
     metadata = header.get("metadata") or {}
+    resolved = header.get("resolved") or {}
+    ordered = [benchmarks[i] for i in sorted(benchmarks)]
     return Report(
         metadata=ReportMetadata.model_validate(metadata) if metadata else ReportMetadata.current(),
         config=header.get("config") or {},
         labels=header.get("labels") or {},
-        resolved=header.get("resolved") or {},
-        benchmarks=[benchmarks[i] for i in sorted(benchmarks)],
+        resolved=resolved,
+        benchmarks=ordered,
+        capacity=find_capacity(resolved.get("profile"), ordered),
     )

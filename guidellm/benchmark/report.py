@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from guidellm.benchmark.capacity import Capacity
+from guidellm.benchmark.capacity import Capacity, find_capacity
 from guidellm.errors import UserError
 
 __all__ = [
@@ -430,13 +430,16 @@ class Report(_Model):
         resolved: dict[str, Any] | None = None,
         labels: dict[str, str] | None = None,
     ) -> Report:
-        """A report stamped with this process's metadata (``config`` must be redacted)."""
+        """A report stamped with this process's metadata (``config`` must be redacted), with
+        the capacity its profile finds (a sweep's saturation point, a search's answer)."""
+        resolved = resolved or {}
         return cls(
             metadata=ReportMetadata.current(command),
             config=config,
             labels=labels or {},
-            resolved=resolved or {},
+            resolved=resolved,
             benchmarks=benchmarks,
+            capacity=find_capacity(resolved.get("profile"), benchmarks),
         )
 
     def to_dict(self) -> dict[str, Any]:

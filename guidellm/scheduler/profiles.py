@@ -2,7 +2,9 @@
 
 ``sweep`` finds the range a server works in and fills it: a ``synchronous`` benchmark (the
 lowest useful rate), a ``throughput`` benchmark (the highest), then open-loop benchmarks at
-rates spaced evenly between the two. ``--rate N`` is the number of benchmarks in all.
+rates between the two, closer together toward the top, where the knee is, and the last at the
+throughput rate itself. ``--rate N`` is the number of benchmarks in all. The report names the
+saturation point (:mod:`guidellm.benchmark.capacity`).
 """
 
 from __future__ import annotations
@@ -30,8 +32,16 @@ DEFAULT_SWEEP_BENCHMARKS = 10
 _OPTIONS = {"max_concurrency", "strategy"}
 
 
+def knee_fractions(count: int) -> list[float]:
+    """Where ``count`` rates sit between the low (0) and the high (1) rate: spaced by
+    ``1 - (1 - i/count)^2``, so they narrow toward the top and the last is the high rate
+    itself (for 8: 0.23, 0.44, 0.61, 0.75, 0.86, 0.94, 0.98, 1)."""
+    return [1 - (1 - i / count) ** 2 for i in range(1, count + 1)]
+
+
 class SweepProfile(Profile):
-    """Synchronous, then throughput, then ``N - 2`` rates spaced evenly between the two.
+    """Synchronous, then throughput, then ``N - 2`` rates between the two, narrowing toward
+    the throughput rate (:func:`knee_fractions`).
 
     ``--profile-args strategy=poisson`` makes the in-between benchmarks Poisson instead of
     constant; ``max_concurrency=N`` caps the throughput benchmark and the open-loop ones.
@@ -83,8 +93,7 @@ class SweepProfile(Profile):
         if high <= low:
             high = low * 2 if low > 0 else 1.0
         low = max(low, 1e-3)
-        steps = self.count - 1
-        rate = low + (high - low) * (index - 1) / steps
+        rate = low + (high - low) * knee_fractions(self.count - 2)[index - 2]
         return self.open_loop(rate, self.max_concurrency)
 
     def describe(self) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import pytest
 
 from guidellm.errors import UserError
 from guidellm.plugins import PluginHost
-from guidellm.scheduler.profiles import SweepProfile
+from guidellm.scheduler.profiles import SweepProfile, knee_fractions
 from guidellm.scheduler.strategies import (
     ConcurrentStrategy,
     ConstantStrategy,
@@ -111,8 +111,16 @@ def test_sweep_spaces_rates_between_synchronous_and_throughput() -> None:
         assert isinstance(nxt, ConstantStrategy)
         rates.append(nxt.rate)
         done.append(_outcome(nxt, nxt.rate))
-    assert rates == pytest.approx([20.0, 30.0, 40.0])
+    # Narrowing toward the throughput rate, the last at it: 10 + 40 x (5/9, 8/9, 1).
+    assert rates == pytest.approx([10 + 40 * 5 / 9, 10 + 40 * 8 / 9, 50.0])
     assert len(done) == 5
+
+
+def test_knee_fractions_narrow_toward_the_top() -> None:
+    fractions = knee_fractions(8)
+    gaps = [b - a for a, b in zip([0.0, *fractions], fractions, strict=False)]
+    assert fractions[-1] == 1.0 and fractions[0] == pytest.approx(0.234375)
+    assert all(b < a for a, b in itertools.pairwise(gaps))
 
 
 def test_sweep_of_conversations_spaces_session_rates() -> None:
@@ -123,7 +131,7 @@ def test_sweep_of_conversations_spaces_session_rates() -> None:
     most = BenchmarkOutcome(ThroughputStrategy(4), 28.4, 284, 0, 10.0, items_per_second=7.1)
     third = profile.next_strategy([sync, most])
     assert isinstance(third, ConstantStrategy)
-    assert third.rate == pytest.approx(3.9)
+    assert third.rate == pytest.approx(7.1)  # one rate between: the throughput one
 
 
 def test_sweep_options() -> None:
@@ -131,7 +139,7 @@ def test_sweep_options() -> None:
     done = [_outcome(SynchronousStrategy(), 1.0), _outcome(ThroughputStrategy(4), 3.0)]
     third = profile.next_strategy(done)
     assert isinstance(third, PoissonStrategy)
-    assert third.rate == pytest.approx(2.0)
+    assert third.rate == pytest.approx(3.0)
     assert third.max_concurrency == 4
     with pytest.raises(UserError, match="whole number"):
         SweepProfile([1], {})
