@@ -101,12 +101,12 @@ class RunConfig(BaseModel):
     profile: str = Field(
         "sweep",
         description="synchronous, concurrent, throughput, constant, poisson, gamma, stages, "
-        "replay, sweep or a plugin's (alias rate_type).",
+        "replay, sweep, slo-search or a plugin's (alias rate_type).",
     )
     profile_args: dict[str, Any] = Field(
         default_factory=dict,
         description="Profile options: max_concurrency; gamma cv; stages stages, arrivals; "
-        "replay time_scale, max_gap_s, start_offset_s.",
+        "replay time_scale, max_gap_s, start_offset_s; slo-search goodput, precision, mode.",
     )
     rate: list[float] | None = Field(
         None,

@@ -58,6 +58,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "guidellm.scheduler.stages",
     "guidellm.scheduler.replay",
     "guidellm.scheduler.profiles",
+    "guidellm.scheduler.slo_search",
 )
 
 

@@ -126,6 +126,11 @@ class Runner:
         if c.max_concurrency is not None:
             profile_args.setdefault("max_concurrency", c.max_concurrency)
         self.profile: Profile = self.host.profiles.get(c.profile)(c.rate, profile_args)
+        if getattr(self.profile, "needs_slo", False) and not c.slo:
+            raise UserError(
+                f"--profile {c.profile} searches for the highest rate meeting SLOs: give them, "
+                "e.g. --slo ttft_ms=300,itl_ms=50"
+            )
         self.outputs = output_paths(c)
         self.writers: list[ReportWriter] = writers_for(
             [str(p) for p in self.outputs], self.host, console=c.console, progress=c.progress

@@ -348,14 +348,21 @@ class Benchmarker:
             if failed:
                 self.say(f"stopping: worker failed: {summary.failure}")
                 self.exit_code = self.exit_code or 1
-            # What comes next is known from the schedule alone: after the last benchmark the
-            # workers are told to quit now and exit while this one is compiled.
+            client = summary.client()
+            client["stop_reason"] = summary.stop_reason
+            # A profile that judges benchmarks (an SLO search) gets each one compiled;
+            # otherwise what comes next is known from the schedule alone, and after the last
+            # benchmark the workers are told to quit now and exit while this one compiles.
+            compiled = None
+            if getattr(self.profile, "needs_benchmarks", False):
+                compiled = agg.compile(
+                    start_time=summary.start_time, end_time=summary.end_time, client=client
+                )
+                outcomes[-1] = dataclasses.replace(outcomes[-1], benchmark=compiled)
             strategy = None if failed or self.exit_code else self.profile.next_strategy(outcomes)
             if strategy is None:
                 scheduler.pool.quit()
-            client = summary.client()
-            client["stop_reason"] = summary.stop_reason
-            benchmark = agg.compile(
+            benchmark = compiled or agg.compile(
                 start_time=summary.start_time, end_time=summary.end_time, client=client
             )
             dropped = int(getattr(self.requests, "dropped", 0) or 0)

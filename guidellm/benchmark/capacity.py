@@ -89,12 +89,38 @@ SLO_RULE = (
 
 
 def achieved(bench: Benchmark) -> float:
-    """What a benchmark did per second, in its rate's unit: requests (successful and errored)
-    or, for conversations, sessions started."""
+    """What a benchmark did per second, in its rate's unit: requests answered (successful
+    and errored) or, for conversations, sessions started.
+
+    Answers begin a request latency after the first send and those in flight at the end are
+    cut, so the rate is read in the steady part: the time slices after the first that holds
+    an answer, without the last; a benchmark too short for that counts its answers over its
+    length minus the median latency.
+    """
     if bench.sessions is not None:
         return bench.sessions.started_per_second
-    rates = bench.metrics.requests_per_second
-    return rates.successful + rates.errored
+    steady = _steady_rate(bench)
+    if steady is not None:
+        return steady
+    answered = bench.requests.successful + bench.requests.errored
+    length = bench.end_time - bench.start_time
+    latency = bench.metrics.request_latency.successful.percentiles.p50 or 0.0
+    return answered / max(length - latency, length / 2, 1e-9)
+
+
+def _steady_rate(bench: Benchmark) -> float | None:
+    slices = bench.timeslices
+    if slices is None:
+        return None
+    ends = [s + e for s, e in zip(slices.successful, slices.errored, strict=True)]
+    first = next((i for i, n in enumerate(ends) if n > 0), None)
+    if first is None:
+        return None
+    usable = range(first + 1, len(ends) - 1)
+    if len(usable) < 3:
+        return None
+    seconds = sum(slices.end_s[i] - slices.start_s[i] for i in usable)
+    return sum(ends[i] for i in usable) / seconds if seconds > 0 else None
 
 
 def asked_rate(bench: Benchmark) -> float | None:
@@ -201,10 +227,13 @@ def judge_goodput(met: int, counted: int, target: float) -> bool | None:
 
 
 def probe_rate(bench: Benchmark, mode: str) -> float | None:
-    """A search probe's rate (or streams, ``mode=concurrency``)."""
+    """A search probe's rate (or streams, ``mode=concurrency``); the synchronous benchmark
+    (the low end) counts at the rate it achieved."""
     if mode == "concurrency":
         streams = bench.strategy.get("streams")
         return float(streams) if isinstance(streams, (int, float)) else None
+    if bench.strategy.get("type") == "synchronous":
+        return achieved(bench)
     return asked_rate(bench)
 
 

@@ -2,15 +2,16 @@
 
 ``sweep`` finds the range a server works in and fills it: a ``synchronous`` benchmark (the
 lowest useful rate), a ``throughput`` benchmark (the highest), then open-loop benchmarks at
-rates between the two, closer together toward the top, where the knee is, and the last at the
-throughput rate itself. ``--rate N`` is the number of benchmarks in all. The report names the
-saturation point (:mod:`guidellm.benchmark.capacity`).
+rates between the two, closer together toward the top, where the knee is, and the last just
+above the throughput rate (5 %), so the knee is bracketed from above too. ``--rate N`` is the
+number of benchmarks in all. The report names the saturation point
+(:mod:`guidellm.benchmark.capacity`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from guidellm.errors import UserError
 from guidellm.hookspecs import hookimpl
@@ -29,7 +30,19 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_SWEEP_BENCHMARKS", "SweepProfile"]
 
 DEFAULT_SWEEP_BENCHMARKS = 10
+#: The sweep's last rate, as a multiple of the throughput benchmark's rate.
+_ABOVE = 1.05
 _OPTIONS = {"max_concurrency", "strategy"}
+
+
+def _achieved(outcome: BenchmarkOutcome) -> float:
+    """The rate a benchmark achieved in its steady part (the report's own reading), else the
+    schedule's count over its length."""
+    if outcome.benchmark is None:
+        return outcome.rate
+    from guidellm.benchmark.capacity import achieved  # pydantic: not at plugin import
+
+    return achieved(outcome.benchmark)
 
 
 def knee_fractions(count: int) -> list[float]:
@@ -48,6 +61,8 @@ class SweepProfile(Profile):
     """
 
     name = "sweep"
+    #: Compiled benchmarks give the steady-state rates the in-between rates are placed by.
+    needs_benchmarks: ClassVar[bool] = True
 
     def __init__(self, rates: Sequence[float] | None, options: Mapping[str, Any]) -> None:
         super().__init__(rates, options)
@@ -88,12 +103,13 @@ class SweepProfile(Profile):
         if index == 1:
             return ThroughputStrategy(self.max_concurrency or DEFAULT_THROUGHPUT_CONCURRENCY)
         # In the unit the rates are given in: requests/s, or sessions/s for conversations.
-        low = completed[0].rate
-        high = completed[1].rate
+        low, high = _achieved(completed[0]), _achieved(completed[1])
         if high <= low:
             high = low * 2 if low > 0 else 1.0
         low = max(low, 1e-3)
         rate = low + (high - low) * knee_fractions(self.count - 2)[index - 2]
+        if index == self.count - 1:
+            rate = high * _ABOVE  # just past the most the server did: the knee's far side
         return self.open_loop(rate, self.max_concurrency)
 
     def describe(self) -> dict[str, Any]:

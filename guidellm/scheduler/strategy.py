@@ -81,6 +81,9 @@ class BenchmarkOutcome:
     #: What the strategy's rate counts, done per second: successful requests, or sessions
     #: whose every turn succeeded when the data is conversations (``None``: not measured).
     items_per_second: float | None = None
+    #: The compiled benchmark (a ``guidellm.benchmark.report.Benchmark``), for profiles that
+    #: set ``needs_benchmarks``; ``None`` otherwise.
+    benchmark: Any = None
 
     @property
     def rate(self) -> float:
