@@ -260,7 +260,7 @@ def slo_capacity(benchmarks: Sequence[Benchmark], profile: Mapping[str, Any]) ->
         ci = wilson(met, counted)
         if verdict is None:
             verdict = share is not None and share >= target
-            how = "unsure after repeats: judged by the point estimate"
+            how = "unsure: judged by the point estimate against"
         else:
             how = "95 % interval above" if verdict else "95 % interval below"
         shown = f"{share:.1%}" if share is not None else "n/a"
