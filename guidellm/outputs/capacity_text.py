@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 __all__ = [
     "capacity_line",
     "capacity_name",
+    "capacity_sentence",
     "capacity_tables",
     "num",
     "percent",
@@ -54,11 +55,13 @@ def slo_text(capacity: Capacity) -> str:
 
 
 def capacity_line(report: Report) -> str | None:
-    """The run's answer in one line (``None``: the run has no capacity), e.g.
-    ``Saturation point: 23.1 requests/s (between 22.0 and 24.5; benchmark 7)``."""
-    cap = report.capacity
-    if cap is None:
-        return None
+    """The run's answer in one line (``None``: the run has no capacity)."""
+    return None if report.capacity is None else capacity_sentence(report.capacity)
+
+
+def capacity_sentence(cap: Capacity) -> str:
+    """``Saturation point: 23.1 requests/s (between 22.0 and 24.5; benchmark 7)``, or
+    ``...: not found: <reason>``."""
     name = capacity_name(cap)
     slo = slo_text(cap)
     if cap.value is None:
@@ -112,7 +115,7 @@ def capacity_tables(report: Report) -> list[Table]:
                 fmt(p.achieved),
                 "pass" if p.passed else "fail",
                 fmt(p.value, 3),
-                "-" if p.ci95 is None else f"{fmt(p.ci95[0], 3)}–{fmt(p.ci95[1], 3)}",
+                "-" if p.ci95 is None else f"{fmt(p.ci95[0], 3)} to {fmt(p.ci95[1], 3)}",
                 p.reason,
             ]
             for p in cap.probes

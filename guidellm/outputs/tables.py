@@ -151,14 +151,10 @@ def report_tables(report: Report) -> list[Table]:
 #: The latency tables: (title, metric, decimals). One metric per table, so that five
 #: statistics (mean, p50, p90, p95, p99) fit an 80-column terminal.
 _LATENCY_TABLES = (
-    ("Request latency s (successful requests)", "request_latency", 3),
-    ("Time to first token ms (successful requests)", "time_to_first_token_ms", 2),
-    ("Inter-token latency ms (successful requests, token-weighted)", "inter_token_latency_ms", 2),
-    (
-        "Time per output token ms (successful requests, token-weighted)",
-        "time_per_output_token_ms",
-        2,
-    ),
+    ("Request latency s (successful)", "request_latency", 3),
+    ("Time to first token ms (successful)", "time_to_first_token_ms", 2),
+    ("Inter-token latency ms (successful, token-weighted)", "inter_token_latency_ms", 2),
+    ("Time per output token ms (successful, token-weighted)", "time_per_output_token_ms", 2),
 )
 LATENCY_STATS = ["mean", "p50", "p90", "p95", "p99"]
 
@@ -167,9 +163,7 @@ def _latency_tables(bms: Sequence[Benchmark]) -> list[Table]:
     """Mean and the percentiles readers compare (p50, p90, p95, p99) of each latency."""
     tables = []
     for title, metric, digits in _LATENCY_TABLES:
-        rows = [
-            [b.label, *_stats(getattr(b.metrics, metric).successful, digits)] for b in bms
-        ]
+        rows = [[b.label, *_stats(getattr(b.metrics, metric).successful, digits)] for b in bms]
         tables.append(Table(title, ["Benchmark", *LATENCY_STATS], rows))
     return tables
 
