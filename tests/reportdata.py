@@ -174,7 +174,7 @@ def capacity(kind: str = "saturation", *, found: bool = True) -> Any:
         for i, (rate, v) in enumerate(zip((2.0, 4.0, 8.0, 12.0, 16.0), values, strict=True))
     ]
     extra: dict[str, Any] = (
-        {"slo": {"ttft_ms": 200.0, "itl_ms": 20.0}, "goodput": 0.95, "precision": 0.5}
+        {"slo": {"ttft_ms": 200.0, "itl_ms": 20.0}, "goodput": 0.95, "precision": 0.05}
         if slo
         else {}
     )

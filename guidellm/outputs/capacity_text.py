@@ -103,7 +103,11 @@ def capacity_tables(report: Report) -> list[Table]:
     ]
     if cap.kind == "slo":
         facts.append(["SLOs", slo_text(cap) or "-"])
-        facts.append(["precision", "-" if cap.precision is None else f"{cap.precision:g}"])
+        # The search stops when the bracket is narrower than this share of its top.
+        precision = (
+            "-" if cap.precision is None else f"{percent(cap.precision)} % of the bracket's top"
+        )
+        facts.append(["precision", precision])
     if cap.reason:
         facts.append(["reason", cap.reason])
     tables = [Table(capacity_name(cap), ["", ""], facts)]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from guidellm.benchmark.capacity import Capacity
     from guidellm.benchmark.report import Benchmark, Report
@@ -26,16 +26,19 @@ def _x_unit(x_label: str) -> str:
 
 
 def _direct(x_label: str, unit: str) -> bool:
-    """Whether a value in ``unit`` can be placed on the x axis as it is (a rate on a rate
-    axis, a concurrency on a concurrency axis)."""
-    return unit.endswith("/s") == (_x_unit(x_label) == "req/s")
+    """Whether a value in ``unit`` can be placed on the x axis as it is: an asked rate on the
+    target-rate axis, streams on the streams axis. A measured axis is not one (a failing
+    benchmark achieves less than it asked), nor is an axis of another unit."""
+    if x_label.startswith("concurrency"):
+        return unit == "streams"
+    return x_label.startswith("target rate") and unit.endswith("/s")
 
 
-def capacity_marks(cap: Capacity | None, x_label: str, xs: Sequence[float]) -> list[Mark]:
-    """The capacity as a mark on charts whose x values are ``xs`` (one per benchmark, in
-    report order). On an axis of another unit (a rate answer on a concurrency axis) it is
-    placed at its benchmark's x, its bracket at the probes' benchmarks; none when it cannot
-    be placed or was not found."""
+def capacity_marks(cap: Capacity | None, x_label: str, xs: Mapping[int, float]) -> list[Mark]:
+    """The capacity as a mark on charts whose x value for benchmark ``i`` is ``xs[i]``. When
+    its unit is not the axis's (:func:`_direct`), it is placed at its benchmark's x and its
+    bracket at the x of the probes at the bracket's ends; none when it cannot be placed or
+    was not found."""
     from guidellm.outputs.capacity_text import capacity_sentence, num
     from guidellm.outputs.svg import Mark
 
@@ -44,15 +47,11 @@ def capacity_marks(cap: Capacity | None, x_label: str, xs: Sequence[float]) -> l
     x: float | None = cap.value
     bracket = cap.bracket
     if not _direct(x_label, cap.unit):
-
-        def at(index: int | None) -> float | None:
-            return xs[index] if index is not None and 0 <= index < len(xs) else None
-
-        x = at(cap.benchmark)
+        x = None if cap.benchmark is None else xs.get(cap.benchmark)
         bracket = None
         if cap.bracket is not None:
             ends = [
-                at(next((p.benchmark for p in cap.probes if p.rate == end), None))
+                xs.get(next((p.benchmark for p in cap.probes if p.rate == end), -1))
                 for end in cap.bracket
             ]
             if ends[0] is not None and ends[1] is not None:
@@ -84,7 +83,9 @@ def load_charts(report: Report) -> list[str]:
     labels = [f"#{i} {bms[i].label}" for i in order]
     tags = [f"#{i}" for i in order]
     x_unit = _x_unit(x_label)
-    marks = capacity_marks(report.capacity, x_label, all_xs)
+    marks = capacity_marks(
+        report.capacity, x_label, {b.id: x for b, x in zip(bms, all_xs, strict=True)}
+    )
 
     def pcts(metric: str, unit: str, scale: float = 1.0) -> list[Series]:
         out = []

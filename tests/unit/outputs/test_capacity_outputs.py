@@ -147,7 +147,7 @@ def test_html_capacity_section_lists_the_rule_and_probes(kind: str) -> None:
     ]
     if kind == "slo":
         assert "<th>SLOs</th><td>goodput ≥ 95 % of ttft_ms ≤ 200, itl_ms ≤ 20</td>" in section
-        assert "<th>precision</th><td>0.5</td>" in section
+        assert "<th>precision</th><td>5 % of the bracket&#x27;s top</td>" in section
 
 
 def test_html_points_name_their_benchmark_with_units_and_intervals() -> None:
@@ -192,11 +192,18 @@ def test_goodput_is_drawn_only_with_slos() -> None:
     assert 'data-series="successful req/s"' in without
 
 
-def test_a_rate_answer_on_a_concurrency_axis_sits_at_its_benchmark() -> None:
+@pytest.mark.parametrize("axis", ["concurrency (streams)", "measured requests/s"])
+def test_an_answer_off_the_axis_unit_sits_at_its_benchmark(axis: str) -> None:
+    # An asked rate on a streams axis, or on a measured axis where a failing benchmark
+    # achieved less than it asked: the mark goes to the benchmarks' own x values.
     cap = capacity("saturation")
-    [mark] = capacity_marks(cap, "concurrency (streams)", [1.0, 2.0, 4.0, 8.0, 16.0])
+    xs = dict(enumerate([1.0, 2.0, 4.0, 8.0, 16.0]))
+    [mark] = capacity_marks(cap, axis, xs)
     assert mark.x == 4.0 and mark.bracket == (4.0, 8.0)
     assert mark.label == "saturation 10.3 req/s" and mark.title == SATURATION
-    [direct] = capacity_marks(cap, "target rate (req/s)", [2.0, 4.0, 8.0, 12.0, 16.0])
+    [direct] = capacity_marks(cap, "target rate (req/s)", xs)
     assert direct.x == 10.3 and direct.bracket == (8.0, 12.0)
-    assert capacity_marks(capacity("slo", found=False), "target rate (req/s)", [1.0]) == []
+    streams = cap.model_copy(update={"unit": "streams"})
+    assert capacity_marks(streams, "concurrency (streams)", xs)[0].x == 10.3
+    assert capacity_marks(streams, "target rate (req/s)", xs)[0].x == 4.0
+    assert capacity_marks(capacity("slo", found=False), "target rate (req/s)", xs) == []
