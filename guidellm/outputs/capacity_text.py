@@ -72,6 +72,8 @@ def capacity_sentence(cap: Capacity) -> str:
         where.append(f"between {num(cap.bracket[0])} and {num(cap.bracket[1])}")
     if cap.benchmark is not None:
         where.append(f"benchmark {cap.benchmark}")
+    if cap.reason:
+        where.append(cap.reason)  # a found answer's caveat ("no measured rate failed")
     line = f"{name}: {num(cap.value)} {cap.unit}"
     if where:
         line += f" ({'; '.join(where)})"

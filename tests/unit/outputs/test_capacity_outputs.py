@@ -57,6 +57,14 @@ def test_console_ends_with_the_capacity_line(kind: str, found: bool, line: str) 
     assert lines[-1] == line
 
 
+def test_a_found_answer_keeps_its_caveat() -> None:
+    report = capacity_report("saturation")
+    assert report.capacity is not None
+    report.capacity.reason = "no measured rate failed: at least this much"
+    lines = [ln for ln in _console(report) if ln]
+    assert lines[-1] == SATURATION[:-1] + "; no measured rate failed: at least this much)"
+
+
 def test_console_without_capacity_has_no_capacity_line() -> None:
     text = "\n".join(_console(capacity_report(None)))
     assert "Saturation point" not in text and "SLO capacity" not in text
