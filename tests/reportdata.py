@@ -116,8 +116,14 @@ def compile_results(
     )
 
 
-def sweep_report(rates: Sequence[float] = (2.0, 4.0, 8.0), n: int = 200) -> Any:
-    """A report with one constant-rate benchmark per rate (latency grows with the rate)."""
+_SLO = {"ttft_ms": 70.0}
+
+
+def sweep_report(
+    rates: Sequence[float] = (2.0, 4.0, 8.0), n: int = 200, slo: dict[str, float] | None = _SLO
+) -> Any:
+    """A report with one constant-rate benchmark per rate (latency grows with the rate);
+    ``slo=None``: no goodput."""
     from guidellm.benchmark.report import Report
 
     benchmarks = [
@@ -132,7 +138,7 @@ def sweep_report(rates: Sequence[float] = (2.0, 4.0, 8.0), n: int = 200) -> Any:
             ),
             index=i,
             strategy={"type": "constant", "rate": rate},
-            slo={"ttft_ms": 70.0},
+            slo=slo,
         )
         for i, rate in enumerate(rates)
     ]
@@ -141,6 +147,66 @@ def sweep_report(rates: Sequence[float] = (2.0, 4.0, 8.0), n: int = 200) -> Any:
         benchmarks,
         command="guidellm run --rate 2,4,8",
     )
+
+
+def capacity(kind: str = "saturation", *, found: bool = True) -> Any:
+    """A hand-made capacity for a sweep over rates 2, 4, 8, 12, 16 (benchmarks 0 to 4):
+    benchmarks 0 to 2 pass, 3 and 4 fail; found at 10.3 req/s (bracket 8 to 12, benchmark
+    2), or not found with a reason."""
+    from guidellm.benchmark.capacity import Capacity, CapacityProbe
+
+    slo = kind == "slo"
+    values = [0.99, 0.98, 0.96, 0.81, 0.52] if slo else [1.0, 1.1, 1.3, 2.4, 3.9]
+    probes = [
+        CapacityProbe(
+            benchmark=i,
+            rate=rate,
+            achieved=rate * 0.98,
+            passed=i < 3,
+            value=v,
+            ci95=(v - 0.02, v + 0.02),
+            reason=(
+                (f"goodput {v:.2f} ≥ 0.95" if i < 3 else f"goodput {v:.2f} < 0.95")
+                if slo
+                else (f"latency ratio {v:g} ≤ 1.5" if i < 3 else f"latency ratio {v:g} > 1.5")
+            ),
+        )
+        for i, (rate, v) in enumerate(zip((2.0, 4.0, 8.0, 12.0, 16.0), values, strict=True))
+    ]
+    extra: dict[str, Any] = (
+        {"slo": {"ttft_ms": 200.0, "itl_ms": 20.0}, "goodput": 0.95, "precision": 0.05}
+        if slo
+        else {}
+    )
+    if not found:
+        return Capacity(
+            kind=kind,  # type: ignore[arg-type]
+            rule="the first rate whose TTFT p50 exceeds 1.5 times the lowest rate's",
+            probes=probes[:3],
+            reason="no benchmark reached the threshold; sweep to higher rates",
+            **extra,
+        )
+    return Capacity(
+        kind=kind,  # type: ignore[arg-type]
+        rule=(
+            "the highest rate whose goodput meets the SLOs"
+            if slo
+            else "the first rate whose TTFT p50 exceeds 1.5 times the lowest rate's"
+        ),
+        value=10.3,
+        bracket=(8.0, 12.0),
+        benchmark=2,
+        probes=probes,
+        **extra,
+    )
+
+
+def capacity_report(kind: str | None = "saturation", *, found: bool = True) -> Any:
+    """A sweep over 2, 4, 8, 12, 16 req/s with :func:`capacity` (``kind=None``: none)."""
+    report = sweep_report((2.0, 4.0, 8.0, 12.0, 16.0), n=120)
+    if kind is not None:
+        report.capacity = capacity(kind, found=found)
+    return report
 
 
 def turn(

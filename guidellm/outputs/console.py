@@ -139,7 +139,9 @@ class ConsoleWriter(ReportWriter):
     # -- final -------------------------------------------------------------------------------
 
     def write(self, report: Report) -> None:
-        """Print the final tables, the errors seen and every warning."""
+        """Print the final tables, the errors seen, every warning and, last, the run's
+        capacity (the answer a reader looks for first, so it ends the output)."""
+        from guidellm.outputs.capacity_text import capacity_line
         from guidellm.outputs.tables import errors_of, report_tables, warnings_of
 
         self._stop_live()
@@ -160,6 +162,11 @@ class ConsoleWriter(ReportWriter):
             console.print(t)
         for warning in warnings_of(report):
             console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
+        line = capacity_line(report)
+        if line is not None:
+            from rich.text import Text
+
+            console.print(Text(line, style="bold"), highlight=False)
 
     @staticmethod
     def _render(table: Table) -> RenderableType:

@@ -43,6 +43,13 @@ th,td{border:1px solid #e2e8f0;padding:4px 8px;text-align:right;white-space:nowr
 th{background:#f1f5f9;cursor:pointer}td:first-child,th:first-child{text-align:left}
 .warn{background:#fef9c3;border:1px solid #facc15;padding:6px 10px;border-radius:4px;
  margin:4px 0;font-size:13px}
+.point-label{font-size:10px;fill:#334155}.capacity-label{font-size:11px;fill:#b45309;
+ font-weight:600}.ci{opacity:.6}.note{font-size:12px;color:#475569;margin:0 0 8px}
+.capacity{background:#fff;border:1px solid #f59e0b;border-radius:6px;padding:4px 12px 8px}
+.capacity-answer{font-size:15px;font-weight:600}.capacity-facts th{text-align:left}
+.capacity-facts td{text-align:left;white-space:normal}.capacity-probes td:last-child{
+ text-align:left;white-space:normal}tr.fail td{background:#fef2f2}tr.pass td{background:#f0fdf4}
+h3{font-size:14px;margin:12px 0 6px}
 pre{background:#fff;border:1px solid #e2e8f0;padding:8px;overflow:auto;font-size:12px}
 """
 
@@ -98,65 +105,37 @@ def _table_html(table: Table) -> str:
     return "".join(parts)
 
 
-def _load_charts(report: Report) -> list[str]:
-    from guidellm.outputs.svg import Series, line_chart
-    from guidellm.outputs.tables import x_axis
+def _capacity_html(report: Report) -> str:
+    """The run's answer first: the sentence, the rule and bracket, then every probe."""
+    from guidellm.outputs.capacity_text import capacity_line, capacity_tables
 
-    bms = report.benchmarks
-    x_label, xs = x_axis(bms)
-    order = sorted(range(len(bms)), key=lambda i: xs[i])
-    xs = [xs[i] for i in order]
-    ordered = [bms[i] for i in order]
-
-    def stat(metric: str, key: str, scale: float = 1.0) -> list[float | None]:
-        out: list[float | None] = []
-        for b in ordered:
-            value = getattr(getattr(b.metrics, metric).successful.percentiles, key)
-            out.append(None if value is None else value * scale)
-        return out
-
-    def pcts(metric: str, scale: float = 1.0) -> list[Series]:
-        return [
-            Series(key, xs, stat(metric, key, scale), dashed=key != "p50")
-            for key in ("p50", "p90", "p99")
-        ]
-
-    m = [b.metrics for b in ordered]
-    return [
-        line_chart(
-            "Time to first token", pcts("time_to_first_token_ms"), x_label=x_label, y_label="ms"
-        ),
-        line_chart(
-            "Inter-token latency", pcts("inter_token_latency_ms"), x_label=x_label, y_label="ms"
-        ),
-        line_chart("Request latency", pcts("request_latency"), x_label=x_label, y_label="s"),
-        line_chart(
-            "Throughput",
-            [
-                Series("output tokens/s", xs, [x.output_tokens_per_second.successful for x in m]),
-                Series(
-                    "total tokens/s", xs, [x.tokens_per_second.successful for x in m], dashed=True
-                ),
-            ],
-            x_label=x_label,
-            y_label="tokens/s",
-        ),
-        line_chart(
-            "Requests",
-            [
-                Series("successful req/s", xs, [x.requests_per_second.successful for x in m]),
-                Series(
-                    "goodput req/s",
-                    xs,
-                    [None if x.goodput is None else x.goodput.requests_per_second for x in m],
-                    dashed=True,
-                ),
-                Series("mean concurrency", xs, [x.request_concurrency.total.mean for x in m]),
-            ],
-            x_label=x_label,
-            y_label="per second / requests",
-        ),
+    line = capacity_line(report)
+    if line is None or report.capacity is None:
+        return ""
+    facts, *probes = capacity_tables(report)
+    parts = [
+        f"<section class='capacity' id='capacity' data-kind='{report.capacity.kind}'>"
+        f"<h2>Capacity</h2><p class='capacity-answer'>{escape(line)}</p>"
+        "<table class='capacity-facts'><tbody>"
     ]
+    for key, value in facts.rows:
+        parts.append(f"<tr><th>{escape(key)}</th><td>{escape(value)}</td></tr>")
+    parts.append("</tbody></table>")
+    for table in probes:
+        parts.append(
+            f"<h3>{escape(table.title)}</h3><table class='sortable capacity-probes'><thead><tr>"
+            + "".join(f"<th>{escape(h)}</th>" for h in table.headers)
+            + "</tr></thead><tbody>"
+        )
+        for row in table.rows:
+            parts.append(
+                f"<tr class='probe {escape(row[3])}'>"
+                + "".join(f"<td>{escape(c)}</td>" for c in row)
+                + "</tr>"
+            )
+        parts.append("</tbody></table>")
+    parts.append("</section>")
+    return "".join(parts)
 
 
 def _distribution_charts(report: Report) -> list[str]:
@@ -267,6 +246,7 @@ def _errors_html(report: Report) -> str:
 
 def render_html(report: Report) -> str:
     """The whole page as a string."""
+    from guidellm.outputs.loadcharts import load_charts
     from guidellm.outputs.tables import report_tables, warnings_of
 
     md = report.metadata
@@ -282,8 +262,13 @@ def render_html(report: Report) -> str:
         warnings,
     ]
     if report.benchmarks:
-        body.append("<h2>Latency and throughput across benchmarks</h2><div class='charts'>")
-        body.extend(_load_charts(report))
+        body.append(_capacity_html(report))
+        body.append("<h2>Latency and throughput across benchmarks</h2>")
+        body.append(
+            "<p class='note'>#n: the benchmark's index in the report; bars: 95 % intervals; "
+            "hover a point for its benchmark, value and units.</p><div class='charts'>"
+        )
+        body.extend(load_charts(report))
         body.append("</div><h2>Distributions</h2><div class='charts'>")
         body.extend(_distribution_charts(report))
         body.append("</div>")

@@ -54,7 +54,8 @@ def _stats(summary: Summary, digits: int = 2) -> list[str]:
     def s(v: float | None) -> str:
         return fmt(v, digits)
 
-    return [s(summary.mean), s(summary.median), s(summary.percentiles.p99)]
+    p = summary.percentiles
+    return [s(summary.mean), s(summary.median), s(p.p90), s(p.p95), s(p.p99)]
 
 
 def x_axis(benchmarks: Sequence[Benchmark]) -> tuple[str, list[float]]:
@@ -77,9 +78,9 @@ def _table(
 
 
 def report_tables(report: Report) -> list[Table]:
-    """Run summary, request latency, token stats and throughput, one row per benchmark;
-    then one row per stage of the staged benchmarks, the prompt cache and the sessions
-    (only for benchmarks that have them)."""
+    """Run summary, one latency table per metric, token counts and throughput, one row per
+    benchmark; then one row per stage of the staged benchmarks, the prompt cache and the
+    sessions (only for benchmarks that have them)."""
     bms = report.benchmarks
 
     def summary_row(b: Benchmark) -> list[str]:
@@ -93,22 +94,6 @@ def report_tables(report: Report) -> list[Table]:
             fmt(r.errored),
             fmt(r.incomplete),
             fmt(r.outside_window),
-        ]
-
-    def latency_row(b: Benchmark) -> list[str]:
-        m = b.metrics
-        return [
-            b.label,
-            *_stats(m.request_latency.successful, 3),
-            *_stats(m.time_to_first_token_ms.successful),
-        ]
-
-    def token_latency_row(b: Benchmark) -> list[str]:
-        m = b.metrics
-        return [
-            b.label,
-            *_stats(m.inter_token_latency_ms.successful),
-            *_stats(m.time_per_output_token_ms.successful),
         ]
 
     def token_row(b: Benchmark) -> list[str]:
@@ -138,7 +123,6 @@ def report_tables(report: Report) -> list[Table]:
             fmt(None if good is None or good.attainment is None else good.attainment * 100, 1),
         ]
 
-    stat3 = ["mean", "p50", "p99"]
     tables = [
         _table(
             "Run summary",
@@ -146,20 +130,7 @@ def report_tables(report: Report) -> list[Table]:
             bms,
             summary_row,
         ),
-        _table(
-            "Request latency (successful requests)",
-            ["Benchmark", *stat3 * 2],
-            bms,
-            latency_row,
-            [("", 1), ("Lat. s", 3), ("TTFT ms", 3)],
-        ),
-        _table(
-            "Token latency (successful requests, token-weighted)",
-            ["Benchmark", *stat3 * 2],
-            bms,
-            token_latency_row,
-            [("", 1), ("ITL ms", 3), ("TPOT ms", 3)],
-        ),
+        *_latency_tables(bms),
         _table(
             "Token counts (successful requests)",
             ["Benchmark", "mean", "p50", "mean", "p50", "source", "disagree"],
@@ -175,6 +146,26 @@ def report_tables(report: Report) -> list[Table]:
         ),
     ]
     return tables + _stage_tables(bms) + _cache_tables(bms) + session_tables(bms)
+
+
+#: The latency tables: (title, metric, decimals). One metric per table, so that five
+#: statistics (mean, p50, p90, p95, p99) fit an 80-column terminal.
+_LATENCY_TABLES = (
+    ("Request latency s (successful)", "request_latency", 3),
+    ("Time to first token ms (successful)", "time_to_first_token_ms", 2),
+    ("Inter-token latency ms (successful, token-weighted)", "inter_token_latency_ms", 2),
+    ("Time per output token ms (successful, token-weighted)", "time_per_output_token_ms", 2),
+)
+LATENCY_STATS = ["mean", "p50", "p90", "p95", "p99"]
+
+
+def _latency_tables(bms: Sequence[Benchmark]) -> list[Table]:
+    """Mean and the percentiles readers compare (p50, p90, p95, p99) of each latency."""
+    tables = []
+    for title, metric, digits in _LATENCY_TABLES:
+        rows = [[b.label, *_stats(getattr(b.metrics, metric).successful, digits)] for b in bms]
+        tables.append(Table(title, ["Benchmark", *LATENCY_STATS], rows))
+    return tables
 
 
 def _rate(value: float | None) -> str:

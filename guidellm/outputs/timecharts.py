@@ -49,7 +49,8 @@ def time_charts(b: Benchmark) -> list[str]:
     intended = intended_rates(b, ts)
     if intended is not None:
         rate.append(Series("intended req/s", xs, intended, dashed=True))
-    rate.append(Series("mean concurrency", xs, ts.concurrency_mean))
+    # A rate and a concurrency never share an axis: the concurrency has its own, on the right.
+    rate.append(Series("mean concurrency", xs, ts.concurrency_mean, unit="requests", right=True))
     latency_ms = [
         Series("TTFT p50", xs, ts.ttft_ms_p50),
         Series("TTFT p99", xs, ts.ttft_ms_p99, dashed=True),
@@ -61,9 +62,9 @@ def time_charts(b: Benchmark) -> list[str]:
         Series("latency p99", xs, ts.latency_s_p99, dashed=True),
     ]
     charts = (
-        ("rate over time", rate, "req/s / requests"),
-        ("TTFT and ITL over time", latency_ms, "ms"),
-        ("request latency over time", latency_s, "s"),
+        ("rate over time", rate, "req/s", "requests in flight"),
+        ("TTFT and ITL over time", latency_ms, "ms", ""),
+        ("request latency over time", latency_s, "s", ""),
     )
     return [
         line_chart(
@@ -71,8 +72,9 @@ def time_charts(b: Benchmark) -> list[str]:
             series,
             x_label=x_label,
             y_label=y_label,
+            y2_label=y2_label,
             markers=markers,
             dots=False,
         )
-        for title, series, y_label in charts
+        for title, series, y_label, y2_label in charts
     ]

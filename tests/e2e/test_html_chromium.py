@@ -9,6 +9,7 @@ the detectors work on a page that misbehaves on purpose. The screenshot is kept 
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import struct
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from reportdata import compile_results, result, sweep_report
+from reportdata import capacity_report, compile_results, result, sweep_report
 
 from guidellm.outputs.html import HTMLWriter
 
@@ -222,5 +223,31 @@ def test_html_report_renders_offline_without_errors(
     width, height = struct.unpack(">II", data[16:24])
     assert (width, height) == (1280, 2400)
     assert len(data) > 50_000  # charts and tables, not a blank page
+    assert console_lines(proc.stderr) == []
+    assert trap.page_requests() == [], trap.requests
+
+
+def test_capacity_marker_and_point_labels_render_offline(
+    chromium: str, trap: Trap, tmp_path: Path
+) -> None:
+    """A sweep with a saturation point: the browser's DOM holds the marker on each chart
+    across benchmarks, every point's benchmark tag, the capacity section, with no console
+    message and no request."""
+    page = tmp_path / "capacity.html"
+    report = capacity_report("saturation")
+    HTMLWriter(page).write(report)
+    proc = run_chromium(chromium, trap, page, tmp_path / "profile", "--dump-dom")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    dom = proc.stdout
+    assert 'data-ready="1"' in dom, "the report's script did not run to its end"
+    markers = re.findall(r'<g class="capacity-marker" data-kind="saturation">(.*?)</g>', dom)
+    assert len(markers) == 5
+    assert all(">saturation 10.3 req/s</text>" in m and "capacity-bracket" in m for m in markers)
+    tags = re.findall(r'<text class="point-label"[^>]*>(#\d+)</text>', dom)
+    assert len(tags) == 5 * len(report.benchmarks)
+    assert sorted(set(tags)) == [f"#{i}" for i in range(len(report.benchmarks))]
+    section = dom.split('<section class="capacity" id="capacity"', 1)[1].split("</section>")[0]
+    assert "Saturation point: 10.3 requests/s (between 8.0 and 12.0; benchmark 2)" in section
+    assert section.count('<tr class="probe fail">') == 2
     assert console_lines(proc.stderr) == []
     assert trap.page_requests() == [], trap.requests

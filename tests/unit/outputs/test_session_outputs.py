@@ -22,8 +22,10 @@ from guidellm.plugins import PluginHost
 
 _BEFORE_TITLES = [
     "Run summary",
-    "Request latency (successful requests)",
-    "Token latency (successful requests, token-weighted)",
+    "Request latency s (successful)",
+    "Time to first token ms (successful)",
+    "Inter-token latency ms (successful, token-weighted)",
+    "Time per output token ms (successful, token-weighted)",
     "Token counts (successful requests)",
     "Throughput",
 ]

@@ -42,3 +42,23 @@ def test_points_stay_inside_the_plot() -> None:
 
 def test_empty_chart_says_no_data() -> None:
     assert "no data" in line_chart("t", [Series("a", [1], [None])], x_label="x", y_label="y")
+
+
+def test_error_bars_and_marks_stay_inside_the_plot() -> None:
+    from guidellm.outputs.svg import Mark
+
+    svg = line_chart(
+        "t",
+        [Series("a", [1, 2], [10.0, 20.0], errors=[None, (15.0, 41.0)], unit="ms")],
+        x_label="x",
+        y_label="y",
+        marks=[Mark(5.0, "cap", (4.0, 6.0), kind="saturation")],
+    )
+    # The bar's top (41) raises the axis past the highest point (20), and the mark at x=5
+    # widens the x axis past the last point (2).
+    assert max(float(t) for t in re.findall(r'text-anchor="end">([\d.]+)</text>', svg)) >= 41
+    [bar] = re.findall(r'class="ci"[^>]* d="M[\d.]+ ([\d.]+)V([\d.]+)', svg)
+    assert all(16 <= float(v) <= 300 - 44 for v in bar)
+    [mark_x] = re.findall(r'class="capacity-marker".*?<line x1="([\d.]+)"', svg)
+    assert 64 <= float(mark_x) <= 560 - 16
+    assert "<title>a: 2 → 20 ms (95 % CI 15 to 41 ms)</title>" in svg

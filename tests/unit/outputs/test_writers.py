@@ -156,8 +156,10 @@ def test_console_final_tables(report: Report) -> None:
     text = console.export_text()
     for title in (
         "Run summary",
-        "Request latency",
-        "Token latency",
+        "Request latency s",
+        "Time to first token ms",
+        "Inter-token latency ms",
+        "Time per output token ms",
         "Token counts",
         "Throughput",
         "Errors",
