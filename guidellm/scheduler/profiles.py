@@ -38,6 +38,7 @@ class SweepProfile(Profile):
     """
 
     name = "sweep"
+    stop_on_saturation = True
 
     def __init__(self, rates: Sequence[float] | None, options: Mapping[str, Any]) -> None:
         super().__init__(rates, options)
