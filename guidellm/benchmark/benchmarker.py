@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from guidellm.interrupts import note_interrupt
 from guidellm.scheduler.executor import LocalProcessPool, default_worker_count
+from guidellm.scheduler.saturation import stops_on_saturation
 from guidellm.scheduler.scheduler import Limits, Scheduler, ScheduleSummary
 from guidellm.scheduler.strategies import DEFAULT_THROUGHPUT_CONCURRENCY
 from guidellm.scheduler.strategy import (
@@ -289,8 +290,7 @@ class Benchmarker:
             max_errors=settings.max_errors,
             max_error_rate=settings.max_error_rate,
             max_sessions=settings.max_sessions,
-            stop_on_saturation=settings.stop_on_saturation == "on"
-            or (settings.stop_on_saturation == "auto" and self.profile.stop_on_saturation),
+            stop_on_saturation=stops_on_saturation(settings.stop_on_saturation, self.profile),
         )
         agg_settings = settings.aggregator_settings()
         loop = asyncio.get_running_loop()

@@ -22,9 +22,12 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from guidellm.request import RequestResult, RequestStatus
+
+if TYPE_CHECKING:
+    from guidellm.scheduler.strategy import Profile
 
 __all__ = [
     "SATURATION_MODES",
@@ -32,6 +35,7 @@ __all__ = [
     "SaturationThresholds",
     "SaturationWatch",
     "slope_t",
+    "stops_on_saturation",
 ]
 
 #: ``--stop-on-saturation`` values: ``auto`` is on for profiles that ask for it.
@@ -39,6 +43,13 @@ SATURATION_MODES = ("auto", "on", "off")
 
 #: t-statistics are capped here: a perfectly straight series has no residual at all.
 _T_CAP = 1e6
+
+
+def stops_on_saturation(mode: str, profile: Profile) -> bool:
+    """``--stop-on-saturation``: ``on``, ``off``, or ``auto`` (what the profile asks for)."""
+    if mode not in SATURATION_MODES:
+        raise ValueError(f"stop_on_saturation must be one of {SATURATION_MODES}, not {mode!r}")
+    return mode == "on" or (mode == "auto" and type(profile).stop_on_saturation)
 
 
 @dataclass(frozen=True)
