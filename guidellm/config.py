@@ -154,6 +154,11 @@ class RunConfig(BaseModel):
         default_factory=dict, description="Goodput limits: ttft_ms, itl_ms, tpot_ms, latency_ms."
     )
     random_seed: int = Field(42, description="Seed of data and arrival times.")
+    stop_on_saturation: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Stop an open-loop benchmark once the server is over-saturated (in flight "
+        "and TTFT growing): auto is on for sweep, on for every benchmark, off never.",
+    )
     time_slice: float = Field(
         1.0,
         description="Time-series resolution in seconds (1s, 500ms, 2m); widened to at most "

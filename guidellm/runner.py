@@ -240,6 +240,7 @@ class Runner:
             output_sampling=c.output_sampling,
             workers=c.workers,
             time_slice=c.time_slice,
+            stop_on_saturation=c.stop_on_saturation,
         )
         assert self.journal_path is not None
         journal = Journal(self.journal_path)

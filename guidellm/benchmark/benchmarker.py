@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from guidellm.interrupts import note_interrupt
 from guidellm.scheduler.executor import LocalProcessPool, default_worker_count
+from guidellm.scheduler.saturation import stops_on_saturation
 from guidellm.scheduler.scheduler import Limits, Scheduler, ScheduleSummary
 from guidellm.scheduler.strategies import DEFAULT_THROUGHPUT_CONCURRENCY
 from guidellm.scheduler.strategy import (
@@ -63,6 +64,8 @@ class RunSettings:
     output_sampling: int = 0
     workers: int | None = None
     time_slice: float = 1.0
+    #: ``auto`` (the profile's ``stop_on_saturation``), ``on`` or ``off``.
+    stop_on_saturation: str = "auto"
 
     def __post_init__(self) -> None:
         # Checked here, before any worker starts: the aggregator that uses them is built
@@ -287,6 +290,7 @@ class Benchmarker:
             max_errors=settings.max_errors,
             max_error_rate=settings.max_error_rate,
             max_sessions=settings.max_sessions,
+            stop_on_saturation=stops_on_saturation(settings.stop_on_saturation, self.profile),
         )
         agg_settings = settings.aggregator_settings()
         loop = asyncio.get_running_loop()
@@ -374,6 +378,8 @@ class Benchmarker:
                     f"(first: {first}); --data-args strict=true makes this an error"
                 )
                 self._dropped = dropped
+            if summary.over_saturation is not None:
+                _mark_over_saturated(benchmark, summary.over_saturation)
             self.benchmarks.append(benchmark)
             if self.journal is not None:
                 self.journal.benchmark_finished(
@@ -427,6 +433,20 @@ class Benchmarker:
         )
         if self._scheduler is not None:
             self._scheduler.stop("interrupted")
+
+
+def _mark_over_saturated(benchmark: Benchmark, evidence: dict[str, Any]) -> None:
+    """The over-saturation test's evidence, and the warning that goes with it."""
+    from guidellm.benchmark.report import OverSaturation
+
+    sat = OverSaturation.model_validate(evidence)
+    benchmark.over_saturation = sat
+    benchmark.warnings.append(
+        f"over-saturated: stopped at {sat.at_s:.0f} s, requests in flight grew from "
+        f"{sat.in_flight_start:.0f} to {sat.in_flight_end:.0f} and TTFT by "
+        f"{sat.ttft_slope_ms_per_s:.0f} ms/s; its numbers describe an overloaded server's "
+        "queue, not the server"
+    )
 
 
 def _import_heavy_in_thread(loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:

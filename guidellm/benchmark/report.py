@@ -26,6 +26,7 @@ __all__ = [
     "STATUSES",
     "Benchmark",
     "Metrics",
+    "OverSaturation",
     "Percentiles",
     "PromptCache",
     "PromptCacheCounts",
@@ -323,6 +324,25 @@ class TurnSummary(_Model):
     cache_hit_ratio: float | None = None
 
 
+class OverSaturation(_Model):
+    """Why the over-saturation test stopped a benchmark (docs/metrics.md, "Over-saturation"):
+    the slopes over its window, their t-statistics, in flight then and at the baseline."""
+
+    detected: bool = True
+    #: Seconds into the benchmark when the test fired.
+    at_s: float
+    window_s: float
+    samples: int = 0
+    in_flight_slope_per_s: float
+    in_flight_t: float
+    ttft_slope_ms_per_s: float
+    ttft_t: float
+    #: In flight once the benchmark settled (the baseline) and at the window's end (fitted).
+    in_flight_start: float
+    in_flight_end: float
+    thresholds: dict[str, float] = Field(default_factory=dict)
+
+
 class Benchmark(_Model):
     """One strategy's run, compiled by the BenchmarkAggregator. Times are epoch seconds."""
 
@@ -357,6 +377,8 @@ class Benchmark(_Model):
     sessions: SessionSummary | None = None
     #: One row per turn index of the session results (``None`` likewise).
     turns: list[TurnSummary] | None = None
+    #: The over-saturation test's evidence when it stopped this benchmark, else ``None``.
+    over_saturation: OverSaturation | None = None
 
     @property
     def label(self) -> str:

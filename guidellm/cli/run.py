@@ -78,6 +78,11 @@ def _options(func: Any) -> Any:
         click.option("--cooldown", type=float, help="Leave out the end: fraction (<1) or s."),
         click.option("--slo", help="Goodput limits, e.g. ttft_ms=500,itl_ms=50,latency_ms=10000."),
         click.option("--random-seed", type=int, help="Seed of data and arrival times (42)."),
+        click.option(
+            "--stop-on-saturation",
+            type=click.Choice(["auto", "on", "off"]),
+            help="Stop an over-saturated open-loop benchmark early (auto: on for sweep).",
+        ),
         click.option("--time-slice", help="Time-series resolution: 1s, 500ms, 2m or seconds (1s)."),
         click.option(
             "--output",

@@ -107,6 +107,17 @@ class Ledger:
         """``worker``'s launch count when this benchmark began."""
         return self._base[worker]
 
+    def oldest_due(self, now: float) -> float | None:
+        """The earliest send time of a request still open and due by ``now`` (open loop:
+        entries are shipped in send-time order, so each worker's first entry is its oldest)."""
+        oldest = None
+        for held in self._open:
+            for entry in held.values():
+                if entry.time <= now and (oldest is None or entry.time < oldest):
+                    oldest = entry.time
+                break
+        return oldest
+
     def holding(self, worker: int) -> int:
         """Requests shipped to ``worker`` and not answered (queued or on the wire)."""
         return sum(e.copies for e in self._open[worker].values())

@@ -63,6 +63,8 @@ class SweepProfile(Profile):
     name = "sweep"
     #: Compiled benchmarks give the steady-state rates the in-between rates are placed by.
     needs_benchmarks: ClassVar[bool] = True
+    #: A rate past capacity ends early (its queue says nothing more about the server).
+    stop_on_saturation = True
 
     def __init__(self, rates: Sequence[float] | None, options: Mapping[str, Any]) -> None:
         super().__init__(rates, options)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from guidellm.request import GenerationRequest, RequestResult, RequestStatus
 from guidellm.scheduler.judgement import judge, live_limited
 from guidellm.scheduler.ledger import Ledger
+from guidellm.scheduler.limits import Limits
 from guidellm.scheduler.protocol import (
     Done,
     End,
@@ -32,6 +33,7 @@ from guidellm.scheduler.protocol import (
     Stop,
     Streams,
 )
+from guidellm.scheduler.saturation import SaturationWatch
 from guidellm.scheduler.sessions import fit_turns
 
 if TYPE_CHECKING:
@@ -53,20 +55,6 @@ _FIRST_FILL = 512
 _ERROR_RATE_MIN = 20
 _ERRORED = RequestStatus.ERRORED
 _SUCCESSFUL = RequestStatus.SUCCESSFUL
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Stop conditions of one benchmark (``None``: no limit)."""
-
-    max_seconds: float | None = None
-    #: Requests: a session's turns count one each.
-    max_requests: int | None = None
-    #: Sessions started (a request outside a session counts as one).
-    max_sessions: int | None = None
-    max_errors: int | None = None
-    #: Stop once this fraction of the results so far errored (judged from the 20th on).
-    max_error_rate: float | None = None
 
 
 @dataclass
@@ -92,6 +80,8 @@ class ScheduleSummary:
     open_loop: bool = True
     #: How a worker was lost during the benchmark (``None``: none was), whatever stopped it.
     failure: str | None = None
+    #: The over-saturation test's evidence when it stopped the benchmark, else ``None``.
+    over_saturation: dict[str, Any] | None = None
 
     @property
     def duration(self) -> float:
@@ -123,7 +113,7 @@ class Scheduler:
         requests: Iterator[GenerationRequest],
         *,
         on_result: Callable[[RequestResult], None],
-        limits: Limits = Limits(),
+        limits: Limits | None = None,
         rng: random.Random | None = None,
         keep_text: int = 0,
     ) -> ScheduleSummary:
@@ -134,7 +124,7 @@ class Scheduler:
             strategy=strategy,
             requests=requests,
             on_result=on_result,
-            limits=limits,
+            limits=limits or Limits(),
             rng=rng,
             keep_text=keep_text,
         )
@@ -209,6 +199,8 @@ class _Run:
         self._feed_handle: asyncio.TimerHandle | None = None
         self._stop_handle: asyncio.TimerHandle | None = None
         self._stage_handles: list[asyncio.TimerHandle] = []
+        self._sat: SaturationWatch | None = None
+        self.over_saturation: dict[str, Any] | None = None
         size = pool.size
         self.closed = strategy.streams is not None
         if self.closed:
@@ -267,6 +259,10 @@ class _Run:
             )
         if self.strategy.stream_stages:
             self._schedule_stages(start)
+        if self.limits.stop_on_saturation and not self.closed:  # a closed loop caps in flight
+            self._sat = SaturationWatch(
+                self.loop, start, self.in_flight, self.ledger.oldest_due, self._over_saturated
+            )
         for w, why in self.pool.lost_workers.items():  # lost between benchmarks
             self._worker_lost(w, why)
         if self.closed:
@@ -280,6 +276,8 @@ class _Run:
             for handle in (self._feed_handle, self._stop_handle, *self._stage_handles):
                 if handle is not None:
                     handle.cancel()
+            if self._sat is not None:
+                self._sat.cancel()
         end = time.perf_counter()
         if self.stop_reason == "max_seconds" and self.limits.max_seconds is not None:
             end = min(end, start + self.limits.max_seconds)
@@ -309,6 +307,7 @@ class _Run:
             waited_for_slot=waited,
             open_loop=not self.closed,
             failure=self.failure,
+            over_saturation=self.over_saturation,
         )
 
     # -- feeding -----------------------------------------------------------------------------
@@ -562,6 +561,8 @@ class _Run:
             on_result(r)
         self.received += len(results)
         self.completed_items += done
+        if self._sat is not None:  # one append per batch: read once a second
+            self._sat.batches.append(results)
         if max_errors is not None and self.errored >= max_errors:
             self.stop("max_errors")
         rate = self.limits.max_error_rate
@@ -574,6 +575,10 @@ class _Run:
                 self._refill(worker)
                 if self._feeding_over():
                     self._end_all()
+
+    def _over_saturated(self, evidence: dict[str, Any]) -> None:
+        self.over_saturation = evidence
+        self.stop("over_saturated")
 
     def stop(self, reason: str) -> None:
         if self.stop_reason is not None or self.done.done():

@@ -96,6 +96,9 @@ class Profile(abc.ABC):
 
     #: The name users pass to ``--profile``.
     name: ClassVar[str]
+    #: ``--stop-on-saturation auto`` stops this profile's over-saturated open-loop benchmarks:
+    #: for profiles that push past capacity on purpose and learn nothing from what follows.
+    stop_on_saturation: ClassVar[bool] = False
 
     def __init__(self, rates: Sequence[float] | None, options: Mapping[str, Any]) -> None:
         self.rates = list(rates) if rates is not None else None

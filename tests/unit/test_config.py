@@ -43,6 +43,7 @@ AS_TEXT: dict[str, Any] = {
     "cooldown": "2",
     "slo": "ttft_ms=500,itl_ms=50",
     "random_seed": "7",
+    "stop_on_saturation": "on",
     "time_slice": "500ms",
     "outputs": "json,csv,r.yaml",
     "output_dir": "out",
