@@ -209,13 +209,14 @@ def rebuild_report(path: str | Path) -> Report:
         start, end = spans[index]
         if start > end:
             start = end = 0.0
-        client = {
+        client: dict[str, Any] = {
             "workers": None,
             "cpu_seconds": None,
             "cpu_ms_per_request": None,
             "loop_lag_ms_p99": None,
             "loop_lag_ms_max": None,
             "scheduling_delay_ms_p99": None,
+            "signals": [],
             "limited": False,
             "reason": None,
         }

@@ -1,8 +1,12 @@
-"""``guidellm compare A.json B.json [--fail-if EXPR]``: two runs side by side, for people and CI.
+"""``guidellm compare A.json B.json [--fail-if EXPR] [--format table|markdown|json]``: two runs
+side by side, for people and CI.
 
-Benchmarks are paired by position. Each key metric shows A, B and the relative change; a change
-is marked significant (``*``) when the two 95 % confidence intervals do not overlap. ``--fail-if``
-gates (``ttft_p99_ms>+10%``) turn a regression into exit code 1.
+Benchmarks are paired by strategy: the same type and the same rate, streams or concurrency cap;
+then, within a type, the ones left on both sides pair in order when both sides have as many
+(the constant rates of two sweeps, which each derives from its own measurements). The rest are
+listed as only in A or only in B. Each key metric shows A, B and the relative change (``new``
+when A was 0); a change is marked significant (``*``) when the two 95 % confidence intervals do
+not overlap. ``--fail-if`` gates (``ttft_p99_ms>+10%``) turn a regression into exit code 1.
 
 Metric keys: ``rps``, ``output_tps``, ``tps``, ``goodput_rps``, ``attainment``, ``errors``,
 ``error_rate``, ``concurrency``, and ``<metric>_<stat>[_<unit>]`` where metric is ``ttft``,
@@ -25,7 +29,16 @@ import click
 if TYPE_CHECKING:
     from guidellm.benchmark.report import Benchmark, Summary
 
-__all__ = ["Gate", "compare", "metric_value", "parse_gate"]
+__all__ = [
+    "LEGEND",
+    "Gate",
+    "Pairing",
+    "change_text",
+    "compare",
+    "metric_value",
+    "pair",
+    "parse_gate",
+]
 
 # key prefix -> (report metric, unit of its values)
 _SUMMARIES = {
@@ -145,6 +158,93 @@ def _change(a: float | None, b: float | None) -> float | None:
     return (b - a) / abs(a)
 
 
+def change_text(a: float | None, b: float | None) -> str:
+    """The change column: ``+12.5%``; ``new`` from zero (a percentage of nothing is no
+    number); ``-`` when either side was not measured."""
+    change = _change(a, b)
+    if change is None:
+        return "-"
+    if math.isinf(change):
+        return "new"
+    return f"{change * 100:+.1f}%"
+
+
+#: What the significance and change columns mean, printed under every comparison.
+LEGEND = (
+    "sig.: * = the 95 % confidence intervals of A and B do not overlap (a change beyond the "
+    "run's own noise); blank = they overlap; - = no interval for this metric (rates and counts "
+    "carry none). change: (B - A) / |A|; new = A was 0."
+)
+
+
+def _identity(b: Benchmark) -> tuple[str, dict[str, object]]:
+    """A benchmark's strategy type and its scalar settings (rate, streams, cap...)."""
+    strategy = b.strategy
+    scalars: dict[str, object] = {
+        k: v
+        for k, v in strategy.items()
+        if k != "type" and isinstance(v, (int, float, str, bool)) and v is not None
+    }
+    return str(strategy.get("type", "?")), scalars
+
+
+def _same(x: dict[str, object], y: dict[str, object]) -> bool:
+    if x.keys() != y.keys():
+        return False
+    for key, vx in x.items():
+        vy = y[key]
+        if isinstance(vx, (int, float)) and isinstance(vy, (int, float)):
+            if not math.isclose(vx, vy, rel_tol=1e-6, abs_tol=1e-9):
+                return False
+        elif vx != vy:
+            return False
+    return True
+
+
+@dataclass
+class Pairing:
+    """Benchmarks of A and B paired by strategy (``how``: ``strategy`` or ``order``), and
+    the ones without a partner."""
+
+    pairs: list[tuple[Benchmark, Benchmark, str]]
+    only_a: list[Benchmark]
+    only_b: list[Benchmark]
+
+
+def pair(a_list: list[Benchmark], b_list: list[Benchmark]) -> Pairing:
+    """Pair by strategy type and settings; then, per type, the leftovers in order when both
+    sides have as many of them; the rest are only in A or only in B."""
+    ids_b = [_identity(b) for b in b_list]
+    used: set[int] = set()
+    matched: dict[int, tuple[int, str]] = {}
+    for i, a in enumerate(a_list):
+        kind, scalars = _identity(a)
+        for j, (kind_b, scalars_b) in enumerate(ids_b):
+            if j not in used and kind == kind_b and _same(scalars, scalars_b):
+                matched[i] = (j, "strategy")
+                used.add(j)
+                break
+    left_a: dict[str, list[int]] = {}
+    left_b: dict[str, list[int]] = {}
+    for i, a in enumerate(a_list):
+        if i not in matched:
+            left_a.setdefault(_identity(a)[0], []).append(i)
+    for j, (kind_b, _) in enumerate(ids_b):
+        if j not in used:
+            left_b.setdefault(kind_b, []).append(j)
+    for kind, rest_a in left_a.items():
+        rest_b = left_b.get(kind, [])
+        if len(rest_a) == len(rest_b):
+            for i, j in zip(rest_a, rest_b, strict=True):
+                matched[i] = (j, "order")
+                used.add(j)
+    return Pairing(
+        pairs=[(a_list[i], b_list[j], how) for i, (j, how) in sorted(matched.items())],
+        only_a=[a for i, a in enumerate(a_list) if i not in matched],
+        only_b=[b for j, b in enumerate(b_list) if j not in used],
+    )
+
+
 @dataclass(frozen=True)
 class Gate:
     """``key op value``: relative (``+10%``), absolute change (``+5``) or threshold (``250``)."""
@@ -155,9 +255,11 @@ class Gate:
     value: float
     kind: str  # "relative", "delta" or "threshold"
 
-    def check(self, a: Benchmark, b: Benchmark) -> tuple[bool, str]:
-        """``(failed, explanation)`` for one pair of benchmarks."""
-        va, vb = metric_value(a, self.key), metric_value(b, self.key)
+    def check(self, a: Benchmark | None, b: Benchmark) -> tuple[bool, str]:
+        """``(failed, explanation)`` for one pair of benchmarks (``a`` ``None``: a benchmark
+        only the candidate has, which only a threshold can judge)."""
+        va = None if a is None else metric_value(a, self.key)
+        vb = metric_value(b, self.key)
         shown = f"{_num(va)} -> {_num(vb)}"
         if vb is None or (self.kind != "threshold" and va is None):
             return True, f"{shown}: not measured"
@@ -173,9 +275,8 @@ class Gate:
             "<": measured < self.value,
             "<=": measured <= self.value,
         }[self.op]
-        change = _change(va, vb)
-        if change is not None and math.isfinite(change):
-            shown += f" ({change * 100:+.1f}%)"
+        if va is not None:
+            shown += f" ({change_text(va, vb)})"
         return failed, shown
 
 
@@ -209,6 +310,92 @@ def _num(value: float | None) -> str:
     return f"{value:.4g}"
 
 
+def _rows(a: Benchmark, b: Benchmark, keys: list[str]) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
+    for key in keys:
+        va, vb = metric_value(a, key), metric_value(b, key)
+        change = _change(va, vb)
+        rows.append(
+            {
+                "metric": key,
+                "a": va,
+                "b": vb,
+                # JSON has no infinity: a change from zero is null there, and "new" in text.
+                "change": change if change is not None and math.isfinite(change) else None,
+                "change_text": change_text(va, vb),
+                "significant": significant(a, b, key),
+            }
+        )
+    return rows
+
+
+def _cell(value: object) -> str:
+    return _num(float(value)) if isinstance(value, (int, float)) else "-"
+
+
+def _sig(value: object) -> str:
+    return "-" if value is None else ("*" if value else "")
+
+
+def _title(a: Benchmark, b: Benchmark, how: str) -> str:
+    title = a.label if a.label == b.label else f"{a.label} vs {b.label}"
+    if how == "order":
+        title += " (paired in order within its type: the settings differ)"
+    return f"#{a.id}/#{b.id} {title}" if a.id != b.id else f"#{a.id} {title}"
+
+
+def _brief(b: Benchmark) -> dict[str, object]:
+    return {"id": b.id, "label": b.label, "strategy": dict(b.strategy)}
+
+
+def _gate_results(gates: list[Gate], pairing: Pairing, candidate: Path) -> list[dict[str, object]]:
+    """Every gate on every pair. A benchmark only the baseline has (a run cut short) fails
+    every gate: a gate that cannot be checked must not pass. One only the candidate has is
+    judged by threshold gates alone (there is nothing to compare it with)."""
+    out: list[dict[str, object]] = []
+    for gate in gates:
+        for a, b, _ in pairing.pairs:
+            failed, shown = gate.check(a, b)
+            out.append({"gate": gate.text, "benchmark": b.label, "id": a.id,
+                        "failed": failed, "detail": shown})  # fmt: skip
+        for a in pairing.only_a:
+            out.append({"gate": gate.text, "benchmark": a.label, "id": a.id, "failed": True,
+                        "detail": f"not in {candidate}"})  # fmt: skip
+        if gate.kind == "threshold":
+            for b in pairing.only_b:
+                failed, shown = gate.check(None, b)
+                out.append({"gate": gate.text, "benchmark": b.label, "id": b.id,
+                            "failed": failed, "detail": shown})  # fmt: skip
+    return out
+
+
+def _markdown(
+    tables: list[tuple[str, list[dict[str, object]]]],
+    pairing: Pairing,
+    gates: list[dict[str, object]],
+) -> str:
+    lines: list[str] = []
+    for title, rows in tables:
+        lines += [f"### {title}", "", "| metric | A | B | change | sig. |", "|---|--:|--:|--:|:-:|"]
+        for r in rows:
+            a, b = r["a"], r["b"]
+            lines.append(
+                f"| {r['metric']} | {_cell(a)} | "
+                f"{_cell(b)} | {r['change_text']} | "
+                f"{_sig(r['significant']) or ' '} |"
+            )
+        lines.append("")
+    for name, only in (("A", pairing.only_a), ("B", pairing.only_b)):
+        if only:
+            lines.append(f"Only in {name}: " + ", ".join(f"#{x.id} {x.label}" for x in only))
+            lines.append("")
+    for g in gates:
+        if g["failed"]:
+            lines.append(f"- **FAIL** {g['gate']}: #{g['id']} {g['benchmark']}: {g['detail']}")
+    lines.append(LEGEND)
+    return "\n".join(lines)
+
+
 @click.command("compare")
 @click.argument("baseline", type=click.Path(path_type=Path))
 @click.argument("candidate", type=click.Path(path_type=Path))
@@ -221,10 +408,20 @@ def _num(value: float | None) -> str:
     "separate several.",
 )
 @click.option("--metric", "metrics", multiple=True, help="Show these metric keys instead.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "markdown", "json"]),
+    default="table",
+    show_default=True,
+    help="table for a terminal, markdown for a pull request, json for scripts.",
+)
 def compare(
-    baseline: Path, candidate: Path, gates: tuple[str, ...], metrics: tuple[str, ...]
+    baseline: Path, candidate: Path, gates: tuple[str, ...], metrics: tuple[str, ...], fmt: str
 ) -> None:
-    """Compare two reports (A = BASELINE, B = CANDIDATE) benchmark by benchmark."""
+    """Compare two reports (A = BASELINE, B = CANDIDATE), benchmarks paired by strategy."""
+    import json
+
     from rich import box
     from rich.console import Console
     from rich.table import Table
@@ -237,53 +434,56 @@ def compare(
         if key not in _SCALARS and _KEY.match(key) is None:
             raise _bad_key(key)
     a_report, b_report = load_report(baseline), load_report(candidate)
-    console = Console()
-    pairs = list(zip(a_report.benchmarks, b_report.benchmarks, strict=False))
-    if len(a_report.benchmarks) != len(b_report.benchmarks):
-        console.print(
-            f"[yellow]warning:[/] {baseline} has {len(a_report.benchmarks)} benchmarks, "
-            f"{candidate} has {len(b_report.benchmarks)}; comparing the first {len(pairs)}",
-            highlight=False,
-        )
-    for a, b in pairs:
-        title = a.label if a.label == b.label else f"{a.label} vs {b.label}"
-        table = Table(title=f"#{a.id} {title}", title_justify="left", box=box.SIMPLE_HEAVY)
-        for header in ("metric", "A", "B", "change", "sig."):
-            table.add_column(header, justify="left" if header == "metric" else "right")
-        for key in keys:
-            va, vb = metric_value(a, key), metric_value(b, key)
-            change = _change(va, vb)
-            sig = significant(a, b, key)
-            table.add_row(
-                key,
-                _num(va),
-                _num(vb),
-                "-" if change is None else f"{change * 100:+.1f}%",
-                "-" if sig is None else ("*" if sig else ""),
-            )
-        console.print(table)
-    failures = 0
-    # A baseline benchmark the candidate lacks (a run cut short) fails every gate: a gate that
-    # cannot be checked must not pass.
-    missing = a_report.benchmarks[len(pairs) :]
-    for gate in parsed:
-        for a, b in pairs:
-            failed, shown = gate.check(a, b)
-            if failed:
-                failures += 1
-                console.print(
-                    f"[bold red]FAIL[/] {gate.text}: #{a.id} {b.label}: {shown}", highlight=False
+    pairing = pair(a_report.benchmarks, b_report.benchmarks)
+    tables = [(_title(a, b, how), _rows(a, b, keys)) for a, b, how in pairing.pairs]
+    results = _gate_results(parsed, pairing, candidate)
+    failures = sum(1 for g in results if g["failed"])
+    if fmt == "json":
+        doc = {
+            "baseline": str(baseline),
+            "candidate": str(candidate),
+            "pairs": [
+                {"a": _brief(a), "b": _brief(b), "paired_by": how, "metrics": rows}
+                for (a, b, how), (_, rows) in zip(pairing.pairs, tables, strict=True)
+            ],
+            "only_in_a": [_brief(a) for a in pairing.only_a],
+            "only_in_b": [_brief(b) for b in pairing.only_b],
+            "gates": results,
+            "failures": failures,
+        }
+        click.echo(json.dumps(doc, indent=2))
+    elif fmt == "markdown":
+        click.echo(_markdown(tables, pairing, results))
+    else:
+        console = Console()
+        for title, rows in tables:
+            table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAVY)
+            for header in ("metric", "A", "B", "change", "sig."):
+                table.add_column(header, justify="left" if header == "metric" else "right")
+            for r in rows:
+                table.add_row(
+                    str(r["metric"]),
+                    _cell(r["a"]),
+                    _cell(r["b"]),
+                    str(r["change_text"]),
+                    _sig(r["significant"]),
                 )
-        for a in missing:
-            failures += 1
-            console.print(
-                f"[bold red]FAIL[/] {gate.text}: #{a.id} {a.label}: not in {candidate}",
-                highlight=False,
-            )
+            console.print(table)
+        for name, only in (("A", pairing.only_a), ("B", pairing.only_b)):
+            if only:
+                listed = ", ".join(f"#{x.id} {x.label}" for x in only)
+                console.print(f"[yellow]only in {name}:[/] {listed}", highlight=False)
+        console.print(LEGEND, highlight=False, soft_wrap=True)
+        for g in results:
+            if g["failed"]:
+                console.print(
+                    f"[bold red]FAIL[/] {g['gate']}: #{g['id']} {g['benchmark']}: {g['detail']}",
+                    highlight=False,
+                )
     if parsed:
         if failures:
-            console.print(f"{failures} gate check(s) failed", highlight=False)
+            click.echo(f"{failures} gate check(s) failed", err=fmt == "json")
             # SystemExit, not click's Exit: with standalone_mode=False click would turn Exit
             # into a return value that `python -m guidellm` drops.
             sys.exit(1)
-        console.print(f"[green]all {len(parsed)} gate(s) passed[/]", highlight=False)
+        click.echo(f"all {len(parsed)} gate(s) passed", err=fmt == "json")

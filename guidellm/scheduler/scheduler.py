@@ -74,6 +74,9 @@ class ScheduleSummary:
     completed_items: int = 0
     workers: int = 0
     cpu_seconds: float = 0.0
+    #: The wall time ``cpu_seconds`` was measured over (0: :attr:`duration`): it starts before
+    #: the clock does and ends after a time limit cuts ``end_time``.
+    cpu_wall_seconds: float = 0.0
     loop_lags_ms: list[float] = field(default_factory=list)
     scheduling_delays_ms: array[float] = field(default_factory=lambda: array("d"))
     waited_for_slot: int = 0
@@ -143,7 +146,7 @@ class Scheduler:
         """Whether the running benchmark is falling behind now
         (:func:`~guidellm.scheduler.judgement.live_limited` of its recent sends)."""
         run = self._run
-        return run is not None and live_limited(run.delays)
+        return run is not None and live_limited(run.delays, open_loop=not run.closed)
 
     def started_at(self) -> float | None:
         """The running benchmark's start time (``time.perf_counter``), once it has begun."""
@@ -229,7 +232,7 @@ class _Run:
     # -- main --------------------------------------------------------------------------------
 
     async def execute(self) -> ScheduleSummary:
-        cpu0 = time.process_time()
+        cpu0, wall0 = time.process_time(), time.perf_counter()
         if not self.closed:
             # The first request is read before the clock starts: a replay skipping the first
             # hours of a trace reads (and builds) every skipped row here, not late.
@@ -302,6 +305,7 @@ class _Run:
             completed_items=self.completed_items,
             workers=len(self.participants),
             cpu_seconds=worker_cpu + time.process_time() - cpu0,
+            cpu_wall_seconds=time.perf_counter() - wall0,
             loop_lags_ms=lags,
             scheduling_delays_ms=self.delays,
             waited_for_slot=waited,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +23,13 @@ def guidellm(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=120,
-        env={"PATH": "/usr/bin:/bin", "COLUMNS": "120", "GUIDELLM_LOAD_PLUGINS": ""},
+        env={
+            "PATH": "/usr/bin:/bin",
+            "COLUMNS": "120",
+            "GUIDELLM_LOAD_PLUGINS": "",
+            # A checkout run with PYTHONPATH (a worktree) tests its own code, not the install.
+            **{k: v for k, v in os.environ.items() if k == "PYTHONPATH"},
+        },
     )
 
 
@@ -119,6 +126,61 @@ def test_compare_passes_and_fails_gates(saved: Path, tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stdout
+
+
+def test_compare_explains_its_columns_and_pairs_by_strategy(saved: Path, tmp_path: Path) -> None:
+    # The candidate ran the rates in another order and one more: pairs follow the strategy.
+    data = json.loads(saved.read_text())
+    data["benchmarks"] = [data["benchmarks"][2], data["benchmarks"][0]]
+    extra = json.loads(json.dumps(data["benchmarks"][1]))
+    extra["strategy"] = {"type": "poisson", "rate": 2.0}
+    data["benchmarks"].append(extra)
+    for i, b in enumerate(data["benchmarks"]):
+        b["id"] = i
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(data))
+    proc = guidellm("compare", str(saved), str(other), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "sig.: * = the 95 % confidence intervals of A and B do not overlap" in proc.stdout
+    assert "+0.0%" in proc.stdout and "+inf" not in proc.stdout
+    assert "only in A: #1 constant 4/s" in proc.stdout
+    assert "only in B: #2 poisson 2/s" in proc.stdout
+    assert "#0/#1 constant 2/s" in proc.stdout and "#2/#0 constant 8/s" in proc.stdout
+
+
+def test_compare_writes_json_and_markdown(saved: Path, tmp_path: Path) -> None:
+    slower = _slower(saved, tmp_path / "slower.json", 1.5)
+    proc = guidellm("compare", str(saved), str(slower), "--format", "json",
+                    "--fail-if", "ttft_p99_ms>+10%", cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    doc = json.loads(proc.stdout)  # nothing but the document on stdout
+    assert "3 gate check(s) failed" in proc.stderr
+    assert [p["paired_by"] for p in doc["pairs"]] == ["strategy"] * 3
+    assert doc["only_in_a"] == [] and doc["only_in_b"] == []
+    rows = {r["metric"]: r for r in doc["pairs"][0]["metrics"]}
+    assert rows["ttft_p99_ms"]["change"] == pytest.approx(0.5)
+    assert rows["ttft_p99_ms"]["change_text"] == "+50.0%"
+    assert rows["ttft_p50_ms"]["significant"] is True and rows["rps"]["significant"] is None
+    assert doc["failures"] == 3 and all(g["failed"] for g in doc["gates"])
+    # A metric that was 0 in A: "new" in text, no infinity in the JSON.
+    zero = json.loads(saved.read_text())
+    for b in zero["benchmarks"]:
+        b["requests"]["errored"] = 0
+    base = tmp_path / "clean.json"
+    base.write_text(json.dumps(zero))
+    proc = guidellm("compare", str(base), str(saved), "--format", "json", "--metric", "errors",
+                    cwd=tmp_path)  # fmt: skip
+    row = json.loads(proc.stdout)["pairs"][0]["metrics"][0]
+    assert (row["a"], row["change"], row["change_text"]) == (0.0, None, "new")
+
+    proc = guidellm("compare", str(saved), str(slower), "--format", "markdown", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "### #0 constant 2/s"
+    assert "| metric | A | B | change | sig. |" in lines
+    p50 = next(ln for ln in lines if ln.startswith("| ttft_p50_ms |"))
+    assert p50.endswith("| +50.0% | * |")
+    assert lines[-1].startswith("sig.: * = ")
 
 
 def test_compare_bad_gate_is_exit_2(saved: Path, tmp_path: Path) -> None:
