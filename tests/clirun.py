@@ -21,10 +21,10 @@ def mock_requests(url: str) -> int:
     raise AssertionError("no request counter")
 
 
-def guidellm(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+def guidellm(args: list[str], cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GUIDELLM_")}
     return subprocess.run(
-        [*GUIDELLM, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60,
+        [*GUIDELLM, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
         check=False,
     )  # fmt: skip
 

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from guidellm.outputs.base import ReportWriter
 
 if TYPE_CHECKING:
     from guidellm.benchmark.report import Report
 
-__all__ = ["JSONWriter", "YAMLWriter", "write_atomically"]
+__all__ = ["JSONWriter", "YAMLWriter", "write_atomically", "write_csv_rows"]
 
 
 def write_atomically(path: Path, data: bytes) -> None:
@@ -27,6 +28,22 @@ def write_atomically(path: Path, data: bytes) -> None:
             f"cannot write the report {str(path)!r} ({exc.strerror or exc}); pick another "
             "--output path"
         ) from None
+
+
+def write_csv_rows(path: Path, columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> None:
+    """A CSV of ``rows`` under ``columns`` (other keys left out, ``None`` as empty), written
+    atomically: the one-row-per-item writers (timeline, turns) share it."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.DictWriter(
+        out, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n"
+    )
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+    write_atomically(path, out.getvalue().encode("utf-8"))
 
 
 class JSONWriter(ReportWriter):

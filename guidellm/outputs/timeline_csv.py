@@ -6,12 +6,10 @@ name ending ``timeline.csv`` (``--output run.timeline.csv``, or ``--outputs time
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from guidellm.outputs.base import ReportWriter
-from guidellm.outputs.files import write_atomically
+from guidellm.outputs.files import write_csv_rows
 
 if TYPE_CHECKING:
     from guidellm.benchmark.report import Report
@@ -69,11 +67,4 @@ class TimelineCSVWriter(ReportWriter):
 
     def write(self, report: Report) -> None:
         assert self.path is not None
-        out = io.StringIO()
-        writer = csv.DictWriter(
-            out, fieldnames=TIMELINE_COLUMNS, extrasaction="ignore", lineterminator="\n"
-        )
-        writer.writeheader()
-        for row in timeline_rows(report):
-            writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
-        write_atomically(self.path, out.getvalue().encode("utf-8"))
+        write_csv_rows(self.path, TIMELINE_COLUMNS, timeline_rows(report))

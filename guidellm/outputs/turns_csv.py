@@ -7,12 +7,10 @@ late turns of conversations in a spreadsheet; chosen by a name ending ``turns.cs
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from guidellm.outputs.base import ReportWriter
-from guidellm.outputs.files import write_atomically
+from guidellm.outputs.files import write_csv_rows
 
 if TYPE_CHECKING:
     from guidellm.benchmark.report import Report
@@ -66,11 +64,4 @@ class TurnsCSVWriter(ReportWriter):
 
     def write(self, report: Report) -> None:
         assert self.path is not None
-        out = io.StringIO()
-        writer = csv.DictWriter(
-            out, fieldnames=TURN_COLUMNS, extrasaction="ignore", lineterminator="\n"
-        )
-        writer.writeheader()
-        for row in turn_csv_rows(report):
-            writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
-        write_atomically(self.path, out.getvalue().encode("utf-8"))
+        write_csv_rows(self.path, TURN_COLUMNS, turn_csv_rows(report))

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from guidellm.errors import UserError
 from guidellm.hookspecs import hookimpl
+from guidellm.options import reject_unknown
 from guidellm.scheduler.strategies import (
     DEFAULT_THROUGHPUT_CONCURRENCY,
     ConcurrentStrategy,
@@ -61,12 +62,7 @@ class SloSearchProfile(Profile):
 
     def __init__(self, rates: Sequence[float] | None, options: Mapping[str, Any]) -> None:
         super().__init__(rates, options)
-        unknown = sorted(set(self.options) - _OPTIONS)
-        if unknown:
-            raise UserError(
-                f"--profile-args: unknown option(s) {', '.join(unknown)} for profile "
-                f"'slo-search'; known: {', '.join(sorted(_OPTIONS))}"
-            )
+        reject_unknown(self.options, _OPTIONS, "--profile-args", "profile 'slo-search'")
         if rates:
             raise UserError("--rate does not apply to slo-search: it finds the rate itself")
         self.goodput = _number(self.options, "goodput", 0.95, 0.0, 1.0)

@@ -6,14 +6,12 @@ queue forms) both land within 10 % of it."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from clirun import GUIDELLM
+from clirun import guidellm
 
 from guidellm.mock_server import MockServer, MockServerConfig
 
@@ -23,20 +21,15 @@ CAPACITY = 32 / (0.050 + 127 * 0.010)
 @pytest.fixture(scope="module")
 def mock_url() -> Iterator[str]:
     config = MockServerConfig(max_concurrency=32, ttft_ms=50, itl_ms=10, output_tokens=128)
-    server = MockServer(config)
-    url = server.start_process()
-    try:
+    with MockServer(config) as url:
         yield url
-    finally:
-        server.stop()
 
 
 def _run(url: str, tmp_path: Path, *args: str) -> dict[str, Any]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GUIDELLM_")}
-    proc = subprocess.run(
-        [*GUIDELLM, "run", "--target", url, "--data", "prompt_tokens=32,output_tokens=128",
+    proc = guidellm(
+        ["run", "--target", url, "--data", "prompt_tokens=32,output_tokens=128",
          "--max-seconds", "8", "--output", "r.json", "--disable-progress", *args],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False,
+        tmp_path, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     report: dict[str, Any] = json.loads((tmp_path / "r.json").read_text())
@@ -73,10 +66,6 @@ def test_slo_search_finds_the_capacity_within_its_precision(mock_url: str, tmp_p
 
 
 def test_slo_search_needs_slos(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GUIDELLM_")}
-    proc = subprocess.run(
-        [*GUIDELLM, "run", "--profile", "slo-search", "--max-seconds", "1"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+    proc = guidellm(["run", "--profile", "slo-search", "--max-seconds", "1"], tmp_path)
     assert proc.returncode == 2
     assert "--slo" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

@@ -26,12 +26,8 @@ def mock_url() -> Iterator[str]:
     config = MockServerConfig(
         ttft_ms=TTFT_MS, itl_ms=1.0, prefill_ms_per_token=PREFILL_MS, prefix_block_tokens=BLOCK
     )
-    server = MockServer(config)
-    url = server.start_process()
-    try:
+    with MockServer(config) as url:
         yield url
-    finally:
-        server.stop()
 
 
 def _results(journal: Path) -> list[RequestResult]:
