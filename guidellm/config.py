@@ -164,6 +164,14 @@ class RunConfig(BaseModel):
         description="Time-series resolution in seconds (1s, 500ms, 2m); widened to at most "
         "300 slices per benchmark.",
     )
+    server_metrics: str = Field(
+        "auto",
+        description="Scrape the server's Prometheus metrics during each benchmark: auto (the "
+        "target's /metrics when it answers), off, or URL[,URL...] (other ports, replicas).",
+    )
+    server_metrics_interval: float = Field(
+        1.0, description="How often server metrics are scraped (1s, 500ms); 100ms at least."
+    )
     outputs: list[str] = Field(
         default_factory=list,
         description="Report files (.json .yaml .csv .html, timeline.csv, turns.csv) or formats "
@@ -202,6 +210,26 @@ class RunConfig(BaseModel):
         from guidellm.benchmark.timeslices import parse_duration
 
         return parse_duration(value)
+
+    @field_validator("server_metrics", mode="before")
+    @classmethod
+    def _server_metrics(cls, value: Any) -> str:
+        from guidellm.telemetry.endpoints import parse_setting
+
+        if isinstance(value, (list, tuple)):
+            value = ",".join(str(v) for v in value)
+        parsed = parse_setting(str(value))
+        return parsed if isinstance(parsed, str) else ",".join(parsed)
+
+    @field_validator("server_metrics_interval", mode="before")
+    @classmethod
+    def _server_metrics_interval(cls, value: Any) -> float:
+        from guidellm.benchmark.timeslices import parse_duration
+
+        seconds = parse_duration(value)
+        if seconds < 0.1:
+            raise ValueError("scrape at most every 100ms (0.1 s)")
+        return seconds
 
     @field_validator("slo")
     @classmethod
@@ -297,8 +325,10 @@ def _expected(name: str) -> str:
         return "k=v,k=v or a JSON object"
     if name == "rate":
         return "numbers, e.g. 5,10"
-    if name == "time_slice":
+    if name in ("time_slice", "server_metrics_interval"):
         return "a duration, e.g. 1s, 500ms, 2m or 0.5"
+    if name == "server_metrics":
+        return "auto, off, or http(s)://host:port/metrics[,URL...]"
     if name in _BOOLS:
         return "true or false"
     if "Literal" in text:

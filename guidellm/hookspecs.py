@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from guidellm.data.base import DatasetSource
     from guidellm.outputs.base import ReportWriter
     from guidellm.scheduler.strategy import Profile, SchedulingStrategy
+    from guidellm.telemetry.catalog import ServerCatalog
 
 __all__ = ["Register", "hookimpl", "hookspec"]
 
@@ -84,6 +85,19 @@ def register_report_writers(register: Register[ReportWriter]) -> None:
 
     Called once in the parent process. A writer's ``extensions`` decide which ``--output`` paths
     it handles (``.json``, ``.html`` ...).
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def register_server_metrics(register: Register[ServerCatalog]) -> None:
+    """Register :class:`guidellm.telemetry.catalog.ServerCatalog` subclasses.
+
+    Called once in the parent process. A catalog says which of a server's Prometheus metrics
+    mean requests running and waiting, KV-cache usage, token counters, TTFT and the rest, so
+    the report can show them and cross-check them against the client's numbers; a scrape is
+    matched to the first registered catalog whose ``signature`` it contains.
 
     .. versionadded:: 0.1
     """

@@ -31,6 +31,7 @@ from guidellm.data.base import DatasetSource
 from guidellm.outputs.base import ReportWriter
 from guidellm.registry import Registry
 from guidellm.scheduler.strategy import Profile, SchedulingStrategy, StrategyProfile
+from guidellm.telemetry.catalog import ServerCatalog
 
 if TYPE_CHECKING:
     import click
@@ -59,6 +60,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "guidellm.scheduler.replay",
     "guidellm.scheduler.profiles",
     "guidellm.scheduler.slo_search",
+    "guidellm.telemetry.catalog",
 )
 
 
@@ -142,6 +144,9 @@ class PluginHost:
         )
         self.profiles: Registry[type[Profile]] = Registry("profile", Profile)
         self.report_writers: Registry[type[ReportWriter]] = Registry("report writer", ReportWriter)
+        self.server_metrics: Registry[type[ServerCatalog]] = Registry(
+            "server metrics catalog", ServerCatalog
+        )
         disabled = _env_list("GUIDELLM_DISABLE_PLUGINS") or set()
         for module_name in builtins:
             if _normalize(module_name) in disabled:
@@ -279,6 +284,7 @@ class PluginHost:
             "register_dataset_sources": ("dataset_sources", self.dataset_sources.register),
             "register_strategies": ("strategies", strategy_or_profile),
             "register_report_writers": ("report_writers", self.report_writers.register),
+            "register_server_metrics": ("server_metrics", self.server_metrics.register),
         }
 
     def _run_registration(self, plugin: object, name: str, record: PluginRecord) -> None:

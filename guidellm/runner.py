@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from guidellm.outputs.base import ReportWriter
     from guidellm.plugins import PluginHost
     from guidellm.scheduler.strategy import Profile
+    from guidellm.telemetry.scraper import Telemetry
 
 __all__ = ["DEFAULT_MAX_SECONDS", "DEFAULT_MOCK_MAX_SECONDS", "Runner", "run"]
 
@@ -245,6 +246,7 @@ class Runner:
         assert self.journal_path is not None
         journal = Journal(self.journal_path)
         self.say(f"journal: {self.journal_path}")
+        telemetry, scraped = self._telemetry()
         resolved = {
             "mock_server": mock,
             "target": None if mock else self.backend.describe().get("target"),
@@ -253,6 +255,7 @@ class Runner:
             "profile": self.profile.describe(),
             "max_seconds": self.max_seconds,
             "outputs": [str(p) for p in self.outputs],
+            "server_metrics": scraped,
         }
         benchmarker = Benchmarker(
             backend=self.backend,
@@ -267,6 +270,7 @@ class Runner:
             command=self.command,
             tokenizer=self.loader.tokenizer,
             on_message=self.say,
+            telemetry=telemetry,
         )
         outcome = benchmarker.run()
         succeeded = sum(b.requests.successful for b in outcome.report.benchmarks)
@@ -274,6 +278,39 @@ class Runner:
             self.say("no request succeeded: see the errors above and in the report")
             outcome.exit_code = 1
         return outcome
+
+    def _telemetry(self) -> tuple[Telemetry | None, dict[str, Any]]:
+        """The scraper of the server's metrics this run uses (``None``: none) and what the
+        report says about it. ``auto`` asks the target's ``/metrics`` once, before the load."""
+        from guidellm.redact import mask_url, remember_url_secrets
+        from guidellm.telemetry.endpoints import metrics_url_for, parse_setting, probe
+        from guidellm.telemetry.scraper import Telemetry
+
+        c = self.config
+        setting = parse_setting(c.server_metrics)
+        info: dict[str, Any] = {"setting": "auto" if setting == "auto" else "off"}
+        if setting == "off":
+            return None, info
+        if setting == "auto":
+            url = metrics_url_for(self.backend.target)
+            why = "a gRPC target: pass --server-metrics URL" if url is None else probe(url)
+            if url is None or why is not None:
+                info["note"] = f"not scraped: {why}"
+                return None, info
+            urls = [url]
+        else:
+            urls = list(setting)
+            info["setting"] = "urls"
+        for url in urls:
+            remember_url_secrets(url)
+        shown = [mask_url(url) for url in urls]
+        info.update({"endpoints": shown, "interval_s": c.server_metrics_interval})
+        self.say(
+            f"server metrics: scraping {', '.join(shown)} every {c.server_metrics_interval:g} s"
+        )
+        catalogs = [self.host.server_metrics.get(n) for n in self.host.server_metrics.names()]
+        telemetry = Telemetry(urls, catalogs, interval=c.server_metrics_interval, shown=shown)
+        return telemetry, info
 
 
 def run(

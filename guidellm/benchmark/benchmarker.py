@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from guidellm.benchmark.report import Benchmark, Report
     from guidellm.outputs.base import ReportWriter
     from guidellm.request import GenerationRequest
+    from guidellm.telemetry.scraper import Telemetry
+    from guidellm.telemetry.summary import ClientTotals
 
 __all__ = ["Benchmarker", "RunOutcome", "RunSettings"]
 
@@ -145,6 +147,7 @@ class Benchmarker:
         command: str | None = None,
         tokenizer: Any = None,
         on_message: Callable[[str], None] | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.backend = backend
         self.requests = requests
@@ -158,6 +161,9 @@ class Benchmarker:
         self.command = command
         self.tokenizer = tokenizer
         self.say = on_message or (lambda _line: None)
+        self.telemetry = telemetry
+        #: Per benchmark: its perf-clock span and the client's totals, for the server view.
+        self._spans: list[tuple[float, float, ClientTotals]] = []
         self.benchmarks: list[Benchmark] = []
         self.summaries: list[ScheduleSummary] = []
         self.exit_code = 0
@@ -198,6 +204,7 @@ class Benchmarker:
             self.exit_code = 130
         finally:
             pool.kill()
+        self._attach_server_view()
         # Writing the outputs (milliseconds): a first Ctrl-C or SIGTERM lets them finish and
         # sets the exit code, a second one exits at once (no traceback).
         for sig in _EXIT_CODES:
@@ -227,6 +234,24 @@ class Benchmarker:
                 self.journal.close()
         interrupted = self.exit_code in _EXIT_CODES.values()
         return RunOutcome(report, self.exit_code, interrupted, self.summaries, failed)
+
+    def _attach_server_view(self) -> None:
+        """Stop the scrapes and give each benchmark the server's view of it."""
+        telemetry = self.telemetry
+        if telemetry is None:
+            return
+        from guidellm.telemetry.summary import summarize
+
+        try:
+            telemetry.close()
+            for benchmark, (start, end, totals) in zip(self.benchmarks, self._spans, strict=False):
+                server, warnings = summarize(telemetry, start, end, totals)
+                benchmark.server = server
+                benchmark.warnings.extend(warnings)
+                if self.journal is not None:
+                    self.journal.server_metrics(benchmark.id, server, warnings)
+        except Exception as exc:  # the server's view must never cost the client's numbers
+            sys.stderr.write(f"guidellm: server metrics not summarised: {_describe_error(exc)}\n")
 
     def _interrupt_after_loop(self, signum: int, frame: Any) -> None:
         note_interrupt()
@@ -263,8 +288,11 @@ class Benchmarker:
         # thread (the workers are forked already) while the workers start and the first
         # requests go out, so that neither the first request nor the event loop waits for it.
         self._heavy = _import_heavy_in_thread(loop)
+        on_message: Callable[[Any], None] = scheduler.on_message
+        if self.telemetry is not None:
+            on_message = self._start_telemetry(self.telemetry, scheduler)
         try:
-            await pool.connect(scheduler.on_message)
+            await pool.connect(on_message)
             await self._benchmarks(scheduler)
         finally:
             await pool.close()
@@ -279,6 +307,23 @@ class Benchmarker:
                     signal.signal(sig, self._interrupt_after_loop)
             finally:
                 signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+    def _start_telemetry(self, telemetry: Telemetry, scheduler: Scheduler) -> Callable[[Any], None]:
+        """Start scraping (after the workers forked: no thread crosses a fork); the returned
+        message handler also feeds the client's CPU and loop lag to the telemetry."""
+        from guidellm.telemetry.client import ClientProbe
+
+        probe = ClientProbe()
+        telemetry.client_probe = probe
+        telemetry.start()
+        return probe.wrap(scheduler.on_message)
+
+    async def _settle_scrapes(self, since: float) -> None:
+        """Between benchmarks (never during one): give the edge scrape a moment, so that the
+        server's counters split exactly between benchmarks; a slow endpoint is not waited on
+        for longer than half a second."""
+        if self.telemetry is not None:
+            await asyncio.to_thread(self.telemetry.wait_scraped_after, since, 0.5)
 
     async def _benchmarks(self, scheduler: Scheduler) -> None:
         settings = self.settings
@@ -295,8 +340,11 @@ class Benchmarker:
         agg_settings = settings.aggregator_settings()
         loop = asyncio.get_running_loop()
         strategy = self.profile.next_strategy(outcomes)
+        await self._settle_scrapes(time.perf_counter() - 3600.0)  # any first scrape
         while strategy is not None and not self.exit_code:
             index = len(outcomes)
+            if index:
+                await self._settle_scrapes(self._spans[-1][1] if self._spans else 0.0)
             described = strategy.describe()
             sink = _Sink(self.journal, index)
             run = loop.create_task(
@@ -366,9 +414,16 @@ class Benchmarker:
             strategy = None if failed or self.exit_code else self.profile.next_strategy(outcomes)
             if strategy is None:
                 scheduler.pool.quit()
+            if self.telemetry is not None:
+                self.telemetry.scrape_now()
             benchmark = compiled or agg.compile(
                 start_time=summary.start_time, end_time=summary.end_time, client=client
             )
+            if self.telemetry is not None:
+                from guidellm.telemetry.summary import ClientTotals
+
+                totals = ClientTotals.of(agg.running_tally, benchmark)
+                self._spans.append((summary.start_time, summary.end_time, totals))
             dropped = int(getattr(self.requests, "dropped", 0) or 0)
             if dropped > self._dropped:
                 first = getattr(self.requests, "first_dropped", None)

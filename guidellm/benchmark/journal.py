@@ -9,6 +9,8 @@ JSON lines, one object each, in the order they happen:
   (its msgspec array form);
 * ``{"type": "benchmark_end", "index": i, "start_time": t0, "end_time": t1, "benchmark": {...}}``
   with the compiled benchmark;
+* ``{"type": "server", "index": i, "server": {...}, "warnings": [...]}`` per benchmark, once
+  the run's scrapes are summarised (after the last benchmark: a killed run has none);
 * ``{"type": "run_end", "exit_code": n}``.
 
 Writes are buffered and flushed at least once a second (:meth:`Journal.flush` is called by
@@ -120,6 +122,12 @@ class Journal:
         )
         self.flush()
 
+    def server_metrics(self, index: int, server: Any, warnings: list[str]) -> None:
+        """Benchmark ``index``'s server view (a ``ServerMetrics``) and its warnings."""
+        self._line(
+            {"type": "server", "index": index, "server": _to_dict(server), "warnings": warnings}
+        )
+
     def run_finished(self, exit_code: int) -> None:
         self._line({"type": "run_end", "exit_code": exit_code})
         self.flush()
@@ -182,6 +190,7 @@ def rebuild_report(path: str | Path) -> Report:
     benchmarks: dict[int, Benchmark] = {}
     open_aggs: dict[int, BenchmarkAggregator] = {}
     spans: dict[int, list[float]] = {}
+    servers: dict[int, dict[str, Any]] = {}
     for line in lines[1:]:
         kind = line.get("type")
         if kind == "result":
@@ -205,6 +214,8 @@ def rebuild_report(path: str | Path) -> Report:
             index = int(line["index"])
             open_aggs.pop(index, None)
             benchmarks[index] = Benchmark.model_validate(line["benchmark"])
+        elif kind == "server":
+            servers[int(line["index"])] = line
     for index, agg in open_aggs.items():
         start, end = spans[index]
         if start > end:
@@ -226,6 +237,12 @@ def rebuild_report(path: str | Path) -> Report:
             "missing and the client's self-judgement was not recorded"
         )
         benchmarks[index] = bench
+    for index, line in servers.items():
+        if index in benchmarks and benchmarks[index].server is None:
+            from guidellm.telemetry.models import ServerMetrics
+
+            benchmarks[index].server = ServerMetrics.model_validate(line["server"])
+            benchmarks[index].warnings.extend(line.get("warnings") or [])
     metadata = header.get("metadata") or {}
     resolved = header.get("resolved") or {}
     ordered = [benchmarks[i] for i in sorted(benchmarks)]

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from guidellm.benchmark.capacity import Capacity, find_capacity
 from guidellm.errors import UserError
+from guidellm.telemetry.models import ServerMetrics
 
 __all__ = [
     "METRIC_NAMES",
@@ -379,6 +380,8 @@ class Benchmark(_Model):
     turns: list[TurnSummary] | None = None
     #: The over-saturation test's evidence when it stopped this benchmark, else ``None``.
     over_saturation: OverSaturation | None = None
+    #: What the server's own metrics said (``None``: not scraped, as in older reports).
+    server: ServerMetrics | None = None
 
     @property
     def label(self) -> str:

@@ -85,6 +85,12 @@ def _options(func: Any) -> Any:
         ),
         click.option("--time-slice", help="Time-series resolution: 1s, 500ms, 2m or seconds (1s)."),
         click.option(
+            "--server-metrics",
+            help="Scrape the server's Prometheus metrics: auto (the target's /metrics), off, "
+            "or URL[,URL...].",
+        ),
+        click.option("--server-metrics-interval", help="How often to scrape server metrics (1s)."),
+        click.option(
             "--output",
             multiple=True,
             help="Report file (.json .yaml .csv .html); repeat for several.",

@@ -97,11 +97,14 @@ class Results(msgspec.Struct, tag="results", array_like=True):
 
 
 class Stats(msgspec.Struct, tag="stats", array_like=True):
-    """A few times a second: what the worker has in flight and queued."""
+    """A few times a second: what the worker has in flight and queued, its CPU seconds so far
+    and its worst event-loop lag (ms) since the previous Stats (the client's telemetry)."""
 
     worker: int
     in_flight: int
     queued: int
+    cpu_s: float = 0.0
+    lag_ms: float = 0.0
 
 
 class Done(msgspec.Struct, tag="done", array_like=True):

@@ -107,6 +107,7 @@ class RequestsWorker:
         self._waited = 0
         self._cap_blocked = False
         self._probes = 0
+        self._lag_peak = 0.0
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -446,12 +447,18 @@ class RequestsWorker:
 
     def _probed(self, t0: float) -> None:
         self._probes += 1
+        lag = (_perf() - t0) * 1000.0
         if self._bench >= 0:
-            self._lags.append((_perf() - t0) * 1000.0)
+            self._lags.append(lag)
+        self._lag_peak = max(self._lag_peak, lag)
         if self._probes % 5 == 0:
             # Also the heartbeat, between benchmarks too: a worker silent for seconds is
             # frozen, and the parent kills it and counts what it held.
-            self._send(Stats(self.index, self._active, len(self._pending)))
+            stats = Stats(
+                self.index, self._active, len(self._pending), time.process_time(), self._lag_peak
+            )
+            self._lag_peak = 0.0
+            self._send(stats)
 
 
 def worker_main(

@@ -45,6 +45,8 @@ AS_TEXT: dict[str, Any] = {
     "random_seed": "7",
     "stop_on_saturation": "on",
     "time_slice": "500ms",
+    "server_metrics": "http://127.0.0.1:9/metrics,http://127.0.0.1:10/metrics",
+    "server_metrics_interval": "2s",
     "outputs": "json,csv,r.yaml",
     "output_dir": "out",
     "output_sampling": "3",

@@ -68,12 +68,13 @@ def host() -> Iterator[tuple[PluginHost, list[str]]]:
     yield PluginHost(builtins=(), entry_points=False, warn=warnings.append), warnings
 
 
-def test_hook_names_are_the_five_registration_hooks() -> None:
+def test_hook_names_are_the_six_registration_hooks() -> None:
     assert HOOK_NAMES == [
         "register_backends",
         "register_dataset_sources",
         "register_strategies",
         "register_report_writers",
+        "register_server_metrics",
         "register_commands",
     ]
 
