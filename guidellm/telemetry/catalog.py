@@ -62,8 +62,9 @@ MEANINGS: dict[str, Meaning] = {
 class ServerCatalog:
     """How one server names its metrics.
 
-    ``metrics`` maps a meaning of :data:`MEANINGS` to sample names (as exposed, ``_total``
-    included; a histogram by its base name), the first one present wins (servers rename
+    ``metrics`` maps a meaning of :data:`MEANINGS` to sample names (a counter's always end in
+    ``_total``, added by the parser when the server leaves it out; a histogram by its base
+    name), the first one present wins (servers rename
     metrics across versions); ``a+b`` adds two samples up (llama.cpp counts cached prompt
     tokens apart). ``scale`` converts to the meaning's unit (Triton's microseconds: 1e-6).
     ``signature``: sample names of which any one identifies the server; ``notes`` say what
@@ -131,12 +132,12 @@ class SGLang(ServerCatalog):
 
 class TGI(ServerCatalog):
     name = "tgi"
-    signature = ("tgi_request_count", "tgi_queue_size", "tgi_batch_current_size")
+    signature = ("tgi_request_count_total", "tgi_queue_size", "tgi_batch_current_size")
     metrics = {
         "requests_running": ("tgi_batch_current_size",),
         "requests_waiting": ("tgi_queue_size",),
-        "requests": ("tgi_request_success", "tgi_request_success_total"),
-        "requests_failed": ("tgi_request_failure", "tgi_request_failure_total"),
+        "requests": ("tgi_request_success_total",),
+        "requests_failed": ("tgi_request_failure_total",),
         # TGI counts tokens only as per-request histograms: their sums are the totals.
         "prompt_tokens": ("tgi_request_input_length_sum",),
         "generation_tokens": ("tgi_request_generated_tokens_sum",),
@@ -169,11 +170,11 @@ class LlamaCpp(ServerCatalog):
 
 class Triton(ServerCatalog):
     name = "triton"
-    signature = ("nv_inference_request_success", "nv_inference_count")
+    signature = ("nv_inference_request_success_total", "nv_inference_count_total")
     metrics = {
         "requests_waiting": ("nv_inference_pending_request_count",),
-        "requests": ("nv_inference_request_success",),
-        "requests_failed": ("nv_inference_request_failure",),
+        "requests": ("nv_inference_request_success_total",),
+        "requests_failed": ("nv_inference_request_failure_total",),
         "ttft": ("nv_inference_first_response_histogram_ms",),
     }
     scale = {"ttft": 1e-3}
@@ -182,10 +183,10 @@ class Triton(ServerCatalog):
 
 class MLServer(ServerCatalog):
     name = "mlserver"
-    signature = ("model_infer_request_success", "model_infer_request_success_total")
+    signature = ("model_infer_request_success_total",)
     metrics = {
-        "requests": ("model_infer_request_success", "model_infer_request_success_total"),
-        "requests_failed": ("model_infer_request_failure", "model_infer_request_failure_total"),
+        "requests": ("model_infer_request_success_total",),
+        "requests_failed": ("model_infer_request_failure_total",),
     }
     notes = ("MLServer counts inferences, not tokens",)
 

@@ -91,14 +91,21 @@ class _GRPCServer(RealServer):
         super().__init__(log_dir, timeout)
         self.grpc_port = 0
         self.http_port = 0
+        self.metrics_port = 0
 
     @property
     def target(self) -> str:
         """``grpc://127.0.0.1:<port>`` for ``--target``."""
         return f"grpc://127.0.0.1:{self.grpc_port}"
 
+    @property
+    def metrics_url(self) -> str:
+        """The server's Prometheus endpoint, for ``--server-metrics``."""
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
+
     def _launch(self) -> tuple[ServerProcess, Callable[[], bool]]:
         self.grpc_port, self.http_port = free_port(), free_port()
+        self.metrics_port = free_port()
         base = f"http://127.0.0.1:{self.http_port}/v2"
         # every model the server loads (it reports ready between two model loads)
         urls = (*(f"{base}/models/{m}/ready" for m in self.models), f"{base}/health/ready")
@@ -135,7 +142,7 @@ class TritonServer(_GRPCServer):
             "--http-port",
             str(self.http_port),
             "--metrics-port",
-            str(free_port()),
+            str(self.metrics_port),
             "--model",
             self.model,
             "--itl-ms",
@@ -171,7 +178,7 @@ class MLServerServer(_GRPCServer):
             "host": "127.0.0.1",
             "http_port": self.http_port,
             "grpc_port": self.grpc_port,
-            "metrics_port": free_port(),
+            "metrics_port": self.metrics_port,
             "parallel_workers": 0,
         }
         (root / "settings.json").write_text(json.dumps(settings))

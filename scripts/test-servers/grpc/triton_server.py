@@ -67,8 +67,9 @@ def main() -> None:
         grpc_port=args.grpc_port,
         http_address="127.0.0.1",
         http_port=args.http_port,
+        metrics_address="127.0.0.1",
         metrics_port=args.metrics_port,
-        allow_metrics=False,
+        allow_metrics=True,
     )
 
     def stop(_signum: int, _frame: Any) -> None:
