@@ -1,7 +1,13 @@
 """Reading one Prometheus text exposition into flat numbers.
 
-The parsing is ``prometheus_client``'s (the reference implementation of the format). What
-this module adds is the shape the scraper stores: one number per sample name, summed over
+The first scrape of an endpoint is parsed by ``prometheus_client`` (the reference
+implementation of the format): it validates the text and gives each family's type. Later
+scrapes of the same endpoint go through :func:`fast_values`, a line regex that yields the same
+numbers about ten times faster: measured on a vLLM-sized exposition (700 lines, two engines),
+the reference parser takes 11-16 CPU-ms, which alone is over 1 % of a core at one scrape a
+second (benchmarks/README.md); anything the regex cannot read falls back to the reference
+parser, and a test holds the two to the same output. What this module adds is the shape the
+scraper stores: one number per sample name, summed over
 its label sets (several engines, finish reasons, models), histogram buckets kept apart by
 their ``le`` bound (``name_bucket|0.5``), and per name the number of label sets summed
 (``name#n``), so a ratio gauge can be averaged instead. With ``raw=True`` every labelled
@@ -10,7 +16,15 @@ series is also kept under its full name (``name{a="b"}``): a server no catalog k
 
 from __future__ import annotations
 
-__all__ = ["ExpositionError", "parse_exposition", "series_key"]
+import re
+
+__all__ = ["ExpositionError", "fast_values", "parse_exposition", "series_key"]
+
+# name{labels} value [timestamp]; comment lines start with '#' and never match.
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?[ \t]+(\S+)", re.M)
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"')
+_LE = re.compile(r'(?:^|[,\s])le\s*=\s*"([^"]*)"')
+_ESCAPES = {"\\\\": "\\", '\\"': '"', "\\n": "\n"}
 
 
 class ExpositionError(ValueError):
@@ -23,6 +37,44 @@ def series_key(name: str, labels: dict[str, str]) -> str:
         return name
     inner = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
     return f"{name}{{{inner}}}"
+
+
+def _labels(text: str | None) -> dict[str, str]:
+    if not text:
+        return {}
+    return {
+        k: re.sub(r"\\[\\\"n]", lambda m: _ESCAPES[m.group(0)], v) if "\\" in v else v
+        for k, v in _LABEL.findall(text)
+    }
+
+
+def fast_values(text: str, types: dict[str, str], *, raw: bool = False) -> dict[str, float]:
+    """The values :func:`parse_exposition` gives for ``text``, given the family ``types`` an
+    earlier reference parse of the same endpoint found (counters gain ``_total`` as there).
+    Raises :class:`ExpositionError` when it cannot read the text: parse it the slow way."""
+    values: dict[str, float] = {}
+    get = values.get
+    try:
+        for sample, label_text, number in _SAMPLE.findall(text):
+            name = sample
+            if not name.endswith("_total") and types.get(name) == "counter":
+                name += "_total"
+            value = float(number)
+            le = _LE.search(label_text) if name.endswith("_bucket") else None
+            if le is not None:
+                key = f"{name}|{le.group(1)}"
+            else:
+                key = name
+                count_key = name + "#n"
+                values[count_key] = get(count_key, 0.0) + 1.0
+            values[key] = get(key, 0.0) + value
+            if raw and label_text and not name.endswith("_bucket"):
+                values[series_key(name, _labels(label_text))] = value
+    except (ValueError, KeyError):
+        raise ExpositionError("not readable by the fast path") from None
+    if not values:
+        raise ExpositionError("no samples in the exposition")
+    return values
 
 
 def parse_exposition(text: str, *, raw: bool = False) -> tuple[dict[str, float], dict[str, str]]:

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from guidellm.telemetry.exposition import ExpositionError, parse_exposition
+from guidellm.telemetry.exposition import ExpositionError, fast_values, parse_exposition
 
 if TYPE_CHECKING:
     from guidellm.telemetry.catalog import ServerCatalog
@@ -188,7 +188,10 @@ class _Endpoint(threading.Thread):
                 if self.log.raw:
                     values, types = parse_exposition(text, raw=True)
             else:
-                values, types = parse_exposition(text, raw=self.log.raw)
+                try:
+                    values, types = fast_values(text, self.log.types, raw=self.log.raw), {}
+                except ExpositionError:
+                    values, types = parse_exposition(text, raw=self.log.raw)
         except ExpositionError as exc:
             self.log.fail(t0, str(exc))
             return

@@ -155,3 +155,31 @@ def test_settings_and_target_urls() -> None:
             parse_setting(bad)
     assert metrics_url_for("http://h:8000/v1") == "http://h:8000/metrics"
     assert metrics_url_for("grpc://h:8001") is None
+
+
+ODD_TEXT = """# HELP odd_requests A counter declared without _total
+# TYPE odd_requests counter
+odd_requests{path="/v1/chat",code="200"} 12 1700000000000
+odd_requests{path="/v1/chat",code="500"} 3
+# TYPE odd_latency_seconds histogram
+odd_latency_seconds_bucket{le="0.5",path="a\\"b,c}"} 4
+odd_latency_seconds_bucket{path="x", le="+Inf"} 9
+odd_latency_seconds_sum 3.25
+odd_latency_seconds_count 9
+# TYPE odd_temperature gauge
+odd_temperature{gpu="0"} -1.5e1
+odd_temperature{gpu="1"} NaN
+odd_untyped 7
+"""
+
+
+@pytest.mark.parametrize("raw", [False, True])
+@pytest.mark.parametrize("text", [_text(running=2, kv=0.3, gen=11, ok=4, b1=1, b2=2), ODD_TEXT])
+def test_the_fast_path_reads_what_the_reference_parser_reads(text: str, raw: bool) -> None:
+    from guidellm.telemetry.exposition import fast_values
+
+    reference, types = parse_exposition(text, raw=raw)
+    fast = fast_values(text, types, raw=raw)
+    assert fast.keys() == reference.keys()
+    for key, value in reference.items():
+        assert (math.isnan(value) and math.isnan(fast[key])) or fast[key] == value, key
