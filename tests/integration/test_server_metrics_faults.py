@@ -132,3 +132,14 @@ def test_a_bad_setting_is_one_line_before_anything_is_sent(
     proc = guidellm(["run", "--target", mock_url, "--max-requests", "2", *args], tmp_path)
     one_line(proc, *words)
     assert mock_requests(mock_url) == before
+
+
+def test_the_journal_rebuilds_the_server_view(mock_url: str, tmp_path: Path) -> None:
+    from guidellm.benchmark.journal import rebuild_report
+
+    report = _run(tmp_path, mock_url, "j", "auto")
+    rebuilt = rebuild_report(tmp_path / "j.journal.jsonl")
+    server = report.benchmarks[0].server
+    assert server is not None and server.endpoints[0].exact
+    assert rebuilt.benchmarks[0].server == server
+    assert rebuilt.benchmarks[0].warnings == report.benchmarks[0].warnings
