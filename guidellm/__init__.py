@@ -30,6 +30,7 @@ __all__ = [
     "RunOutcome",
     "RunSettings",
     "SchedulingStrategy",
+    "ServerCatalog",
     "UserError",
     "__version__",
     "hookimpl",
@@ -54,6 +55,7 @@ _LAZY = {
     "RunOutcome": "guidellm.benchmark.benchmarker",
     "RunSettings": "guidellm.benchmark.benchmarker",
     "SchedulingStrategy": "guidellm.scheduler.strategy",
+    "ServerCatalog": "guidellm.telemetry.catalog",
     "UserError": "guidellm.errors",
     "run": "guidellm.runner",
 }
@@ -72,6 +74,7 @@ if TYPE_CHECKING:
     from guidellm.request import GenerationRequest, RequestResult, ResponseRecorder
     from guidellm.runner import run
     from guidellm.scheduler.strategy import BenchmarkOutcome, Profile, SchedulingStrategy
+    from guidellm.telemetry.catalog import ServerCatalog
 
 
 def __getattr__(name: str) -> Any:

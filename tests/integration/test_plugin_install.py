@@ -159,6 +159,7 @@ def test_installed_plugins_are_listed_and_a_broken_one_warns_once(installed: Ins
     assert echo["module"] == "guidellm_echo"
     assert echo["builtin"] is False
     assert echo["provides"]["backends"] == ["echo"]
+    assert echo["provides"]["server_metrics"] == ["acme-gateway"]
     assert "register_commands" in echo["hooks"]
     assert "error" not in echo
     broken = found["broken"]
@@ -176,6 +177,8 @@ def test_all_includes_the_builtins(installed: Installed) -> None:
     builtins = [e for e in found.values() if e["builtin"]]
     assert builtins
     assert all(e["distribution"] == "guidellm" for e in builtins)
+    catalogs = found["guidellm.telemetry.catalog"]["provides"]["server_metrics"]
+    assert {"vllm", "sglang", "tgi", "llamacpp", "triton", "mlserver"} == set(catalogs)
     assert "echo" in found
 
 

@@ -14,7 +14,7 @@ from guidellm import hookimpl
 if TYPE_CHECKING:
     import click
 
-    from guidellm import Backend, DatasetSource, Register, ReportWriter
+    from guidellm import Backend, DatasetSource, Register, ReportWriter, ServerCatalog
 
 __version__ = "0.1.0"
 
@@ -38,6 +38,13 @@ def register_report_writers(register: Register[ReportWriter]) -> None:
     from guidellm_echo.writer import MarkdownWriter
 
     register(MarkdownWriter)
+
+
+@hookimpl
+def register_server_metrics(register: Register[ServerCatalog]) -> None:
+    from guidellm_echo.catalog import AcmeGateway
+
+    register(AcmeGateway)
 
 
 @hookimpl

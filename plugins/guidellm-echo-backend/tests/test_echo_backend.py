@@ -14,6 +14,7 @@ import guidellm_echo
 import pytest
 from click.testing import CliRunner
 from guidellm_echo.backend import EchoBackend
+from guidellm_echo.catalog import AcmeGateway
 from guidellm_echo.command import echo_overhead
 from guidellm_echo.source import WordsSource
 from guidellm_echo.writer import MarkdownWriter, render
@@ -208,11 +209,13 @@ def test_every_hook_registers_through_a_fresh_host() -> None:
         assert host.backends.get("echo") is EchoBackend
         assert host.dataset_sources.get("words") is WordsSource
         assert host.report_writers.get("markdown") is MarkdownWriter
+        assert host.server_metrics.get("acme-gateway") is AcmeGateway
         record = host.records["echo-under-test"]
         assert record.provides == {
             "backends": ["echo"],
             "dataset_sources": ["words"],
             "report_writers": ["markdown"],
+            "server_metrics": ["acme-gateway"],
         }
         import click
 
