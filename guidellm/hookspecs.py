@@ -97,7 +97,8 @@ def register_server_metrics(register: Register[ServerCatalog]) -> None:
     Called once in the parent process. A catalog says which of a server's Prometheus metrics
     mean requests running and waiting, KV-cache usage, token counters, TTFT and the rest, so
     the report can show them and cross-check them against the client's numbers; a scrape is
-    matched to the first registered catalog whose ``signature`` it contains.
+    matched to the first catalog whose ``signature`` it contains, plugins' catalogs (by name)
+    before the built-in ones.
 
     .. versionadded:: 0.1
     """

@@ -308,7 +308,11 @@ class Runner:
         self.say(
             f"server metrics: scraping {', '.join(shown)} every {c.server_metrics_interval:g} s"
         )
-        catalogs = [self.host.server_metrics.get(n) for n in self.host.server_metrics.names()]
+        # A plugin's catalog is tried before the built-ins: it may know a server better.
+        registry = self.host.server_metrics
+        builtin = "guidellm.telemetry.catalog"
+        names = sorted(registry.names(), key=lambda n: registry.owner(n) == builtin)
+        catalogs = [registry.get(n) for n in names]
         telemetry = Telemetry(urls, catalogs, interval=c.server_metrics_interval, shown=shown)
         return telemetry, info
 

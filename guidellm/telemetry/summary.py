@@ -81,7 +81,7 @@ def histogram_quantile(q: float, bounds: Sequence[float], cumulative: Sequence[f
 class _View:
     """One endpoint's scrapes around one benchmark."""
 
-    def __init__(self, log: ScrapeLog, start: float, end: float) -> None:
+    def __init__(self, log: ScrapeLog, start: float, end: float, slack: float = 0.0) -> None:
         with log.lock:
             n = len(log.rows)
             t0 = list(log.t0[:n])
@@ -101,7 +101,7 @@ class _View:
         self.inside = inside
         self.times = [(t0[i] + t1[i]) / 2.0 - start for i in range(n)]
         self.ticks = ticks
-        self.failed = sum(1 for t in log.failed_at if start <= t <= end)
+        self.failed = sum(1 for t in log.failed_at if start - slack <= t <= end + slack)
 
     def pick(self, meaning: str, rows: Sequence[int]) -> list[str] | None:
         """The first of the catalog's names for ``meaning`` present in all ``rows``."""
@@ -346,7 +346,10 @@ def summarize(
     the warnings it raises (failed scrapes, disagreements), each one line."""
     from guidellm.telemetry.models import ServerMetrics
 
-    views = [_View(log, start, end) for log in telemetry.logs]
+    # Failures just outside the benchmark (its edge scrapes) count as its own.
+    views = [
+        _View(log, start, end, telemetry.interval + telemetry.timeout) for log in telemetry.logs
+    ]
     parts = [_endpoint_numbers(view) for view in views]
     warnings: list[str] = []
     endpoints: list[dict[str, Any]] = []
