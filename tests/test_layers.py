@@ -32,7 +32,10 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("plugins", ("guidellm.plugins",)),
     ("outputs", ("guidellm.outputs",)),
     ("benchmarker", ("guidellm.benchmark.benchmarker",)),
-    ("pipeline", ("guidellm.scheduler", "guidellm.data", "guidellm.benchmark", "guidellm.telemetry")),
+    (
+        "pipeline",
+        ("guidellm.scheduler", "guidellm.data", "guidellm.benchmark", "guidellm.telemetry"),
+    ),
     ("backends", ("guidellm.backends", "guidellm.mock_server")),
     (
         "kernel",
