@@ -285,3 +285,114 @@ def session_results() -> list[RequestResult]:
     )
     out.append(turn(0.3, "e", 1, ttft=0.05, prompt_tokens=100))
     return out
+
+
+def server_metrics(b: Any, *, kind: str | None = "vllm", gap: bool = True) -> Any:
+    """A hand-made server view of benchmark ``b`` (a vLLM-like server scraped every second):
+
+    - gauges: running mean 3.5 / max 8, waiting 1.5 / 4, KV-cache 0.4234 / 0.871;
+    - counters: the client's successful requests and tokens, 500 prefix-cache hits of 2,000
+      queries (25 %), 3 preemptions;
+    - histograms: TTFT mean 40 ms, p90 55.5, p99 70; queue time mean 2.5 ms;
+    - cross-check: requests and output tokens agree, prompt tokens have no server number, the
+      TTFT mean disagrees by 25 ms (tolerance 10);
+    - series: one scrape a second from -0.05 s, ``gap``: the scrape at index 2 failed (every
+      value ``None``); the client's CPU and loop lag on the same ticks (no CPU at the first).
+    """
+    from guidellm.telemetry.models import ServerMetrics
+
+    ok = b.requests.successful
+    output = b.metrics.output_token_count.successful
+    out_tokens = float(round((output.mean or 0.0) * output.count))
+    n = int(b.duration) + 2
+    t = [round(-0.05 + k, 3) for k in range(n)]
+    missing = {2} if gap and n > 3 else set()
+
+    def col(f: Any) -> list[float | None]:
+        return [None if k in missing else f(k) for k in range(n)]
+
+    return ServerMetrics.model_validate(
+        {
+            "interval_s": 1.0,
+            "server": kind,
+            "endpoints": [{"url": "http://127.0.0.1:1/metrics", "server": kind, "scrapes": n}],
+            "counters": {
+                "requests": float(ok),
+                "generation_tokens": out_tokens,
+                "prefix_cache_queries": 2000.0,
+                "prefix_cache_hits": 500.0,
+                "preemptions": 3.0,
+            },
+            "gauges": {
+                "requests_running": {"mean": 3.5, "p90": 7.0, "max": 8.0, "samples": n},
+                "requests_waiting": {"mean": 1.5, "p90": 3.0, "max": 4.0, "samples": n},
+                "kv_cache_usage": {"mean": 0.4234, "p90": 0.8, "max": 0.871, "samples": n},
+            },
+            "histograms": {
+                "ttft": {
+                    "count": ok,
+                    "mean_ms": 40.0,
+                    "p50_ms": 38.0,
+                    "p90_ms": 55.5,
+                    "p99_ms": 70.0,
+                },
+                "queue_time": {"count": ok, "mean_ms": 2.5},
+            },
+            "crosscheck": [
+                {
+                    "name": "requests",
+                    "client": float(ok),
+                    "server": float(ok),
+                    "difference": 0.0,
+                    "tolerance": 4.0,
+                    "agree": True,
+                    "rule": "r",
+                },
+                {
+                    "name": "output_tokens",
+                    "client": out_tokens,
+                    "server": out_tokens,
+                    "difference": 0.0,
+                    "tolerance": 17.0,
+                    "agree": True,
+                    "rule": "r",
+                },
+                {"name": "prompt_tokens", "client": 2000.0, "rule": "r"},
+                {
+                    "name": "ttft_mean_ms",
+                    "client": 65.0,
+                    "server": 40.0,
+                    "difference": 25.0,
+                    "tolerance": 10.0,
+                    "agree": False,
+                    "rule": "r",
+                },
+            ],
+            "series": {
+                "t_s": t,
+                "values": {
+                    "requests_running": col(lambda k: float(k % 9)),
+                    "requests_waiting": col(lambda k: float(k % 5)),
+                    "kv_cache_usage": col(lambda k: 0.1 * (k % 9)),
+                    "generation_tokens_per_s": col(lambda k: 100.0 * k),
+                },
+            },
+            "client": {
+                "t_s": t,
+                "cpu_percent": [None, *(20.0 + k for k in range(1, n))],
+                "loop_lag_ms": [0.5 * k for k in range(n)],
+            },
+        }
+    )
+
+
+def server_report(
+    rates: Sequence[float] = (2.0, 4.0, 8.0), *, scraped: Sequence[int] | None = None
+) -> Any:
+    """:func:`sweep_report` with :func:`server_metrics` on the benchmarks whose index is in
+    ``scraped`` (all by default)."""
+    report = sweep_report(rates)
+    for b in report.benchmarks:
+        if scraped is None or b.id in scraped:
+            b.server = server_metrics(b)
+    return report

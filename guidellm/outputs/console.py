@@ -141,6 +141,8 @@ class ConsoleWriter(ReportWriter):
     def write(self, report: Report) -> None:
         """Print the final tables, the errors seen, every warning and, last, the run's
         capacity (the answer a reader looks for first, so it ends the output)."""
+        from rich.text import Text
+
         from guidellm.outputs.capacity_text import capacity_line
         from guidellm.outputs.tables import errors_of, report_tables, warnings_of
 
@@ -149,6 +151,8 @@ class ConsoleWriter(ReportWriter):
         console.print()
         for table in report_tables(report):
             console.print(self._render(table))
+            if table.note:
+                console.print(Text(table.note, style="dim"))
         errors = errors_of(report)
         if errors:
             from rich import box
@@ -164,8 +168,6 @@ class ConsoleWriter(ReportWriter):
             console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
         line = capacity_line(report)
         if line is not None:
-            from rich.text import Text
-
             console.print(Text(line, style="bold"), highlight=False)
 
     @staticmethod

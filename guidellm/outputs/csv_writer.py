@@ -3,7 +3,9 @@
 Rates and request counts are given for every status; per-request metrics for the successful
 requests (the errored/incomplete splits stay in the JSON report). Benchmarks with cached
 prompt tokens or sessions add ``prompt_cache.*`` and ``sessions.*`` columns (empty in the
-other rows); the per-turn rows are the ``turns`` writer's.
+other rows); the per-turn rows are the ``turns`` writer's. Benchmarks with the server's view
+add the ``server_*`` columns of :data:`SERVER_COLUMNS` last (empty when the server did not
+expose the number).
 """
 
 from __future__ import annotations
@@ -19,9 +21,44 @@ from guidellm.outputs.files import write_atomically
 if TYPE_CHECKING:
     from guidellm.benchmark.report import Benchmark, Report
 
-__all__ = ["CSVWriter", "benchmark_row"]
+__all__ = ["SERVER_COLUMNS", "CSVWriter", "benchmark_row", "server_columns"]
 
 _STATS = ("mean", "median", "std", "min", "max", "count")
+
+#: The server's view in one row: its kind, counters' increases, TTFT histogram mean, the
+#: largest KV-cache usage (0..1) and queue, and whether every cross-checked number agreed.
+SERVER_COLUMNS = (
+    "server_kind",
+    "server_requests",
+    "server_generation_tokens",
+    "server_prompt_tokens",
+    "server_ttft_mean_ms",
+    "kv_cache_usage_max",
+    "requests_waiting_max",
+    "crosscheck_agree",
+)
+
+
+def server_columns(b: Benchmark) -> dict[str, Any]:
+    """The :data:`SERVER_COLUMNS` of one benchmark (``None``: not exposed or not checked);
+    empty without the server's view."""
+    server = b.server
+    if server is None:
+        return {}
+    kv, waiting = server.gauges.get("kv_cache_usage"), server.gauges.get("requests_waiting")
+    ttft = server.histograms.get("ttft")
+    verdicts = [c.agree for c in server.crosscheck if c.agree is not None]
+    values = (
+        server.server,
+        server.counters.get("requests"),
+        server.counters.get("generation_tokens"),
+        server.counters.get("prompt_tokens"),
+        ttft.mean_ms if ttft else None,
+        kv.max if kv else None,
+        waiting.max if waiting else None,
+        all(verdicts) if verdicts else None,
+    )
+    return dict(zip(SERVER_COLUMNS, values, strict=True))
 
 
 def benchmark_row(b: Benchmark) -> dict[str, Any]:
@@ -75,6 +112,7 @@ def benchmark_row(b: Benchmark) -> dict[str, Any]:
     for cat, n in sorted(b.errors.items()):
         row[f"errors.{cat}"] = n
     row["warnings"] = " | ".join(b.warnings)
+    row.update(server_columns(b))
     return row
 
 

@@ -102,6 +102,8 @@ def _table_html(table: Table) -> str:
     for row in table.rows:
         parts.append("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>")
     parts.append("</tbody></table>")
+    if table.note:
+        parts.append(f"<p class='note'>{escape(table.note)}</p>")
     return "".join(parts)
 
 

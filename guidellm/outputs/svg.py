@@ -5,7 +5,8 @@ it is (its benchmark), its value and units without any script. Series carry a
 ``data-series`` attribute that the report's few lines of JavaScript use to toggle them from
 the legend. A series may have error bars (its 95 % intervals), short tags drawn next to its
 points, and its own axis on the right (a rate and a concurrency never share an axis);
-:class:`Mark` draws a labelled vertical line with a shaded bracket (the run's capacity).
+:class:`Mark` draws a labelled vertical line with a shaded bracket (the run's capacity). A
+series of samples (a server's scrapes) may break its line where a value is missing.
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ class Series:
     unit: str = ""
     #: Plot against the right-hand axis (``line_chart``'s ``y2_label``).
     right: bool = False
+    #: A missing value (``None``) breaks the line instead of being stepped over: samples
+    #: (scrapes) that failed are not joined across.
+    gaps: bool = False
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,19 @@ def _finite(s: Series) -> list[tuple[int, float, float]]:
     ]
 
 
+def _segments(s: Series, pts: list[tuple[int, float, float]]) -> list[list[tuple[float, float]]]:
+    """The runs of points drawn as one line: all of them, or (``gaps``) those between missing
+    values."""
+    runs: list[list[tuple[float, float]]] = []
+    last = -2
+    for i, x, y in pts:
+        if not runs or (s.gaps and i != last + 1):
+            runs.append([])
+        runs[-1].append((x, y))
+        last = i
+    return runs
+
+
 def _error(s: Series, i: int) -> tuple[float, float] | None:
     if s.errors is None or i >= len(s.errors) or s.errors[i] is None:
         return None
@@ -150,6 +167,7 @@ def line_chart(
     marks: Sequence[Mark] = (),
     x_unit: str = "",
     y2_label: str = "",
+    x_range: tuple[float, float] | None = None,
 ) -> str:
     """An SVG line chart; with ``categories`` the x values are indexes into those labels.
 
@@ -157,7 +175,7 @@ def line_chart(
     :class:`Mark` lines with shaded brackets (the capacity); ``dots=False`` draws lines only
     (a time series of hundreds of points stays small). Series with ``right=True`` are drawn
     against a second axis on the right, labelled ``y2_label``; ``x_unit`` names the x unit
-    in tooltips."""
+    in tooltips; the x axis also covers ``x_range`` (charts of one benchmark share an axis)."""
     left = [s for s in series if not s.right]
     right = [s for s in series if s.right]
     points = [(x, y) for s in series for _, x, y in _finite(s)]
@@ -179,6 +197,7 @@ def line_chart(
         x_lo, x_hi = -0.5, len(categories) - 0.5
     else:
         marked = [x for x, _ in markers] + [v for m in marks for v in (m.x, *(m.bracket or ()))]
+        marked += list(x_range or ())
         marked = [x for x in marked if math.isfinite(x)]
         x_ticks = nice_ticks(min(xs + marked), max(xs + marked))
         x_lo, x_hi = x_ticks[0], x_ticks[-1]
@@ -262,11 +281,20 @@ def line_chart(
         if not pts:
             continue
         dash = ' stroke-dasharray="5 4"' if s.dashed else ""
-        path = " ".join(f"{px(x):.1f},{py(y, s.right):.1f}" for _, x, y in pts)
         parts.append(f'<g class="series" data-series="{escape(s.name)}">')
-        parts.append(
-            f'<polyline fill="none" stroke="{color}" stroke-width="2"{dash} points="{path}"/>'
-        )
+        for run in _segments(s, pts):
+            if len(run) == 1 and s.gaps and not dots:
+                # A lone sample between gaps (a line of one point draws nothing): a dot.
+                x, y = run[0]
+                parts.append(
+                    f'<circle class="lone" cx="{px(x):.1f}" cy="{py(y, s.right):.1f}" r="2" '
+                    f'fill="{color}"/>'
+                )
+                continue
+            path = " ".join(f"{px(x):.1f},{py(y, s.right):.1f}" for x, y in run)
+            parts.append(
+                f'<polyline fill="none" stroke="{color}" stroke-width="2"{dash} points="{path}"/>'
+            )
         for k, x, y in pts if dots else ():
             cx, cy = px(x), py(y, s.right)
             err = _error(s, k)

@@ -33,6 +33,8 @@ class Table:
     rows: list[list[str]]
     #: Column groups for a second header row: ``[(label, span), ...]``.
     groups: list[tuple[str, int]] | None = None
+    #: One line shown under the table (a legend).
+    note: str | None = None
 
 
 def fmt(value: float | int | None, digits: int = 2) -> str:
@@ -79,8 +81,10 @@ def _table(
 
 def report_tables(report: Report) -> list[Table]:
     """Run summary, one latency table per metric, token counts and throughput, one row per
-    benchmark; then one row per stage of the staged benchmarks, the prompt cache and the
-    sessions (only for benchmarks that have them)."""
+    benchmark; then one row per stage of the staged benchmarks, the prompt cache, the
+    sessions and the server's view (only for benchmarks that have them)."""
+    from guidellm.outputs.server_tables import server_tables
+
     bms = report.benchmarks
 
     def summary_row(b: Benchmark) -> list[str]:
@@ -145,7 +149,9 @@ def report_tables(report: Report) -> list[Table]:
             throughput_row,
         ),
     ]
-    return tables + _stage_tables(bms) + _cache_tables(bms) + session_tables(bms)
+    return (
+        tables + _stage_tables(bms) + _cache_tables(bms) + session_tables(bms) + server_tables(bms)
+    )
 
 
 #: The latency tables: (title, metric, decimals). One metric per table, so that five

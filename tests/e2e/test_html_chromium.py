@@ -9,6 +9,8 @@ the detectors work on a page that misbehaves on purpose. The screenshot is kept 
 
 from __future__ import annotations
 
+import html
+import json
 import re
 import shutil
 import socket
@@ -21,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from reportdata import capacity_report, compile_results, result, sweep_report
+from reportdata import capacity_report, compile_results, result, server_report, sweep_report
 
 from guidellm.outputs.html import HTMLWriter
 
@@ -249,5 +251,100 @@ def test_capacity_marker_and_point_labels_render_offline(
     section = dom.split('<section class="capacity" id="capacity"', 1)[1].split("</section>")[0]
     assert "Saturation point: 10.3 requests/s (between 8.0 and 12.0; benchmark 2)" in section
     assert section.count('<tr class="probe fail">') == 2
+    assert console_lines(proc.stderr) == []
+    assert trap.page_requests() == [], trap.requests
+
+
+# Appended to a copy of the page after its own script: the browser measures each over-time
+# chart of benchmark 1 and each of its lines, and writes what it found on the root element.
+PROBE = """<script>
+var found = {};
+document.querySelectorAll('section.over-time[data-benchmark="1"] figure').forEach(function (f) {
+  var box = f.querySelector('svg').getBoundingClientRect();
+  found[f.querySelector('figcaption').textContent] = {
+    width: box.width,
+    height: box.height,
+    lines: Array.prototype.map.call(f.querySelectorAll('g.series polyline'), function (p) {
+      var b = p.getBBox();
+      return [p.closest('g.series').getAttribute('data-series'), b.width, b.height];
+    }),
+    lone: f.querySelectorAll('circle.lone').length
+  };
+});
+document.documentElement.setAttribute('data-probe', JSON.stringify(found));
+</script>"""
+
+SERVER_CHARTS = [
+    "constant 8/s: server queue (requests running and waiting)",
+    "constant 8/s: KV-cache usage",
+    "constant 8/s: client CPU and event-loop lag",
+]
+
+
+def test_server_charts_and_tables_render_offline(chromium: str, trap: Trap, tmp_path: Path) -> None:
+    """Two benchmarks, the second with the server's view (one failed scrape): its over-time
+    section holds the server's queue, KV-cache and client charts after the TTFT chart, the
+    browser lays every line out, the failed scrape breaks the lines, the server's tables are
+    there, with no console message and no request; the first benchmark is unchanged."""
+    page = tmp_path / "server.html"
+    report = server_report((4.0, 8.0), scraped=[1])
+    HTMLWriter(page).write(report)
+    proc = run_chromium(chromium, trap, page, tmp_path / "profile", "--dump-dom")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    dom = proc.stdout
+    assert 'data-ready="1"' in dom, "the report's script did not run to its end"
+    sections = {
+        s.split('"', 1)[0]: s.split("</section>", 1)[0]
+        for s in dom.split('<section class="over-time" data-benchmark="')[1:]
+    }
+    assert sections["0"].count("<svg") == 3
+    scraped = sections["1"]
+    captions = re.findall(r"<figcaption>([^<]*)</figcaption>", scraped)
+    assert captions[2:] == ["constant 8/s: TTFT and ITL over time", *SERVER_CHARTS]
+    for title in SERVER_CHARTS:
+        assert f'role="img" aria-label="{title}"' in scraped
+    for table in ("Server (its own metrics", "TTFT ms: the server", "Cross-check"):
+        assert f"<h2>{table}" in dom
+    assert "<td>NO</td>" in dom
+    assert console_lines(proc.stderr) == []
+    assert trap.page_requests() == [], trap.requests
+
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.read_text().replace("</body>", PROBE + "</body>"))
+    proc = run_chromium(chromium, trap, probe, tmp_path / "profile2", "--dump-dom")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    found = json.loads(html.unescape(re.search(r'data-probe="([^"]*)"', proc.stdout)[1]))
+    assert len(found) == 6
+    for title in SERVER_CHARTS:
+        chart = found[title]
+        assert chart["width"] > 200 and chart["height"] > 100, (title, chart)
+        assert chart["lines"] and all(w > 0 and h >= 0 for _, w, h in chart["lines"]), chart
+    # A failed scrape at 1.95 s: each server series has a lone first sample, then one line.
+    queue = found[SERVER_CHARTS[0]]
+    assert sorted(name for name, _, _ in queue["lines"]) == ["running", "waiting"]
+    assert queue["lone"] == 2
+    assert found[SERVER_CHARTS[1]]["lone"] == 1
+    client = found[SERVER_CHARTS[2]]
+    assert sorted(name for name, _, _ in client["lines"]) == ["client CPU", "worst loop lag"]
+    assert console_lines(proc.stderr) == []
+    assert trap.page_requests() == [], trap.requests
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "html-server-report.png"
+    shot.unlink(missing_ok=True)
+    proc = run_chromium(
+        chromium,
+        trap,
+        page,
+        tmp_path / "profile3",
+        f"--screenshot={shot}",
+        "--window-size=1280,3800",
+        "--hide-scrollbars",
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    data = shot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert struct.unpack(">II", data[16:24]) == (1280, 3800)
+    assert len(data) > 50_000
     assert console_lines(proc.stderr) == []
     assert trap.page_requests() == [], trap.requests

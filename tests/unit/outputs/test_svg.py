@@ -62,3 +62,34 @@ def test_error_bars_and_marks_stay_inside_the_plot() -> None:
     [mark_x] = re.findall(r'class="capacity-marker".*?<line x1="([\d.]+)"', svg)
     assert 64 <= float(mark_x) <= 560 - 16
     assert "<title>a: 2 → 20 ms (95 % CI 15 to 41 ms)</title>" in svg
+
+
+def _polylines(svg: str) -> list[list[tuple[float, float]]]:
+    return [
+        [(float(x), float(y)) for x, y in (p.split(",") for p in points.split())]
+        for points in re.findall(r'<polyline[^>]* points="([^"]*)"', svg)
+    ]
+
+
+def test_a_missing_sample_breaks_a_gapped_line() -> None:
+    ys = [1.0, 2.0, None, 3.0, 4.0, None, 5.0]
+    xs = list(range(len(ys)))
+    gapped = line_chart("t", [Series("a", xs, ys, gaps=True)], x_label="x", y_label="y", dots=False)
+    runs = _polylines(gapped)
+    assert [len(r) for r in runs] == [2, 2]  # 0-1 and 3-4; 6 alone
+    assert runs[0][-1][0] < runs[1][0][0]  # in time order
+    assert gapped.count('<circle class="lone"') == 1
+    # Without gaps the same samples are one line stepping over the missing ones.
+    joined = line_chart("t", [Series("a", xs, ys)], x_label="x", y_label="y", dots=False)
+    assert [len(r) for r in _polylines(joined)] == [5]
+    assert "<circle" not in joined
+
+
+def test_x_range_widens_the_axis() -> None:
+    def ticks(svg: str) -> list[str]:
+        return re.findall(r'y="272" text-anchor="middle">([^<]*)<', svg)
+
+    series = [Series("a", [2, 3], [1.0, 2.0])]
+    assert ticks(line_chart("t", series, x_label="x", y_label="y"))[0] != "0"
+    wide = ticks(line_chart("t", series, x_label="x", y_label="y", x_range=(0.0, 10.0)))
+    assert wide[0] == "0" and float(wide[-1]) >= 10
