@@ -71,7 +71,7 @@ def stream_usage(url: str, path: str, body: dict[str, Any]) -> tuple[dict[str, A
 
 
 def test_counters_equal_what_the_client_received(serve: Any) -> None:
-    url = serve(process=True, ttft_ms=20, itl_ms=1, output_tokens=6, seed=3)
+    url = serve(process=True, ttft_ms=50, itl_ms=10, output_tokens=6, seed=3)
     chat = {"messages": [{"role": "user", "content": "tell me a short story"}]}
     text = {"prompt": "one two three four five six seven eight nine ten"}
     cases = [
@@ -111,15 +111,15 @@ def test_counters_equal_what_the_client_received(serve: Any) -> None:
         assert value(m, f"vllm:{name}_seconds_bucket", le="+Inf") == n
     assert value(m, "vllm:request_queue_time_seconds_sum") == 0.0  # no max_concurrency
     ttft = value(m, "vllm:time_to_first_token_seconds_sum") / n
-    assert 0.0199 <= ttft < 0.030, ttft
-    assert value(m, "vllm:time_to_first_token_seconds_bucket", le="0.02") < n  # all >= 20 ms
+    assert 0.0499 <= ttft < 0.065, ttft
+    assert value(m, "vllm:time_to_first_token_seconds_bucket", le="0.04") == 0  # all >= 50 ms
     assert value(m, "vllm:e2e_request_latency_seconds_sum") > value(
         m, "vllm:time_to_first_token_seconds_sum"
     )
     assert value(m, "vllm:inter_token_latency_seconds_count") == gaps
     itl = value(m, "vllm:inter_token_latency_seconds_sum") / gaps
     # the mean write gap: (last - first write) per stream, so a late first token shortens it
-    assert 0.0007 <= itl < 0.0015, itl
+    assert 0.007 <= itl < 0.013, itl
     assert value(m, "vllm:kv_cache_usage_perc") == 0.0
 
 
