@@ -16,8 +16,9 @@ def mock_requests(url: str) -> int:
     """The generation requests the mock server at ``url`` has received."""
     with urllib.request.urlopen(url + "/metrics", timeout=5) as resp:
         for line in resp.read().decode().splitlines():
-            if line.startswith("guidellm_mock_requests_total "):
-                return int(line.split()[1])
+            series, _, value = line.rpartition(" ")  # name{model_name="..."} N
+            if series.split("{")[0] == "guidellm_mock_requests_total":
+                return int(value)
     raise AssertionError("no request counter")
 
 

@@ -32,6 +32,8 @@ _SETTINGS: tuple[tuple[str, str, type, str], ...] = (
      "Prefix cache block size in tokens; only whole leading blocks hit."),
     ("prefix_cache_blocks", "--prefix-cache-blocks", int,
      "Blocks the prefix cache holds (LRU, per server process; 0: no cache)."),
+    ("kv_cache_tokens", "--kv-cache-tokens", int,
+     "KV cache size /metrics models usage against (0: max-concurrency slots)."),
     ("model", "--model", str, "Model name in /v1/models; requests naming another get a 404."),
     ("seed", "--seed", int, "Seed of every draw: same seed + request order, same answers."),
     ("error_500_rate", "--error-500-rate", float, "Share of requests answered with HTTP 500."),
@@ -97,6 +99,7 @@ def mock_server(host: str, port: int, protocol: str, grpc_dialect: str, **settin
         for field, flag in (
             ("max_concurrency", "--max-concurrency"),
             ("prefill_ms_per_token", "--prefill-ms-per-token"),
+            ("kv_cache_tokens", "--kv-cache-tokens"),
         ):
             if getattr(config, field):
                 from guidellm.errors import UserError

@@ -89,6 +89,8 @@ class MockServerConfig:
     exceed 1. ``retry_after_s`` is the ``Retry-After`` header of the 429 answers.
     ``prefill_ms_per_token`` is added to the TTFT per prompt token not found in the prefix
     cache of ``prefix_cache_blocks`` blocks of ``prefix_block_tokens`` tokens (0 blocks: none).
+    ``kv_cache_tokens`` sizes the KV cache that ``/metrics`` models (0: from
+    ``max_concurrency``); it admits and delays nothing.
     """
 
     ttft_ms: float = 50.0
@@ -104,6 +106,7 @@ class MockServerConfig:
     prefill_ms_per_token: float = 0.0
     prefix_block_tokens: int = 16
     prefix_cache_blocks: int = 65536
+    kv_cache_tokens: int = 0
     error_500_rate: float = 0.0
     error_429_rate: float = 0.0
     retry_after_s: int = 1
@@ -122,7 +125,8 @@ class MockServerConfig:
                     f"pass e.g. {_flag(name)} 10."
                 )
         for name in ("output_tokens", "reasoning_tokens", "max_concurrency", "retry_after_s",
-                     "seed", "prefix_block_tokens", "prefix_cache_blocks"):  # fmt: skip
+                     "seed", "prefix_block_tokens", "prefix_cache_blocks",
+                     "kv_cache_tokens"):  # fmt: skip
             value = getattr(self, name)
             minimum = 1 if name in ("output_tokens", "prefix_block_tokens") else 0
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:

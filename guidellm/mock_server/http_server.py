@@ -8,6 +8,8 @@ pre-rendered bytes; every token is written from a :class:`DeadlineScheduler` cal
 
 Routes: ``GET /health``, ``GET /metrics``, ``GET /v1/models``, ``POST /v1/completions`` and
 ``POST /v1/chat/completions`` (streaming SSE with one token per chunk, or one JSON answer).
+``/metrics`` speaks vLLM's names (:mod:`guidellm.mock_server.metrics`); the gauges are read
+from the connections' running requests at each scrape.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from bisect import bisect_left
 from dataclasses import replace
 from typing import Any
 
@@ -36,6 +39,7 @@ from guidellm.mock_server.http_framing import (
     error_body,
     response_head,
 )
+from guidellm.mock_server.metrics import ITL_BUCKETS, MockMetrics, RunningRequest
 from guidellm.mock_server.prefix_cache import PrefixCache, prompt_token_sequence
 from guidellm.mock_server.timers import DeadlineScheduler
 
@@ -58,6 +62,11 @@ class MockHTTPState:
         self.scheduler = scheduler
         self.requests = 0
         self.gate = CapacityGate(config.max_concurrency)
+        self.metrics = MockMetrics(
+            config.model,
+            max_concurrency=config.max_concurrency,
+            kv_cache_tokens=config.kv_cache_tokens,
+        )
         self.prefix_cache = (
             PrefixCache(config.prefix_block_tokens, config.prefix_cache_blocks)
             if config.prefix_cache_blocks > 0
@@ -87,13 +96,20 @@ class MockHTTPState:
             conn.abort()
         self.connections.clear()
 
-
-#: Generation requests received (valid bodies), generating now, waiting for a slot.
-_METRICS = (
-    b"# TYPE guidellm_mock_requests_total counter\nguidellm_mock_requests_total %d\n"
-    b"# TYPE guidellm_mock_requests_running gauge\nguidellm_mock_requests_running %d\n"
-    b"# TYPE guidellm_mock_requests_waiting gauge\nguidellm_mock_requests_waiting %d\n"
-)
+    def render_metrics(self) -> bytes:
+        """``/metrics`` now: the counters, and the gauges read from the running requests."""
+        now = time.monotonic()
+        held = 0
+        for conn in self.connections:
+            job = conn.job if isinstance(conn, _Connection) else None
+            if job is not None:
+                held += job.prompt_tokens + job.generated(now)
+        return self.metrics.render(
+            requests=self.requests,
+            running=self.gate.active,
+            waiting=len(self.gate.waiting),
+            held_tokens=held,
+        )
 
 
 class _Connection(HTTPConnection):
@@ -102,7 +118,8 @@ class _Connection(HTTPConnection):
     def __init__(self, state: MockHTTPState) -> None:
         super().__init__(state.connections)
         self.state = state
-        self.slot = False  # holds a CapacityGate slot (a generation in progress)
+        # the request holding a CapacityGate slot (a generation in progress)
+        self.job: RunningRequest | None = None
         # the prefix-cache blocks of the request in progress, until its prefill is done
         self.prefill: list[int] | None = None
 
@@ -125,8 +142,13 @@ class _Connection(HTTPConnection):
             self._prefilled()
 
     def _release(self) -> None:
-        if self.slot:
-            self.slot = False
+        """The request in progress ends (done, faulted or its client gone): its slot frees."""
+        job = self.job
+        if job is not None:
+            self.job = None
+            metrics = self.state.metrics
+            metrics.prompt_tokens += job.prompt_tokens
+            metrics.generation_tokens += job.returned()
             self.state.gate.leave()
 
     def _dispatch(self, req: Request) -> None:
@@ -140,8 +162,7 @@ class _Connection(HTTPConnection):
             self._finish(keep)
             return
         if req.path == b"/metrics":  # Prometheus text: what the server itself counted
-            gate = state.gate
-            text = _METRICS % (state.requests, gate.active, len(gate.waiting))
+            text = state.render_metrics()
             self._write_simple(200, text, keep, content_type=b"text/plain; version=0.0.4")
             self._finish(keep)
             return
@@ -225,18 +246,23 @@ class _Connection(HTTPConnection):
             stream_options.get("include_usage")
         )
 
+        received = req.arrival
+        metrics = state.metrics
+
         def start(waited: bool) -> bool:
             if self.closed:
                 return False
             if waited:  # queued behind max_concurrency: the server starts on it now
                 req.arrival = time.monotonic()
-            self.slot = True
+            metrics.started(prompt_tokens + plan.total)
             # the cache as it is now, holding the prompts whose prefill is done; this prompt's
             # blocks go in at its first token (_prefilled), so a concurrent twin misses
             cached_tokens = 0
             hashes: list[int] = []
             if cache is not None and tokens is not None:
                 cached_tokens, hashes = cache.admit(tokens)
+                metrics.prefix_queries += prompt_tokens
+                metrics.prefix_hits += cached_tokens
             run = plan
             if config.prefill_ms_per_token:
                 prefill_s = config.prefill_ms_per_token * (prompt_tokens - cached_tokens) / 1000
@@ -244,10 +270,11 @@ class _Connection(HTTPConnection):
             if hashes:
                 self.prefill = hashes
             if stream:
-                _Stream(
+                self.job = _Stream(
                     self,
                     req,
                     run,
+                    received,
                     chat=chat,
                     reasoning=reasoning,
                     prompt_tokens=prompt_tokens,
@@ -256,6 +283,7 @@ class _Connection(HTTPConnection):
                     hit_limit=hit_limit,
                 )
             else:
+                self.job = RunningRequest(req, run, prompt_tokens, received)
                 answer = _full_answer(
                     state,
                     plan=run,
@@ -268,12 +296,12 @@ class _Connection(HTTPConnection):
                 if hashes:
                     state.scheduler.call_at(req.arrival + run.ttft_s, self._prefill_due, hashes)
                 deadline = req.arrival + run.duration_s
-                state.scheduler.call_at(deadline, self._answer, run, answer, keep)
+                state.scheduler.call_at(deadline, self._answer, run, answer, keep, hit_limit)
             return True
 
         state.gate.enter(start)
 
-    def _answer(self, plan: RequestPlan, answer: bytes, keep: bool) -> None:
+    def _answer(self, plan: RequestPlan, answer: bytes, keep: bool, hit_limit: bool) -> None:
         if self.closed:
             return
         self._prefilled()  # already done at its first-token time, unless that timer is late
@@ -291,6 +319,18 @@ class _Connection(HTTPConnection):
             self._write(response_head(200, headers, keep) + answer)
         else:
             self._write_simple(200, answer, keep)
+            job = self.job
+            if job is not None:  # a whole answer (no_done means nothing without a stream)
+                job.sent = plan.total
+                ttft_s = job.req.arrival + plan.ttft_s - job.received  # by the schedule
+                metrics = self.state.metrics
+                metrics.succeeded(
+                    length=hit_limit,
+                    queue_s=job.queue_s,
+                    ttft_s=ttft_s,
+                    e2e_s=time.monotonic() - job.received,
+                )
+                metrics.itl.observe(plan.itl_s, plan.total - 1)
         self._release()
         self._finish(keep)
 
@@ -343,22 +383,27 @@ def _full_answer(
     )
 
 
-class _Stream:
-    """One streaming answer: headers now, then one SSE chunk per token on its deadline."""
+class _Stream(RunningRequest):
+    """One streaming answer: headers now, then one SSE chunk per token on its deadline.
+
+    For ``/metrics`` it notes when each write went out: the first gives the TTFT, the gap
+    since the previous write one inter-token latency (tokens written together: gaps of 0),
+    gathered in ``itl`` (its buckets) and kept only if the stream completes normally.
+    """
 
     __slots__ = (
         "cached_tokens",
         "chat",
         "conn",
+        "first_at",
         "head",
         "hit_limit",
         "include_usage",
+        "itl",
         "k",
+        "last_at",
         "last_tail",
-        "plan",
-        "prompt_tokens",
         "reasoning",
-        "req",
         "tail",
     )
 
@@ -367,6 +412,7 @@ class _Stream:
         conn: _Connection,
         req: Request,
         plan: RequestPlan,
+        received: float,
         *,
         chat: bool,
         reasoning: int,
@@ -375,16 +421,17 @@ class _Stream:
         include_usage: bool,
         hit_limit: bool,
     ) -> None:
+        super().__init__(req, plan, prompt_tokens, received)
         self.conn = conn
-        self.req = req
-        self.plan = plan
         self.chat = chat
         self.reasoning = reasoning
-        self.prompt_tokens = prompt_tokens
         self.cached_tokens = cached_tokens
         self.include_usage = include_usage
         self.hit_limit = hit_limit
         self.k = 0
+        self.first_at = self.last_at = 0.0
+        # only a stream without a fault can complete normally and be observed
+        self.itl: list[int] | None = [0] * (len(ITL_BUCKETS) + 1) if plan.fault is None else None
         state = conn.state
         if chat:
             self.head = _CHAT_HEAD % (plan.index, state.created, state.model_json)
@@ -405,6 +452,24 @@ class _Stream:
         ]
         conn._write(response_head(200, headers, req.keep_alive))
         state.scheduler.call_at(req.arrival + plan.ttft_s, self._first)
+
+    def generated(self, now: float) -> int:
+        return self.k
+
+    def returned(self) -> int:
+        return self.k
+
+    def _wrote(self, now: float, tokens: int) -> None:
+        """``tokens`` token events went out at ``now`` (for the latency histograms)."""
+        itl = self.itl
+        if itl is None or not tokens:
+            return
+        if self.first_at:
+            itl[bisect_left(ITL_BUCKETS, now - self.last_at)] += 1
+        else:
+            self.first_at = now
+        itl[0] += tokens - 1  # written together: no time between them
+        self.last_at = now
 
     def _first(self) -> None:
         """The first token is due: the prefill is done, then tokens flow as usual."""
@@ -431,6 +496,7 @@ class _Stream:
         fault = plan.fault
         total = plan.total
         out: list[bytes] = []
+        first = self.k
         while True:
             k = self.k
             if fault is not None and k == plan.fault_at:
@@ -450,13 +516,15 @@ class _Stream:
             if k == total and (plan.fault_at < total or fault in (None, "no_done")):
                 break
             deadline = self.req.arrival + plan.due(k)
-            if deadline > time.monotonic() + DeadlineScheduler.EARLY_S:
+            now = time.monotonic()
+            if deadline > now + DeadlineScheduler.EARLY_S:
                 conn._write(b"".join(out))
+                self._wrote(now, k - first)
                 conn.state.scheduler.call_at(deadline, self._tick)
                 return
-        self._end(b"".join(out))
+        self._end(b"".join(out), self.k - first)
 
-    def _end(self, out: bytes) -> None:
+    def _end(self, out: bytes, tokens: int) -> None:
         """The last token(s), then the usage event, [DONE] and the end of the chunked body."""
         conn = self.conn
         if self.include_usage:
@@ -468,6 +536,18 @@ class _Stream:
         if self.plan.fault != "no_done":
             out += chunk(b"data: [DONE]\n\n")
         conn._write(out + b"0\r\n\r\n")
+        itl = self.itl
+        if itl is not None and not conn.closed:  # completed normally: observe it
+            now = time.monotonic()
+            self._wrote(now, tokens)
+            metrics = conn.state.metrics
+            metrics.succeeded(
+                length=self.hit_limit,
+                queue_s=self.queue_s,
+                ttft_s=self.first_at - self.received,
+                e2e_s=now - self.received,
+            )
+            metrics.itl.add(itl, self.last_at - self.first_at)
         conn._release()
         conn._finish(self.req.keep_alive)
 

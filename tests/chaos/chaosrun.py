@@ -43,8 +43,9 @@ def server_count(url: str) -> int:
     """The server's own count of generation requests (its ``/metrics``)."""
     with urllib.request.urlopen(url + "/metrics", timeout=5) as resp:
         for line in resp.read().decode().splitlines():
-            if line.startswith(("guidellm_mock_requests_total ", "hostile_requests_total ")):
-                return int(float(line.split()[1]))
+            series, _, value = line.rpartition(" ")  # name{labels} N, or name N
+            if series.split("{")[0] in ("guidellm_mock_requests_total", "hostile_requests_total"):
+                return int(float(value))
     raise AssertionError(f"{url}/metrics has no request counter")
 
 

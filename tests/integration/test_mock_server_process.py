@@ -126,6 +126,8 @@ def test_cli_serves_until_sigterm() -> None:
         (["--prefix-block-tokens", "0"], "prefix_block_tokens must be an integer >= 1"),
         (["--prefix-cache-blocks", "-1"], "pass e.g. --prefix-cache-blocks 1."),
         (["--protocol", "grpc", "--prefill-ms-per-token", "1"], "--prefill-ms-per-token applies"),
+        (["--kv-cache-tokens", "-1"], "kv_cache_tokens must be an integer >= 0"),
+        (["--protocol", "grpc", "--kv-cache-tokens", "8"], "--kv-cache-tokens applies"),
     ],
 )
 def test_cli_bad_values_exit_2_with_one_line(args: list[str], fragment: str) -> None:
