@@ -274,19 +274,22 @@ def _crosscheck(
         "client successful vs server finished; tolerance: errored + incomplete requests "
         "(the server's count of those depends on when it saw the failure)",
     )
-    for name, client in (
-        ("output_tokens", totals.output_tokens),
-        ("prompt_tokens", totals.prompt_tokens),
+    for name, client, server, mean in (
+        ("output_tokens", totals.output_tokens, counters.get("generation_tokens"), per_request),
+        (
+            "prompt_tokens",
+            totals.prompt_tokens,
+            counters.get("prompt_tokens"),
+            totals.prompt_tokens / finished if finished else 0.0,
+        ),
     ):
-        server = counters.get("generation_tokens" if name == "output_tokens" else name)
-        slack = totals.incomplete * (per_request if name == "output_tokens" else 0.0)
         count_row(
             name,
             client,
             server,
-            math.ceil(0.005 * client + slack),
-            "every result of the benchmark; tolerance: 0.5 % plus the tokens a cut-off "
-            "request may have generated unseen",
+            math.ceil(0.005 * client + totals.incomplete * mean),
+            "every result of the benchmark; tolerance: 0.5 % plus a mean request's tokens per "
+            "incomplete request (the server may or may not have processed a cut-off one)",
         )
     ttft = histograms.get("ttft", {}).get("mean_ms")
     if totals.ttft_mean_ms is not None and ttft is not None:

@@ -348,3 +348,94 @@ def test_server_charts_and_tables_render_offline(chromium: str, trap: Trap, tmp_
     assert len(data) > 50_000
     assert console_lines(proc.stderr) == []
     assert trap.page_requests() == [], trap.requests
+
+
+def test_the_mock_servers_queue_and_kv_cache_rise_past_its_limit(
+    chromium: str, trap: Trap, tmp_path: Path
+) -> None:
+    """A real run against the mock (4 requests at once, the rest queued): below the limit
+    nothing waits; at 12 streams the waiting queue and the KV cache climb, in the report's
+    JSON series and in the HTML charts a real browser draws."""
+    import os
+    import subprocess
+    import sys
+
+    from guidellm.benchmark.report import Report
+    from guidellm.mock_server import MockServer, MockServerConfig
+
+    config = MockServerConfig(
+        ttft_ms=20, itl_ms=5, output_tokens=40, output_tokens_std=0, max_concurrency=4
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GUIDELLM_")}
+    with MockServer(config) as url:
+        proc = subprocess.run(
+            [sys.executable, "-m", "guidellm", "run", "--target", url, "--profile", "concurrent",
+             "--rate", "2,12", "--max-seconds", "3", "--data", "prompt_tokens=64,output_tokens=40",
+             "--data-args", "ignore_eos=true", "--server-metrics-interval", "250ms",
+             "--outputs", "json,html", "--output-dir", str(tmp_path), "--disable-progress"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    below, above = (b.server for b in Report.load(tmp_path / "benchmarks.json").benchmarks)
+    assert below is not None and above is not None and above.server == "vllm"
+    assert below.gauges["requests_waiting"].max == 0
+    assert above.gauges["requests_running"].max == 4
+    assert (above.gauges["requests_waiting"].max or 0) >= 6
+    kv_below, kv_above = below.gauges["kv_cache_usage"].max, above.gauges["kv_cache_usage"].max
+    assert kv_below is not None and kv_above is not None and kv_above > 1.5 * kv_below
+    waiting = [v for v in above.series.values["requests_waiting"] if v is not None]
+    assert waiting[0] == 0 and max(waiting) >= 6  # from an empty queue (the baseline) up
+
+    page = tmp_path / "benchmarks.html"
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.read_text().replace("</body>", LEVELS + "</body>"))
+    proc = run_chromium(chromium, trap, probe, tmp_path / "profile", "--dump-dom")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    found = json.loads(html.unescape(re.search(r'data-probe="([^"]*)"', proc.stdout)[1]))
+    # On screen, y grows downwards: a higher level is a smaller y.
+    for number in (0, 1):
+        queue = found[f"{number}: requests running and waiting"]
+        assert sorted(queue["lines"]) == ["running", "waiting"], queue
+        assert all(width > 200 for width in queue["widths"].values()), queue
+    low = found["0: requests running and waiting"]["lines"]
+    high = found["1: requests running and waiting"]["lines"]
+    zero = found["0: requests running and waiting"]["zero"]
+    assert low["waiting"] == pytest.approx(zero, abs=1)  # nothing waits
+    zero = found["1: requests running and waiting"]["zero"]
+    assert high["waiting"] < high["running"] < zero - 10  # the queue outgrows what runs
+    kv = found["1: KV-cache usage"]
+    assert kv["lines"]["KV-cache usage"] < kv["zero"] - 10
+    assert console_lines(proc.stderr) == []
+    assert trap.page_requests() == [], trap.requests
+
+
+# For each benchmark's server charts: each line's mean height on screen (its bounding box's
+# middle, in page pixels), its width, and where the chart's zero tick sits (``zero``).
+LEVELS = """<script>
+var found = {};
+document.querySelectorAll('section.over-time').forEach(function (s) {
+  var n = s.getAttribute('data-benchmark');
+  s.querySelectorAll('figure').forEach(function (f) {
+    var caption = f.querySelector('figcaption').textContent;
+    var name = caption.indexOf('server queue') >= 0 ? 'requests running and waiting'
+      : caption.indexOf('KV-cache') >= 0 ? 'KV-cache usage' : null;
+    if (!name) { return; }
+    var lines = {}, widths = {};
+    f.querySelectorAll('g.series').forEach(function (g) {
+      var p = g.querySelector('polyline');
+      if (!p) { return; }
+      var b = p.getBoundingClientRect();
+      lines[g.getAttribute('data-series')] = b.top + b.height / 2;
+      widths[g.getAttribute('data-series')] = b.width;
+    });
+    found[n + ': ' + name] = {lines: lines, widths: widths};
+    f.querySelectorAll('text.tick').forEach(function (t) {
+      if (t.textContent === '0' && t.getAttribute('text-anchor') === 'end') {
+        var box = t.getBoundingClientRect();
+        found[n + ': ' + name].zero = box.top + box.height / 2;
+      }
+    });
+  });
+});
+document.documentElement.setAttribute('data-probe', JSON.stringify(found));
+</script>"""
