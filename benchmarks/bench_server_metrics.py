@@ -8,7 +8,9 @@ gauges, counters and histograms with two label sets, like a two-engine server. T
 ``--server-metrics off`` and ``--server-metrics URL`` (every ``--interval``), and reports for
 each: requests, the whole tool's CPU seconds (user+sys of every guidellm process, start-up
 included) per second of run and per request, and the scrapes the report counted. Also times
-one parse of the exposition.
+one parse of the exposition, and the scraper alone: ``Telemetry`` scraping the endpoint (in a
+child process here) every 100 ms for ``--direct-seconds`` in this process, whose CPU time
+over the scrapes is the cost of one scrape, everything included (HTTP, parse, storage).
 
     .venv/bin/python benchmarks/bench_server_metrics.py [--rate 500] [--seconds 20] [--repeat 2]
 
@@ -82,6 +84,43 @@ def metrics_server(body: bytes) -> tuple[ThreadingHTTPServer, str]:
     return server, f"http://127.0.0.1:{server.server_address[1]}/metrics"
 
 
+def direct_cost(body: bytes, seconds: float) -> dict[str, Any]:
+    """CPU per scrape of the real scraper, the endpoint served by a child process."""
+    from guidellm.telemetry.catalog import BUILTIN_CATALOGS
+    from guidellm.telemetry.scraper import Telemetry
+
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "metrics").write_bytes(body)
+        child = subprocess.Popen(
+            [sys.executable, "-m", "http.server", "0", "--bind", "127.0.0.1", "-d", tmp],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        )  # fmt: skip
+        try:
+            line = child.stdout.readline() if child.stdout else ""
+            port = int(line.split(" port ")[1].split()[0])
+            url = f"http://127.0.0.1:{port}/metrics"
+            telemetry = Telemetry([url], BUILTIN_CATALOGS, interval=0.1)
+            telemetry.start()
+            # From the first answer on: the imports and the first (reference) parse are once
+            # per run, not per scrape.
+            telemetry.wait_scraped_after(0.0, 5.0)
+            first = len(telemetry.logs[0].rows)
+            cpu0 = time.process_time()
+            time.sleep(seconds)
+            cpu = time.process_time() - cpu0
+            scrapes = len(telemetry.logs[0].rows) - first
+            telemetry.close()
+        finally:
+            child.terminate()
+            child.wait(5)
+    per_scrape = cpu / max(scrapes, 1) * 1000
+    return {
+        "direct_scrapes": scrapes,
+        "direct_cpu_ms_per_scrape": round(per_scrape, 3),
+        "percent_of_a_core_at_1s": round(per_scrape / 10, 3),
+    }
+
+
 def run(url: str, metrics: str, args: argparse.Namespace, work: Path, name: str) -> dict[str, Any]:
     out = work / f"{name}.json"
     cmd = [
@@ -124,6 +163,7 @@ def main() -> None:
     ap.add_argument("--interval", default="1s")
     ap.add_argument("--lines", type=int, default=700)
     ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--direct-seconds", type=float, default=10.0)
     args = ap.parse_args()
     body = vllm_exposition(args.lines)
     from guidellm.telemetry.exposition import fast_values, parse_exposition
@@ -140,6 +180,7 @@ def main() -> None:
     print(json.dumps({"exposition_lines": body.count(b"\n"), "bytes": len(body),
                       "first_parse_cpu_ms": round(reference_ms, 2),
                       "later_parse_cpu_ms": round(fast_ms, 3)}))  # fmt: skip
+    print(json.dumps(direct_cost(body, args.direct_seconds)), flush=True)
     server, metrics_url = metrics_server(body)
     rows = []
     try:
@@ -153,6 +194,8 @@ def main() -> None:
         server.shutdown()
     for name in ("off", "scraped"):
         mine = [r for r in rows if r["case"].startswith(name)]
+        if not mine:
+            continue
         cpu = sum(r["cpu_s"] for r in mine) / len(mine)
         share = sum(r["cpu_percent_of_a_core"] for r in mine) / len(mine)
         print(f"{name}: mean CPU {cpu:.3f} s per run, {share:.2f} % of a core")
