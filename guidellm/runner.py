@@ -282,8 +282,13 @@ class Runner:
     def _telemetry(self) -> tuple[Telemetry | None, dict[str, Any]]:
         """The scraper of the server's metrics this run uses (``None``: none) and what the
         report says about it. ``auto`` asks the target's ``/metrics`` once, before the load."""
-        from guidellm.redact import mask_url, remember_url_secrets
-        from guidellm.telemetry.endpoints import metrics_url_for, parse_setting, probe
+        from guidellm.telemetry.endpoints import (
+            metrics_url_for,
+            parse_setting,
+            probe,
+            remember,
+            shown_url,
+        )
         from guidellm.telemetry.scraper import Telemetry
 
         c = self.config
@@ -302,8 +307,8 @@ class Runner:
             urls = list(setting)
             info["setting"] = "urls"
         for url in urls:
-            remember_url_secrets(url)
-        shown = [mask_url(url) for url in urls]
+            remember(url)
+        shown = [shown_url(url) for url in urls]
         info.update({"endpoints": shown, "interval_s": c.server_metrics_interval})
         self.say(
             f"server metrics: scraping {', '.join(shown)} every {c.server_metrics_interval:g} s"

@@ -163,7 +163,7 @@ class Benchmarker:
         self.say = on_message or (lambda _line: None)
         self.telemetry = telemetry
         #: Per benchmark: its perf-clock span and the client's totals, for the server view.
-        self._spans: list[tuple[float, float, ClientTotals]] = []
+        self._spans: list[tuple[float, float, float, ClientTotals]] = []
         self.benchmarks: list[Benchmark] = []
         self.summaries: list[ScheduleSummary] = []
         self.exit_code = 0
@@ -240,18 +240,25 @@ class Benchmarker:
         telemetry = self.telemetry
         if telemetry is None:
             return
-        from guidellm.telemetry.summary import summarize
+        from guidellm.telemetry.summary import summarize_run
 
         try:
             telemetry.close()
-            for benchmark, (start, end, totals) in zip(self.benchmarks, self._spans, strict=False):
-                server, warnings = summarize(telemetry, start, end, totals)
-                benchmark.server = server
-                benchmark.warnings.extend(warnings)
-                if self.journal is not None:
-                    self.journal.server_metrics(benchmark.id, server, warnings)
         except Exception as exc:  # the server's view must never cost the client's numbers
             sys.stderr.write(f"guidellm: server metrics not summarised: {_describe_error(exc)}\n")
+            return
+        views = summarize_run(telemetry, self._spans)
+        for benchmark, (server, warnings, error) in zip(self.benchmarks, views, strict=False):
+            if error is not None:
+                sys.stderr.write(
+                    f"guidellm: server metrics of benchmark {benchmark.id} not summarised: "
+                    f"{error}\n"
+                )
+                continue
+            benchmark.server = server
+            benchmark.warnings.extend(warnings)
+            if self.journal is not None:
+                self.journal.server_metrics(benchmark.id, server, warnings)
 
     def _interrupt_after_loop(self, signum: int, frame: Any) -> None:
         note_interrupt()
@@ -344,7 +351,7 @@ class Benchmarker:
         while strategy is not None and not self.exit_code:
             index = len(outcomes)
             if index:
-                await self._settle_scrapes(self._spans[-1][1] if self._spans else 0.0)
+                await self._settle_scrapes(self._spans[-1][2] if self._spans else 0.0)
             described = strategy.describe()
             sink = _Sink(self.journal, index)
             run = loop.create_task(
@@ -385,6 +392,9 @@ class Benchmarker:
                 ticker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await ticker
+            drained = time.perf_counter()  # every answer is in: the closing scrape may go
+            if self.telemetry is not None:
+                self.telemetry.scrape_now()
             self.summaries.append(summary)
             outcomes.append(
                 BenchmarkOutcome(
@@ -414,8 +424,6 @@ class Benchmarker:
             strategy = None if failed or self.exit_code else self.profile.next_strategy(outcomes)
             if strategy is None:
                 scheduler.pool.quit()
-            if self.telemetry is not None:
-                self.telemetry.scrape_now()
             benchmark = compiled or agg.compile(
                 start_time=summary.start_time, end_time=summary.end_time, client=client
             )
@@ -423,7 +431,7 @@ class Benchmarker:
                 from guidellm.telemetry.summary import ClientTotals
 
                 totals = ClientTotals.of(agg.running_tally, benchmark)
-                self._spans.append((summary.start_time, summary.end_time, totals))
+                self._spans.append((summary.start_time, summary.end_time, drained, totals))
             dropped = int(getattr(self.requests, "dropped", 0) or 0)
             if dropped > self._dropped:
                 first = getattr(self.requests, "first_dropped", None)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-__all__ = ["metrics_url_for", "parse_setting", "probe"]
+__all__ = ["metrics_url_for", "parse_setting", "probe", "remember", "shown_url"]
 
 
 def parse_setting(text: str) -> str | list[str]:
@@ -41,22 +41,40 @@ def metrics_url_for(target: str) -> str | None:
 
 
 def probe(url: str, timeout: float = 2.0) -> str | None:
-    """``None`` when ``url`` answers a Prometheus exposition, else why not (one phrase)."""
+    """``None`` when ``url`` answers a Prometheus exposition within ``timeout`` seconds in
+    total, else why not (one phrase)."""
     import httpx
 
     from guidellm.telemetry.exposition import ExpositionError, parse_exposition
+    from guidellm.telemetry.scraper import fetch
 
+    with httpx.Client(timeout=timeout, trust_env=False) as client:
+        text, why = fetch(client, url, timeout)
+    if text is None:
+        return why
     try:
-        with httpx.Client(timeout=timeout, trust_env=False) as client:
-            response = client.get(url)
-    except httpx.TimeoutException:
-        return f"no answer within {timeout:g} s"
-    except httpx.HTTPError as exc:
-        return f"cannot connect ({type(exc).__name__})"
-    if response.status_code != 200:
-        return f"HTTP {response.status_code}"
-    try:
-        parse_exposition(response.text)
+        parse_exposition(text)
     except ExpositionError as exc:
         return str(exc)
     return None
+
+
+def shown_url(url: str) -> str:
+    """``url`` as reports and messages show it: credentials (a user and password, a token
+    given as the user) and secret-looking query values masked."""
+    from guidellm.redact import REDACTED, redact_text
+
+    parts = urlsplit(url)
+    if "@" in parts.netloc:
+        host = parts.netloc.rsplit("@", 1)[1]
+        parts = parts._replace(netloc=f"{REDACTED}@{host}")
+    return redact_text(parts.geturl())
+
+
+def remember(url: str) -> None:
+    """Never let ``url``'s credentials leave this process (see :mod:`guidellm.redact`)."""
+    from guidellm.redact import remember_secret, remember_url_secrets
+
+    remember_url_secrets(url)
+    parts = urlsplit(url)
+    remember_secret(parts.username, parts.password)

@@ -23,6 +23,7 @@ __all__ = ["ExpositionError", "fast_values", "parse_exposition", "series_key"]
 # name{labels} value [timestamp]; comment lines start with '#' and never match.
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?[ \t]+(\S+)", re.M)
 _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"')
+_TYPE = re.compile(r"^#[ \t]+TYPE[ \t]+(\S+)[ \t]+(\S+)", re.M)
 _LE = re.compile(r'(?:^|[,\s])le\s*=\s*"([^"]*)"')
 _ESCAPES = {"\\\\": "\\", '\\"': '"', "\\n": "\n"}
 
@@ -52,6 +53,14 @@ def fast_values(text: str, types: dict[str, str], *, raw: bool = False) -> dict[
     """The values :func:`parse_exposition` gives for ``text``, given the family ``types`` an
     earlier reference parse of the same endpoint found (counters gain ``_total`` as there).
     Raises :class:`ExpositionError` when it cannot read the text: parse it the slow way."""
+    for family, declared in _TYPE.findall(text):
+        kind = "unknown" if declared == "untyped" else declared
+        if types.get(family) != kind and types.get(family.removesuffix("_total")) != kind:
+            # A family the reference parser has not typed yet (registered lazily): it knows
+            # whether a counter's samples get ``_total``.
+            raise ExpositionError("a new metric family")
+    if " # {" in text or "\n " in text or "\n\t" in text:
+        raise ExpositionError("exemplars or indented lines")  # OpenMetrics: the slow way
     values: dict[str, float] = {}
     get = values.get
     try:

@@ -30,12 +30,15 @@ from guidellm.telemetry.exposition import ExpositionError, fast_values, parse_ex
 if TYPE_CHECKING:
     from guidellm.telemetry.catalog import ServerCatalog
 
-__all__ = ["ClientLog", "ScrapeLog", "Telemetry"]
+__all__ = ["ClientLog", "ScrapeLog", "Telemetry", "fetch"]
 
 _clock = time.perf_counter
-#: The most a scrape's answer may hold: larger is garbage, not metrics.
-_MAX_BYTES = 32 * 1024 * 1024
+#: The most a scrape's answer may hold: larger is garbage, not metrics (and its parse would
+#: hold the interpreter for tens of ms).
+_MAX_BYTES = 8 * 1024 * 1024
 _NAN = math.nan
+#: Scrapes of an unknown server after which it is taken as unknown for good.
+_REDETECT = 10
 
 
 @dataclass
@@ -48,26 +51,27 @@ class ScrapeLog:
     keys: dict[str, int] = field(default_factory=dict)
     types: dict[str, str] = field(default_factory=dict)
     rows: list[array[float]] = field(default_factory=list)
-    #: Per successful scrape: when it was asked for, when its answer was read, its tick.
+    #: Per successful scrape: when it was asked for, when its answer was read, its round
+    #: (every endpoint's scrapes of one tick, or of one ``scrape_now``, share a round).
     t0: array[float] = field(default_factory=lambda: array("d"))
     t1: array[float] = field(default_factory=lambda: array("d"))
     ticks: array[int] = field(default_factory=lambda: array("q"))
     #: Per failed scrape: when it was asked for, and why.
     failed_at: list[float] = field(default_factory=list)
-    errors: dict[str, int] = field(default_factory=dict)
-    #: Ticks that came while the previous scrape was still waiting (a slow endpoint).
-    skipped: int = 0
+    failed_why: list[str] = field(default_factory=list)
+    #: When a tick found the previous scrape still waiting (a slow endpoint) and was dropped.
+    skipped_at: list[float] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, t0: float, t1: float, tick: int, values: dict[str, float]) -> None:
-        keys = self.keys
-        for key in values:
-            if key not in keys:
-                keys[key] = len(keys)
-        row = array("d", [_NAN]) * len(keys)
-        for key, value in values.items():
-            row[keys[key]] = value
-        with self.lock:
+        with self.lock:  # the summary reads keys and rows from another thread
+            keys = self.keys
+            for key in values:
+                if key not in keys:
+                    keys[key] = len(keys)
+            row = array("d", [_NAN]) * len(keys)
+            for key, value in values.items():
+                row[keys[key]] = value
             self.rows.append(row)
             self.t0.append(t0)
             self.t1.append(t1)
@@ -76,7 +80,7 @@ class ScrapeLog:
     def fail(self, t0: float, reason: str) -> None:
         with self.lock:
             self.failed_at.append(t0)
-            self.errors[reason] = self.errors.get(reason, 0) + 1
+            self.failed_why.append(reason)
 
     def value(self, row: int, key: str) -> float:
         """Sample ``key`` in scrape ``row`` (NaN when that scrape did not have it)."""
@@ -85,6 +89,31 @@ class ScrapeLog:
         if column is None or column >= len(values):
             return _NAN
         return values[column]
+
+
+def fetch(client: object, url: str, timeout: float) -> tuple[str | None, str | None]:
+    """GET ``url`` within ``timeout`` seconds in total (a server trickling bytes included) and
+    at most :data:`_MAX_BYTES`: ``(text, None)``, or ``(None, why not)``."""
+    import httpx
+
+    assert isinstance(client, httpx.Client)
+    deadline = _clock() + timeout
+    try:
+        with client.stream("GET", url) as response:
+            if response.status_code != 200:
+                return None, f"HTTP {response.status_code}"
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > _MAX_BYTES:
+                    return None, f"an answer over {_MAX_BYTES // 2**20} MB"
+                if _clock() > deadline:
+                    return None, f"no whole answer within {timeout:g} s"
+    except httpx.TimeoutException:
+        return None, f"no answer within {timeout:g} s"
+    except httpx.HTTPError as exc:
+        return None, f"cannot connect ({type(exc).__name__})"
+    return body.decode("utf-8", errors="replace"), None
 
 
 @dataclass
@@ -124,13 +153,22 @@ class _Endpoint(threading.Thread):
         self.stopping = False
         self.busy = False
         self.tick = 0
+        #: A scrape asked for (at a benchmark's edge) while one was running: taken next.
+        self.pending: int | None = None
+        self._poke_lock = threading.Lock()
 
-    def poke(self, tick: int) -> None:
-        if self.busy:
-            self.log.skipped += 1
-            return
-        self.tick = tick
-        self.busy = True
+    def poke(self, tick: int, *, edge: bool = False) -> None:
+        """Scrape now for round ``tick``; busy, a grid tick is dropped (and counted) and an
+        edge scrape is taken as soon as the running one ends."""
+        with self._poke_lock:
+            if self.busy:
+                if edge:
+                    self.pending = tick
+                else:
+                    self.log.skipped_at.append(_clock())
+                return
+            self.tick = tick
+            self.busy = True
         self.wake.set()
 
     def run(self) -> None:
@@ -144,59 +182,53 @@ class _Endpoint(threading.Thread):
                 self.wake.clear()
                 if self.stopping and not self.busy:
                     return
-                try:
-                    self._scrape(client)
-                finally:
-                    self.busy = False
+                while True:
+                    try:
+                        self._scrape(client)
+                    except Exception as exc:  # a bug here must not end the thread silently
+                        self.log.fail(_clock(), f"scrape failed ({type(exc).__name__})")
+                    with self._poke_lock:
+                        if self.pending is None or self.stopping:
+                            self.busy = False
+                            break
+                        self.tick, self.pending = self.pending, None
                     with self.done:
                         self.done.notify_all()
+                with self.done:
+                    self.done.notify_all()
                 if self.stopping:
                     return
 
     def _scrape(self, client: object) -> None:
-        import httpx
-
-        assert isinstance(client, httpx.Client)
         t0 = _clock()
-        deadline = t0 + self.timeout
-        try:
-            with client.stream("GET", self.url) as response:
-                if response.status_code != 200:
-                    self.log.fail(t0, f"HTTP {response.status_code}")
-                    return
-                body = bytearray()
-                for chunk in response.iter_bytes():
-                    body += chunk
-                    if len(body) > _MAX_BYTES or _clock() > deadline:
-                        self.log.fail(t0, "too slow or too large an answer")
-                        return
-        except httpx.TimeoutException:
-            self.log.fail(t0, f"no answer within {self.timeout:g} s")
-            return
-        except httpx.HTTPError as exc:
-            self.log.fail(t0, f"cannot connect ({type(exc).__name__})")
-            return
+        text, why = fetch(client, self.url, self.timeout)
         t1 = _clock()
+        if text is None:
+            self.log.fail(t0, why or "failed")
+            return
+        log = self.log
         try:
-            text = body.decode("utf-8", errors="replace")
-            if self.log.catalog is None and not self.log.rows:
+            if not log.rows or (log.raw and len(log.rows) < _REDETECT):
+                # The first answers, while no catalog knows the server (metrics a server
+                # registers lazily appear later): the reference parser, and detection.
                 values, types = parse_exposition(text)
                 from guidellm.telemetry.catalog import detect
 
-                self.log.catalog = detect(self.catalogs, values)
-                self.log.raw = self.log.catalog is None
-                if self.log.raw:
+                log.catalog = detect(self.catalogs, values)
+                log.raw = log.catalog is None
+                if log.raw:
                     values, types = parse_exposition(text, raw=True)
             else:
                 try:
-                    values, types = fast_values(text, self.log.types, raw=self.log.raw), {}
-                except ExpositionError:
-                    values, types = parse_exposition(text, raw=self.log.raw)
+                    values, types = fast_values(text, log.types, raw=log.raw), {}
+                except ExpositionError:  # a new family, an exemplar ...: the reference way
+                    values, types = parse_exposition(text, raw=log.raw)
         except ExpositionError as exc:
-            self.log.fail(t0, str(exc))
+            log.fail(t0, str(exc))
             return
-        self.log.types.update(types)
-        self.log.add(t0, t1, self.tick, values)
+        with log.lock:
+            log.types.update(types)
+        log.add(t0, t1, self.tick, values)
 
 
 class Telemetry:
@@ -230,7 +262,7 @@ class Telemetry:
         self._clock_thread = threading.Thread(
             target=self._ticks, name="guidellm-telemetry", daemon=True
         )
-        self._tick = 0
+        self._tick = 0  # the last round handed out
         self._tick_lock = threading.Lock()
         self.started = False
 
@@ -241,12 +273,17 @@ class Telemetry:
         self._clock_thread.start()
         self.started = True
 
-    def scrape_now(self) -> None:
-        """Ask every endpoint for a scrape now, off the grid (a benchmark's edge)."""
+    def _round(self) -> int:
         with self._tick_lock:
-            tick = self._tick
+            self._tick += 1
+            return self._tick
+
+    def scrape_now(self) -> None:
+        """Ask every endpoint for a scrape now, off the grid (a benchmark's edge); an
+        endpoint still answering an earlier one takes it right after."""
+        tick = self._round()
         for endpoint in self._endpoints:
-            endpoint.poke(tick)
+            endpoint.poke(tick, edge=True)
 
     def wait_scraped_after(self, when: float, timeout: float) -> bool:
         """Wait (at most ``timeout`` s) until each endpoint that still answers has a scrape
@@ -260,6 +297,8 @@ class Telemetry:
                     continue
                 if log.failed_at and log.failed_at[-1] >= when:
                     continue
+                if log.failed_at and (not log.t0 or log.failed_at[-1] > log.t0[-1]):
+                    continue  # failing lately: not worth waiting for
                 return False
             return True
 
@@ -290,14 +329,14 @@ class Telemetry:
     def _ticks(self) -> None:
         _lower_priority()
         start = _clock()
+        k = 0
         while True:
-            with self._tick_lock:
-                tick = self._tick
-                self._tick += 1
+            tick = self._round()
             self._sample_client()
             for endpoint in self._endpoints:
                 endpoint.poke(tick)
-            wait = start + (tick + 1) * self.interval - _clock()
+            k += 1
+            wait = start + k * self.interval - _clock()
             if self._stop.wait(max(wait, 0.0)):
                 return
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from guidellm.telemetry.models import CrossCheck, ServerMetrics
     from guidellm.telemetry.scraper import ClientLog, ScrapeLog, Telemetry
 
-__all__ = ["ClientTotals", "histogram_quantile", "summarize"]
+__all__ = ["ClientTotals", "Span", "histogram_quantile", "summarize", "summarize_run"]
 
 #: Raw series kept per endpoint of an unknown server (the report stays small).
 MAX_RAW_SERIES = 400
@@ -78,30 +78,61 @@ def histogram_quantile(q: float, bounds: Sequence[float], cumulative: Sequence[f
     return lower
 
 
+@dataclass(frozen=True)
+class Span:
+    """One benchmark on the perf clock: its ``start`` (the time axis' origin) and ``end``,
+    when its last answer was in (``drained``), and its neighbours' edges, so that a scrape
+    taken while another benchmark ran is never one of its edges."""
+
+    start: float
+    end: float
+    drained: float | None = None
+    previous_end: float | None = None
+    next_start: float | None = None
+
+
 class _View:
     """One endpoint's scrapes around one benchmark."""
 
-    def __init__(self, log: ScrapeLog, start: float, end: float, slack: float = 0.0) -> None:
+    def __init__(self, log: ScrapeLog, span: Span, slack: float = 0.0) -> None:
         with log.lock:
             n = len(log.rows)
             t0 = list(log.t0[:n])
             t1 = list(log.t1[:n])
             ticks = list(log.ticks[:n])
+            self.keys = dict(log.keys)
+            failures = list(zip(log.failed_at, log.failed_why, strict=True))
+            skipped = list(log.skipped_at)
+        start, end = span.start, span.end
+        drained = max(span.drained or end, end)
         self.log = log
         self.catalog = log.catalog
         before = [i for i in range(n) if t1[i] <= start]
-        after = [i for i in range(n) if t0[i] >= end]
+        after = [i for i in range(n) if t0[i] >= drained]
         inside = [i for i in range(n) if t1[i] > start and t0[i] < end]
         self.base = before[-1] if before else (inside[0] if inside else None)
         self.close = after[0] if after else (inside[-1] if inside else None)
-        self.exact = bool(before and after)
+        # Exact: the baseline was asked after the previous benchmark's last answer and the
+        # closing scrape answered before the next benchmark's first request.
+        self.exact = bool(
+            before
+            and after
+            and (span.previous_end is None or t0[before[-1]] >= span.previous_end)
+            and (span.next_start is None or t1[after[0]] <= span.next_start)
+        )
         lo = self.base if self.base is not None else 0
         hi = self.close if self.close is not None else -1
         self.rows = list(range(lo, hi + 1)) if hi >= lo else []
         self.inside = inside
         self.times = [(t0[i] + t1[i]) / 2.0 - start for i in range(n)]
         self.ticks = ticks
-        self.failed = sum(1 for t in log.failed_at if start - slack <= t <= end + slack)
+        lo_t, hi_t = start - slack, drained + slack
+        self.errors: dict[str, int] = {}
+        for t, why in failures:
+            if lo_t <= t <= hi_t:
+                self.errors[why] = self.errors.get(why, 0) + 1
+        self.failed = sum(self.errors.values())
+        self.skipped = sum(1 for t in skipped if lo_t <= t <= hi_t)
 
     def pick(self, meaning: str, rows: Sequence[int]) -> list[str] | None:
         """The first of the catalog's names for ``meaning`` present in all ``rows``."""
@@ -143,28 +174,42 @@ def _gauge_summary(values: list[float]) -> dict[str, Any]:
 
 
 def _histogram(view: _View, meaning: str, parts: list[str]) -> dict[str, Any] | None:
+    """A histogram's increase over the benchmark: ``count``, ``sum`` (seconds, scaled) and the
+    cumulative count per bucket bound, to be added over endpoints and then summarised."""
     name = parts[0]
     base, close = view.base, view.close
     if base is None or close is None:
         return None
     prefix = name + "_bucket|"
-    bounds = sorted(
-        (float(key[len(prefix) :]), key) for key in view.log.keys if key.startswith(prefix)
-    )
     count = view.log.value(close, name + "_count") - view.log.value(base, name + "_count")
     total = view.log.value(close, name + "_sum") - view.log.value(base, name + "_sum")
     if math.isnan(count) or count < 0:
         return None
-    scale = view.scale(meaning) * 1000.0  # to ms
+    buckets = {
+        float(key[len(prefix) :]): view.log.value(close, key) - view.log.value(base, key)
+        for key in view.keys
+        if key.startswith(prefix)
+    }
+    scale = view.scale(meaning)
+    return {"count": count, "sum": total * scale, "buckets": buckets, "scale": scale}
+
+
+def _histogram_summary(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Endpoints' histogram increases added up (buckets only when every endpoint has the same
+    bounds), in milliseconds."""
+    count = sum(p["count"] for p in parts)
     out: dict[str, Any] = {"count": count}
     if count > 0:
-        out["mean_ms"] = total / count * scale
-    cumulative = [view.log.value(close, key) - view.log.value(base, key) for _, key in bounds]
-    if bounds and count > 0 and not any(math.isnan(c) for c in cumulative):
-        les = [b for b, _ in bounds]
-        for q, key in ((0.5, "p50_ms"), (0.9, "p90_ms"), (0.99, "p99_ms")):
-            value = histogram_quantile(q, les, cumulative)
-            out[key] = None if math.isnan(value) else value * scale
+        out["mean_ms"] = sum(p["sum"] for p in parts) / count * 1000.0
+    bounds = sorted(parts[0]["buckets"])
+    if not bounds or any(sorted(p["buckets"]) != bounds for p in parts) or count <= 0:
+        return out
+    cumulative = [sum(p["buckets"][b] for p in parts) for b in bounds]
+    if any(math.isnan(c) for c in cumulative):
+        return out
+    for q, key in ((0.5, "p50_ms"), (0.9, "p90_ms"), (0.99, "p99_ms")):
+        value = histogram_quantile(q, bounds, cumulative)
+        out[key] = None if math.isnan(value) else value * 1000.0 * parts[0]["scale"]
     return out
 
 
@@ -210,7 +255,7 @@ def _endpoint_numbers(view: _View) -> dict[str, Any]:
 
 def _raw(view: _View) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
-    for key in view.log.keys:
+    for key in view.keys:
         if key.endswith("#n") or "|" in key or len(out) >= MAX_RAW_SERIES:
             continue
         values = [view.log.value(r, key) for r in view.rows]
@@ -335,7 +380,7 @@ def _combine_series(views: list[_View], parts: list[dict[str, Any]]) -> dict[str
         for name in names:
             values = by_tick[tick].get(name, [])
             mean = MEANINGS.get(name, MEANINGS["requests"]).combine == "mean"
-            if len(values) < len(views) or any(math.isnan(v) for v in values):
+            if len(values) != len(views) or any(math.isnan(v) for v in values):
                 out[name].append(None)
             else:
                 out[name].append(sum(values) / len(values) if mean else sum(values))
@@ -343,16 +388,15 @@ def _combine_series(views: list[_View], parts: list[dict[str, Any]]) -> dict[str
 
 
 def summarize(
-    telemetry: Telemetry, start: float, end: float, totals: ClientTotals
+    telemetry: Telemetry, span: Span, totals: ClientTotals
 ) -> tuple[ServerMetrics, list[str]]:
-    """The server view of the benchmark that ran from ``start`` to ``end`` (perf clock), and
-    the warnings it raises (failed scrapes, disagreements), each one line."""
+    """The server view of one benchmark (``span``, perf clock), and the warnings it raises
+    (failed scrapes, disagreements), each one line."""
     from guidellm.telemetry.models import ServerMetrics
 
+    start, end = span.start, span.end
     # Failures just outside the benchmark (its edge scrapes) count as its own.
-    views = [
-        _View(log, start, end, telemetry.interval + telemetry.timeout) for log in telemetry.logs
-    ]
+    views = [_View(log, span, telemetry.interval + telemetry.timeout) for log in telemetry.logs]
     parts = [_endpoint_numbers(view) for view in views]
     warnings: list[str] = []
     endpoints: list[dict[str, Any]] = []
@@ -367,8 +411,8 @@ def summarize(
                 "server": log.catalog.name if log.catalog else None,
                 "scrapes": len(view.inside),
                 "failed": view.failed,
-                "skipped": log.skipped,
-                "errors": dict(log.errors),
+                "skipped": view.skipped,
+                "errors": view.errors,
                 "baseline_s": None if view.base is None else round(view.times[view.base], 3),
                 "closing_s": None if view.close is None else round(view.times[view.close], 3),
                 "exact": view.exact,
@@ -394,21 +438,26 @@ def summarize(
             "unaffected, the server's side is partial"
         )
     histograms: dict[str, Any] = {}
+    for meaning in _HISTOGRAMS:
+        per = [p["histograms"][meaning] for p in parts if meaning in p["histograms"]]
+        if per and len(per) == len(parts):
+            histograms[meaning] = _histogram_summary(per)
+    series = _combine_series(views, parts)
     gauges: dict[str, Any] = {}
     if len(views) == 1:
-        histograms = parts[0]["histograms"]
         gauges = {k: _gauge_summary(v) for k, v in parts[0]["gauges"].items()}
-    else:
+    else:  # the combined series (one value per round), during the load only
+        length = end - start
         for meaning in _GAUGES:
-            per = [p["gauges"][meaning] for p in parts if meaning in p["gauges"]]
-            if len(per) == len(parts):
-                width = min(len(p) for p in per)
-                combine = MEANINGS[meaning].combine
-                merged = [
-                    sum(p[i] for p in per) / (len(per) if combine == "mean" else 1)
-                    for i in range(width)
-                ]
-                gauges[meaning] = _gauge_summary(merged)
+            values = series["values"].get(meaning)
+            if values is not None:
+                gauges[meaning] = _gauge_summary(
+                    [
+                        math.nan if v is None else v
+                        for t, v in zip(series["t_s"], values, strict=True)
+                        if 0.0 <= t <= length
+                    ]
+                )
     crosscheck = _crosscheck(counters, histograms, totals)
     for row in crosscheck:
         if row.get("agree") is False:
@@ -427,7 +476,7 @@ def summarize(
             "gauges": gauges,
             "histograms": histograms,
             "crosscheck": crosscheck,
-            "series": _combine_series(views, parts),
+            "series": series,
             "client": _client_series(client, start, end, telemetry.interval) if client.t else None,
             "raw": raw or None,
             "notes": notes,
@@ -447,3 +496,27 @@ def _fmt(value: float | None) -> str:
 def crosscheck_rows(metrics: ServerMetrics) -> list[CrossCheck]:
     """The cross-check rows that have a server number."""
     return [row for row in metrics.crosscheck if row.server is not None]
+
+
+def summarize_run(
+    telemetry: Telemetry, spans: Sequence[tuple[float, float, float, ClientTotals]]
+) -> list[tuple[ServerMetrics | None, list[str], str | None]]:
+    """Every benchmark's view, from its ``(start, end, drained, totals)`` and its neighbours':
+    ``(view, warnings, None)``, or ``(None, [], why)`` when that benchmark's failed (one
+    benchmark's failure costs only its own view)."""
+    out: list[tuple[ServerMetrics | None, list[str], str | None]] = []
+    for k, (start, end, drained, totals) in enumerate(spans):
+        span = Span(
+            start,
+            end,
+            drained,
+            previous_end=spans[k - 1][2] if k else None,
+            next_start=spans[k + 1][0] if k + 1 < len(spans) else None,
+        )
+        try:
+            server, warnings = summarize(telemetry, span, totals)
+        except Exception as exc:
+            out.append((None, [], f"{type(exc).__name__}: {exc}"))
+            continue
+        out.append((server, warnings, None))
+    return out

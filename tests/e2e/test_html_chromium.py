@@ -409,8 +409,8 @@ def test_the_mock_servers_queue_and_kv_cache_rise_past_its_limit(
     assert trap.page_requests() == [], trap.requests
 
 
-# For each benchmark's server charts: each line's mean height on screen (its bounding box's
-# middle, in page pixels), its width, and where the chart's zero tick sits (``zero``).
+# For each benchmark's server charts: each line's highest point on screen (its bounding box's
+# top, in page pixels), its width, and where the chart's zero tick sits (``zero``).
 LEVELS = """<script>
 var found = {};
 document.querySelectorAll('section.over-time').forEach(function (s) {
@@ -425,7 +425,7 @@ document.querySelectorAll('section.over-time').forEach(function (s) {
       var p = g.querySelector('polyline');
       if (!p) { return; }
       var b = p.getBoundingClientRect();
-      lines[g.getAttribute('data-series')] = b.top + b.height / 2;
+      lines[g.getAttribute('data-series')] = b.top;
       widths[g.getAttribute('data-series')] = b.width;
     });
     found[n + ': ' + name] = {lines: lines, widths: widths};

@@ -22,7 +22,7 @@ from guidellm.telemetry.catalog import BUILTIN_CATALOGS, MEANINGS, VLLM, ServerC
 from guidellm.telemetry.exposition import parse_exposition
 from guidellm.telemetry.models import ServerMetrics
 from guidellm.telemetry.scraper import Telemetry
-from guidellm.telemetry.summary import ClientTotals, summarize
+from guidellm.telemetry.summary import ClientTotals, Span, summarize
 
 
 @dataclass
@@ -188,7 +188,7 @@ def scrape_a_benchmark(
     finally:
         telemetry.close()
     totals = ClientTotals(successful=20, prompt_tokens=400, output_tokens=640, ttft_mean_ms=55.0)
-    return summarize(telemetry, start, end, totals)
+    return summarize(telemetry, Span(start, end), totals)
 
 
 @pytest.mark.parametrize("version", [2, 1])

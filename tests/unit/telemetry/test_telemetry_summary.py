@@ -11,7 +11,7 @@ from guidellm.telemetry.catalog import BUILTIN_CATALOGS, VLLM, LlamaCpp, detect
 from guidellm.telemetry.endpoints import metrics_url_for, parse_setting
 from guidellm.telemetry.exposition import ExpositionError, parse_exposition
 from guidellm.telemetry.scraper import ScrapeLog, Telemetry
-from guidellm.telemetry.summary import ClientTotals, histogram_quantile, summarize
+from guidellm.telemetry.summary import ClientTotals, Span, histogram_quantile, summarize
 
 VLLM_TEXT = """# TYPE vllm:num_requests_running gauge
 vllm:num_requests_running{{engine="0"}} {running}
@@ -98,7 +98,7 @@ def test_counters_run_between_the_scrapes_outside_the_load() -> None:
         (12.2, _text(gen=200, ok=20, b1=8, b2=14, tsum=1.9)),  # after: the closing scrape
     ])  # fmt: skip
     totals = ClientTotals(successful=10, output_tokens=100.0, ttft_mean_ms=152.0)
-    server, warnings = summarize(_telemetry([log]), 10.0, 12.0, totals)
+    server, warnings = summarize(_telemetry([log]), Span(10.0, 12.0), totals)
     assert server.server == "vllm"
     assert server.endpoints[0].exact
     assert server.counters["generation_tokens"] == 100
@@ -121,7 +121,7 @@ def test_counters_run_between_the_scrapes_outside_the_load() -> None:
 def test_a_disagreement_and_a_reset_are_said() -> None:
     log = _log([(9.0, _text(gen=500, ok=50)), (12.5, _text(gen=120, ok=62))])
     totals = ClientTotals(successful=100, output_tokens=120.0)
-    server, warnings = summarize(_telemetry([log]), 10.0, 12.0, totals)
+    server, warnings = summarize(_telemetry([log]), Span(10.0, 12.0), totals)
     assert "generation_tokens" not in server.counters  # went down: the server restarted
     assert server.counters["requests"] == 12
     assert len(warnings) == 1
@@ -130,7 +130,7 @@ def test_a_disagreement_and_a_reset_are_said() -> None:
 
 def test_no_scrape_before_the_load_is_not_exact() -> None:
     log = _log([(10.5, _text(gen=10)), (12.5, _text(gen=30))])
-    server, _ = summarize(_telemetry([log]), 10.0, 12.0, ClientTotals())
+    server, _ = summarize(_telemetry([log]), Span(10.0, 12.0), ClientTotals())
     assert not server.endpoints[0].exact
     assert server.counters["generation_tokens"] == 20
 
@@ -140,7 +140,7 @@ def test_replicas_add_up_by_tick() -> None:
               (12.5, _text(gen=20))], url="http://a/metrics")  # fmt: skip
     b = _log([(9.1, _text(gen=5, running=3)), (11.1, _text(gen=8, running=3)),
               (12.6, _text(gen=9))], url="http://b/metrics")  # fmt: skip
-    server, _ = summarize(_telemetry([a, b]), 10.0, 12.0, ClientTotals())
+    server, _ = summarize(_telemetry([a, b]), Span(10.0, 12.0), ClientTotals())
     assert server.counters["generation_tokens"] == 20 + 4
     assert server.series.values["requests_running"] == [8.0, 8.0, 0.0]
     assert [e.url for e in server.endpoints] == ["http://a/metrics", "http://b/metrics"]
@@ -183,3 +183,61 @@ def test_the_fast_path_reads_what_the_reference_parser_reads(text: str, raw: boo
     assert fast.keys() == reference.keys()
     for key, value in reference.items():
         assert (math.isnan(value) and math.isnan(fast[key])) or fast[key] == value, key
+
+
+def test_an_edge_scrape_that_overlaps_a_neighbour_is_not_exact() -> None:
+    # Benchmark 0 ran 10-12 (last answer 12.1), benchmark 1 starts at 12.3. A closing scrape
+    # answered at 12.6 was still running when benchmark 1 started: not exact.
+    log = _log([(9.0, _text(gen=0)), (12.6, _text(gen=40)), (14.5, _text(gen=90))])
+    first, _ = summarize(_telemetry([log]), Span(10.0, 12.0, 12.1, next_start=12.3), ClientTotals())
+    assert not first.endpoints[0].exact
+    second, _ = summarize(
+        _telemetry([log]), Span(12.3, 14.0, 14.1, previous_end=12.1), ClientTotals()
+    )
+    assert not second.endpoints[0].exact  # its baseline (9.0) was asked before 12.1
+    clean, _ = summarize(_telemetry([log]), Span(10.0, 12.0, 12.1, next_start=12.7), ClientTotals())
+    assert clean.endpoints[0].exact
+
+
+def test_replica_histograms_add_up() -> None:
+    a = _log([(9.0, _text(b1=0, b2=0, tsum=0)), (12.5, _text(b1=4, b2=4, tsum=0.2))], "http://a")
+    b = _log([(9.1, _text(b1=0, b2=0, tsum=0)), (12.6, _text(b1=0, b2=4, tsum=0.6))], "http://b")
+    server, _ = summarize(_telemetry([a, b]), Span(10.0, 12.0), ClientTotals())
+    ttft = server.histograms["ttft"]
+    assert ttft.count == 8 and ttft.mean_ms == pytest.approx(100.0)
+    assert ttft.p50_ms == pytest.approx(100.0)  # 4 of 8 at or under 0.1 s
+
+
+def test_failures_and_skips_count_in_their_own_benchmark() -> None:
+    log = _log([(9.0, _text()), (20.5, _text())])
+    log.fail(11.0, "HTTP 500")
+    log.fail(30.0, "no answer within 0.8 s")
+    log.skipped_at.append(11.5)
+    telemetry = _telemetry([log])
+    first, warnings = summarize(telemetry, Span(10.0, 12.0), ClientTotals())
+    assert first.endpoints[0].errors == {"HTTP 500": 1} and first.endpoints[0].skipped == 1
+    assert "HTTP 500" in warnings[0] and "no answer" not in warnings[0]
+    later, _ = summarize(telemetry, Span(29.0, 31.0), ClientTotals())
+    assert later.endpoints[0].errors == {"no answer within 0.8 s": 1}
+    assert later.endpoints[0].skipped == 0
+
+
+def test_the_fast_path_hands_new_families_and_exemplars_to_the_reference_parser() -> None:
+    from guidellm.telemetry.exposition import fast_values
+
+    _, types = parse_exposition("# TYPE a gauge\na 1\n")
+    with pytest.raises(ExpositionError):  # a counter registered after the first scrape
+        fast_values("# TYPE a gauge\na 1\n# TYPE late counter\nlate 3\n", types)
+    exemplar = '# TYPE a gauge\na 1\n# TYPE h histogram\nh_bucket{le="1"} 1 # {trace_id="x"} 0.5\n'
+    _, types = parse_exposition("# TYPE a gauge\n# TYPE h histogram\na 1\n")
+    with pytest.raises(ExpositionError):
+        fast_values(exemplar, types)
+
+
+def test_shown_urls_hide_credentials() -> None:
+    from guidellm.telemetry.endpoints import shown_url
+
+    assert shown_url("http://u:pw@h:1/metrics") == "http://***@h:1/metrics"
+    assert "TOKEN123" not in shown_url("http://TOKEN123@h/metrics")
+    assert "abcd1234" not in shown_url("http://h/metrics?token=abcd1234")
+    assert shown_url("http://h:9/metrics") == "http://h:9/metrics"
