@@ -73,16 +73,19 @@ def test_grpc_run_has_the_http_report_structure_and_the_mocks_timings(tmp_path: 
 
     # The benchmarks (metrics, requests, errors, tokens, client...) have the same shape.
     # (tokens.sources is keyed by where counts came from: usage over HTTP, chunks here;
-    # the HTTP mock reports its prefix cache, KServe v2 has no field for one)
+    # the HTTP mock reports its prefix cache, KServe v2 has no field for one; the HTTP mock
+    # answers /metrics on its own port, a gRPC target needs --server-metrics URL)
     def shape(report: Report) -> set[str]:
-        paths = key_paths(report.to_dict()["benchmarks"])
-        return {p for p in paths if not p.startswith(("[].tokens.sources.", "[].prompt_cache."))}
+        skip = ("[].tokens.sources.", "[].prompt_cache.", "[].server.")
+        return {p for p in key_paths(report.to_dict()["benchmarks"]) if not p.startswith(skip)}
 
     http_paths, grpc_paths = shape(http_report), shape(grpc_report)
     assert grpc_paths == http_paths, sorted(grpc_paths ^ http_paths)[:20]
     assert grpc_report.to_dict().keys() == http_report.to_dict().keys()
     assert http_report.benchmarks[0].prompt_cache is not None
     assert grpc_report.benchmarks[0].prompt_cache is None
+    assert http_report.benchmarks[0].server is not None
+    assert grpc_report.benchmarks[0].server is None
     # ...and through gRPC the mock's known timings are measured as through HTTP.
     (b,) = grpc_report.benchmarks
     m = b.metrics
