@@ -318,7 +318,13 @@ class Runner:
         builtin = "guidellm.telemetry.catalog"
         names = sorted(registry.names(), key=lambda n: registry.owner(n) == builtin)
         catalogs = [registry.get(n) for n in names]
-        telemetry = Telemetry(urls, catalogs, interval=c.server_metrics_interval, shown=shown)
+        telemetry = Telemetry(
+            urls,
+            catalogs,
+            interval=c.server_metrics_interval,
+            shown=shown,
+            model=getattr(self.backend, "model", None),
+        )
         return telemetry, info
 
 

@@ -68,10 +68,12 @@ class ServerCatalog:
     metrics across versions); ``a+b`` adds two samples up (llama.cpp counts cached prompt
     tokens apart). ``scale`` converts to the meaning's unit (Triton's microseconds: 1e-6).
     ``signature``: sample names of which any one identifies the server; ``notes`` say what
-    the server does not expose, for the report.
+    the server does not expose, for the report. ``model_label``: the label naming the model a
+    series is about, when the server serves several: the benchmark's own model is read.
     """
 
     name: ClassVar[str] = ""
+    model_label: ClassVar[str | None] = None
     signature: ClassVar[tuple[str, ...]] = ()
     metrics: ClassVar[dict[str, tuple[str, ...]]] = {}
     scale: ClassVar[dict[str, float]] = {}
@@ -86,6 +88,7 @@ class ServerCatalog:
 
 class VLLM(ServerCatalog):
     name = "vllm"
+    model_label = "model_name"
     signature = ("vllm:num_requests_running", "vllm:generation_tokens_total")
     metrics = {
         "requests_running": ("vllm:num_requests_running",),
@@ -112,6 +115,7 @@ class VLLM(ServerCatalog):
 
 class SGLang(ServerCatalog):
     name = "sglang"
+    model_label = "model_name"
     signature = ("sglang:num_running_reqs", "sglang:generation_tokens_total")
     metrics = {
         "requests_running": ("sglang:num_running_reqs",),
@@ -170,6 +174,7 @@ class LlamaCpp(ServerCatalog):
 
 class Triton(ServerCatalog):
     name = "triton"
+    model_label = "model"
     signature = ("nv_inference_request_success_total", "nv_inference_count_total")
     metrics = {
         "requests_waiting": ("nv_inference_pending_request_count",),
@@ -183,6 +188,7 @@ class Triton(ServerCatalog):
 
 class MLServer(ServerCatalog):
     name = "mlserver"
+    model_label = "model_name"
     signature = ("model_infer_request_success_total",)
     metrics = {
         "requests": ("model_infer_request_success_total",),

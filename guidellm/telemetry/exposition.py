@@ -10,8 +10,11 @@ parser, and a test holds the two to the same output. What this module adds is th
 scraper stores: one number per sample name, summed over
 its label sets (several engines, finish reasons, models), histogram buckets kept apart by
 their ``le`` bound (``name_bucket|0.5``), and per name the number of label sets summed
-(``name#n``), so a ratio gauge can be averaged instead. With ``raw=True`` every labelled
-series is also kept under its full name (``name{a="b"}``): a server no catalog knows.
+(``name#n``), so a ratio gauge can be averaged instead. Given the label that names the model
+(``model_label``: vLLM's ``model_name``, Triton's ``model``), every value is also kept per
+model (``key@model``), so a server serving several models is read for the benchmark's own.
+With ``raw=True`` every labelled series is also kept under its full name (``name{a="b"}``):
+a server no catalog knows.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?[ \t]+(\S+)", re.
 _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"')
 _TYPE = re.compile(r"^#[ \t]+TYPE[ \t]+(\S+)[ \t]+(\S+)", re.M)
 _LE = re.compile(r'(?:^|[,\s])le\s*=\s*"([^"]*)"')
+_MODEL_PATTERNS: dict[str, re.Pattern[str]] = {}
 _ESCAPES = {"\\\\": "\\", '\\"': '"', "\\n": "\n"}
 
 
@@ -49,10 +53,21 @@ def _labels(text: str | None) -> dict[str, str]:
     }
 
 
-def fast_values(text: str, types: dict[str, str], *, raw: bool = False) -> dict[str, float]:
+def _model_pattern(label: str) -> re.Pattern[str]:
+    pattern = _MODEL_PATTERNS.get(label)
+    if pattern is None:
+        pattern = re.compile(rf'(?:^|[,\s]){re.escape(label)}\s*=\s*"([^"]*)"')
+        _MODEL_PATTERNS[label] = pattern
+    return pattern
+
+
+def fast_values(
+    text: str, types: dict[str, str], *, raw: bool = False, model_label: str | None = None
+) -> dict[str, float]:
     """The values :func:`parse_exposition` gives for ``text``, given the family ``types`` an
     earlier reference parse of the same endpoint found (counters gain ``_total`` as there).
     Raises :class:`ExpositionError` when it cannot read the text: parse it the slow way."""
+    model_of = _model_pattern(model_label).search if model_label else None
     for family, declared in _TYPE.findall(text):
         kind = "unknown" if declared == "untyped" else declared
         if types.get(family) != kind and types.get(family.removesuffix("_total")) != kind:
@@ -77,6 +92,10 @@ def fast_values(text: str, types: dict[str, str], *, raw: bool = False) -> dict[
                 count_key = name + "#n"
                 values[count_key] = get(count_key, 0.0) + 1.0
             values[key] = get(key, 0.0) + value
+            if model_of is not None and label_text:
+                model = model_of(label_text)
+                if model is not None:
+                    _add_model(values, key, model.group(1), value)
             if raw and label_text and not name.endswith("_bucket"):
                 values[series_key(name, _labels(label_text))] = value
     except (ValueError, KeyError):
@@ -86,7 +105,18 @@ def fast_values(text: str, types: dict[str, str], *, raw: bool = False) -> dict[
     return values
 
 
-def parse_exposition(text: str, *, raw: bool = False) -> tuple[dict[str, float], dict[str, str]]:
+def _add_model(values: dict[str, float], key: str, model: str, value: float) -> None:
+    """Also count ``key`` under ``key@model`` (and its label-set count)."""
+    mine = f"{key}@{model}"
+    values[mine] = values.get(mine, 0.0) + value
+    if "|" not in key:
+        count = f"{key}#n@{model}"
+        values[count] = values.get(count, 0.0) + 1.0
+
+
+def parse_exposition(
+    text: str, *, raw: bool = False, model_label: str | None = None
+) -> tuple[dict[str, float], dict[str, str]]:
     """The flat values of ``text`` and each family's type (``counter``, ``gauge`` ...).
 
     Raises :class:`ExpositionError` on text that is not the exposition format (an HTML error
@@ -108,6 +138,8 @@ def parse_exposition(text: str, *, raw: bool = False) -> tuple[dict[str, float],
                     count_key = name + "#n"
                     values[count_key] = values.get(count_key, 0.0) + 1.0
                 values[key] = values.get(key, 0.0) + value
+                if model_label is not None and model_label in labels:
+                    _add_model(values, key, labels[model_label], value)
                 if raw and labels and not name.endswith("_bucket"):
                     values[series_key(name, labels)] = value
     except Exception as exc:  # the parser raises ValueError, IndexError ... on bad input

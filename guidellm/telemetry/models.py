@@ -68,6 +68,8 @@ class EndpointSummary(_Model):
     url: str
     #: The catalog that recognised it (``vllm``, ``llamacpp`` ...), ``None``: kept raw.
     server: str | None = None
+    #: The model whose series were read, when the server labels its series by model.
+    model: str | None = None
     scrapes: int = 0
     failed: int = 0
     #: Ticks dropped while an earlier scrape still waited for a slow endpoint.

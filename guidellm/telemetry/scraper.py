@@ -216,13 +216,16 @@ class _Endpoint(threading.Thread):
 
                 log.catalog = detect(self.catalogs, values)
                 log.raw = log.catalog is None
-                if log.raw:
-                    values, types = parse_exposition(text, raw=True)
+                label = log.catalog.model_label if log.catalog else None
+                if log.raw or label:
+                    values, types = parse_exposition(text, raw=log.raw, model_label=label)
             else:
+                label = log.catalog.model_label if log.catalog else None
                 try:
-                    values, types = fast_values(text, log.types, raw=log.raw), {}
+                    values = fast_values(text, log.types, raw=log.raw, model_label=label)
+                    types = {}
                 except ExpositionError:  # a new family, an exemplar ...: the reference way
-                    values, types = parse_exposition(text, raw=log.raw)
+                    values, types = parse_exposition(text, raw=log.raw, model_label=label)
         except ExpositionError as exc:
             log.fail(t0, str(exc))
             return
@@ -247,8 +250,11 @@ class Telemetry:
         timeout: float | None = None,
         client_probe: Callable[[], tuple[float, float]] | None = None,
         shown: Sequence[str] | None = None,
+        model: str | None = None,
     ) -> None:
         self.interval = interval
+        #: The model the benchmarks ask for: a multi-model server's series of it are read.
+        self.model = model
         self.timeout = timeout if timeout is not None else min(2.0, max(0.25, interval * 0.8))
         self.client_probe = client_probe
         self.logs = [ScrapeLog(url=name) for name in (shown or urls)]

@@ -94,7 +94,9 @@ class Span:
 class _View:
     """One endpoint's scrapes around one benchmark."""
 
-    def __init__(self, log: ScrapeLog, span: Span, slack: float = 0.0) -> None:
+    def __init__(
+        self, log: ScrapeLog, span: Span, slack: float = 0.0, model: str | None = None
+    ) -> None:
         with log.lock:
             n = len(log.rows)
             t0 = list(log.t0[:n])
@@ -133,6 +135,14 @@ class _View:
                 self.errors[why] = self.errors.get(why, 0) + 1
         self.failed = sum(self.errors.values())
         self.skipped = sum(1 for t in skipped if lo_t <= t <= hi_t)
+        # A server that labels its series by model: read the benchmark's model's own.
+        mine = f"@{model}" if model else ""
+        self.suffix = mine if mine and any(k.endswith(mine) for k in self.keys) else ""
+        self.model = model if self.suffix else None
+
+    def get(self, row: int, key: str) -> float:
+        """Sample ``key`` (the benchmark's model's, when the server labels models) in a scrape."""
+        return self.log.value(row, key + self.suffix)
 
     def pick(self, meaning: str, rows: Sequence[int]) -> list[str] | None:
         """The first of the catalog's names for ``meaning`` present in all ``rows``."""
@@ -143,7 +153,7 @@ class _View:
             keys = parts
             if MEANINGS[meaning].kind == "histogram":
                 keys = [parts[0] + "_count"]
-            if all(not math.isnan(self.log.value(r, k)) for r in rows for k in keys):
+            if all(not math.isnan(self.get(r, k)) for r in rows for k in keys):
                 return parts
         return None
 
@@ -151,9 +161,9 @@ class _View:
         return self.catalog.scale.get(meaning, 1.0) if self.catalog else 1.0
 
     def value(self, row: int, parts: Sequence[str], combine: str = "sum") -> float:
-        total = sum(self.log.value(row, p) for p in parts)
+        total = sum(self.get(row, p) for p in parts)
         if combine == "mean":
-            n = sum(self.log.value(row, p + "#n") for p in parts)
+            n = sum(self.get(row, p + "#n") for p in parts)
             return total / n if n > 0 else math.nan
         return total
 
@@ -180,16 +190,19 @@ def _histogram(view: _View, meaning: str, parts: list[str]) -> dict[str, Any] | 
     base, close = view.base, view.close
     if base is None or close is None:
         return None
-    prefix = name + "_bucket|"
-    count = view.log.value(close, name + "_count") - view.log.value(base, name + "_count")
-    total = view.log.value(close, name + "_sum") - view.log.value(base, name + "_sum")
+    prefix, suffix = name + "_bucket|", view.suffix
+    count = view.get(close, name + "_count") - view.get(base, name + "_count")
+    total = view.get(close, name + "_sum") - view.get(base, name + "_sum")
     if math.isnan(count) or count < 0:
         return None
-    buckets = {
-        float(key[len(prefix) :]): view.log.value(close, key) - view.log.value(base, key)
-        for key in view.keys
-        if key.startswith(prefix)
-    }
+    buckets = {}
+    for key in view.keys:
+        if not key.startswith(prefix):
+            continue
+        le, _, model = key[len(prefix) :].partition("@")
+        if (model and f"@{model}" == suffix) or (not model and not suffix):
+            bucket = key.removesuffix(suffix)
+            buckets[float(le)] = view.get(close, bucket) - view.get(base, bucket)
     scale = view.scale(meaning)
     return {"count": count, "sum": total * scale, "buckets": buckets, "scale": scale}
 
@@ -256,7 +269,7 @@ def _endpoint_numbers(view: _View) -> dict[str, Any]:
 def _raw(view: _View) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for key in view.keys:
-        if key.endswith("#n") or "|" in key or len(out) >= MAX_RAW_SERIES:
+        if "#n" in key or "|" in key or "@" in key or len(out) >= MAX_RAW_SERIES:
             continue
         values = [view.log.value(r, key) for r in view.rows]
         clean = [v for v in values if not math.isnan(v)]
@@ -396,7 +409,8 @@ def summarize(
 
     start, end = span.start, span.end
     # Failures just outside the benchmark (its edge scrapes) count as its own.
-    views = [_View(log, span, telemetry.interval + telemetry.timeout) for log in telemetry.logs]
+    slack = telemetry.interval + telemetry.timeout
+    views = [_View(log, span, slack, telemetry.model) for log in telemetry.logs]
     parts = [_endpoint_numbers(view) for view in views]
     warnings: list[str] = []
     endpoints: list[dict[str, Any]] = []
@@ -409,6 +423,7 @@ def summarize(
             {
                 "url": log.url,
                 "server": log.catalog.name if log.catalog else None,
+                "model": view.model,
                 "scrapes": len(view.inside),
                 "failed": view.failed,
                 "skipped": view.skipped,

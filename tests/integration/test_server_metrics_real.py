@@ -72,6 +72,8 @@ def test_triton_request_counter_equals_the_clients(triton_server: Any, tmp_path:
     server = bench.server
     assert server is not None and server.server == "triton"
     assert server.endpoints[0].exact, server.endpoints
+    # The test server also serves "vllm_like": only this benchmark's model is read.
+    assert server.endpoints[0].model == triton_server.model
     assert bench.requests.successful == 14
     assert server.counters["requests"] == 14
     row = _row(bench, "requests")

@@ -241,3 +241,43 @@ def test_shown_urls_hide_credentials() -> None:
     assert "TOKEN123" not in shown_url("http://TOKEN123@h/metrics")
     assert "abcd1234" not in shown_url("http://h/metrics?token=abcd1234")
     assert shown_url("http://h:9/metrics") == "http://h:9/metrics"
+
+
+TWO_MODELS = """# TYPE nv_inference_request_success counter
+nv_inference_request_success{{model="toy_llm",version="1"}} {a}
+nv_inference_request_success{{model="other",version="1"}} {b}
+# TYPE nv_inference_first_response_histogram_ms histogram
+nv_inference_first_response_histogram_ms_bucket{{model="toy_llm",le="10"}} {a}
+nv_inference_first_response_histogram_ms_bucket{{model="toy_llm",le="+Inf"}} {a}
+nv_inference_first_response_histogram_ms_sum{{model="toy_llm"}} {a}
+nv_inference_first_response_histogram_ms_count{{model="toy_llm"}} {a}
+nv_inference_first_response_histogram_ms_bucket{{model="other",le="10"}} 0
+nv_inference_first_response_histogram_ms_bucket{{model="other",le="+Inf"}} {b}
+nv_inference_first_response_histogram_ms_sum{{model="other"}} {bsum}
+nv_inference_first_response_histogram_ms_count{{model="other"}} {b}
+"""
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_a_multi_model_server_is_read_for_the_benchmarks_model(fast: bool) -> None:
+    from guidellm.telemetry.catalog import Triton
+    from guidellm.telemetry.exposition import fast_values
+
+    log = ScrapeLog(url="http://t/metrics", catalog=Triton)
+    for tick, (t, a, b) in enumerate([(9.0, 0, 0), (12.5, 7, 30)]):
+        text = TWO_MODELS.format(a=a, b=b, bsum=b * 50)
+        values, types = parse_exposition(text, model_label="model")
+        if fast:
+            values = fast_values(text, types, model_label="model")
+        log.types.update(types)
+        log.add(t - 0.01, t, tick, values)
+    telemetry = _telemetry([log])
+    telemetry.model = "toy_llm"
+    server, _ = summarize(telemetry, Span(10.0, 12.0), ClientTotals(successful=7))
+    assert server.counters["requests"] == 7  # not 37: the other model's requests are not ours
+    assert server.endpoints[0].model == "toy_llm"
+    ttft = server.histograms["ttft"]
+    assert ttft.count == 7 and ttft.mean_ms == pytest.approx(1.0)  # 1 ms each, Triton's ms
+    telemetry.model = None  # a model the server does not label: every model counts
+    server, _ = summarize(telemetry, Span(10.0, 12.0), ClientTotals())
+    assert server.counters["requests"] == 37 and server.endpoints[0].model is None
