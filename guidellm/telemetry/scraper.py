@@ -48,6 +48,8 @@ class ScrapeLog:
     url: str
     catalog: type[ServerCatalog] | None = None
     raw: bool = False
+    #: The catalog's model label, when the server serves several models (series per model).
+    model_label: str | None = None
     keys: dict[str, int] = field(default_factory=dict)
     types: dict[str, str] = field(default_factory=dict)
     rows: list[array[float]] = field(default_factory=list)
@@ -219,8 +221,15 @@ class _Endpoint(threading.Thread):
                 label = log.catalog.model_label if log.catalog else None
                 if log.raw or label:
                     values, types = parse_exposition(text, raw=log.raw, model_label=label)
+                # Series are kept per model only when the server serves several (it costs
+                # the fast path a third more); one model's are its whole.
+                if label:
+                    models = {k.rpartition("@")[2] for k in values if "@" in k and "{" not in k}
+                    log.model_label = label if len(models) > 1 else None
+                    if log.model_label is None:
+                        values = {k: v for k, v in values.items() if "@" not in k}
             else:
-                label = log.catalog.model_label if log.catalog else None
+                label = log.model_label
                 try:
                     values = fast_values(text, log.types, raw=log.raw, model_label=label)
                     types = {}

@@ -269,7 +269,8 @@ def _endpoint_numbers(view: _View) -> dict[str, Any]:
 def _raw(view: _View) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for key in view.keys:
-        if "#n" in key or "|" in key or "@" in key or len(out) >= MAX_RAW_SERIES:
+        plain = key.partition("{")[0]  # a raw series' labels may hold any character
+        if "#n" in plain or "|" in plain or "@" in plain or len(out) >= MAX_RAW_SERIES:
             continue
         values = [view.log.value(r, key) for r in view.rows]
         clean = [v for v in values if not math.isnan(v)]
