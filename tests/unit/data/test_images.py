@@ -213,3 +213,20 @@ def test_result_counts_images_and_bytes() -> None:
     assert (result.images, result.image_bytes) == (2, len(png))
     plain = ResponseRecorder(GenerationRequest(request_id="2", prompt="x"), 0.0).finish("x")
     assert (plain.images, plain.image_bytes) == (0, 0)
+
+
+def test_hugging_face_image_feature(host: PluginHost, tmp_path: Path) -> None:
+    datasets = pytest.importorskip("datasets")
+    png = _png()
+    features = datasets.Features({"prompt": datasets.Value("string"), "image": datasets.Image()})
+    rows = {"prompt": ["a", "b"], "image": [{"bytes": png, "path": None}] * 2}
+    dataset = datasets.Dataset.from_dict(rows, features=features)
+    dataset.save_to_disk(str(tmp_path / "ds"))
+    dataset.to_parquet(str(tmp_path / "ds.parquet"))
+    for spec in ("ds", "ds.parquet"):
+        requests = list(_loader(host, str(tmp_path / spec)))
+        assert len(requests) == 2
+        for request in requests:
+            assert image_counts(request.messages) == (1, len(png))
+            _, image = _decode(_parts(request)[1]["image_url"]["url"])
+            assert image.size == (8, 6)
