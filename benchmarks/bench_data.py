@@ -7,6 +7,9 @@ of the same size back. Prints setup time, CPU microseconds per request and reque
 re-counts a sample of prompts with the tokenizer to show they are exact.
 
     .venv/bin/python benchmarks/bench_data.py [--requests 100000] [--prompt-tokens 1000]
+
+``--images N`` measures synthetic requests carrying N images each instead (``--image-size``
+pixels square, JPEG and PNG): the images are encoded at start-up, so a request only picks one.
 """
 
 from __future__ import annotations
@@ -38,6 +41,14 @@ def _train_bpe(folder: Path) -> str:
     return str(path)
 
 
+def _text(request: Any) -> str:
+    """A request's prompt text (the text part of an image request's message)."""
+    if request.prompt is not None:
+        return str(request.prompt)
+    content = request.messages[-1]["content"]
+    return str(content[0]["text"]) if isinstance(content, list) else str(content)
+
+
 def _measure(
     label: str, data: list[str], args: dict[str, Any], processor: str | None, n: int
 ) -> dict[str, Any]:
@@ -57,7 +68,7 @@ def _measure(
     seen: set[int] = set()
     sample = []
     for i, request in enumerate(itertools.islice(check, n)):
-        seen.add(hash(request.prompt))
+        seen.add(hash(_text(request)))
         if i % max(1, n // 200) == 0:
             sample.append(request)
     exact = None
@@ -65,7 +76,7 @@ def _measure(
         from guidellm.data.tokenizers import ApproxTokenizer
 
         tok = check.tokenizer or ApproxTokenizer()
-        exact = sum(tok.count(r.prompt or "") == r.prompt_tokens for r in sample) / len(sample)
+        exact = sum(tok.count(_text(r)) == r.prompt_tokens for r in sample) / len(sample)
     result = {
         "case": label,
         "requests": n,
@@ -85,9 +96,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=100_000)
     parser.add_argument("--prompt-tokens", type=int, default=1000)
     parser.add_argument("--processor", default=None, help="tokenizer.json or folder")
+    parser.add_argument("--images", type=int, default=0, help="images per request")
+    parser.add_argument("--image-size", type=int, default=512)
     opts = parser.parse_args(argv)
     n, tokens = opts.requests, opts.prompt_tokens
     spec = f"prompt_tokens={tokens},output_tokens=128"
+    if opts.images:
+        size = opts.image_size
+        for fmt in ("jpeg", "png"):
+            images = f"{spec},images={opts.images},image_width={size},image_height={size}"
+            label = f"synthetic, {opts.images} x {size}x{size} {fmt}"
+            _measure(label, [f"{images},image_format={fmt}"], {}, None, n)
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         processor = opts.processor or _train_bpe(folder)

@@ -19,6 +19,7 @@ __all__ = [
     "RequestStatus",
     "ResponseRecorder",
     "Turn",
+    "image_counts",
     "now",
 ]
 
@@ -108,6 +109,9 @@ class RequestResult(msgspec.Struct, array_like=True, omit_defaults=True):
     ``tool``) and ``session_end`` (no more turns of the session follow: it was the last
     one, or it did not succeed). A session stopped while thinking has no such last result;
     its turns never sent are ``session_turns`` minus the results it has.
+
+    ``images`` and ``image_bytes`` count the request's ``image_url`` parts and their encoded
+    size (a ``data:`` URL's decoded bytes; an http(s) URL counts no bytes).
     """
 
     request_id: str
@@ -136,6 +140,28 @@ class RequestResult(msgspec.Struct, array_like=True, omit_defaults=True):
     session_turns: int = 0
     turn_kind: str | None = None
     session_end: bool = False
+    images: int = 0
+    image_bytes: int = 0
+
+
+def image_counts(messages: list[dict[str, Any]] | None) -> tuple[int, int]:
+    """``(images, bytes)`` of the ``image_url`` parts of chat messages: a ``data:`` URL's bytes
+    are its decoded base64 payload, an http(s) URL's are unknown (0)."""
+    images = size = 0
+    for message in messages or ():
+        content = message.get("content")
+        if type(content) is not list:
+            continue
+        for part in content:
+            if type(part) is not dict or part.get("type") != "image_url":
+                continue
+            images += 1
+            image = part.get("image_url")
+            url = image.get("url") if type(image) is dict else image
+            if type(url) is str and url.startswith("data:"):
+                payload = len(url) - url.find(",") - 1
+                size += payload * 3 // 4 - (2 if url.endswith("==") else url.endswith("="))
+    return images, size
 
 
 class ResponseRecorder:
@@ -238,6 +264,7 @@ class ResponseRecorder:
     ) -> RequestResult:
         """Freeze what was recorded into a :class:`RequestResult`."""
         req = self.request
+        images, image_bytes = image_counts(req.messages) if req.messages else (0, 0)
         return RequestResult(
             request_id=req.request_id,
             status=status,
@@ -262,4 +289,6 @@ class ResponseRecorder:
             else None,
             worker=worker,
             cached_tokens=self.cached_tokens,
+            images=images,
+            image_bytes=image_bytes,
         )

@@ -171,6 +171,14 @@ class Runner:
         self._backend_args = dict(c.backend_args)
         if c.request_format:
             self._backend_args.setdefault("request_format", c.request_format)
+        if (
+            self._backend_args.get("request_format") == "text_completions"
+            and self.loader.has_images
+        ):
+            raise UserError(
+                "the data has images, which text completions cannot carry; drop "
+                "request_format=text_completions (chat completions send images)"
+            )
         if c.target:  # built now, so that bad options fail before anything is sent
             self._backend_cls = choose_backend(self.host, c.backend, c.target)
             self.backend: Backend = self._backend_cls(c.target, c.model, **self._backend_args)

@@ -127,6 +127,8 @@ class BenchmarkAggregator:
         self.sessions = SessionTracker()
         #: Cached prompt tokens, where the server said: row numbers and counts.
         self._cached = SparseColumns(2)
+        #: Rows that carried images: row numbers, images and image bytes.
+        self._images = SparseColumns(3)
         #: Inter-chunk gap histograms per block and status, and the gaps' range.
         self.gaps = GapHistograms()
         self._tally: dict[str, NDArray[Any]] = {}
@@ -187,6 +189,11 @@ class BenchmarkAggregator:
             rows, values = self._cached.lists
             rows.append(self._cols.rows + len(self._pending_chunks))
             values.append(cached)
+        if result.images:
+            rows, images, nbytes = self._images.lists
+            rows.append(self._cols.rows + len(self._pending_chunks))
+            images.append(result.images)
+            nbytes.append(result.image_bytes)
         sid = result.session_id
         if sid is not None:
             self.sessions.add(result, sid, self._cols.rows + len(self._pending_chunks))
@@ -289,6 +296,7 @@ class BenchmarkAggregator:
         if self._slices is not None:
             self._slice_rows(self._slices)
         self._cached.prepare()
+        self._images.prepare()
         self.sessions.prepare()
         for pending in p.values():
             pending.clear()
@@ -365,6 +373,11 @@ class BenchmarkAggregator:
     def cached_tokens(self) -> NDArray[np.int64]:
         """``[rows, cached prompt tokens]`` of the results whose server reported them."""
         return self._cached.columns()
+
+    @property
+    def image_rows(self) -> NDArray[np.int64]:
+        """``[rows, images, image bytes]`` of the results that carried images."""
+        return self._images.columns()
 
     @property
     def slices(self) -> SliceAccumulator | None:

@@ -208,6 +208,7 @@ def compile_benchmark(
             stages, cols, agg.sorted_samples, start_time
         ),
         prompt_cache=prompt_cache(cached, cols, mask),  # type: ignore[arg-type]
+        images=image_counts(agg.image_rows, mask),  # type: ignore[arg-type]
         sessions=session_summary(  # type: ignore[arg-type]
             agg.sessions, cols, end_time - start_time
         ),
@@ -215,6 +216,24 @@ def compile_benchmark(
             agg.sessions, cols, mask, cached, agg.sorted_samples
         ),
     )
+
+
+def image_counts(rows: NDArray[np.int64], mask: NDArray[np.bool_] | None) -> dict[str, Any] | None:
+    """The report's ``images`` block from the aggregator's ``[rows, images, bytes]`` of the
+    results that carried images; only the window's rows (``mask``) count."""
+    if mask is not None and rows.shape[1]:
+        rows = rows[:, mask[rows[0]]]
+    n = int(rows.shape[1])
+    if not n:
+        return None
+    images, nbytes = int(rows[1].sum()), int(rows[2].sum())
+    return {
+        "requests_with_images": n,
+        "images": images,
+        "image_bytes": nbytes,
+        "images_per_request_mean": images / n,
+        "image_bytes_per_request_mean": nbytes / n,
+    }
 
 
 def _gaps(

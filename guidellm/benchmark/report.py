@@ -26,6 +26,7 @@ __all__ = [
     "METRIC_NAMES",
     "STATUSES",
     "Benchmark",
+    "ImageCounts",
     "Metrics",
     "OverSaturation",
     "Percentiles",
@@ -259,6 +260,18 @@ class PromptCacheCounts(_Model):
     hit_ratio: float | None = None
 
 
+class ImageCounts(_Model):
+    """Images sent in the measured window, over the requests that carried any (every
+    status: an image is sent whether or not its request succeeds). ``image_bytes`` are the
+    encoded images' sizes (``data:`` URLs; an http(s) URL counts no bytes)."""
+
+    requests_with_images: int = 0
+    images: int = 0
+    image_bytes: int = 0
+    images_per_request_mean: float | None = None
+    image_bytes_per_request_mean: float | None = None
+
+
 class PromptCache(_Model):
     successful: PromptCacheCounts = Field(default_factory=PromptCacheCounts)
     errored: PromptCacheCounts = Field(default_factory=PromptCacheCounts)
@@ -374,6 +387,8 @@ class Benchmark(_Model):
     stages: list[StageSummary] | None = None
     #: Cached prompt tokens per status (``None``: no server said what it cached).
     prompt_cache: PromptCache | None = None
+    #: Images sent (``None``: no request of the window carried any).
+    images: ImageCounts | None = None
     #: Conversations (``None``: no session results, as in older reports).
     sessions: SessionSummary | None = None
     #: One row per turn index of the session results (``None`` likewise).

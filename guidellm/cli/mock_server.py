@@ -34,6 +34,8 @@ _SETTINGS: tuple[tuple[str, str, type, str], ...] = (
      "Blocks the prefix cache holds (LRU, per server process; 0: no cache)."),
     ("kv_cache_tokens", "--kv-cache-tokens", int,
      "KV cache size /metrics models usage against (0: max-concurrency slots)."),
+    ("image_tokens", "--image-tokens", int,
+     "Prompt tokens counted per image_url part of a chat message."),
     ("model", "--model", str, "Model name in /v1/models; requests naming another get a 404."),
     ("seed", "--seed", int, "Seed of every draw: same seed + request order, same answers."),
     ("error_500_rate", "--error-500-rate", float, "Share of requests answered with HTTP 500."),

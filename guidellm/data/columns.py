@@ -13,6 +13,7 @@ role                     column names tried
 ``system``               system, system_prompt (a system message before the prompt)
 ``timestamp``            timestamp, time, arrival_time, created_at (seconds; for traces)
 ``tools``                tools (OpenAI tool definitions, sent with a row's messages)
+``image``                image (images sent with the prompt, :mod:`guidellm.data.images`)
 =======================  ==========================================================
 
 ``--data-args column_mapping='{"prompt": "my_column"}'`` overrides any of them. Chat
@@ -35,6 +36,7 @@ from guidellm.data.conversations import (
     parse_tools,
     split_conversation,
 )
+from guidellm.data.images import add_images, image_urls
 from guidellm.errors import UserError
 from guidellm.request import GenerationRequest, Turn
 
@@ -49,6 +51,7 @@ ROLES: dict[str, tuple[str, ...]] = {
     "system": ("system", "system_prompt"),
     "timestamp": ("timestamp", "time", "arrival_time", "created_at"),
     "tools": ("tools",),
+    "image": ("image",),
 }
 
 _SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant"}
@@ -66,6 +69,7 @@ class ColumnMap:
     system: str | None = None
     timestamp: str | None = None
     tools: str | None = None
+    image: str | None = None
 
     def as_dict(self) -> dict[str, str]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
@@ -166,10 +170,13 @@ def make_row_mapper(
     ``--data-args`` of :class:`~guidellm.data.conversations.SessionSettings`); so does a row
     whose ``turns`` are already :class:`~guidellm.request.Turn` objects (synthetic sessions).
     A bad conversation raises :class:`~guidellm.data.conversations.ConversationError`.
+    A row's ``image`` values become ``image_url`` parts of its (last) user message; a value
+    of no accepted form raises :class:`~guidellm.data.images.ImageError`.
     """
     pcol, mcol = columns.prompt, columns.messages
     ptc, otc = columns.prompt_tokens_count, columns.output_tokens_count
     prefix_col, system_col, time_col = columns.prefix, columns.system, columns.timestamp
+    image_col = columns.image
     settings = sessions or SessionSettings(max_tokens=max_tokens, count=count)
 
     def session(
@@ -249,6 +256,12 @@ def make_row_mapper(
                 if text is None:
                     text = "\n".join(str(m.get("content", "")) for m in messages)
                 prompt_tokens = count(text)
+        if image_col is not None:
+            urls = image_urls(row.get(image_col), image_col)
+            if urls:
+                if messages is None:
+                    messages = [{"role": "user", "content": prompt}]
+                messages, prompt = add_images(messages, urls), None
         out = _as_int(row.get(otc)) if otc is not None else None
         timestamp = _as_seconds(row.get(time_col)) if time_col is not None else None
         return GenerationRequest(

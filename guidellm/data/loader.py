@@ -36,6 +36,7 @@ from guidellm.data.conversations import (
     SessionSettings,
     check_rows,
 )
+from guidellm.data.images import ImageError, check_image_column
 from guidellm.data.tokenizers import Tokenizer, load_tokenizer
 from guidellm.errors import UserError
 
@@ -191,6 +192,8 @@ class RequestLoader:
             )
             if columns.messages is not None and source.size is not None and not self._skip_bad:
                 check_rows(source.rows(), columns.messages, columns.tools, spec)
+            if columns.image is not None and source.size is not None and source.name != "synthetic":
+                check_image_column(source.rows(), columns.image, spec)
         strict = self.data_args.get("strict", False)
         if not isinstance(strict, bool):
             raise UserError(f"--data-args strict={strict!r} must be true or false")
@@ -236,7 +239,7 @@ class RequestLoader:
             for number, row in enumerate(source.rows(), 1):
                 try:
                     request = mapper(row, "check")
-                except ConversationError as exc:
+                except (ConversationError, ImageError) as exc:
                     raise exc.at(spec, number) from None
                 if request is None:
                     raise UserError(
@@ -266,6 +269,11 @@ class RequestLoader:
         return resolve_columns(names, override, f"--data {spec!r}")
 
     @property
+    def has_images(self) -> bool:
+        """Whether any source has an image column (synthetic ``images=N`` has one)."""
+        return any(c.image is not None for c in self._columns)
+
+    @property
     def size(self) -> int | None:
         """Rows in the whole (finite) data; ``None`` when any source is endless or unsized."""
         total = 0
@@ -284,6 +292,8 @@ class RequestLoader:
             for number, row in enumerate(source.rows(), 1):
                 try:
                     request = mapper(row, str(next(ids)))
+                except ImageError as exc:  # streamed data: not checked ahead
+                    raise exc.at(spec, number) from None
                 except ConversationError as exc:  # streamed data: not checked ahead
                     if not self._skip_bad:
                         raise exc.at(spec, number) from None

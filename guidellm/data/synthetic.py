@@ -12,8 +12,13 @@ Spec (``--data``), as ``k=v,k=v`` or a JSON object::
     turn_prompt_tokens=U ... whose turns 2.. have U new tokens each (default: prompt_tokens)
     think_time_ms=W      ... and a user's pause of W ms before each of them (default 0)
     system_prompt_tokens=Y  one system prompt of Y tokens shared by every session
+    images=I             I images per request (default 0), sent as chat image_url parts ...
+    image_width=W        ... W pixels wide (default 512) ...
+    image_height=H       ... and H high (default 512) ...
+    image_format=F       ... encoded as jpeg (default) or png (guidellm.data.images)
 
-Every length (``turns``, ``think_time_ms`` ... too) takes the ``_stdev/_min/_max`` suffixes.
+Every length (``turns``, ``think_time_ms``, ``images``, ``image_width`` ... too) takes the
+``_stdev/_min/_max`` suffixes.
 A length with ``_stdev`` is a normal distribution truncated to ``[_min, _max]``; with only
 ``_min``/``_max`` it is uniform between them; otherwise it is constant.
 
@@ -52,10 +57,13 @@ __all__ = [
 
 _LENGTH_KEYS = ("prompt_tokens", "output_tokens")
 _SESSION_KEYS = ("turns", "turn_prompt_tokens", "think_time_ms", "system_prompt_tokens")
+_IMAGE_KEYS = ("images", "image_width", "image_height")
 _SUFFIXES = ("", "_stdev", "_min", "_max")
 SYNTHETIC_KEYS: tuple[str, ...] = (
     *(k + s for k in _LENGTH_KEYS for s in _SUFFIXES),
     *(k + s for k in _SESSION_KEYS for s in _SUFFIXES),
+    *(k + s for k in _IMAGE_KEYS for s in _SUFFIXES),
+    "image_format",
     "samples",
     "prefix_tokens",
     "prefix_count",
@@ -356,6 +364,7 @@ class SyntheticSource(DatasetSource):
         if any(k.startswith("output_tokens") for k in self.config):
             self.output_len = LengthDistribution.from_config(self.config, "output_tokens", 1)
         self._session_lengths()
+        self._image_settings()
         self.samples: int | None = self.config.get("samples")
         self.prefix_tokens: int = self.config.get("prefix_tokens", 0)
         self.prefix_count: int = self.config.get("prefix_count", 1)
@@ -387,6 +396,35 @@ class SyntheticSource(DatasetSource):
                     "(e.g. turns=4); for a prefix shared by single requests use prefix_tokens"
                 )
 
+    def _image_settings(self) -> None:
+        """``images``, ``image_width``, ``image_height`` and ``image_format``."""
+        from guidellm.data.images import SyntheticImages
+
+        config = self.config
+
+        def given(key: str, default: int) -> LengthDistribution:
+            if any(k.startswith(key) for k in config):
+                return LengthDistribution.from_config(config, key, 0 if key == "images" else 1)
+            return LengthDistribution(mean=default, minimum=1)
+
+        images = given("images", 0) if any(k.startswith("images") for k in config) else None
+        self.images = images if images is not None and images.upper > 0 else None
+        self.image_width, self.image_height = given("image_width", 512), given("image_height", 512)
+        self.image_maker: SyntheticImages | None = None
+        if self.images is None:
+            shaping = [k for k in config if k.startswith("image_")]
+            if shaping and not any(k.startswith("images") for k in config):
+                raise UserError(
+                    f"synthetic data: {shaping[0]} shapes images, which need images=N (e.g. "
+                    "images=1,image_width=512,image_height=512)"
+                )
+            return
+        if self.turns is not None:
+            raise UserError(
+                "synthetic data: images are sent with single requests only; drop turns or images"
+            )
+        self.image_maker = SyntheticImages(str(config.get("image_format", "jpeg")), self.seed)
+
     @property
     def size(self) -> int | None:
         return self.samples
@@ -412,6 +450,9 @@ class SyntheticSource(DatasetSource):
             for j in range(self.prefix_count if self.prefix_tokens else 0)
         ]
         self._factory = factory
+        width, height, maker = self.image_width, self.image_height, self.image_maker
+        if maker is not None and width.stdev == 0 and height.stdev == 0:  # one size: now
+            maker.warm(width.sample(rng), height.sample(rng))
 
     def rows(self) -> Iterator[dict[str, Any]]:
         self.validate()
@@ -430,6 +471,8 @@ class SyntheticSource(DatasetSource):
         index = start if start is not None else self._position
         # a session's turns take the indices index*stride+t: every turn's text is unique
         stride = self.turns.upper if self.turns is not None else 1
+        images, maker = self.images, self.image_maker
+        width, height = self.image_width, self.image_height
         while stop is None or index < stop:
             n = prompt_len.sample(rng)
             if prefixes:
@@ -443,6 +486,12 @@ class SyntheticSource(DatasetSource):
             row: dict[str, Any] = {"prompt": text, "prompt_tokens_count": count}
             if output_len is not None:
                 row["output_tokens_count"] = output_len.sample(rng)
+            if maker is not None and images is not None:
+                pick = maker.pick
+                row["image"] = [
+                    pick(width.sample(rng), height.sample(rng), rng)
+                    for _ in range(images.sample(rng))
+                ]
             if self.turns is not None:
                 row["turns"] = self._session(index * stride, text, count, row, rng)
                 if self.system_prompt is not None:

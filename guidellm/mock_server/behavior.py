@@ -24,6 +24,7 @@ Rules, in one place:
 * Prompt tokens are approximated with the rule of guidellm's approximate tokenizer (one per
   run of letters, digits or underscores, one per other non-space character) over the prompt
   or every message's text; so synthetic prompts made without ``--processor`` count as asked.
+  Each ``image_url`` part of a message adds ``image_tokens`` (a vision model's image tokens).
 * Prefix cache (``prefix_cache.py``): a prompt's leading blocks whose prefill finished
   recently are cached (looked up when a request starts, inserted at its first token);
   TTFT is ``ttft + prefill_ms_per_token * uncached prompt tokens`` (the draw's noise stays).
@@ -90,7 +91,8 @@ class MockServerConfig:
     ``prefill_ms_per_token`` is added to the TTFT per prompt token not found in the prefix
     cache of ``prefix_cache_blocks`` blocks of ``prefix_block_tokens`` tokens (0 blocks: none).
     ``kv_cache_tokens`` sizes the KV cache that ``/metrics`` models (0: from
-    ``max_concurrency``); it admits and delays nothing.
+    ``max_concurrency``); it admits and delays nothing. ``image_tokens`` is what each
+    ``image_url`` part of a chat message adds to the prompt tokens.
     """
 
     ttft_ms: float = 50.0
@@ -107,6 +109,7 @@ class MockServerConfig:
     prefix_block_tokens: int = 16
     prefix_cache_blocks: int = 65536
     kv_cache_tokens: int = 0
+    image_tokens: int = 256
     error_500_rate: float = 0.0
     error_429_rate: float = 0.0
     retry_after_s: int = 1
@@ -126,7 +129,7 @@ class MockServerConfig:
                 )
         for name in ("output_tokens", "reasoning_tokens", "max_concurrency", "retry_after_s",
                      "seed", "prefix_block_tokens", "prefix_cache_blocks",
-                     "kv_cache_tokens"):  # fmt: skip
+                     "kv_cache_tokens", "image_tokens"):  # fmt: skip
             value = getattr(self, name)
             minimum = 1 if name in ("output_tokens", "prefix_block_tokens") else 0
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -271,8 +274,9 @@ def _pieces(text: str) -> int:
     return len(PIECE.findall(text))
 
 
-def count_prompt_tokens(body: Mapping[str, Any]) -> int:
-    """Approximate prompt tokens of a request body (the approximate tokenizer's rule)."""
+def count_prompt_tokens(body: Mapping[str, Any], image_tokens: int = 0) -> int:
+    """Approximate prompt tokens of a request body (the approximate tokenizer's rule), plus
+    ``image_tokens`` per ``image_url`` part of a message."""
     prompt = body.get("prompt")
     if isinstance(prompt, str):
         return _pieces(prompt)
@@ -289,8 +293,12 @@ def count_prompt_tokens(body: Mapping[str, Any]) -> int:
                 count += _pieces(content)
             elif isinstance(content, list):
                 for part in content:
-                    if isinstance(part, dict) and isinstance(part.get("text"), str):
+                    if not isinstance(part, dict):
+                        continue
+                    if isinstance(part.get("text"), str):
                         count += _pieces(part["text"])
+                    elif part.get("type") == "image_url":
+                        count += image_tokens
     return count
 
 

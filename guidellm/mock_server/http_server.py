@@ -222,8 +222,9 @@ class _Connection(HTTPConnection):
             self._bad_request(message, keep)
             return
         cache = state.prefix_cache
-        tokens = None if cache is None else prompt_token_sequence(body)
-        prompt_tokens = count_prompt_tokens(body) if tokens is None else len(tokens)
+        images = config.image_tokens
+        tokens = None if cache is None else prompt_token_sequence(body, images)
+        prompt_tokens = count_prompt_tokens(body, images) if tokens is None else len(tokens)
         ignore_eos = body.get("ignore_eos") is not False
         # drawn now, in arrival order; the prefill time is added when the request starts
         plan = plan_request(config, state.requests, max_tokens, ignore_eos)

@@ -31,19 +31,25 @@ __all__ = ["PrefixCache", "prompt_token_sequence"]
 _findall = PIECE.findall
 
 
-def _text_pieces(content: Any) -> list[str]:
-    """The pieces of a message's content: a string or a list of parts with ``text``."""
+def _text_pieces(content: Any, image_tokens: int = 0) -> list[Hashable]:
+    """The pieces of a message's content: a string or a list of parts with ``text``; an
+    ``image_url`` part is ``image_tokens`` tokens that only the same image (URL) matches."""
     if isinstance(content, str):
         return _findall(content)
-    pieces: list[str] = []
+    pieces: list[Hashable] = []
     if isinstance(content, list):
         for part in content:
-            if isinstance(part, dict) and isinstance(part.get("text"), str):
+            if not isinstance(part, dict):
+                continue
+            if isinstance(part.get("text"), str):
                 pieces += _findall(part["text"])
+            elif part.get("type") == "image_url" and image_tokens:
+                image = hash(str(part.get("image_url")))
+                pieces += [(image, k) for k in range(image_tokens)]
     return pieces
 
 
-def prompt_token_sequence(body: Mapping[str, Any]) -> list[Hashable]:
+def prompt_token_sequence(body: Mapping[str, Any], image_tokens: int = 0) -> list[Hashable]:
     """A request's prompt as a token sequence, as long as the mock's prompt token count.
 
     Chat messages are rendered one after the other and each message's first token carries its
@@ -67,7 +73,7 @@ def prompt_token_sequence(body: Mapping[str, Any]) -> list[Hashable]:
         for message in messages:
             if not isinstance(message, dict):
                 continue
-            pieces = _text_pieces(message.get("content"))
+            pieces = _text_pieces(message.get("content"), image_tokens)
             if pieces:
                 pieces[0] = f"{message.get('role')}\x00{pieces[0]}"
                 tokens += pieces
