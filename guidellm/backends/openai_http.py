@@ -436,7 +436,8 @@ class OpenAIHTTPBackend(Backend):
                 if response.status_code >= 300:  # redirects are not followed: say so
                     await self._raise_status(response)
                 ctype = response.headers.get("content-type", "")
-                if opts["stream"] and "json" not in ctype:
+                streamed = opts["stream"] and "json" not in ctype
+                if streamed:
                     await self._read_stream(response, recorder)
                 else:
                     await self._read_json(response, recorder)
@@ -444,8 +445,10 @@ class OpenAIHTTPBackend(Backend):
                 if watchdog is not None:
                     watchdog.close()
                 clock = response.extensions.get("arrival_clock")
-                if clock is not None:
-                    await clock.finish()  # read to the end of the response: keep the connection
+                if clock is not None and streamed:
+                    # Read to the end of the response: keep the connection. A whole body was
+                    # read to its end, and its connection is back in the pool already.
+                    await clock.finish()
             finally:
                 await response.aclose()
         except asyncio.CancelledError:
