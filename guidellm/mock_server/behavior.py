@@ -90,7 +90,8 @@ class MockServerConfig:
     ``prefill_ms_per_token`` is added to the TTFT per prompt token not found in the prefix
     cache of ``prefix_cache_blocks`` blocks of ``prefix_block_tokens`` tokens (0 blocks: none).
     ``kv_cache_tokens`` sizes the KV cache that ``/metrics`` models (0: from
-    ``max_concurrency``); it admits and delays nothing.
+    ``max_concurrency``); it admits and delays nothing. ``embedding_dim`` is the length of
+    the vectors ``/v1/embeddings`` returns.
     """
 
     ttft_ms: float = 50.0
@@ -107,6 +108,7 @@ class MockServerConfig:
     prefix_block_tokens: int = 16
     prefix_cache_blocks: int = 65536
     kv_cache_tokens: int = 0
+    embedding_dim: int = 16
     error_500_rate: float = 0.0
     error_429_rate: float = 0.0
     retry_after_s: int = 1
@@ -126,9 +128,9 @@ class MockServerConfig:
                 )
         for name in ("output_tokens", "reasoning_tokens", "max_concurrency", "retry_after_s",
                      "seed", "prefix_block_tokens", "prefix_cache_blocks",
-                     "kv_cache_tokens"):  # fmt: skip
+                     "kv_cache_tokens", "embedding_dim"):  # fmt: skip
             value = getattr(self, name)
-            minimum = 1 if name in ("output_tokens", "prefix_block_tokens") else 0
+            minimum = 1 if name in ("output_tokens", "prefix_block_tokens", "embedding_dim") else 0
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise UserError(
                     f"Mock server: {name} must be an integer >= {minimum}, got {value!r}; "
