@@ -112,6 +112,8 @@ class RequestResult(msgspec.Struct, array_like=True, omit_defaults=True):
 
     ``images`` and ``image_bytes`` count the request's ``image_url`` parts and their encoded
     size (a ``data:`` URL's decoded bytes; an http(s) URL counts no bytes).
+    ``inputs`` is how many texts a pooling request (embeddings, rerank) sent: its inputs or
+    documents; 0 for generation. A pooling request has no chunks, so no TTFT or ITL.
     """
 
     request_id: str
@@ -142,6 +144,7 @@ class RequestResult(msgspec.Struct, array_like=True, omit_defaults=True):
     session_end: bool = False
     images: int = 0
     image_bytes: int = 0
+    inputs: int = 0
 
 
 def image_counts(messages: list[dict[str, Any]] | None) -> tuple[int, int]:
@@ -168,7 +171,8 @@ class ResponseRecorder:
     """Collects the timings of one response while it streams; cheap enough to call per chunk.
 
     A backend calls :meth:`content` (or :meth:`reasoning`) once per content-bearing chunk with
-    the chunk's arrival time, and :meth:`usage` when the server reports token counts. The worker
+    the chunk's arrival time, and :meth:`usage` when the server reports token counts; a pooling
+    request (no chunks) calls :meth:`complete` when its answer arrived. The worker
     sets ``request_start`` just before calling the backend and turns the recorder into a
     :class:`RequestResult` with :meth:`finish`.
     """
@@ -177,7 +181,9 @@ class ResponseRecorder:
         "cached_tokens",
         "chunk_times",
         "content_chunks",
+        "end_time",
         "first_token_time",
+        "inputs",
         "last_token_time",
         "output_tokens",
         "parts",
@@ -205,6 +211,8 @@ class ResponseRecorder:
         self.output_tokens: int | None = None
         self.reasoning_tokens: int | None = None
         self.cached_tokens: int | None = None
+        self.inputs = 0
+        self.end_time: float | None = None
 
     def start(self) -> float:
         """Mark the moment the request is handed to the transport; returns that time."""
@@ -247,6 +255,14 @@ class ResponseRecorder:
         if cached_tokens is not None:
             self.cached_tokens = cached_tokens
 
+    def complete(self, inputs: int, end: float) -> None:
+        """A pooling answer (embeddings, rerank) of ``inputs`` texts arrived whole at ``end``.
+
+        It has no content chunks, so no first token: the result is successful with a latency
+        and no TTFT or ITL (docs/metrics.md)."""
+        self.inputs = inputs
+        self.end_time = end
+
     @property
     def text(self) -> str:
         """The output text received so far."""
@@ -270,7 +286,7 @@ class ResponseRecorder:
             status=status,
             scheduled_time=self.scheduled_time,
             request_start=self.request_start,
-            request_end=now() if end is None else end,
+            request_end=end if end is not None else self.end_time or now(),
             first_token_time=self.first_token_time,
             last_token_time=self.last_token_time,
             chunk_times=self.chunk_times,
@@ -291,4 +307,5 @@ class ResponseRecorder:
             cached_tokens=self.cached_tokens,
             images=images,
             image_bytes=image_bytes,
+            inputs=self.inputs,
         )

@@ -17,8 +17,11 @@ Options (``--backend-args``):
 ``stall_timeout``   longest gap in seconds between content chunks (default 60).
 ``headers``         extra HTTP headers, a JSON object.
 ``extra_body``      fields merged into every request body (``temperature``, ``ignore_eos``...).
-``request_format``  ``chat_completions`` (default) or ``text_completions``.
-``stream``          stream the response (default ``true``).
+``request_format``  ``chat_completions`` (default), ``text_completions``, or the pooling
+                    formats ``embeddings`` and ``rerank`` (:mod:`.openai_pooling`).
+``batch_size``      inputs per embeddings request (default 1), documents per rerank request
+                    (default 4); pooling formats only.
+``stream``          stream the response (default ``true``; pooling requests never stream).
 ``max_connections`` connection pool size (default: the worker's concurrency).
 ``transport``       ``lean`` (default) or ``httpx`` (httpx's stock HTTP/1.1 transport).
 ``session_header``  the header carrying a session's identity on each of its turns, so that
@@ -54,6 +57,12 @@ from typing import TYPE_CHECKING, Any
 
 from guidellm.backends.base import Backend, split_target
 from guidellm.backends.openai_chunks import ChunkReader, server_message
+from guidellm.backends.openai_pooling import (
+    DEFAULT_BATCH,
+    POOLING_PATHS,
+    PoolingFormat,
+    join_contents,
+)
 from guidellm.backends.sse import SSEDecoder
 from guidellm.backends.watchdog import FIRST_TOKEN, Watchdog
 from guidellm.errors import (
@@ -80,7 +89,11 @@ __all__ = ["OpenAIHTTPBackend"]
 
 #: Connections a worker opens at start-up (more open as needed).
 _WARM_CONNECTIONS = 8
-_FORMATS = {"chat_completions": "/v1/chat/completions", "text_completions": "/v1/completions"}
+_FORMATS = {
+    "chat_completions": "/v1/chat/completions",
+    "text_completions": "/v1/completions",
+    **POOLING_PATHS,
+}
 _DEFAULTS: dict[str, Any] = {
     "api_key": None,
     "verify": True,
@@ -92,6 +105,7 @@ _DEFAULTS: dict[str, Any] = {
     "headers": None,
     "extra_body": None,
     "request_format": "chat_completions",
+    "batch_size": None,
     "stream": True,
     "max_connections": None,
     "transport": "lean",
@@ -141,7 +155,17 @@ def _check_options(options: dict[str, Any]) -> dict[str, Any]:
         if opts[name] is not None and not isinstance(opts[name], dict):
             raise bad(name, 'a JSON object, e.g. {"temperature": 0}')
     if opts["request_format"] not in _FORMATS:
-        raise bad("request_format", " or ".join(_FORMATS))
+        *rest, last = _FORMATS
+        raise bad("request_format", f"{', '.join(rest)} or {last}")
+    batch = opts["batch_size"]
+    if opts["request_format"] in POOLING_PATHS:
+        opts["stream"] = False  # a pooling answer is one JSON body
+        if batch is None:
+            opts["batch_size"] = DEFAULT_BATCH[opts["request_format"]]
+        elif isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            raise bad("batch_size", "a positive integer")
+    elif batch is not None:
+        raise bad("batch_size", "nothing unless request_format is embeddings or rerank")
     mc = opts["max_connections"]
     if mc is not None and (isinstance(mc, bool) or not isinstance(mc, int) or mc < 1):
         raise bad("max_connections", "a positive integer")
@@ -213,20 +237,6 @@ def _client_class() -> Any:
     return _Client
 
 
-def _join_contents(messages: list[dict[str, Any]]) -> str:
-    """Chat messages as one prompt for ``/v1/completions`` (text parts only)."""
-    parts: list[str] = []
-    for message in messages:
-        content = message.get("content")
-        if isinstance(content, str):
-            parts.append(content)
-        elif isinstance(content, list):
-            parts.extend(
-                str(p.get("text", "")) for p in content if isinstance(p, dict) and "text" in p
-            )
-    return "\n".join(parts)
-
-
 def _nothing() -> None:
     """The watchdog's expiry without a current task (a coroutine always has one; typing does
     not know it)."""
@@ -253,6 +263,10 @@ class OpenAIHTTPBackend(Backend):
         self._shown = mask_url(self._base)  # for messages and reports
         self._path = _FORMATS[self._opts["request_format"]]
         self._chat = self._opts["request_format"] == "chat_completions"
+        fmt = self._opts["request_format"]
+        self._pooling = (
+            PoolingFormat(fmt, self._opts["batch_size"]) if fmt in POOLING_PATHS else None
+        )
         self._client: httpx.AsyncClient | None = None
         self._url: Any = None
         self._headers: Any = None
@@ -276,6 +290,8 @@ class OpenAIHTTPBackend(Backend):
         info["target"] = mask_url(self.target)
         info["request_format"] = self._opts["request_format"]
         info["stream"] = self._opts["stream"]
+        if self._pooling is not None:
+            info["batch_size"] = self._opts["batch_size"]
         if self._api_key and "api_key" not in self.options:
             info["api_key"] = REDACTED  # came from the environment
         return info
@@ -368,6 +384,8 @@ class OpenAIHTTPBackend(Backend):
     def _body(self, request: GenerationRequest) -> bytes:
         import orjson
 
+        if self._pooling is not None:
+            return self._pooling.body(request, self.model, self._opts["extra_body"])
         stream = self._opts["stream"]
         body: dict[str, Any] = {}
         if self.model is not None:
@@ -382,7 +400,7 @@ class OpenAIHTTPBackend(Backend):
         elif request.prompt is not None:
             body["prompt"] = request.prompt
         elif request.messages is not None:
-            body["prompt"] = _join_contents(request.messages)
+            body["prompt"] = join_contents(request.messages)
         else:
             raise RequestError(f"request {request.request_id} has no prompt or messages")
         if request.max_tokens is not None:
@@ -403,6 +421,8 @@ class OpenAIHTTPBackend(Backend):
 
         client = self._require_client()
         content = self._body(request)
+        if self._pooling is not None:
+            recorder.inputs = self._pooling.batch  # counted whatever the outcome
         opts = self._opts
         # Without streaming the whole answer is the first token: only that deadline applies.
         stall = opts["stall_timeout"] if opts["stream"] else None
@@ -436,7 +456,8 @@ class OpenAIHTTPBackend(Backend):
                 if response.status_code >= 300:  # redirects are not followed: say so
                     await self._raise_status(response)
                 ctype = response.headers.get("content-type", "")
-                if opts["stream"] and "json" not in ctype:
+                streamed = opts["stream"] and "json" not in ctype
+                if streamed:
                     await self._read_stream(response, recorder)
                 else:
                     await self._read_json(response, recorder)
@@ -444,8 +465,10 @@ class OpenAIHTTPBackend(Backend):
                 if watchdog is not None:
                     watchdog.close()
                 clock = response.extensions.get("arrival_clock")
-                if clock is not None:
-                    await clock.finish()  # read to the end of the response: keep the connection
+                if clock is not None and streamed:
+                    # Read to the end of the response: keep the connection. A whole body was
+                    # read to its end, and its connection is back in the pool already.
+                    await clock.finish()
             finally:
                 await response.aclose()
         except asyncio.CancelledError:
@@ -500,7 +523,10 @@ class OpenAIHTTPBackend(Backend):
         body = await response.aread()
         clock = response.extensions.get("arrival_clock")
         arrived = clock.arrived if clock is not None and clock.arrived else now()
-        self._reader().whole(body, arrived, recorder)
+        if self._pooling is not None:
+            self._pooling.read(body, arrived, recorder)
+        else:
+            self._reader().whole(body, arrived, recorder)
 
     async def _read_stream(self, response: httpx.Response, recorder: ResponseRecorder) -> None:
         """The hot loop: one timestamp and one JSON decode per network read, nothing per chunk

@@ -57,7 +57,7 @@ _FLOAT_COLS = (
     "prompt_tokens",
     "output_tokens",
 )
-_INT_COLS = ("status", "source", "disagree", "category", "ngaps")
+_INT_COLS = ("status", "source", "disagree", "category", "ngaps", "inputs")
 #: Columns derived at each flush: inter-chunk gap moments and the per-request latencies.
 _DERIVED_COLS = (*GAP_COLUMNS, "ttft", "itl", "tpot")
 #: Columns the time slices read.
@@ -183,6 +183,7 @@ class BenchmarkAggregator:
         p["output_tokens"].append(tokens)
         p["source"].append(source)
         p["disagree"].append(disagree)
+        p["inputs"].append(result.inputs)
         # Rarer facts are kept sparse, with their row: a plain result pays two tests.
         cached = result.cached_tokens
         if cached is not None:

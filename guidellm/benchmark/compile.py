@@ -42,6 +42,7 @@ _METRIC_ORDER = (
     "requests_per_second",
     "output_tokens_per_second",
     "tokens_per_second",
+    "inputs_per_second",
     "request_concurrency",
     "time_to_first_token_ms",
     "inter_token_latency_ms",
@@ -117,6 +118,12 @@ def compile_benchmark(
         "output_tokens_per_second": rates_by_status(totals["output_tokens"], length),
         "tokens_per_second": rates_by_status(totals["tokens"], length),
     }
+    inputs = totals.get("inputs")
+    pooling = None
+    if inputs is not None and inputs.any():
+        metrics["inputs_per_second"] = rates_by_status(inputs, length)
+        pooling = {name: int(inputs[code]) for code, name in enumerate(STATUS_NAMES)}
+        pooling["total"] = int(inputs.sum())
     # Concurrency counts every request overlapping the window (each clipped to it), those
     # that start outside it included.
     metrics["request_concurrency"] = agg.timeline.summaries(ws, we, agg.running_tally["lasting"])
@@ -194,6 +201,7 @@ def compile_benchmark(
         max_seconds=agg.max_seconds,
         max_requests=agg.max_requests,
         requests=counts,  # type: ignore[arg-type]
+        inputs=pooling,  # type: ignore[arg-type]
         metrics=metrics,  # type: ignore[arg-type]
         tokens=tokens,  # type: ignore[arg-type]
         errors=errors,

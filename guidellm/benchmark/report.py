@@ -27,6 +27,7 @@ __all__ = [
     "STATUSES",
     "Benchmark",
     "ImageCounts",
+    "InputCounts",
     "Metrics",
     "OverSaturation",
     "Percentiles",
@@ -136,6 +137,9 @@ class Metrics(_Model):
     requests_per_second: StatusRates = Field(default_factory=StatusRates)
     output_tokens_per_second: StatusRates = Field(default_factory=StatusRates)
     tokens_per_second: StatusRates = Field(default_factory=StatusRates)
+    #: Texts sent by pooling requests (embeddings inputs, rerank documents) per second;
+    #: ``None`` for generation.
+    inputs_per_second: StatusRates | None = None
     request_concurrency: StatusSummaries = Field(default_factory=StatusSummaries)
     time_to_first_token_ms: StatusSummaries = Field(default_factory=StatusSummaries)
     inter_token_latency_ms: StatusSummaries = Field(default_factory=StatusSummaries)
@@ -155,6 +159,15 @@ class RequestCounts(_Model):
     incomplete: int = 0
     #: Results received that started outside the measured window (warmup/cooldown).
     outside_window: int = 0
+
+
+class InputCounts(_Model):
+    """Texts sent by pooling requests (embeddings inputs, rerank documents), per status."""
+
+    successful: int = 0
+    errored: int = 0
+    incomplete: int = 0
+    total: int = 0
 
 
 class TokenCounting(_Model):
@@ -371,6 +384,9 @@ class Benchmark(_Model):
     max_seconds: float | None = None
     max_requests: int | None = None
     requests: RequestCounts = Field(default_factory=RequestCounts)
+    #: Texts sent by the window's pooling requests (embeddings inputs, rerank documents) per
+    #: status and in total; ``None`` for generation.
+    inputs: InputCounts | None = None
     metrics: Metrics = Field(default_factory=Metrics)
     tokens: TokenCounting = Field(default_factory=TokenCounting)
     errors: dict[str, int] = Field(default_factory=dict)

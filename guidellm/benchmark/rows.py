@@ -61,6 +61,9 @@ def tally(block: Mapping[str, NDArray[Any]], slo: Mapping[str, float]) -> dict[s
         "gapped": np.bincount(status[block["ngaps"] > 0], minlength=3),
         "lasting": np.bincount(status[end > start], minlength=3),
     }
+    inputs = block.get("inputs")
+    if inputs is not None:  # texts of pooling requests (embeddings, rerank)
+        out["inputs"] = np.bincount(status, weights=inputs, minlength=3)
     if slo:
         out["goodput"] = goodput_counts(
             slo, status, block["ttft"], block["itl"], block["tpot"], (end - start) * 1000.0

@@ -36,6 +36,7 @@ _SETTINGS: tuple[tuple[str, str, type, str], ...] = (
      "KV cache size /metrics models usage against (0: max-concurrency slots)."),
     ("image_tokens", "--image-tokens", int,
      "Prompt tokens counted per image_url part of a chat message."),
+    ("embedding_dim", "--embedding-dim", int, "Length of the vectors /v1/embeddings returns."),
     ("model", "--model", str, "Model name in /v1/models; requests naming another get a 404."),
     ("seed", "--seed", int, "Seed of every draw: same seed + request order, same answers."),
     ("error_500_rate", "--error-500-rate", float, "Share of requests answered with HTTP 500."),
@@ -89,7 +90,8 @@ def _setting_options(command: Callable[..., Any]) -> Callable[..., Any]:
     help="gRPC stream messages: Triton's wrapper or MLServer's bare responses.",
 )
 def mock_server(host: str, port: int, protocol: str, grpc_dialect: str, **settings: Any) -> None:
-    """Serve /v1/completions, /v1/chat/completions, /v1/models and /health with simulated
+    """Serve /v1/completions, /v1/chat/completions, /v1/embeddings, /v1/rerank, /v1/models
+    and /health with simulated
     timing and optional injected faults, until Ctrl-C. See docs/mock-server.md."""
     from guidellm.mock_server.behavior import MockServerConfig
     from guidellm.mock_server.server import run_foreground

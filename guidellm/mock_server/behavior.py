@@ -93,6 +93,8 @@ class MockServerConfig:
     ``kv_cache_tokens`` sizes the KV cache that ``/metrics`` models (0: from
     ``max_concurrency``); it admits and delays nothing. ``image_tokens`` is what each
     ``image_url`` part of a chat message adds to the prompt tokens.
+    ``max_concurrency``); it admits and delays nothing. ``embedding_dim`` is the length of
+    the vectors ``/v1/embeddings`` returns.
     """
 
     ttft_ms: float = 50.0
@@ -110,6 +112,7 @@ class MockServerConfig:
     prefix_cache_blocks: int = 65536
     kv_cache_tokens: int = 0
     image_tokens: int = 256
+    embedding_dim: int = 16
     error_500_rate: float = 0.0
     error_429_rate: float = 0.0
     retry_after_s: int = 1
@@ -129,9 +132,9 @@ class MockServerConfig:
                 )
         for name in ("output_tokens", "reasoning_tokens", "max_concurrency", "retry_after_s",
                      "seed", "prefix_block_tokens", "prefix_cache_blocks",
-                     "kv_cache_tokens", "image_tokens"):  # fmt: skip
+                     "kv_cache_tokens", "image_tokens", "embedding_dim"):  # fmt: skip
             value = getattr(self, name)
-            minimum = 1 if name in ("output_tokens", "prefix_block_tokens") else 0
+            minimum = 1 if name in ("output_tokens", "prefix_block_tokens", "embedding_dim") else 0
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise UserError(
                     f"Mock server: {name} must be an integer >= {minimum}, got {value!r}; "

@@ -7,7 +7,8 @@ pre-rendered bytes; every token is written from a :class:`DeadlineScheduler` cal
 (lengths, timings, faults, text) comes from :mod:`guidellm.mock_server.behavior`.
 
 Routes: ``GET /health``, ``GET /metrics``, ``GET /v1/models``, ``POST /v1/completions`` and
-``POST /v1/chat/completions`` (streaming SSE with one token per chunk, or one JSON answer).
+``POST /v1/chat/completions`` (streaming SSE with one token per chunk, or one JSON answer);
+``POST /v1/embeddings`` and ``POST /v1/rerank`` (:mod:`guidellm.mock_server.pooling`).
 ``/metrics`` speaks vLLM's names (:mod:`guidellm.mock_server.metrics`); the gauges are read
 from the connections' running requests at each scrape.
 """
@@ -40,6 +41,7 @@ from guidellm.mock_server.http_framing import (
     response_head,
 )
 from guidellm.mock_server.metrics import ITL_BUCKETS, MockMetrics, RunningRequest
+from guidellm.mock_server.pooling import POOLING_ROUTES, serve_pooling
 from guidellm.mock_server.prefix_cache import PrefixCache, prompt_token_sequence
 from guidellm.mock_server.timers import DeadlineScheduler
 
@@ -174,12 +176,16 @@ class _Connection(HTTPConnection):
             self._finish(keep)
             return
         chat = _GENERATION_PATHS.get(req.path)
-        if chat is None:
+        pooling = POOLING_ROUTES.get(req.path) if chat is None else None
+        if pooling is not None and req.method == b"POST":
+            serve_pooling(self, state, req, pooling)
+            return
+        if chat is None and pooling is None:
             body = error_body(f"no route {req.path.decode(errors='replace')}", "not_found", 404)
             self._write_simple(404, body, keep)
             self._finish(keep)
             return
-        if req.method != b"POST":
+        if req.method != b"POST" or chat is None:
             self._method_not_allowed(keep)
             return
         self._generate(req, chat)

@@ -93,7 +93,8 @@ class MockMetrics:
     The front end adds to the counters (attributes) as it goes: :attr:`prefix_queries` and
     :attr:`prefix_hits` when a request is looked up in the prefix cache, :attr:`prompt_tokens`
     and :attr:`generation_tokens` when a request that got a slot ends (finished, faulted or
-    cut off by its client), :meth:`succeeded` for a request that completed normally.
+    cut off by its client), :meth:`succeeded` for a request that completed normally
+    (:meth:`pooled` for an embeddings or rerank request).
     """
 
     def __init__(self, model: str, *, max_concurrency: int = 0, kv_cache_tokens: int = 0) -> None:
@@ -129,6 +130,13 @@ class MockMetrics:
             self.success_stop += 1
         self.queue.observe(queue_s)
         self.ttft.observe(ttft_s)
+        self.e2e.observe(e2e_s)
+
+    def pooled(self, *, queue_s: float, e2e_s: float) -> None:
+        """A pooling request (embeddings, rerank) completed: a ``stop`` success with no
+        tokens, so no TTFT or inter-token observation."""
+        self.success_stop += 1
+        self.queue.observe(queue_s)
         self.e2e.observe(e2e_s)
 
     def kv_capacity(self) -> int:
@@ -179,7 +187,7 @@ class MockMetrics:
              b"Prefix cache hits, in cached prompt tokens reported."),
             (b"vllm:num_preemptions_total", 0, b"Preemptions (the mock never preempts)."),
             (b"guidellm_mock_requests_total", requests,
-             b"Generation requests received with a valid body, faulted ones included."),
+             b"Generation and pooling requests received with a valid body, faulted ones included."),
         ):  # fmt: skip
             family(name, b"counter", text)
             sample(name, value)

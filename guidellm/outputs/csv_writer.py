@@ -97,6 +97,10 @@ def benchmark_row(b: Benchmark) -> dict[str, Any]:
         row["goodput.attainment"] = m.goodput.attainment
         for key, limit in m.goodput.slo.items():
             row[f"goodput.slo.{key}"] = limit
+    if b.inputs is not None and m.inputs_per_second is not None:
+        for status in STATUSES:
+            row[f"inputs.{status}"] = getattr(b.inputs, status)
+            row[f"inputs_per_second.{status}"] = getattr(m.inputs_per_second, status)
     if b.prompt_cache is not None:
         for status in STATUSES:
             counts = getattr(b.prompt_cache, status)

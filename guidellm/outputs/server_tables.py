@@ -78,6 +78,14 @@ def _ttft_row(b: Benchmark, server: ServerMetrics) -> list[str]:
     ]
 
 
+def _has_ttft(b: Benchmark, server: ServerMetrics) -> bool:
+    """Whether the server measured a TTFT, or the client did (pooling requests have none)."""
+    mine = server.histograms.get("ttft")
+    return mine is not None and (
+        mine.mean_ms is not None or bool(b.metrics.time_to_first_token_ms.successful.count)
+    )
+
+
 def _value(name: str, value: float | None) -> str:
     """A cross-checked number: milliseconds with decimals, counts as integers."""
     return fmt(value, 1) if name.endswith("_ms") and value is not None else _count(value)
@@ -116,8 +124,8 @@ def crosscheck_table(bms: Sequence[Benchmark]) -> Table | None:
 
 def server_tables(bms: Sequence[Benchmark]) -> list[Table]:
     """The server's load (one row per scraped benchmark), its TTFT beside the client's (when
-    some server has a TTFT histogram) and the cross-check (when some number has both sides);
-    none when no benchmark was scraped."""
+    some server has a TTFT histogram with observations, or its client a TTFT) and the
+    cross-check (when some number has both sides); none when no benchmark was scraped."""
     scraped = [(b, b.server) for b in bms if b.server is not None]
     if not scraped:
         return []
@@ -129,7 +137,7 @@ def server_tables(bms: Sequence[Benchmark]) -> list[Table]:
             [("", 2), ("Running", 1), ("Waiting", 1), ("KV-cache %", 1), ("Prefix", 1), ("", 1)],
         )
     ]
-    if any("ttft" in s.histograms for _, s in scraped):
+    if any(_has_ttft(b, s) for b, s in scraped):
         tables.append(
             Table(
                 "TTFT ms: the server's histogram beside the client's successful requests "

@@ -150,8 +150,33 @@ def report_tables(report: Report) -> list[Table]:
         ),
     ]
     return (
-        tables + _stage_tables(bms) + _cache_tables(bms) + session_tables(bms) + server_tables(bms)
+        tables
+        + _pooling_tables(bms)
+        + _stage_tables(bms)
+        + _cache_tables(bms)
+        + session_tables(bms)
+        + server_tables(bms)
     )
+
+
+def _pooling_tables(bms: Sequence[Benchmark]) -> list[Table]:
+    """Texts sent by pooling requests (embeddings inputs, rerank documents), for the
+    benchmarks that sent them."""
+    rows = [
+        [
+            b.label,
+            fmt(b.inputs.successful),
+            fmt(b.metrics.inputs_per_second.successful),
+            fmt(b.metrics.requests_per_second.successful),
+            fmt(b.metrics.tokens_per_second.successful, 1),
+        ]
+        for b in bms
+        if b.inputs is not None and b.metrics.inputs_per_second is not None
+    ]
+    if not rows:
+        return []
+    headers = ["Benchmark", "Inputs", "Inputs/s", "Req/s", "Prompt tok/s"]
+    return [Table("Pooling inputs (successful requests)", headers, rows)]
 
 
 #: The latency tables: (title, metric, decimals). One metric per table, so that five
@@ -166,9 +191,14 @@ LATENCY_STATS = ["mean", "p50", "p90", "p95", "p99"]
 
 
 def _latency_tables(bms: Sequence[Benchmark]) -> list[Table]:
-    """Mean and the percentiles readers compare (p50, p90, p95, p99) of each latency."""
+    """Mean and the percentiles readers compare (p50, p90, p95, p99) of each latency; a
+    token latency no benchmark has (pooling requests have no tokens) is left out."""
     tables = []
     for title, metric, digits in _LATENCY_TABLES:
+        if metric != "request_latency" and not any(
+            getattr(b.metrics, metric).successful.count for b in bms
+        ):
+            continue
         rows = [[b.label, *_stats(getattr(b.metrics, metric).successful, digits)] for b in bms]
         tables.append(Table(title, ["Benchmark", *LATENCY_STATS], rows))
     return tables

@@ -100,6 +100,20 @@ def test_token_counts_match_usage(
         assert r.first_token_time is not None and r.first_token_time >= r.request_start
 
 
+@pytest.mark.parametrize("transport", ["lean", "httpx"])
+def test_a_whole_answer_ends_when_its_body_has_arrived(mock: Any, transport: str) -> None:
+    # A non-streamed body is read to its end, and its connection is back in the pool: the
+    # request must not then wait for more of it (the lean transport waited 0.5 s a request).
+    url = mock(ttft_ms=5.0, itl_ms=1.0)
+    results = run_requests(url, 5, max_tokens=8, stream=False, transport=transport)
+    latencies = [r.request_end - r.request_start for r in results]
+    assert all(r.status == RequestStatus.SUCCESSFUL for r in results)
+    assert max(latencies) < 0.2, latencies
+    for r in results:
+        assert r.first_token_time is not None
+        assert r.request_end - r.first_token_time < 0.05
+
+
 def test_reasoning_counts_for_ttft_but_is_kept_apart(mock: Any) -> None:
     url = mock(reasoning_tokens=3, ttft_ms=30.0, itl_ms=10.0)
     (result,) = run_requests(url, 1, max_tokens=10)
