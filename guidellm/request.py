@@ -114,6 +114,8 @@ class RequestResult(msgspec.Struct, array_like=True, omit_defaults=True):
     size (a ``data:`` URL's decoded bytes; an http(s) URL counts no bytes).
     ``inputs`` is how many texts a pooling request (embeddings, rerank) sent: its inputs or
     documents; 0 for generation. A pooling request has no chunks, so no TTFT or ITL.
+    ``whole`` marks an answer that came in one piece (``stream=false``): its one chunk is no
+    token count to compare with the server's, and its first token is its whole answer.
     """
 
     request_id: str
@@ -145,6 +147,7 @@ class RequestResult(msgspec.Struct, array_like=True, omit_defaults=True):
     images: int = 0
     image_bytes: int = 0
     inputs: int = 0
+    whole: bool = False
 
 
 def image_counts(messages: list[dict[str, Any]] | None) -> tuple[int, int]:
@@ -194,6 +197,7 @@ class ResponseRecorder:
         "request",
         "request_start",
         "scheduled_time",
+        "whole",
     )
 
     def __init__(self, request: GenerationRequest, scheduled_time: float) -> None:
@@ -213,6 +217,8 @@ class ResponseRecorder:
         self.cached_tokens: int | None = None
         self.inputs = 0
         self.end_time: float | None = None
+        #: The answer came in one piece (not streamed): its chunk count is no token count.
+        self.whole = False
 
     def start(self) -> float:
         """Mark the moment the request is handed to the transport; returns that time."""
@@ -308,4 +314,5 @@ class ResponseRecorder:
             images=images,
             image_bytes=image_bytes,
             inputs=self.inputs,
+            whole=self.whole,
         )

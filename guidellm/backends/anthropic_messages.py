@@ -138,6 +138,7 @@ class MessagesReader:
         content = obj.get("content")
         if not isinstance(content, list):
             raise BadResponseError(f"message without content: {body[:80]!r}")
+        recorder.whole = True
         for block in content:
             if not isinstance(block, dict):
                 continue

@@ -261,6 +261,7 @@ class ChunkReader:
                 reasoning, text = None, choice.get("text")
         except (KeyError, IndexError, TypeError, AttributeError):
             raise BadResponseError(f"response without choices: {body[:80]!r}") from None
+        recorder.whole = True
         if reasoning:
             recorder.reasoning(reasoning, arrived)
         if text:

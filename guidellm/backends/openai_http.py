@@ -17,8 +17,11 @@ Options (``--backend-args``):
 ``stall_timeout``   longest gap in seconds between content chunks (default 60).
 ``headers``         extra HTTP headers, a JSON object.
 ``extra_body``      fields merged into every request body (``temperature``, ``ignore_eos``...).
-``request_format``  ``chat_completions`` (default), ``text_completions``, or the pooling
-                    formats ``embeddings`` and ``rerank`` (:mod:`.openai_pooling`).
+``request_format``  ``chat_completions`` (default), ``text_completions``, the pooling
+                    formats ``embeddings`` and ``rerank`` (:mod:`.openai_pooling`), or
+                    ``anthropic_messages`` (``/v1/messages``, :mod:`.anthropic_messages`:
+                    the key goes as ``x-api-key``, with ``anthropic-version`` unless
+                    ``headers`` give one).
 ``batch_size``      inputs per embeddings request (default 1), documents per rerank request
                     (default 4); pooling formats only.
 ``stream``          stream the response (default ``true``; pooling requests never stream).
@@ -55,6 +58,7 @@ import functools
 import os
 from typing import TYPE_CHECKING, Any
 
+from guidellm.backends.anthropic_messages import ANTHROPIC_VERSION, MessagesReader, messages_body
 from guidellm.backends.base import Backend, split_target
 from guidellm.backends.openai_chunks import ChunkReader, server_message
 from guidellm.backends.openai_pooling import (
@@ -92,6 +96,7 @@ _WARM_CONNECTIONS = 8
 _FORMATS = {
     "chat_completions": "/v1/chat/completions",
     "text_completions": "/v1/completions",
+    "anthropic_messages": "/v1/messages",
     **POOLING_PATHS,
 }
 _DEFAULTS: dict[str, Any] = {
@@ -264,6 +269,7 @@ class OpenAIHTTPBackend(Backend):
         self._path = _FORMATS[self._opts["request_format"]]
         self._chat = self._opts["request_format"] == "chat_completions"
         fmt = self._opts["request_format"]
+        self._anthropic = fmt == "anthropic_messages"
         self._pooling = (
             PoolingFormat(fmt, self._opts["batch_size"]) if fmt in POOLING_PATHS else None
         )
@@ -272,7 +278,7 @@ class OpenAIHTTPBackend(Backend):
         self._headers: Any = None
         self._extensions: dict[str, Any] = {}
         self._direct: LeanHTTPTransport | None = None
-        self._chunks: ChunkReader | None = None
+        self._chunks: ChunkReader | MessagesReader | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -302,7 +308,7 @@ class OpenAIHTTPBackend(Backend):
         import httpx
 
         # Request errors are redacted once, where their result leaves the worker.
-        self._chunks = ChunkReader(self._chat)
+        self._chunks = MessagesReader() if self._anthropic else ChunkReader(self._chat)
         opts = self._opts
         limit = opts["max_connections"] or max(1, concurrency)
         verify = opts["verify"]
@@ -316,7 +322,12 @@ class OpenAIHTTPBackend(Backend):
             "User-Agent": f"guidellm/{__version__}",
         }
         headers.update({str(k): str(v) for k, v in (opts["headers"] or {}).items()})
-        if self._api_key:
+        if self._anthropic:
+            if not any(k.lower() == "anthropic-version" for k in headers):
+                headers["anthropic-version"] = ANTHROPIC_VERSION
+            if self._api_key:
+                headers["x-api-key"] = self._api_key
+        elif self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
         timeout = httpx.Timeout(opts["timeout"], connect=opts["connect_timeout"], pool=None)
         transport: httpx.AsyncBaseTransport
@@ -390,7 +401,9 @@ class OpenAIHTTPBackend(Backend):
         body: dict[str, Any] = {}
         if self.model is not None:
             body["model"] = self.model
-        if self._chat:
+        if self._anthropic:
+            body = messages_body(request, self.model, stream)
+        elif self._chat:
             if request.messages is not None:
                 body["messages"] = request.messages
             elif request.prompt is not None:
@@ -406,7 +419,7 @@ class OpenAIHTTPBackend(Backend):
         if request.max_tokens is not None:
             body["max_tokens"] = request.max_tokens
         body["stream"] = stream
-        if stream:
+        if stream and not self._anthropic:
             body["stream_options"] = {"include_usage": True}
         if self._opts["extra_body"]:
             body.update(self._opts["extra_body"])
@@ -511,7 +524,7 @@ class OpenAIHTTPBackend(Backend):
             message += f" (Retry-After: {retry_after})"
         raise HTTPStatusError(response.status_code, message)
 
-    def _reader(self) -> ChunkReader:
+    def _reader(self) -> ChunkReader | MessagesReader:
         if self._chunks is None:
             raise RuntimeError("OpenAIHTTPBackend.startup() was not called")
         return self._chunks
@@ -549,7 +562,7 @@ class OpenAIHTTPBackend(Backend):
         if reader.events(decoder.close(), now(), recorder):
             return
         raise BadResponseError(
-            "stream ended without [DONE]"
+            f"stream ended without {'message_stop' if self._anthropic else '[DONE]'}"
             + (f" ({pending} bytes of an unfinished event)" if pending else "")
         )
 

@@ -160,7 +160,7 @@ class BenchmarkAggregator:
             if result.reasoning_text:
                 client += self.tokenizer.count(result.reasoning_text)
             client_src = 1
-        elif chunks:
+        elif chunks and not result.whole:  # a whole answer's one chunk counts no tokens
             client = chunks
         usage = result.output_tokens
         if usage is not None:

@@ -430,7 +430,8 @@ class Benchmarker:
             if self.telemetry is not None:
                 from guidellm.telemetry.summary import ClientTotals
 
-                totals = ClientTotals.of(agg.running_tally, benchmark)
+                streamed = bool(self.backend.describe().get("stream", True))
+                totals = ClientTotals.of(agg.running_tally, benchmark, streamed=streamed)
                 self._spans.append((summary.start_time, summary.end_time, drained, totals))
             dropped = int(getattr(self.requests, "dropped", 0) or 0)
             if dropped > self._dropped:

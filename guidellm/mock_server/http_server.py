@@ -8,7 +8,8 @@ pre-rendered bytes; every token is written from a :class:`DeadlineScheduler` cal
 
 Routes: ``GET /health``, ``GET /metrics``, ``GET /v1/models``, ``POST /v1/completions`` and
 ``POST /v1/chat/completions`` (streaming SSE with one token per chunk, or one JSON answer);
-``POST /v1/embeddings`` and ``POST /v1/rerank`` (:mod:`guidellm.mock_server.pooling`).
+``POST /v1/embeddings`` and ``POST /v1/rerank`` (:mod:`guidellm.mock_server.pooling`);
+``POST /v1/messages`` (Anthropic's Messages API, :mod:`guidellm.mock_server.anthropic_stream`).
 ``/metrics`` speaks vLLM's names (:mod:`guidellm.mock_server.metrics`); the gauges are read
 from the connections' running requests at each scrape.
 """
@@ -24,6 +25,7 @@ from typing import Any
 
 import orjson
 
+from guidellm.mock_server.answers import anthropic_answer, full_answer, usage
 from guidellm.mock_server.behavior import (
     VOCABULARY,
     CapacityGate,
@@ -48,7 +50,11 @@ from guidellm.mock_server.timers import DeadlineScheduler
 __all__ = ["MockHTTPState", "serve_http"]
 
 _TOKEN_JSON: dict[str, bytes] = {" " + w: orjson.dumps(" " + w) for w in VOCABULARY}
-_GENERATION_PATHS = {b"/v1/completions": False, b"/v1/chat/completions": True}
+_GENERATION_PATHS = {
+    b"/v1/completions": False,
+    b"/v1/chat/completions": True,
+    b"/v1/messages": True,  # Anthropic's Messages API (:mod:`.anthropic_stream`)
+}
 #: Longest answer the mock agrees to produce (advertised as ``max_model_len``).
 MAX_MODEL_LEN = 1_000_000
 # The fixed start of every SSE event of a stream, up to the token (id, created, model filled in).
@@ -217,6 +223,9 @@ class _Connection(HTTPConnection):
         if not chat and "prompt" not in body:
             self._bad_request("'prompt' is required", keep)
             return
+        anthropic = req.path == b"/v1/messages"
+        if anthropic and isinstance(body.get("system"), str):  # its tokens count too
+            body["messages"] = [{"role": "system", "content": body["system"]}, *body["messages"]]
         model = body.get("model")
         if model is not None and model != config.model:
             message = f"The model `{model}` does not exist; this server serves `{config.model}`."
@@ -249,8 +258,8 @@ class _Connection(HTTPConnection):
         reasoning = plan.reasoning if chat else 0
         stream_options = body.get("stream_options")
         stream = bool(body.get("stream"))
-        include_usage = isinstance(stream_options, dict) and bool(
-            stream_options.get("include_usage")
+        include_usage = anthropic or (
+            isinstance(stream_options, dict) and bool(stream_options.get("include_usage"))
         )
 
         received = req.arrival
@@ -277,7 +286,10 @@ class _Connection(HTTPConnection):
             if hashes:
                 self.prefill = hashes
             if stream:
-                self.job = _Stream(
+                cls = _Stream
+                if anthropic:
+                    from guidellm.mock_server.anthropic_stream import AnthropicStream as cls
+                self.job = cls(
                     self,
                     req,
                     run,
@@ -291,15 +303,17 @@ class _Connection(HTTPConnection):
                 )
             else:
                 self.job = RunningRequest(req, run, prompt_tokens, received)
-                answer = _full_answer(
-                    state,
-                    plan=run,
-                    chat=chat,
-                    reasoning=reasoning,
-                    prompt_tokens=prompt_tokens,
-                    cached_tokens=cached_tokens,
-                    hit_limit=hit_limit,
-                )
+                kw: dict[str, Any] = {
+                    "plan": run,
+                    "reasoning": reasoning,
+                    "prompt_tokens": prompt_tokens,
+                    "cached_tokens": cached_tokens,
+                    "hit_limit": hit_limit,
+                }
+                if anthropic:
+                    answer = anthropic_answer(state, **kw)
+                else:
+                    answer = full_answer(state, chat=chat, **kw)
                 if hashes:
                     state.scheduler.call_at(req.arrival + run.ttft_s, self._prefill_due, hashes)
                 deadline = req.arrival + run.duration_s
@@ -340,54 +354,6 @@ class _Connection(HTTPConnection):
                 metrics.itl.observe(plan.itl_s, plan.total - 1)
         self._release()
         self._finish(keep)
-
-
-def _usage(plan: RequestPlan, reasoning: int, prompt_tokens: int, cached: int) -> dict[str, Any]:
-    usage: dict[str, Any] = {
-        "prompt_tokens": prompt_tokens,
-        "completion_tokens": plan.total,
-        "total_tokens": prompt_tokens + plan.total,
-        "prompt_tokens_details": {"cached_tokens": cached},
-    }
-    if reasoning:
-        usage["completion_tokens_details"] = {"reasoning_tokens": reasoning}
-    return usage
-
-
-def _full_answer(
-    state: MockHTTPState,
-    *,
-    plan: RequestPlan,
-    chat: bool,
-    reasoning: int,
-    prompt_tokens: int,
-    cached_tokens: int,
-    hit_limit: bool,
-) -> bytes:
-    finish = "length" if hit_limit else "stop"
-    choice: dict[str, Any]
-    if chat:
-        message: dict[str, Any] = {"role": "assistant", "content": "".join(plan.tokens[reasoning:])}
-        if reasoning:
-            message["reasoning_content"] = "".join(plan.tokens[:reasoning])
-        choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
-    else:
-        choice = {
-            "index": 0,
-            "text": "".join(plan.tokens),
-            "logprobs": None,
-            "finish_reason": finish,
-        }
-    return orjson.dumps(
-        {
-            "id": f"{'chatcmpl' if chat else 'cmpl'}-{plan.index}",
-            "object": "chat.completion" if chat else "text_completion",
-            "created": state.created,
-            "model": state.config.model,
-            "choices": [choice],
-            "usage": _usage(plan, reasoning, prompt_tokens, cached_tokens),
-        }
-    )
 
 
 class _Stream(RunningRequest):
@@ -531,18 +497,23 @@ class _Stream(RunningRequest):
                 return
         self._end(b"".join(out), self.k - first)
 
+    def _closing(self) -> bytes:
+        """The events after the last token: the usage event and ``[DONE]``."""
+        out = b""
+        if self.include_usage:
+            text = orjson.dumps(
+                usage(self.plan, self.reasoning, self.prompt_tokens, self.cached_tokens)
+            )
+            close = self.head.index(b'"choices"')
+            out += chunk(self.head[:close] + b'"choices":[],"usage":' + text + b"}\n\n")
+        if self.plan.fault != "no_done":
+            out += chunk(b"data: [DONE]\n\n")
+        return out
+
     def _end(self, out: bytes, tokens: int) -> None:
         """The last token(s), then the usage event, [DONE] and the end of the chunked body."""
         conn = self.conn
-        if self.include_usage:
-            usage = orjson.dumps(
-                _usage(self.plan, self.reasoning, self.prompt_tokens, self.cached_tokens)
-            )
-            close = self.head.index(b'"choices"')
-            out += chunk(self.head[:close] + b'"choices":[],"usage":' + usage + b"}\n\n")
-        if self.plan.fault != "no_done":
-            out += chunk(b"data: [DONE]\n\n")
-        conn._write(out + b"0\r\n\r\n")
+        conn._write(out + self._closing() + b"0\r\n\r\n")
         itl = self.itl
         if itl is not None and not conn.closed:  # completed normally: observe it
             now = time.monotonic()

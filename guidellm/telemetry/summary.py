@@ -45,8 +45,12 @@ class ClientTotals:
     ttft_mean_ms: float | None = None
 
     @classmethod
-    def of(cls, tally: Mapping[str, Any], benchmark: Benchmark) -> ClientTotals:
-        """From an aggregator's running tally (every result) and its compiled benchmark."""
+    def of(
+        cls, tally: Mapping[str, Any], benchmark: Benchmark, *, streamed: bool = True
+    ) -> ClientTotals:
+        """From an aggregator's running tally (every result) and its compiled benchmark; a
+        client TTFT of answers that were not streamed is their whole latency, not comparable
+        with the server's (left out)."""
         requests, output, tokens = tally["requests"], tally["output_tokens"], tally["tokens"]
         ttft = benchmark.metrics.time_to_first_token_ms.successful
         return cls(
@@ -55,7 +59,7 @@ class ClientTotals:
             incomplete=int(requests[2]),
             output_tokens=float(output.sum()),
             prompt_tokens=float(tokens.sum() - output.sum()),
-            ttft_mean_ms=ttft.mean if ttft.count else None,
+            ttft_mean_ms=ttft.mean if ttft.count and streamed else None,
         )
 
 
