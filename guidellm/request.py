@@ -8,6 +8,8 @@ every backend (HTTP, gRPC, third-party) measures the same way.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import time
 from typing import Any
 
@@ -19,8 +21,10 @@ __all__ = [
     "RequestStatus",
     "ResponseRecorder",
     "Turn",
+    "audio_counts",
     "image_counts",
     "now",
+    "wav_seconds",
 ]
 
 #: The one clock every timestamp comes from (CLOCK_MONOTONIC, shared by processes on Linux).
@@ -116,6 +120,8 @@ class RequestResult(msgspec.Struct, array_like=True, omit_defaults=True):
     documents; 0 for generation. A pooling request has no chunks, so no TTFT or ITL.
     ``whole`` marks an answer that came in one piece (``stream=false``): its one chunk is no
     token count to compare with the server's, and its first token is its whole answer.
+    ``audio_clips`` and ``audio_seconds`` count the request's ``input_audio`` parts and their
+    length, read from each WAV header (:func:`wav_seconds`).
     """
 
     request_id: str
@@ -148,6 +154,8 @@ class RequestResult(msgspec.Struct, array_like=True, omit_defaults=True):
     image_bytes: int = 0
     inputs: int = 0
     whole: bool = False
+    audio_clips: int = 0
+    audio_seconds: float = 0.0
 
 
 def image_counts(messages: list[dict[str, Any]] | None) -> tuple[int, int]:
@@ -168,6 +176,52 @@ def image_counts(messages: list[dict[str, Any]] | None) -> tuple[int, int]:
                 payload = len(url) - url.find(",") - 1
                 size += payload * 3 // 4 - (2 if url.endswith("==") else url.endswith("="))
     return images, size
+
+
+def wav_seconds(data: str | bytes) -> float:
+    """The length in seconds of a WAV file given as base64 text or bytes, read from its header
+    only (0.0 when it is no readable PCM WAV). A ``data`` chunk longer than the file (a
+    streamed WAV's placeholder size) counts what the file holds."""
+    if isinstance(data, str):
+        total = len(data) * 3 // 4 - (2 if data.endswith("==") else data.endswith("="))
+        try:
+            head = base64.b64decode(data[:4096], validate=True)
+        except (binascii.Error, ValueError):
+            return 0.0
+    else:
+        total, head = len(data), bytes(data[:3072])
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return 0.0
+    offset, byte_rate = 12, 0
+    while offset + 8 <= len(head):
+        chunk = head[offset : offset + 4]
+        size = int.from_bytes(head[offset + 4 : offset + 8], "little")
+        if chunk == b"fmt " and offset + 20 <= len(head):
+            byte_rate = int.from_bytes(head[offset + 16 : offset + 20], "little")
+        elif chunk == b"data":
+            if byte_rate <= 0:
+                return 0.0
+            return min(size, max(total - offset - 8, 0)) / byte_rate
+        offset += 8 + size + (size & 1)
+    return 0.0
+
+
+def audio_counts(messages: list[dict[str, Any]] | None) -> tuple[int, float]:
+    """``(clips, seconds)`` of the ``input_audio`` parts of chat messages."""
+    clips, seconds = 0, 0.0
+    for message in messages or ():
+        content = message.get("content")
+        if type(content) is not list:
+            continue
+        for part in content:
+            if type(part) is not dict or part.get("type") != "input_audio":
+                continue
+            clips += 1
+            audio = part.get("input_audio")
+            data = audio.get("data") if type(audio) is dict else None
+            if type(data) is str:
+                seconds += wav_seconds(data)
+    return clips, seconds
 
 
 class ResponseRecorder:
@@ -287,6 +341,7 @@ class ResponseRecorder:
         """Freeze what was recorded into a :class:`RequestResult`."""
         req = self.request
         images, image_bytes = image_counts(req.messages) if req.messages else (0, 0)
+        clips, seconds = audio_counts(req.messages) if req.messages else (0, 0.0)
         return RequestResult(
             request_id=req.request_id,
             status=status,
@@ -315,4 +370,6 @@ class ResponseRecorder:
             image_bytes=image_bytes,
             inputs=self.inputs,
             whole=self.whole,
+            audio_clips=clips,
+            audio_seconds=seconds,
         )

@@ -179,6 +179,11 @@ class Runner:
                 "the data has images, which text completions cannot carry; drop "
                 "request_format=text_completions (chat completions send images)"
             )
+        if self._backend_args.get("request_format") == "text_completions" and self.loader.has_audio:
+            raise UserError(
+                "the data has audio, which text completions cannot carry; drop "
+                "request_format=text_completions (chat completions send audio)"
+            )
         if c.target:  # built now, so that bad options fail before anything is sent
             self._backend_cls = choose_backend(self.host, c.backend, c.target)
             self.backend: Backend = self._backend_cls(c.target, c.model, **self._backend_args)

@@ -129,6 +129,8 @@ class BenchmarkAggregator:
         self._cached = SparseColumns(2)
         #: Rows that carried images: row numbers, images and image bytes.
         self._images = SparseColumns(3)
+        #: Rows that carried audio: row numbers, clips and audio microseconds.
+        self._audio = SparseColumns(3)
         #: Inter-chunk gap histograms per block and status, and the gaps' range.
         self.gaps = GapHistograms()
         self._tally: dict[str, NDArray[Any]] = {}
@@ -195,6 +197,11 @@ class BenchmarkAggregator:
             rows.append(self._cols.rows + len(self._pending_chunks))
             images.append(result.images)
             nbytes.append(result.image_bytes)
+        if result.audio_clips:
+            rows, clips, micros = self._audio.lists
+            rows.append(self._cols.rows + len(self._pending_chunks))
+            clips.append(result.audio_clips)
+            micros.append(round(result.audio_seconds * 1e6))
         sid = result.session_id
         if sid is not None:
             self.sessions.add(result, sid, self._cols.rows + len(self._pending_chunks))
@@ -298,6 +305,7 @@ class BenchmarkAggregator:
             self._slice_rows(self._slices)
         self._cached.prepare()
         self._images.prepare()
+        self._audio.prepare()
         self.sessions.prepare()
         for pending in p.values():
             pending.clear()
@@ -379,6 +387,11 @@ class BenchmarkAggregator:
     def image_rows(self) -> NDArray[np.int64]:
         """``[rows, images, image bytes]`` of the results that carried images."""
         return self._images.columns()
+
+    @property
+    def audio_rows(self) -> NDArray[np.int64]:
+        """``[rows, clips, audio microseconds]`` of the results that carried audio."""
+        return self._audio.columns()
 
     @property
     def slices(self) -> SliceAccumulator | None:

@@ -217,6 +217,7 @@ def compile_benchmark(
         ),
         prompt_cache=prompt_cache(cached, cols, mask),  # type: ignore[arg-type]
         images=image_counts(agg.image_rows, mask),  # type: ignore[arg-type]
+        audio=audio_counts(agg.audio_rows, cols, mask),  # type: ignore[arg-type]
         sessions=session_summary(  # type: ignore[arg-type]
             agg.sessions, cols, end_time - start_time
         ),
@@ -241,6 +242,33 @@ def image_counts(rows: NDArray[np.int64], mask: NDArray[np.bool_] | None) -> dic
         "image_bytes": nbytes,
         "images_per_request_mean": images / n,
         "image_bytes_per_request_mean": nbytes / n,
+    }
+
+
+def audio_counts(
+    rows: NDArray[np.int64], cols: Mapping[str, NDArray[Any]], mask: NDArray[np.bool_] | None
+) -> dict[str, Any] | None:
+    """The report's ``audio`` block from the aggregator's ``[rows, clips, microseconds]`` of
+    the results that carried audio; only the window's rows (``mask``) count. ``rtf_mean`` is
+    the mean of latency / audio seconds over the successful ones with a readable length."""
+    if mask is not None and rows.shape[1]:
+        rows = rows[:, mask[rows[0]]]
+    n = int(rows.shape[1])
+    if not n:
+        return None
+    clips, seconds = int(rows[1].sum()), float(rows[2].sum()) / 1e6
+    index, micros = rows[0], rows[2]
+    good = (cols["status"][index] == 0) & (micros > 0)
+    rtf = None
+    if good.any():
+        latency = cols["end"][index[good]] - cols["start"][index[good]]
+        rtf = float(np.mean(latency / (micros[good] / 1e6)))
+    return {
+        "requests_with_audio": n,
+        "clips": clips,
+        "audio_seconds": seconds,
+        "audio_seconds_per_request_mean": seconds / n,
+        "rtf_mean": rtf,
     }
 
 

@@ -25,6 +25,7 @@ from guidellm.telemetry.models import ServerMetrics
 __all__ = [
     "METRIC_NAMES",
     "STATUSES",
+    "AudioCounts",
     "Benchmark",
     "ImageCounts",
     "InputCounts",
@@ -285,6 +286,19 @@ class ImageCounts(_Model):
     image_bytes_per_request_mean: float | None = None
 
 
+class AudioCounts(_Model):
+    """Audio clips sent in the measured window, over the requests that carried any (every
+    status), with their length read from each WAV header. ``rtf_mean`` is the real-time
+    factor: request latency / audio seconds, averaged over the successful requests with audio
+    (below 1: the server answers faster than the audio plays; ``None``: none succeeded)."""
+
+    requests_with_audio: int = 0
+    clips: int = 0
+    audio_seconds: float = 0.0
+    audio_seconds_per_request_mean: float | None = None
+    rtf_mean: float | None = None
+
+
 class PromptCache(_Model):
     successful: PromptCacheCounts = Field(default_factory=PromptCacheCounts)
     errored: PromptCacheCounts = Field(default_factory=PromptCacheCounts)
@@ -413,6 +427,8 @@ class Benchmark(_Model):
     over_saturation: OverSaturation | None = None
     #: What the server's own metrics said (``None``: not scraped, as in older reports).
     server: ServerMetrics | None = None
+    #: Audio sent (``None``: no request of the window carried any).
+    audio: AudioCounts | None = None
 
     @property
     def label(self) -> str:

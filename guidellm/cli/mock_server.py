@@ -36,6 +36,8 @@ _SETTINGS: tuple[tuple[str, str, type, str], ...] = (
      "KV cache size /metrics models usage against (0: max-concurrency slots)."),
     ("image_tokens", "--image-tokens", int,
      "Prompt tokens counted per image_url part of a chat message."),
+    ("audio_tokens_per_second", "--audio-tokens-per-second", float,
+     "Prompt tokens counted per second of each input_audio (WAV) part of a chat message."),
     ("embedding_dim", "--embedding-dim", int, "Length of the vectors /v1/embeddings returns."),
     ("model", "--model", str, "Model name in /v1/models; requests naming another get a 404."),
     ("seed", "--seed", int, "Seed of every draw: same seed + request order, same answers."),

@@ -14,6 +14,7 @@ role                     column names tried
 ``timestamp``            timestamp, time, arrival_time, created_at (seconds; for traces)
 ``tools``                tools (OpenAI tool definitions, sent with a row's messages)
 ``image``                image (images sent with the prompt, :mod:`guidellm.data.images`)
+``audio``                audio (WAV clips sent with the prompt, :mod:`guidellm.data.audio`)
 =======================  ==========================================================
 
 ``--data-args column_mapping='{"prompt": "my_column"}'`` overrides any of them. Chat
@@ -30,6 +31,7 @@ from typing import Any
 
 from msgspec.structs import replace
 
+from guidellm.data.audio import add_audio, audio_clips
 from guidellm.data.conversations import (
     SessionSettings,
     finish_turns,
@@ -52,6 +54,7 @@ ROLES: dict[str, tuple[str, ...]] = {
     "timestamp": ("timestamp", "time", "arrival_time", "created_at"),
     "tools": ("tools",),
     "image": ("image",),
+    "audio": ("audio",),
 }
 
 _SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant"}
@@ -70,6 +73,7 @@ class ColumnMap:
     timestamp: str | None = None
     tools: str | None = None
     image: str | None = None
+    audio: str | None = None
 
     def as_dict(self) -> dict[str, str]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
@@ -171,12 +175,13 @@ def make_row_mapper(
     whose ``turns`` are already :class:`~guidellm.request.Turn` objects (synthetic sessions).
     A bad conversation raises :class:`~guidellm.data.conversations.ConversationError`.
     A row's ``image`` values become ``image_url`` parts of its (last) user message; a value
-    of no accepted form raises :class:`~guidellm.data.images.ImageError`.
+    of no accepted form raises :class:`~guidellm.data.images.ImageError`; its ``audio``
+    values become ``input_audio`` parts likewise (:class:`~guidellm.data.audio.AudioError`).
     """
     pcol, mcol = columns.prompt, columns.messages
     ptc, otc = columns.prompt_tokens_count, columns.output_tokens_count
     prefix_col, system_col, time_col = columns.prefix, columns.system, columns.timestamp
-    image_col = columns.image
+    image_col, audio_col = columns.image, columns.audio
     settings = sessions or SessionSettings(max_tokens=max_tokens, count=count)
 
     def session(
@@ -262,6 +267,12 @@ def make_row_mapper(
                 if messages is None:
                     messages = [{"role": "user", "content": prompt}]
                 messages, prompt = add_images(messages, urls), None
+        if audio_col is not None:
+            clips = audio_clips(row.get(audio_col), audio_col)
+            if clips:
+                if messages is None:
+                    messages = [{"role": "user", "content": prompt}]
+                messages, prompt = add_audio(messages, clips), None
         out = _as_int(row.get(otc)) if otc is not None else None
         timestamp = _as_seconds(row.get(time_col)) if time_col is not None else None
         return GenerationRequest(

@@ -32,6 +32,7 @@ __all__ = [
     "ImageError",
     "SyntheticImages",
     "add_images",
+    "add_parts",
     "check_image_column",
     "image_urls",
 ]
@@ -151,7 +152,12 @@ def check_image_column(rows: Any, column: str, spec: str) -> None:
 def add_images(messages: list[dict[str, Any]], urls: list[str]) -> list[dict[str, Any]]:
     """``messages`` with the images appended to the last user message as ``image_url`` parts
     (its text becomes the first part); the input is not modified."""
-    parts = [{"type": "image_url", "image_url": {"url": u}} for u in urls]
+    return add_parts(messages, [{"type": "image_url", "image_url": {"url": u}} for u in urls])
+
+
+def add_parts(messages: list[dict[str, Any]], parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``messages`` with ``parts`` appended to the last user message (its text becomes the
+    first part; no user message: a new one); the input is not modified."""
     out = list(messages)
     last = max((i for i, m in enumerate(out) if m.get("role") == "user"), default=-1)
     if last < 0:

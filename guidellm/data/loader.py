@@ -28,6 +28,7 @@ import secrets
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from guidellm.data.audio import check_audio_column
 from guidellm.data.base import DatasetSource
 from guidellm.data.columns import ROLES, ColumnMap, make_row_mapper, resolve_columns
 from guidellm.data.conversations import (
@@ -194,6 +195,8 @@ class RequestLoader:
                 check_rows(source.rows(), columns.messages, columns.tools, spec)
             if columns.image is not None and source.size is not None and source.name != "synthetic":
                 check_image_column(source.rows(), columns.image, spec)
+            if columns.audio is not None and source.size is not None and source.name != "synthetic":
+                check_audio_column(source.rows(), columns.audio, spec)
         strict = self.data_args.get("strict", False)
         if not isinstance(strict, bool):
             raise UserError(f"--data-args strict={strict!r} must be true or false")
@@ -274,6 +277,11 @@ class RequestLoader:
         return any(c.image is not None for c in self._columns)
 
     @property
+    def has_audio(self) -> bool:
+        """Whether any source has an audio column (synthetic ``audio=N`` has one)."""
+        return any(c.audio is not None for c in self._columns)
+
+    @property
     def size(self) -> int | None:
         """Rows in the whole (finite) data; ``None`` when any source is endless or unsized."""
         total = 0
@@ -292,7 +300,7 @@ class RequestLoader:
             for number, row in enumerate(source.rows(), 1):
                 try:
                     request = mapper(row, str(next(ids)))
-                except ImageError as exc:  # streamed data: not checked ahead
+                except ImageError as exc:  # streamed data (audio too): not checked ahead
                     raise exc.at(spec, number) from None
                 except ConversationError as exc:  # streamed data: not checked ahead
                     if not self._skip_bad:

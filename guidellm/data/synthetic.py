@@ -16,8 +16,11 @@ Spec (``--data``), as ``k=v,k=v`` or a JSON object::
     image_width=W        ... W pixels wide (default 512) ...
     image_height=H       ... and H high (default 512) ...
     image_format=F       ... encoded as jpeg (default) or png (guidellm.data.images)
+    audio=A              A audio clips per request (default 0), sent as chat input_audio parts ...
+    audio_seconds=D      ... D seconds long each (default 5; fractions allowed) ...
+    audio_format=F       ... as wav (the only format; guidellm.data.audio)
 
-Every length (``turns``, ``think_time_ms``, ``images``, ``image_width`` ... too) takes the
+Every length (``turns``, ``think_time_ms``, ``images``, ``audio_seconds`` ... too) takes the
 ``_stdev/_min/_max`` suffixes.
 A length with ``_stdev`` is a normal distribution truncated to ``[_min, _max]``; with only
 ``_min``/``_max`` it is uniform between them; otherwise it is constant.
@@ -58,12 +61,15 @@ __all__ = [
 _LENGTH_KEYS = ("prompt_tokens", "output_tokens")
 _SESSION_KEYS = ("turns", "turn_prompt_tokens", "think_time_ms", "system_prompt_tokens")
 _IMAGE_KEYS = ("images", "image_width", "image_height")
+_AUDIO_KEYS = ("audio", "audio_seconds")
 _SUFFIXES = ("", "_stdev", "_min", "_max")
 SYNTHETIC_KEYS: tuple[str, ...] = (
     *(k + s for k in _LENGTH_KEYS for s in _SUFFIXES),
     *(k + s for k in _SESSION_KEYS for s in _SUFFIXES),
     *(k + s for k in _IMAGE_KEYS for s in _SUFFIXES),
+    *(k + s for k in _AUDIO_KEYS for s in _SUFFIXES),
     "image_format",
+    "audio_format",
     "samples",
     "prefix_tokens",
     "prefix_count",
@@ -365,6 +371,7 @@ class SyntheticSource(DatasetSource):
             self.output_len = LengthDistribution.from_config(self.config, "output_tokens", 1)
         self._session_lengths()
         self._image_settings()
+        self._audio_settings()
         self.samples: int | None = self.config.get("samples")
         self.prefix_tokens: int = self.config.get("prefix_tokens", 0)
         self.prefix_count: int = self.config.get("prefix_count", 1)
@@ -425,6 +432,42 @@ class SyntheticSource(DatasetSource):
             )
         self.image_maker = SyntheticImages(str(config.get("image_format", "jpeg")), self.seed)
 
+    def _audio_settings(self) -> None:
+        """``audio``, ``audio_seconds`` and ``audio_format``; durations are drawn in ms."""
+        from guidellm.data.audio import SyntheticAudio
+
+        config = self.config
+        count_keys = [k for k in config if k in {"audio" + s for s in _SUFFIXES}]
+        seconds_keys = [k for k in config if k.startswith("audio_seconds")]
+        audio = LengthDistribution.from_config(config, "audio", 0) if count_keys else None
+        self.audio = audio if audio is not None and audio.upper > 0 else None
+        self.audio_ms = LengthDistribution(mean=5000, minimum=1)
+        if seconds_keys:
+            scaled: dict[str, Any] = {}
+            for key in seconds_keys:
+                value = config[key]
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                    raise UserError(
+                        f"synthetic data: {key}={value!r} must be a non-negative number of "
+                        "seconds (e.g. audio=1,audio_seconds=5)"
+                    )
+                scaled[key.replace("audio_seconds", "audio_ms")] = value * 1000
+            self.audio_ms = LengthDistribution.from_config(scaled, "audio_ms", 1)
+        self.audio_maker: SyntheticAudio | None = None
+        if self.audio is None:
+            shaping = [*seconds_keys, *(["audio_format"] if "audio_format" in config else [])]
+            if shaping and not count_keys:
+                raise UserError(
+                    f"synthetic data: {shaping[0]} shapes audio clips, which need audio=N "
+                    "(e.g. audio=1,audio_seconds=5)"
+                )
+            return
+        if self.turns is not None:
+            raise UserError(
+                "synthetic data: audio is sent with single requests only; drop turns or audio"
+            )
+        self.audio_maker = SyntheticAudio(str(config.get("audio_format", "wav")), self.seed)
+
     @property
     def size(self) -> int | None:
         return self.samples
@@ -453,6 +496,8 @@ class SyntheticSource(DatasetSource):
         width, height, maker = self.image_width, self.image_height, self.image_maker
         if maker is not None and width.stdev == 0 and height.stdev == 0:  # one size: now
             maker.warm(width.sample(rng), height.sample(rng))
+        if self.audio_maker is not None and self.audio_ms.stdev == 0:  # one duration: now
+            self.audio_maker.warm(self.audio_ms.sample(rng))
 
     def rows(self) -> Iterator[dict[str, Any]]:
         self.validate()
@@ -473,6 +518,7 @@ class SyntheticSource(DatasetSource):
         stride = self.turns.upper if self.turns is not None else 1
         images, maker = self.images, self.image_maker
         width, height = self.image_width, self.image_height
+        clips, clip_ms, audio_maker = self.audio, self.audio_ms, self.audio_maker
         while stop is None or index < stop:
             n = prompt_len.sample(rng)
             if prefixes:
@@ -491,6 +537,11 @@ class SyntheticSource(DatasetSource):
                 row["image"] = [
                     pick(width.sample(rng), height.sample(rng), rng)
                     for _ in range(images.sample(rng))
+                ]
+            if audio_maker is not None and clips is not None:
+                pick_clip = audio_maker.pick
+                row["audio"] = [
+                    pick_clip(clip_ms.sample(rng), rng) for _ in range(clips.sample(rng))
                 ]
             if self.turns is not None:
                 row["turns"] = self._session(index * stride, text, count, row, rng)

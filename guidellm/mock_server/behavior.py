@@ -24,7 +24,8 @@ Rules, in one place:
 * Prompt tokens are approximated with the rule of guidellm's approximate tokenizer (one per
   run of letters, digits or underscores, one per other non-space character) over the prompt
   or every message's text; so synthetic prompts made without ``--processor`` count as asked.
-  Each ``image_url`` part of a message adds ``image_tokens`` (a vision model's image tokens).
+  Each ``image_url`` part of a message adds ``image_tokens`` (a vision model's image tokens);
+  each ``input_audio`` part ``ceil(seconds x audio_tokens_per_second)`` (``audio.py``).
 * Prefix cache (``prefix_cache.py``): a prompt's leading blocks whose prefill finished
   recently are cached (looked up when a request starts, inserted at its first token);
   TTFT is ``ttft + prefill_ms_per_token * uncached prompt tokens`` (the draw's noise stays).
@@ -43,6 +44,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from guidellm.errors import UserError
+from guidellm.mock_server.audio import audio_part_tokens
 
 __all__ = [
     "FAULTS",
@@ -92,9 +94,9 @@ class MockServerConfig:
     cache of ``prefix_cache_blocks`` blocks of ``prefix_block_tokens`` tokens (0 blocks: none).
     ``kv_cache_tokens`` sizes the KV cache that ``/metrics`` models (0: from
     ``max_concurrency``); it admits and delays nothing. ``image_tokens`` is what each
-    ``image_url`` part of a chat message adds to the prompt tokens.
-    ``max_concurrency``); it admits and delays nothing. ``embedding_dim`` is the length of
-    the vectors ``/v1/embeddings`` returns.
+    ``image_url`` part of a chat message adds to the prompt tokens; each ``input_audio`` part
+    adds ``audio_tokens_per_second`` per second of its WAV clip (rounded up).
+    ``embedding_dim`` is the length of the vectors ``/v1/embeddings`` returns.
     """
 
     ttft_ms: float = 50.0
@@ -112,6 +114,7 @@ class MockServerConfig:
     prefix_cache_blocks: int = 65536
     kv_cache_tokens: int = 0
     image_tokens: int = 256
+    audio_tokens_per_second: float = 25.0
     embedding_dim: int = 16
     error_500_rate: float = 0.0
     error_429_rate: float = 0.0
@@ -123,7 +126,7 @@ class MockServerConfig:
 
     def __post_init__(self) -> None:
         for name in ("ttft_ms", "ttft_ms_std", "itl_ms", "itl_ms_std", "output_tokens_std",
-                     "prefill_ms_per_token"):  # fmt: skip
+                     "prefill_ms_per_token", "audio_tokens_per_second"):  # fmt: skip
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise UserError(
@@ -277,9 +280,12 @@ def _pieces(text: str) -> int:
     return len(PIECE.findall(text))
 
 
-def count_prompt_tokens(body: Mapping[str, Any], image_tokens: int = 0) -> int:
+def count_prompt_tokens(
+    body: Mapping[str, Any], image_tokens: int = 0, audio_rate: float = 0.0
+) -> int:
     """Approximate prompt tokens of a request body (the approximate tokenizer's rule), plus
-    ``image_tokens`` per ``image_url`` part of a message."""
+    ``image_tokens`` per ``image_url`` part of a message and ``audio_rate`` per second of
+    each ``input_audio`` part."""
     prompt = body.get("prompt")
     if isinstance(prompt, str):
         return _pieces(prompt)
@@ -302,6 +308,8 @@ def count_prompt_tokens(body: Mapping[str, Any], image_tokens: int = 0) -> int:
                         count += _pieces(part["text"])
                     elif part.get("type") == "image_url":
                         count += image_tokens
+                    elif part.get("type") == "input_audio":
+                        count += audio_part_tokens(part, audio_rate)
     return count
 
 

@@ -237,9 +237,9 @@ class _Connection(HTTPConnection):
             self._bad_request(message, keep)
             return
         cache = state.prefix_cache
-        images = config.image_tokens
-        tokens = None if cache is None else prompt_token_sequence(body, images)
-        prompt_tokens = count_prompt_tokens(body, images) if tokens is None else len(tokens)
+        images, audio = config.image_tokens, config.audio_tokens_per_second
+        tokens = None if cache is None else prompt_token_sequence(body, images, audio)
+        prompt_tokens = count_prompt_tokens(body, images, audio) if tokens is None else len(tokens)
         ignore_eos = body.get("ignore_eos") is not False
         # drawn now, in arrival order; the prefill time is added when the request starts
         plan = plan_request(config, state.requests, max_tokens, ignore_eos)

@@ -24,6 +24,7 @@ from collections import OrderedDict
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
+from guidellm.mock_server.audio import audio_part_key, audio_part_tokens
 from guidellm.mock_server.behavior import PIECE
 
 __all__ = ["PrefixCache", "prompt_token_sequence"]
@@ -31,9 +32,10 @@ __all__ = ["PrefixCache", "prompt_token_sequence"]
 _findall = PIECE.findall
 
 
-def _text_pieces(content: Any, image_tokens: int = 0) -> list[Hashable]:
+def _text_pieces(content: Any, image_tokens: int = 0, audio_rate: float = 0.0) -> list[Hashable]:
     """The pieces of a message's content: a string or a list of parts with ``text``; an
-    ``image_url`` part is ``image_tokens`` tokens that only the same image (URL) matches."""
+    ``image_url`` part is ``image_tokens`` tokens that only the same image (URL) matches, an
+    ``input_audio`` part its audio tokens that only the same clip matches."""
     if isinstance(content, str):
         return _findall(content)
     pieces: list[Hashable] = []
@@ -46,10 +48,15 @@ def _text_pieces(content: Any, image_tokens: int = 0) -> list[Hashable]:
             elif part.get("type") == "image_url" and image_tokens:
                 image = hash(str(part.get("image_url")))
                 pieces += [(image, k) for k in range(image_tokens)]
+            elif part.get("type") == "input_audio" and audio_rate:
+                clip = audio_part_key(part)
+                pieces += [(clip, k) for k in range(audio_part_tokens(part, audio_rate))]
     return pieces
 
 
-def prompt_token_sequence(body: Mapping[str, Any], image_tokens: int = 0) -> list[Hashable]:
+def prompt_token_sequence(
+    body: Mapping[str, Any], image_tokens: int = 0, audio_rate: float = 0.0
+) -> list[Hashable]:
     """A request's prompt as a token sequence, as long as the mock's prompt token count.
 
     Chat messages are rendered one after the other and each message's first token carries its
@@ -73,7 +80,7 @@ def prompt_token_sequence(body: Mapping[str, Any], image_tokens: int = 0) -> lis
         for message in messages:
             if not isinstance(message, dict):
                 continue
-            pieces = _text_pieces(message.get("content"), image_tokens)
+            pieces = _text_pieces(message.get("content"), image_tokens, audio_rate)
             if pieces:
                 pieces[0] = f"{message.get('role')}\x00{pieces[0]}"
                 tokens += pieces
