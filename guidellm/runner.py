@@ -184,6 +184,15 @@ class Runner:
                 "the data has audio, which text completions cannot carry; drop "
                 "request_format=text_completions (chat completions send audio)"
             )
+        if (
+            self._backend_args.get("request_format") == "transcriptions"
+            and not self.loader.has_audio
+        ):
+            raise UserError(
+                "request_format=transcriptions sends each request's audio clip, and the data "
+                "has none; add audio (e.g. --data prompt_tokens=8,audio=1,audio_seconds=5) "
+                "or an audio column"
+            )
         if c.target:  # built now, so that bad options fail before anything is sent
             self._backend_cls = choose_backend(self.host, c.backend, c.target)
             self.backend: Backend = self._backend_cls(c.target, c.model, **self._backend_args)

@@ -21,7 +21,8 @@ Options (``--backend-args``):
                     formats ``embeddings`` and ``rerank`` (:mod:`.openai_pooling`), or
                     ``anthropic_messages`` (``/v1/messages``, :mod:`.anthropic_messages`:
                     the key goes as ``x-api-key``, with ``anthropic-version`` unless
-                    ``headers`` give one).
+                    ``headers`` give one), or ``transcriptions`` (multipart audio to
+                    ``/v1/audio/transcriptions``, never streamed: :mod:`.openai_audio`).
 ``batch_size``      inputs per embeddings request (default 1), documents per rerank request
                     (default 4); pooling formats only.
 ``stream``          stream the response (default ``true``; pooling requests never stream).
@@ -60,6 +61,7 @@ from typing import TYPE_CHECKING, Any
 
 from guidellm.backends.anthropic_messages import ANTHROPIC_VERSION, MessagesReader, messages_body
 from guidellm.backends.base import Backend, split_target
+from guidellm.backends.openai_audio import TRANSCRIPTION_PATHS, TranscriptionFormat
 from guidellm.backends.openai_chunks import ChunkReader, server_message
 from guidellm.backends.openai_pooling import (
     DEFAULT_BATCH,
@@ -98,6 +100,7 @@ _FORMATS = {
     "text_completions": "/v1/completions",
     "anthropic_messages": "/v1/messages",
     **POOLING_PATHS,
+    **TRANSCRIPTION_PATHS,
 }
 _DEFAULTS: dict[str, Any] = {
     "api_key": None,
@@ -171,6 +174,8 @@ def _check_options(options: dict[str, Any]) -> dict[str, Any]:
             raise bad("batch_size", "a positive integer")
     elif batch is not None:
         raise bad("batch_size", "nothing unless request_format is embeddings or rerank")
+    if opts["request_format"] in TRANSCRIPTION_PATHS:
+        opts["stream"] = False  # a transcription is one JSON body
     mc = opts["max_connections"]
     if mc is not None and (isinstance(mc, bool) or not isinstance(mc, int) or mc < 1):
         raise bad("max_connections", "a positive integer")
@@ -273,6 +278,7 @@ class OpenAIHTTPBackend(Backend):
         self._pooling = (
             PoolingFormat(fmt, self._opts["batch_size"]) if fmt in POOLING_PATHS else None
         )
+        self._audio = TranscriptionFormat() if fmt in TRANSCRIPTION_PATHS else None
         self._client: httpx.AsyncClient | None = None
         self._url: Any = None
         self._headers: Any = None
@@ -318,7 +324,7 @@ class OpenAIHTTPBackend(Backend):
             "Accept": "*/*",
             # Raw bytes are parsed as they come: ask servers not to compress.
             "Accept-Encoding": "identity",
-            "Content-Type": "application/json",
+            "Content-Type": "application/json" if self._audio is None else self._audio.content_type,
             "User-Agent": f"guidellm/{__version__}",
         }
         headers.update({str(k): str(v) for k, v in (opts["headers"] or {}).items()})
@@ -397,6 +403,8 @@ class OpenAIHTTPBackend(Backend):
 
         if self._pooling is not None:
             return self._pooling.body(request, self.model, self._opts["extra_body"])
+        if self._audio is not None:
+            return self._audio.body(request, self.model, self._opts["extra_body"])
         stream = self._opts["stream"]
         body: dict[str, Any] = {}
         if self.model is not None:
@@ -538,6 +546,8 @@ class OpenAIHTTPBackend(Backend):
         arrived = clock.arrived if clock is not None and clock.arrived else now()
         if self._pooling is not None:
             self._pooling.read(body, arrived, recorder)
+        elif self._audio is not None:
+            self._audio.read(body, arrived, recorder)
         else:
             self._reader().whole(body, arrived, recorder)
 

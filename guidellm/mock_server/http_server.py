@@ -9,7 +9,8 @@ pre-rendered bytes; every token is written from a :class:`DeadlineScheduler` cal
 Routes: ``GET /health``, ``GET /metrics``, ``GET /v1/models``, ``POST /v1/completions`` and
 ``POST /v1/chat/completions`` (streaming SSE with one token per chunk, or one JSON answer);
 ``POST /v1/embeddings`` and ``POST /v1/rerank`` (:mod:`guidellm.mock_server.pooling`);
-``POST /v1/messages`` (Anthropic's Messages API, :mod:`guidellm.mock_server.anthropic_stream`).
+``POST /v1/messages`` (Anthropic's Messages API, :mod:`guidellm.mock_server.anthropic_stream`);
+``POST /v1/audio/transcriptions`` (multipart audio, :mod:`guidellm.mock_server.transcriptions`).
 ``/metrics`` speaks vLLM's names (:mod:`guidellm.mock_server.metrics`); the gauges are read
 from the connections' running requests at each scrape.
 """
@@ -46,6 +47,7 @@ from guidellm.mock_server.metrics import ITL_BUCKETS, MockMetrics, RunningReques
 from guidellm.mock_server.pooling import POOLING_ROUTES, serve_pooling
 from guidellm.mock_server.prefix_cache import PrefixCache, prompt_token_sequence
 from guidellm.mock_server.timers import DeadlineScheduler
+from guidellm.mock_server.transcriptions import TRANSCRIPTION_ROUTE, serve_transcription
 
 __all__ = ["MockHTTPState", "serve_http"]
 
@@ -185,6 +187,9 @@ class _Connection(HTTPConnection):
         pooling = POOLING_ROUTES.get(req.path) if chat is None else None
         if pooling is not None and req.method == b"POST":
             serve_pooling(self, state, req, pooling)
+            return
+        if req.path == TRANSCRIPTION_ROUTE and req.method == b"POST":
+            serve_transcription(self, state, req)
             return
         if chat is None and pooling is None:
             body = error_body(f"no route {req.path.decode(errors='replace')}", "not_found", 404)

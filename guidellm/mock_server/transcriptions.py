@@ -1,0 +1,145 @@
+"""The mock server's ``POST /v1/audio/transcriptions``: OpenAI's audio transcription route.
+
+The body is ``multipart/form-data`` with a ``file`` (the audio), ``model`` (optional; another
+model is a 404) and ``response_format`` (``json``, the default, or ``verbose_json``; the
+answer is JSON either way). The boundary is read from the body's first line, so no header is
+needed; at most :data:`MAX_PARTS` parts are read. Like a pooling request it takes a
+``max_concurrency`` slot and answers whole after its drawn time to first token (plus
+``prefill_ms_per_token`` per prompt token): ``{"text": WORDS, "usage": {...}}`` with as many
+words as a generation would send (``output_tokens``), ``usage.input_tokens`` the clip's
+``ceil(seconds x audio_tokens_per_second)`` (read from its WAV header; 0 when unreadable) and
+``usage.output_tokens`` the words. The 500 and 429 faults apply. ``/metrics`` counts it as a
+``stop`` success with its prompt and output tokens.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import orjson
+
+from guidellm.mock_server.behavior import plan_request
+from guidellm.mock_server.http_framing import error_body
+from guidellm.mock_server.metrics import RunningRequest
+from guidellm.request import wav_seconds
+
+if TYPE_CHECKING:
+    from guidellm.mock_server.http_framing import Request
+    from guidellm.mock_server.http_server import MockHTTPState, _Connection
+
+__all__ = ["MAX_PARTS", "TRANSCRIPTION_ROUTE", "multipart_fields", "serve_transcription"]
+
+TRANSCRIPTION_ROUTE = b"/v1/audio/transcriptions"
+MAX_PARTS = 32
+
+
+def multipart_fields(body: bytes) -> dict[str, bytes] | str:
+    """The fields of a multipart body by name (a file's content as its value), or an error
+    message. The boundary is the body's first line (``--BOUNDARY``)."""
+    end = body.find(b"\r\n", 0, 256)
+    delimiter = body[:end] if end > 2 else b""
+    if not delimiter.startswith(b"--"):
+        return "the body is not multipart/form-data (no boundary line)"
+    fields: dict[str, bytes] = {}
+    pieces = body.split(b"\r\n" + delimiter, MAX_PARTS + 1)
+    if len(pieces) < 2 or not pieces[-1].startswith(b"--"):
+        return "the multipart body has no closing boundary (or too many parts)"
+    for piece in [pieces[0][len(delimiter) :], *pieces[1:-1]]:
+        head, sep, value = piece.partition(b"\r\n\r\n")
+        if not sep:
+            return "a multipart part without headers"
+        name = None
+        for line in head.split(b"\r\n"):
+            key, _, rest = line.partition(b":")
+            if key.strip().lower() == b"content-disposition":
+                for item in rest.split(b";"):
+                    k, _, v = item.strip().partition(b"=")
+                    if k == b"name":
+                        name = v.strip(b'"').decode(errors="replace")
+        if name is None:
+            return "a multipart part without a name"
+        fields[name] = value
+    return fields
+
+
+def serve_transcription(conn: _Connection, state: MockHTTPState, req: Request) -> None:
+    """Answer one transcription request on ``conn``."""
+    config = state.config
+    keep = req.keep_alive
+
+    def fail(message: str, status: int = 400, kind: str = "invalid_request_error") -> None:
+        conn._write_simple(status, error_body(message, kind, status), keep)
+        conn._finish(keep)
+
+    fields = multipart_fields(req.body)
+    if isinstance(fields, str):
+        fail(fields)
+        return
+    audio = fields.get("file")
+    if not audio:
+        fail("'file' (the audio to transcribe) is required")
+        return
+    model = fields.get("model")
+    if model is not None and model.decode(errors="replace") != config.model:
+        fail(f"The model `{model.decode(errors='replace')}` does not exist.", 404)
+        return
+    response_format = fields.get("response_format", b"json")
+    if response_format not in (b"json", b"verbose_json"):
+        fail("this server answers response_format json or verbose_json only")
+        return
+    rate = config.audio_tokens_per_second
+    prompt_tokens = math.ceil(wav_seconds(audio) * rate) if rate > 0 else 0
+    plan = replace(plan_request(config, state.requests), reasoning=0)
+    state.requests += 1
+    if plan.fault == "error_500":
+        fail("injected server error", 500, "server_error")
+        return
+    if plan.fault == "error_429":
+        body429 = error_body("injected rate limit", "rate_limit_exceeded", 429)
+        conn._write_simple(
+            429, body429, keep, [(b"retry-after", str(config.retry_after_s).encode())]
+        )
+        conn._finish(keep)
+        return
+    received = req.arrival
+    metrics = state.metrics
+
+    def start(waited: bool) -> bool:
+        if conn.closed:
+            return False
+        if waited:
+            req.arrival = time.monotonic()
+        metrics.started(prompt_tokens + len(plan.tokens))
+        run = plan
+        if config.prefill_ms_per_token:
+            run = replace(
+                plan, ttft_s=plan.ttft_s + config.prefill_ms_per_token * prompt_tokens / 1e3
+            )
+        job = RunningRequest(req, run, prompt_tokens, received)
+        conn.job = job
+        state.scheduler.call_at(req.arrival + run.ttft_s, answer, job)
+        return True
+
+    def answer(job: RunningRequest) -> None:
+        if conn.closed:
+            return
+        words = job.plan.tokens
+        out = {
+            "text": "".join(words).strip(),
+            "usage": {
+                "type": "tokens",
+                "input_tokens": prompt_tokens,
+                "output_tokens": len(words),
+                "total_tokens": prompt_tokens + len(words),
+            },
+        }
+        conn._write_simple(200, orjson.dumps(out), keep)
+        job.sent = len(words)
+        metrics.pooled(queue_s=job.queue_s, e2e_s=time.monotonic() - job.received)
+        conn._release()
+        conn._finish(keep)
+
+    state.gate.enter(start)
