@@ -85,8 +85,20 @@ class RunConfig(BaseModel):
         default_factory=dict, description="Backend options (api_key, headers, timeout...)."
     )
     model: str | None = Field(None, description="Model name; default: discovered.")
-    request_format: Literal["chat_completions", "text_completions"] | None = Field(
-        None, description="OpenAI endpoint (openai_http)."
+    request_format: (
+        Literal[
+            "chat_completions",
+            "text_completions",
+            "embeddings",
+            "rerank",
+            "anthropic_messages",
+            "transcriptions",
+        ]
+        | None
+    ) = Field(
+        None,
+        description="API to send (openai_http): chat_completions, text_completions, "
+        "embeddings, rerank, anthropic_messages, transcriptions.",
     )
     processor: str | None = Field(
         None, description="Tokenizer for token counts and synthetic prompts (alias tokenizer)."
@@ -246,6 +258,16 @@ class RunConfig(BaseModel):
         return redact(self.model_dump(mode="json"))  # type: ignore[no-any-return]
 
 
+#: The request formats of the ``openai_http`` backend (its ``request_format`` option).
+REQUEST_FORMATS = (
+    "chat_completions",
+    "text_completions",
+    "embeddings",
+    "rerank",
+    "anthropic_messages",
+    "transcriptions",
+)
+
 #: Fields whose flag or variable text is a list (comma-separated) or a mapping (k=v or JSON).
 _LISTS = {"data", "rate", "outputs"}
 _MAPPINGS = {"backend_args", "data_args", "profile_args", "slo", "labels"}
@@ -332,7 +354,7 @@ def _expected(name: str) -> str:
     if name in _BOOLS:
         return "true or false"
     if "Literal" in text:
-        return "one of " + ", ".join(a for a in ("chat_completions", "text_completions"))
+        return "one of " + ", ".join(REQUEST_FORMATS)
     if "int" in text:
         return "a whole number, e.g. 100"
     if "float" in text:

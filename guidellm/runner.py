@@ -85,6 +85,34 @@ def validate_backend(backend: Backend, deadline: float = VALIDATE_DEADLINE_S) ->
     asyncio.run(check())
 
 
+#: What each request format can carry besides text (default: chat completions, both).
+_CARRIES = {
+    "text_completions": (),
+    "embeddings": (),
+    "rerank": (),
+    "anthropic_messages": ("images",),
+    "transcriptions": ("audio",),
+}
+
+
+def _check_media(request_format: str | None, images: bool, audio: bool) -> None:
+    """Data with images or audio needs a request format that sends them (nothing is dropped
+    silently), and transcriptions need audio."""
+    carries = _CARRIES.get(request_format or "", ("images", "audio"))
+    for kind, present in (("images", images), ("audio", audio)):
+        if present and kind not in carries:
+            raise UserError(
+                f"the data has {kind}, which request_format={request_format} cannot carry; "
+                "use chat_completions (the default), which sends images and audio"
+            )
+    if request_format == "transcriptions" and not audio:
+        raise UserError(
+            "request_format=transcriptions sends each request's audio clip, and the data "
+            "has none; add audio (e.g. --data prompt_tokens=8,audio=1,audio_seconds=5) "
+            "or an audio column"
+        )
+
+
 def choose_backend(host: PluginHost, name: str | None, target: str) -> type[Backend]:
     """``name``'s backend, else the one whose schemes include the target's."""
     if name:
@@ -171,28 +199,9 @@ class Runner:
         self._backend_args = dict(c.backend_args)
         if c.request_format:
             self._backend_args.setdefault("request_format", c.request_format)
-        if (
-            self._backend_args.get("request_format") == "text_completions"
-            and self.loader.has_images
-        ):
-            raise UserError(
-                "the data has images, which text completions cannot carry; drop "
-                "request_format=text_completions (chat completions send images)"
-            )
-        if self._backend_args.get("request_format") == "text_completions" and self.loader.has_audio:
-            raise UserError(
-                "the data has audio, which text completions cannot carry; drop "
-                "request_format=text_completions (chat completions send audio)"
-            )
-        if (
-            self._backend_args.get("request_format") == "transcriptions"
-            and not self.loader.has_audio
-        ):
-            raise UserError(
-                "request_format=transcriptions sends each request's audio clip, and the data "
-                "has none; add audio (e.g. --data prompt_tokens=8,audio=1,audio_seconds=5) "
-                "or an audio column"
-            )
+        _check_media(
+            self._backend_args.get("request_format"), self.loader.has_images, self.loader.has_audio
+        )
         if c.target:  # built now, so that bad options fail before anything is sent
             self._backend_cls = choose_backend(self.host, c.backend, c.target)
             self.backend: Backend = self._backend_cls(c.target, c.model, **self._backend_args)

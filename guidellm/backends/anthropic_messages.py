@@ -40,17 +40,51 @@ def messages_body(request: GenerationRequest, model: str | None, stream: bool) -
         messages = [{"role": "user", "content": request.prompt}]
     else:
         raise RequestError(f"request {request.request_id} has no prompt or messages")
-    system = [m["content"] for m in messages if m.get("role") == "system"]
+    system = [_text_of(m["content"]) for m in messages if m.get("role") == "system"]
     body: dict[str, Any] = {
-        "messages": [m for m in messages if m.get("role") != "system"],
+        "messages": [
+            {**m, "content": _content(m["content"])} if isinstance(m.get("content"), list) else m
+            for m in messages
+            if m.get("role") != "system"
+        ],
         "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
         "stream": stream,
     }
     if model is not None:
         body["model"] = model
     if system:
-        body["system"] = "\n\n".join(s if isinstance(s, str) else str(s) for s in system)
+        body["system"] = "\n\n".join(system)
     return body
+
+
+def _text_of(content: Any) -> str:
+    """A system message's text: a string, or its text parts joined."""
+    if isinstance(content, list):
+        return "".join(
+            str(p.get("text", ""))
+            for p in content
+            if isinstance(p, dict) and p.get("type") == "text"
+        )
+    return str(content)
+
+
+def _content(parts: list[Any]) -> list[Any]:
+    """OpenAI content parts in the Messages API's shape: an ``image_url`` becomes an
+    ``image`` block (a ``data:`` URL as base64 with its media type, else by URL)."""
+    out: list[Any] = []
+    for part in parts:
+        if isinstance(part, dict) and part.get("type") == "image_url":
+            image = part.get("image_url")
+            url = str(image.get("url") if isinstance(image, dict) else image)
+            if url.startswith("data:") and ";base64," in url:
+                media, _, data = url[5:].partition(";base64,")
+                source = {"type": "base64", "media_type": media, "data": data}
+            else:
+                source = {"type": "url", "url": url}
+            out.append({"type": "image", "source": source})
+        else:
+            out.append(part)
+    return out
 
 
 def _usage(usage: Any, recorder: ResponseRecorder) -> None:

@@ -19,7 +19,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -169,6 +169,7 @@ class Benchmarker:
         self.exit_code = 0
         self._signals = 0
         self._dropped = 0
+        self._data_error: str | None = None
         self._scheduler: Scheduler | None = None
         self._pool: LocalProcessPool | None = None
         planned = _planned_concurrency(profile)
@@ -358,7 +359,7 @@ class Benchmarker:
                 scheduler.run(
                     index,
                     strategy,
-                    iter(self.requests),
+                    self._rows(),
                     on_result=sink,
                     limits=limits,
                     rng=random.Random(rng.random()),
@@ -406,10 +407,13 @@ class Benchmarker:
                     items_per_second=summary.completed_items / summary.duration,
                 )
             )
-            failed = summary.failure is not None
-            if failed:
+            failed = summary.failure is not None or self._data_error is not None
+            if summary.failure is not None:
                 self.say(f"stopping: worker failed: {summary.failure}")
                 self.exit_code = self.exit_code or 1
+            elif self._data_error is not None:  # a bad row met mid-run: the user's to fix
+                sys.stderr.write(f"guidellm: error: {self._data_error}\n")
+                self.exit_code = self.exit_code or 2
             client = summary.client()
             client["stop_reason"] = summary.stop_reason
             # A profile that judges benchmarks (an SLO search) gets each one compiled;
@@ -451,6 +455,16 @@ class Benchmarker:
                 )
             for writer in self.writers:
                 writer.benchmark_finished(benchmark)
+
+    def _rows(self) -> Iterator[GenerationRequest]:
+        """The data for one benchmark; a bad row read mid-run (streamed data is checked as it
+        is read) ends the data there, and the run stops with that row's one-line error."""
+        from guidellm.errors import UserError
+
+        try:
+            yield from self.requests
+        except UserError as exc:
+            self._data_error = str(exc)
 
     def _run_started(self) -> None:
         from guidellm.benchmark.report import ReportMetadata

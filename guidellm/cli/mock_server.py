@@ -92,9 +92,10 @@ def _setting_options(command: Callable[..., Any]) -> Callable[..., Any]:
     help="gRPC stream messages: Triton's wrapper or MLServer's bare responses.",
 )
 def mock_server(host: str, port: int, protocol: str, grpc_dialect: str, **settings: Any) -> None:
-    """Serve /v1/completions, /v1/chat/completions, /v1/embeddings, /v1/rerank, /v1/models
-    and /health with simulated
-    timing and optional injected faults, until Ctrl-C. See docs/mock-server.md."""
+    """Serve the OpenAI routes (/v1/completions, /v1/chat/completions, /v1/embeddings,
+    /v1/rerank, /v1/audio/transcriptions, /v1/models), Anthropic's /v1/messages, /metrics and
+    /health with simulated timing and optional injected faults, until Ctrl-C. See
+    docs/mock-server.md."""
     from guidellm.mock_server.behavior import MockServerConfig
     from guidellm.mock_server.server import run_foreground
 

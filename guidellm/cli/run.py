@@ -25,8 +25,17 @@ def _options(func: Any) -> Any:
         click.option("--model", help="Model name (default: discovered from the server)."),
         click.option(
             "--request-format",
-            type=click.Choice(["chat_completions", "text_completions"]),
-            help="OpenAI endpoint to use.",
+            type=click.Choice(
+                [
+                    "chat_completions",
+                    "text_completions",
+                    "embeddings",
+                    "rerank",
+                    "anthropic_messages",
+                    "transcriptions",
+                ]
+            ),
+            help="API to send (openai_http; default chat_completions).",
         ),
         click.option(
             "--processor",

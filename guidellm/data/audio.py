@@ -91,9 +91,16 @@ def _from_text(text: str, column: str, check_only: bool) -> str:
             )
         text = payload
     elif len(text) < 4096 and Path(text).is_file():
-        if check_only:
+        try:
+            with Path(text).open("rb") as file:
+                data = file.read(12) if check_only else file.read()
+        except OSError as exc:
+            raise AudioError(f"column {column!r}: cannot read {text!r} ({exc.strerror})") from None
+        if check_only:  # the header says whether it is a WAV (and that it opens)
+            if not _is_wav(data):
+                raise AudioError(f"column {column!r}: {text!r} is no WAV audio")
             return ""
-        return _b64(Path(text).read_bytes(), column)
+        return _b64(data, column)
     if len(text) >= 64:  # base64 text of a WAV?
         try:
             head_bytes = base64.b64decode(text[:64], validate=True)

@@ -72,6 +72,21 @@ def _mime(data: bytes) -> str | None:
     return None
 
 
+def _head(path: Path, column: str, size: int = 16) -> bytes:
+    try:
+        with path.open("rb") as file:
+            return file.read(size)
+    except OSError as exc:
+        raise ImageError(f"column {column!r}: cannot read {str(path)!r} ({exc.strerror})") from None
+
+
+def _read(path: Path, column: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ImageError(f"column {column!r}: cannot read {str(path)!r} ({exc.strerror})") from None
+
+
 def _data_url(data: bytes, column: str) -> str:
     mime = _mime(data)
     if mime is None:
@@ -90,7 +105,10 @@ def _from_text(text: str, column: str, check_only: bool) -> str:
             )
         return text
     if len(text) < 4096 and Path(text).is_file():
-        return text if check_only else _data_url(Path(text).read_bytes(), column)
+        if check_only:  # the first bytes say whether it is an image (and that it opens)
+            _data_url(_head(Path(text), column), column)
+            return text
+        return _data_url(_read(Path(text), column), column)
     if len(text) >= 64:  # base64 text of an image?
         try:
             data = base64.b64decode(text, validate=True)

@@ -519,6 +519,9 @@ class SyntheticSource(DatasetSource):
         images, maker = self.images, self.image_maker
         width, height = self.image_width, self.image_height
         clips, clip_ms, audio_maker = self.audio, self.audio_ms, self.audio_maker
+        # Images and audio draw from their own stream: the prompts of a seed are the same
+        # with or without them (an A/B of text against text plus media compares like with like).
+        media = random.Random(hash((rng.getstate(), index)))
         while stop is None or index < stop:
             n = prompt_len.sample(rng)
             if prefixes:
@@ -535,13 +538,13 @@ class SyntheticSource(DatasetSource):
             if maker is not None and images is not None:
                 pick = maker.pick
                 row["image"] = [
-                    pick(width.sample(rng), height.sample(rng), rng)
-                    for _ in range(images.sample(rng))
+                    pick(width.sample(media), height.sample(media), media)
+                    for _ in range(images.sample(media))
                 ]
             if audio_maker is not None and clips is not None:
                 pick_clip = audio_maker.pick
                 row["audio"] = [
-                    pick_clip(clip_ms.sample(rng), rng) for _ in range(clips.sample(rng))
+                    pick_clip(clip_ms.sample(media), media) for _ in range(clips.sample(media))
                 ]
             if self.turns is not None:
                 row["turns"] = self._session(index * stride, text, count, row, rng)

@@ -306,7 +306,7 @@ def count_prompt_tokens(
                         continue
                     if isinstance(part.get("text"), str):
                         count += _pieces(part["text"])
-                    elif part.get("type") == "image_url":
+                    elif part.get("type") in ("image_url", "image"):  # OpenAI, Anthropic
                         count += image_tokens
                     elif part.get("type") == "input_audio":
                         count += audio_part_tokens(part, audio_rate)

@@ -45,8 +45,8 @@ def _text_pieces(content: Any, image_tokens: int = 0, audio_rate: float = 0.0) -
                 continue
             if isinstance(part.get("text"), str):
                 pieces += _findall(part["text"])
-            elif part.get("type") == "image_url" and image_tokens:
-                image = hash(str(part.get("image_url")))
+            elif part.get("type") in ("image_url", "image") and image_tokens:
+                image = hash(str(part.get("image_url") or part.get("source")))
                 pieces += [(image, k) for k in range(image_tokens)]
             elif part.get("type") == "input_audio" and audio_rate:
                 clip = audio_part_key(part)

@@ -20,12 +20,14 @@ from guidellm.testing.recording_proxy import RecordingProxy
 KEY = "sk-ant-test-key-0123456789"
 
 
-def _run(tmp_path: Path, url: str, *args: str) -> tuple[Report, str]:
+def _run(
+    tmp_path: Path, url: str, *args: str, data: str = "prompt_tokens=24,output_tokens=10"
+) -> tuple[Report, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GUIDELLM_")}
     env["GUIDELLM_API_KEY"] = KEY
     proc = subprocess.run(
         [sys.executable, "-m", "guidellm", "run", "--target", url, "--profile", "concurrent",
-         "--rate", "2", "--max-requests", "6", "--data", "prompt_tokens=24,output_tokens=10",
+         "--rate", "2", "--max-requests", "6", "--data", data,
          "--data-args", "ignore_eos=true", "--output", "r.json", "--disable-progress", *args],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
@@ -59,7 +61,7 @@ def test_messages_requests_carry_the_apis_headers_and_usage(stream: bool, tmp_pa
         assert "stream_options" not in body and body["messages"][0]["role"] == "user"
     itl = bench.metrics.inter_token_latency_ms.successful
     if stream:  # one delta per token: ITL measured; the thinking deltas are timed too
-        assert itl.median is not None and 2 <= itl.median <= 10, itl
+        assert itl.median is not None and 0 < itl.median < 30, itl
     assert KEY not in output and KEY not in (tmp_path / "r.json").read_text()
 
 
@@ -93,3 +95,21 @@ def test_whole_answers_raise_no_token_or_ttft_disagreement(tmp_path: Path) -> No
     assert server is not None
     rows = {row.name: row for row in server.crosscheck}
     assert "ttft_mean_ms" not in rows and rows["output_tokens"].agree
+
+
+def test_images_go_as_image_blocks_and_count_in_the_prompt(tmp_path: Path) -> None:
+    config = MockServerConfig(ttft_ms=5, itl_ms=1, output_tokens=10, image_tokens=100)
+    with MockServer(config) as url:
+        proxy = RecordingProxy(url)
+        with proxy as proxy_url:
+            report, _ = _run(
+                tmp_path, proxy_url, "--backend-args", "request_format=anthropic_messages",
+                data="prompt_tokens=24,output_tokens=10,images=1,image_width=32,image_height=32",
+            )  # fmt: skip
+    bench = report.benchmarks[0]
+    assert bench.requests.successful == 6
+    assert bench.metrics.prompt_token_count.successful.mean == 24 + 100
+    sent = [r for r in proxy.requests if r.path == "/v1/messages"]
+    parts = json.loads(sent[-1].body)["messages"][0]["content"]
+    assert [p["type"] for p in parts] == ["text", "image"]
+    assert parts[1]["source"]["media_type"] == "image/jpeg"

@@ -62,11 +62,14 @@ def test_a_run_without_audio_reports_none(server: str, tmp_path: Path) -> None:
     assert bench["audio"] is None
 
 
-def test_audio_with_text_completions_is_one_line(server: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("fmt", ["text_completions", "embeddings", "anthropic_messages"])
+def test_audio_with_a_format_that_cannot_send_it_is_one_line(
+    fmt: str, server: str, tmp_path: Path
+) -> None:
     before = mock_requests(server)
     args = ["run", "--target", server, "--data", DATA, "--max-requests", "8"]
-    args += ["--backend-args", "request_format=text_completions"]
-    one_line(guidellm(args, tmp_path), "audio", "text_completions")
+    args += ["--backend-args", f"request_format={fmt}"]
+    one_line(guidellm(args, tmp_path), "audio", fmt)
     assert mock_requests(server) == before
 
 

@@ -57,11 +57,14 @@ def test_a_run_without_images_reports_none(server: str, tmp_path: Path) -> None:
     assert bench["images"] is None
 
 
-def test_images_with_text_completions_are_one_line(server: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("fmt", ["text_completions", "embeddings", "rerank"])
+def test_images_with_a_format_that_cannot_send_them_are_one_line(
+    fmt: str, server: str, tmp_path: Path
+) -> None:
     before = mock_requests(server)
     args = ["run", "--target", server, "--data", DATA, "--max-requests", "10"]
-    args += ["--backend-args", "request_format=text_completions"]
-    one_line(guidellm(args, tmp_path), "images", "text_completions")
+    args += ["--backend-args", f"request_format={fmt}"]
+    one_line(guidellm(args, tmp_path), "images", fmt)
     assert mock_requests(server) == before
 
 

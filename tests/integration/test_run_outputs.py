@@ -68,3 +68,34 @@ def test_a_failing_output_does_not_stop_the_others_nor_the_journal(
     assert err == [
         f"guidellm: could not write output {broken}: RuntimeError: cannot upload with api_key=***"
     ]
+
+
+def test_a_bad_row_met_mid_run_stops_with_its_line_and_keeps_what_was_measured(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Streamed data is checked as it is read: a bad row after the load started ends the
+    data there; the run stops with that row's one-line error (exit 2), and the requests
+    already answered are in the report."""
+    from guidellm.errors import UserError
+
+    class _Streamed:
+        def __iter__(self) -> Iterator[GenerationRequest]:
+            for i in range(6):
+                yield GenerationRequest(f"r{i}", prompt="hi", max_tokens=2)
+            raise UserError("row 7, column 'image': 12 bytes that are no known image format")
+
+    host = PluginHost(entry_points=False)
+    report_path = tmp_path / "r.json"
+    outcome = Benchmarker(
+        backend=SleepBackend(ttft_ms=1, itl_ms=0, output_tokens=2),
+        requests=_Streamed(),
+        profile=host.profiles.get("synchronous")(None, {}),
+        settings=RunSettings(max_requests=50, workers=1),
+        writers=[JSONWriter(report_path)],
+    ).run()
+    assert outcome.exit_code == 2
+    (bench,) = json.loads(report_path.read_text())["benchmarks"]
+    assert bench["requests"]["successful"] == 6
+    assert bench["client"]["stop_reason"] == "data_exhausted"
+    err = capsys.readouterr().err
+    assert "guidellm: error: row 7, column 'image'" in err

@@ -87,3 +87,27 @@ def test_the_body_moves_system_messages_and_always_asks_a_length() -> None:
         "max_tokens": 7,
         "stream": False,
     }
+
+
+def test_images_become_image_blocks_and_system_parts_text() -> None:
+    request = GenerationRequest(
+        "1",
+        messages=[
+            {"role": "system", "content": [{"type": "text", "text": "Be brief."}]},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "What is it?"},
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBO"}},
+                    {"type": "image_url", "image_url": {"url": "https://e.x/cat.jpg"}},
+                ],
+            },
+        ],
+    )
+    body = messages_body(request, None, stream=False)
+    assert body["system"] == "Be brief."
+    assert body["messages"][0]["content"] == [
+        {"type": "text", "text": "What is it?"},
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBO"}},
+        {"type": "image", "source": {"type": "url", "url": "https://e.x/cat.jpg"}},
+    ]

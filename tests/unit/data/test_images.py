@@ -230,3 +230,17 @@ def test_hugging_face_image_feature(host: PluginHost, tmp_path: Path) -> None:
             assert image_counts(request.messages) == (1, len(png))
             _, image = _decode(_parts(request)[1]["image_url"]["url"])
             assert image.size == (8, 6)
+
+
+def test_a_file_that_is_no_image_is_refused_when_checked(tmp_path: Path) -> None:
+    """The up-front check reads a path's first bytes: a text file in an image column fails
+    before anything is sent, not when its row is read mid-run."""
+    from guidellm.data.images import ImageError, image_urls
+
+    text = tmp_path / "notes.txt"
+    text.write_text("not an image at all")
+    with pytest.raises(ImageError, match="no known image format"):
+        image_urls(str(text), "image", check_only=True)
+    png = tmp_path / "ok.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 16)
+    assert image_urls(str(png), "image", check_only=True) == [str(png)]
