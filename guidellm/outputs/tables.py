@@ -152,6 +152,7 @@ def report_tables(report: Report) -> list[Table]:
     return (
         tables
         + _pooling_tables(bms)
+        + _media_tables(bms)
         + _stage_tables(bms)
         + _cache_tables(bms)
         + session_tables(bms)
@@ -177,6 +178,37 @@ def _pooling_tables(bms: Sequence[Benchmark]) -> list[Table]:
         return []
     headers = ["Benchmark", "Inputs", "Inputs/s", "Req/s", "Prompt tok/s"]
     return [Table("Pooling inputs (successful requests)", headers, rows)]
+
+
+def _media_tables(bms: Sequence[Benchmark]) -> list[Table]:
+    """Images and audio sent with the requests (every status), for the benchmarks that sent
+    any; the real-time factor is request latency over audio seconds (successful requests)."""
+    rows = []
+    for b in bms:
+        images, audio = b.images, b.audio
+        if images is None and audio is None:
+            continue
+        kib = (
+            None
+            if images is None or images.image_bytes_per_request_mean is None
+            else (images.image_bytes_per_request_mean / 1024)
+        )
+        rows.append(
+            [
+                b.label,
+                fmt(None if images is None else images.requests_with_images),
+                fmt(None if images is None else images.images_per_request_mean),
+                fmt(kib, 1),
+                fmt(None if audio is None else audio.requests_with_audio),
+                fmt(None if audio is None else audio.audio_seconds_per_request_mean),
+                fmt(None if audio is None else audio.rtf_mean, 3),
+            ]
+        )
+    if not rows:
+        return []
+    headers = ["Benchmark", "Requests", "Per req", "KiB/req", "Requests", "s/req", "RTF"]
+    groups = [("", 1), ("Images", 3), ("Audio", 3)]
+    return [Table("Media sent with the requests (every status)", headers, rows, groups)]
 
 
 #: The latency tables: (title, metric, decimals). One metric per table, so that five
