@@ -23,6 +23,7 @@ __all__ = [
     "Turn",
     "audio_counts",
     "image_counts",
+    "media_counts",
     "now",
     "wav_seconds",
 ]
@@ -159,23 +160,8 @@ class RequestResult(msgspec.Struct, array_like=True, omit_defaults=True):
 
 
 def image_counts(messages: list[dict[str, Any]] | None) -> tuple[int, int]:
-    """``(images, bytes)`` of the ``image_url`` parts of chat messages: a ``data:`` URL's bytes
-    are its decoded base64 payload, an http(s) URL's are unknown (0)."""
-    images = size = 0
-    for message in messages or ():
-        content = message.get("content")
-        if type(content) is not list:
-            continue
-        for part in content:
-            if type(part) is not dict or part.get("type") != "image_url":
-                continue
-            images += 1
-            image = part.get("image_url")
-            url = image.get("url") if type(image) is dict else image
-            if type(url) is str and url.startswith("data:"):
-                payload = len(url) - url.find(",") - 1
-                size += payload * 3 // 4 - (2 if url.endswith("==") else url.endswith("="))
-    return images, size
+    """``(images, bytes)`` of the ``image_url`` parts of chat messages (:func:`media_counts`)."""
+    return media_counts(messages)[:2]
 
 
 def wav_seconds(data: str | bytes) -> float:
@@ -208,20 +194,35 @@ def wav_seconds(data: str | bytes) -> float:
 
 def audio_counts(messages: list[dict[str, Any]] | None) -> tuple[int, float]:
     """``(clips, seconds)`` of the ``input_audio`` parts of chat messages."""
-    clips, seconds = 0, 0.0
+    return media_counts(messages)[2:]
+
+
+def media_counts(messages: list[dict[str, Any]] | None) -> tuple[int, int, int, float]:
+    """``(images, image bytes, audio clips, audio seconds)`` of chat messages' parts, in one
+    pass: a ``data:`` URL's bytes are its decoded base64 payload, an http(s) URL's unknown (0);
+    a clip's seconds are read from its WAV header."""
+    images = size = clips = 0
+    seconds = 0.0
     for message in messages or ():
         content = message.get("content")
         if type(content) is not list:
             continue
         for part in content:
-            if type(part) is not dict or part.get("type") != "input_audio":
-                continue
-            clips += 1
-            audio = part.get("input_audio")
-            data = audio.get("data") if type(audio) is dict else None
-            if type(data) is str:
-                seconds += wav_seconds(data)
-    return clips, seconds
+            kind = part.get("type") if type(part) is dict else None
+            if kind == "image_url":
+                images += 1
+                image = part.get("image_url")
+                url = image.get("url") if type(image) is dict else image
+                if type(url) is str and url.startswith("data:"):
+                    payload = len(url) - url.find(",") - 1
+                    size += payload * 3 // 4 - (2 if url.endswith("==") else url.endswith("="))
+            elif kind == "input_audio":
+                clips += 1
+                audio = part.get("input_audio")
+                data = audio.get("data") if type(audio) is dict else None
+                if type(data) is str:
+                    seconds += wav_seconds(data)
+    return images, size, clips, seconds
 
 
 class ResponseRecorder:
@@ -340,8 +341,9 @@ class ResponseRecorder:
     ) -> RequestResult:
         """Freeze what was recorded into a :class:`RequestResult`."""
         req = self.request
-        images, image_bytes = image_counts(req.messages) if req.messages else (0, 0)
-        clips, seconds = audio_counts(req.messages) if req.messages else (0, 0.0)
+        images, image_bytes, clips, seconds = (
+            media_counts(req.messages) if req.messages else (0, 0, 0, 0.0)
+        )
         return RequestResult(
             request_id=req.request_id,
             status=status,

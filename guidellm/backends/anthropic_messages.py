@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from guidellm.backends.openai_chunks import server_message
+from guidellm.backends.openai_chunks import json_answer, server_message
 from guidellm.backends.sse import SSEDecoder, SSEEvent
 from guidellm.errors import BadResponseError, RequestError, ServerError
 
@@ -161,14 +161,7 @@ class MessagesReader:
 
     def whole(self, body: bytes, arrived: float, recorder: ResponseRecorder) -> None:
         """A whole (non-streamed) message: one chunk, timed when the body arrived."""
-        try:
-            obj = self.loads(body)
-        except ValueError:
-            raise BadResponseError(f"malformed JSON response: {body[:80]!r}") from None
-        if not isinstance(obj, dict):
-            raise BadResponseError(f"unexpected JSON response: {body[:80]!r}")
-        if obj.get("type") == "error" or obj.get("error") is not None:
-            raise ServerError(self.scrub(server_message(body)))
+        obj = json_answer(body, self.scrub)  # Anthropic's errors carry an "error" object
         content = obj.get("content")
         if not isinstance(content, list):
             raise BadResponseError(f"message without content: {body[:80]!r}")

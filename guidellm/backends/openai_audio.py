@@ -17,8 +17,8 @@ import base64
 import binascii
 from typing import TYPE_CHECKING, Any
 
-from guidellm.backends.openai_chunks import server_message
-from guidellm.errors import BadResponseError, RequestError, ServerError
+from guidellm.backends.openai_chunks import json_answer
+from guidellm.errors import BadResponseError, RequestError
 
 if TYPE_CHECKING:
     from guidellm.request import GenerationRequest, ResponseRecorder
@@ -62,11 +62,6 @@ class TranscriptionFormat:
 
     content_type = f"multipart/form-data; boundary={_BOUNDARY}"
 
-    def __init__(self) -> None:
-        import orjson
-
-        self.loads = orjson.loads
-
     def body(
         self, request: GenerationRequest, model: str | None, extra: dict[str, Any] | None
     ) -> bytes:
@@ -86,14 +81,7 @@ class TranscriptionFormat:
 
     def read(self, body: bytes, arrived: float, recorder: ResponseRecorder) -> None:
         """Check a whole answer and record its text (one chunk) and usage."""
-        try:
-            obj = self.loads(body)
-        except ValueError:
-            raise BadResponseError(f"malformed JSON response: {body[:80]!r}") from None
-        if not isinstance(obj, dict):
-            raise BadResponseError(f"unexpected JSON response: {body[:80]!r}")
-        if obj.get("error") is not None:
-            raise ServerError(server_message(body))
+        obj = json_answer(body)
         text = obj.get("text")
         if not isinstance(text, str):
             raise BadResponseError(f"transcription without a 'text': {body[:80]!r}")

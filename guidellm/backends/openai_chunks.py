@@ -27,7 +27,7 @@ from guidellm.errors import BadResponseError, ServerError
 if TYPE_CHECKING:
     from guidellm.request import ResponseRecorder
 
-__all__ = ["ChunkReader", "server_message"]
+__all__ = ["ChunkReader", "json_answer", "server_message"]
 
 #: How much of a server's error message is kept in an error.
 MESSAGE_CHARS = 300
@@ -56,6 +56,22 @@ def server_message(body: bytes) -> str:
     if len(text) > MESSAGE_CHARS:
         text = text[:MESSAGE_CHARS] + "..."
     return text or "(empty body)"
+
+
+def json_answer(body: bytes, scrub: Callable[[str], str] = str) -> dict[str, Any]:
+    """A whole (non-streamed) answer's JSON object: malformed JSON or another shape is a
+    ``BadResponseError``, an ``error`` object a ``ServerError`` with its message."""
+    import orjson
+
+    try:
+        obj = orjson.loads(body)
+    except ValueError:
+        raise BadResponseError(f"malformed JSON response: {body[:80]!r}") from None
+    if not isinstance(obj, dict):
+        raise BadResponseError(f"unexpected JSON response: {body[:80]!r}")
+    if obj.get("error") is not None:
+        raise ServerError(scrub(server_message(body)))
+    return obj
 
 
 def _list_of(item: Any) -> Any:
@@ -243,14 +259,7 @@ class ChunkReader:
 
     def whole(self, body: bytes, arrived: float, recorder: ResponseRecorder) -> None:
         """A whole (non-streamed) completion: one chunk, timed when the body arrived."""
-        try:
-            obj = self.loads(body)
-        except ValueError:
-            raise BadResponseError(f"malformed JSON response: {body[:80]!r}") from None
-        if not isinstance(obj, dict):
-            raise BadResponseError(f"unexpected JSON response: {body[:80]!r}")
-        if obj.get("error") is not None:
-            raise ServerError(self.scrub(server_message(body)))
+        obj = json_answer(body, self.scrub)
         try:
             choice = obj["choices"][0]
             if self.chat:

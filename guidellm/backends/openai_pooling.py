@@ -29,8 +29,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from guidellm.backends.openai_chunks import server_message
-from guidellm.errors import BadResponseError, RequestError, ServerError
+from guidellm.backends.openai_chunks import json_answer
+from guidellm.errors import BadResponseError, RequestError
 
 if TYPE_CHECKING:
     from guidellm.request import GenerationRequest, ResponseRecorder
@@ -117,7 +117,6 @@ class PoolingFormat:
         self.batch = batch
         self.path = POOLING_PATHS[kind]
         self.dumps = orjson.dumps
-        self.loads = orjson.loads
 
     def body(
         self, request: GenerationRequest, model: str | None, extra: dict[str, Any] | None
@@ -148,14 +147,7 @@ class PoolingFormat:
 
     def read(self, body: bytes, arrived: float, recorder: ResponseRecorder) -> None:
         """Check a whole answer and record it (prompt tokens, inputs, end time)."""
-        try:
-            obj = self.loads(body)
-        except ValueError:
-            raise BadResponseError(f"malformed JSON response: {body[:80]!r}") from None
-        if not isinstance(obj, dict):
-            raise BadResponseError(f"unexpected JSON response: {body[:80]!r}")
-        if obj.get("error") is not None:
-            raise ServerError(server_message(body))
+        obj = json_answer(body)
         if self.kind == "embeddings":
             self._check_embeddings(obj)
         else:

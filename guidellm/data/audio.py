@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from guidellm.data.images import ImageError, add_parts
+from guidellm.data.images import ImageError, add_parts, column_values
 
 __all__ = [
     "AUDIO_FORMATS",
@@ -37,7 +37,6 @@ __all__ = [
     "SyntheticAudio",
     "add_audio",
     "audio_clips",
-    "check_audio_column",
     "encode_wav",
 ]
 
@@ -146,21 +145,7 @@ def audio_clips(value: Any, column: str, *, check_only: bool = False) -> list[st
     """The base64 WAV clips of one row's ``column`` value (``[]`` for none); raises
     :class:`AudioError` for a value of no accepted form. ``check_only`` validates without
     reading files or encoding (the loader's up-front check)."""
-    if value is None:
-        return []
-    if isinstance(value, (list, tuple)):
-        return [_one(v, column, check_only) for v in value if v is not None]
-    return [_one(value, column, check_only)]
-
-
-def check_audio_column(rows: Any, column: str, spec: str) -> None:
-    """Check every row's audio of finite data before the run: the first bad row is a
-    one-line error, and nothing is sent."""
-    for number, row in enumerate(rows, 1):
-        try:
-            audio_clips(row.get(column), column, check_only=True)
-        except AudioError as exc:
-            raise exc.at(spec, number) from None
+    return column_values(value, column, check_only, _one)
 
 
 def add_audio(messages: list[dict[str, Any]], clips: list[str]) -> list[dict[str, Any]]:

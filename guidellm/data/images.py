@@ -21,7 +21,7 @@ import base64
 import binascii
 import io
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,8 @@ __all__ = [
     "SyntheticImages",
     "add_images",
     "add_parts",
-    "check_image_column",
+    "check_media_column",
+    "column_values",
     "image_urls",
 ]
 
@@ -150,20 +151,30 @@ def image_urls(value: Any, column: str, *, check_only: bool = False) -> list[str
     """The image URLs of one row's ``column`` value (``[]`` for none); raises
     :class:`ImageError` for a value of no accepted form. ``check_only`` validates without
     reading files or encoding (the loader's up-front check)."""
+    return column_values(value, column, check_only, _one)
+
+
+def column_values(
+    value: Any, column: str, check_only: bool, one: Callable[[Any, str, bool], str]
+) -> list[str]:
+    """A media column's value, one item or a list (``None`` items and values: none), each
+    read by ``one`` (images here, audio clips in :mod:`guidellm.data.audio`)."""
     if value is None:
         return []
     if isinstance(value, (list, tuple)):
-        return [_one(v, column, check_only) for v in value if v is not None]
-    return [_one(value, column, check_only)]
+        return [one(v, column, check_only) for v in value if v is not None]
+    return [one(value, column, check_only)]
 
 
-def check_image_column(rows: Any, column: str, spec: str) -> None:
-    """Check every row's images of finite data before the run: the first bad row is a
-    one-line error, and nothing is sent."""
+def check_media_column(
+    rows: Any, column: str, spec: str, values: Callable[..., list[str]] = image_urls
+) -> None:
+    """Check every row's media (images by default) of finite data before the run: the first
+    bad row is a one-line error, and nothing is sent."""
     for number, row in enumerate(rows, 1):
         try:
-            image_urls(row.get(column), column, check_only=True)
-        except ImageError as exc:
+            values(row.get(column), column, check_only=True)
+        except ImageError as exc:  # AudioError too
             raise exc.at(spec, number) from None
 
 

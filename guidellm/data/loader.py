@@ -28,7 +28,7 @@ import secrets
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from guidellm.data.audio import check_audio_column
+from guidellm.data.audio import audio_clips
 from guidellm.data.base import DatasetSource
 from guidellm.data.columns import ROLES, ColumnMap, make_row_mapper, resolve_columns
 from guidellm.data.conversations import (
@@ -37,7 +37,7 @@ from guidellm.data.conversations import (
     SessionSettings,
     check_rows,
 )
-from guidellm.data.images import ImageError, check_image_column
+from guidellm.data.images import ImageError, check_media_column
 from guidellm.data.tokenizers import Tokenizer, load_tokenizer
 from guidellm.errors import UserError
 
@@ -194,9 +194,9 @@ class RequestLoader:
             if columns.messages is not None and source.size is not None and not self._skip_bad:
                 check_rows(source.rows(), columns.messages, columns.tools, spec)
             if columns.image is not None and source.size is not None and source.name != "synthetic":
-                check_image_column(source.rows(), columns.image, spec)
+                check_media_column(source.rows(), columns.image, spec)
             if columns.audio is not None and source.size is not None and source.name != "synthetic":
-                check_audio_column(source.rows(), columns.audio, spec)
+                check_media_column(source.rows(), columns.audio, spec, audio_clips)
         strict = self.data_args.get("strict", False)
         if not isinstance(strict, bool):
             raise UserError(f"--data-args strict={strict!r} must be true or false")

@@ -191,6 +191,20 @@ class HTTPConnection(asyncio.Protocol, abc.ABC):
             headers += extra
         self._write(response_head(status, headers, keep_alive) + body)
 
+    def _injected_error(self, fault: str | None, retry_after_s: float, keep_alive: bool) -> bool:
+        """Answer the ``error_500`` and ``error_429`` faults (every route draws them the same
+        way); ``True`` when the request was answered so."""
+        if fault == "error_500":
+            body, extra = error_body("injected server error", "server_error", 500), None
+        elif fault == "error_429":
+            body = error_body("injected rate limit", "rate_limit_exceeded", 429)
+            extra = [(b"retry-after", str(retry_after_s).encode())]
+        else:
+            return False
+        self._write_simple(500 if fault == "error_500" else 429, body, keep_alive, extra)
+        self._finish(keep_alive)
+        return True
+
     def _finish(self, keep_alive: bool) -> None:
         """The current response is complete: close, or answer the next queued request."""
         self.busy = False

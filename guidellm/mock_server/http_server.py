@@ -249,15 +249,7 @@ class _Connection(HTTPConnection):
         # drawn now, in arrival order; the prefill time is added when the request starts
         plan = plan_request(config, state.requests, max_tokens, ignore_eos)
         state.requests += 1
-        if plan.fault == "error_500":
-            self._write_simple(500, error_body("injected server error", "server_error", 500), keep)
-            self._finish(keep)
-            return
-        if plan.fault == "error_429":
-            retry = str(config.retry_after_s).encode()
-            body429 = error_body("injected rate limit", "rate_limit_exceeded", 429)
-            self._write_simple(429, body429, keep, [(b"retry-after", retry)])
-            self._finish(keep)
+        if self._injected_error(plan.fault, config.retry_after_s, keep):
             return
         hit_limit = max_tokens is not None and plan.total >= max_tokens
         reasoning = plan.reasoning if chat else 0

@@ -94,15 +94,7 @@ def serve_transcription(conn: _Connection, state: MockHTTPState, req: Request) -
     prompt_tokens = math.ceil(wav_seconds(audio) * rate) if rate > 0 else 0
     plan = replace(plan_request(config, state.requests), reasoning=0)
     state.requests += 1
-    if plan.fault == "error_500":
-        fail("injected server error", 500, "server_error")
-        return
-    if plan.fault == "error_429":
-        body429 = error_body("injected rate limit", "rate_limit_exceeded", 429)
-        conn._write_simple(
-            429, body429, keep, [(b"retry-after", str(config.retry_after_s).encode())]
-        )
-        conn._finish(keep)
+    if conn._injected_error(plan.fault, config.retry_after_s, keep):
         return
     received = req.arrival
     metrics = state.metrics
