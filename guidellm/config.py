@@ -19,7 +19,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -71,6 +71,18 @@ OUTPUT_FORMATS = {
 }
 
 
+#: The request formats of the ``openai_http`` backend (its ``request_format`` option).
+RequestFormat = Literal[
+    "chat_completions",
+    "text_completions",
+    "embeddings",
+    "rerank",
+    "anthropic_messages",
+    "transcriptions",
+]
+REQUEST_FORMATS: tuple[str, ...] = get_args(RequestFormat)
+
+
 class RunConfig(BaseModel):
     """One benchmark run. Every field is a flag (``--max-seconds``), a variable
     (``GUIDELLM_MAX_SECONDS``) and a scenario key (``max_seconds``)."""
@@ -85,17 +97,7 @@ class RunConfig(BaseModel):
         default_factory=dict, description="Backend options (api_key, headers, timeout...)."
     )
     model: str | None = Field(None, description="Model name; default: discovered.")
-    request_format: (
-        Literal[
-            "chat_completions",
-            "text_completions",
-            "embeddings",
-            "rerank",
-            "anthropic_messages",
-            "transcriptions",
-        ]
-        | None
-    ) = Field(
+    request_format: RequestFormat | None = Field(
         None,
         description="API to send (openai_http): chat_completions, text_completions, "
         "embeddings, rerank, anthropic_messages, transcriptions.",
@@ -257,16 +259,6 @@ class RunConfig(BaseModel):
         """The JSON-ready dump with secrets hidden: the report's ``config``."""
         return redact(self.model_dump(mode="json"))  # type: ignore[no-any-return]
 
-
-#: The request formats of the ``openai_http`` backend (its ``request_format`` option).
-REQUEST_FORMATS = (
-    "chat_completions",
-    "text_completions",
-    "embeddings",
-    "rerank",
-    "anthropic_messages",
-    "transcriptions",
-)
 
 #: Fields whose flag or variable text is a list (comma-separated) or a mapping (k=v or JSON).
 _LISTS = {"data", "rate", "outputs"}

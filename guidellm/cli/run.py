@@ -25,17 +25,8 @@ def _options(func: Any) -> Any:
         click.option("--model", help="Model name (default: discovered from the server)."),
         click.option(
             "--request-format",
-            type=click.Choice(
-                [
-                    "chat_completions",
-                    "text_completions",
-                    "embeddings",
-                    "rerank",
-                    "anthropic_messages",
-                    "transcriptions",
-                ]
-            ),
-            help="API to send (openai_http; default chat_completions).",
+            help="API to send (openai_http): chat_completions (default), text_completions, "
+            "embeddings, rerank, anthropic_messages, transcriptions.",
         ),
         click.option(
             "--processor",

@@ -25,6 +25,7 @@ import hashlib
 import math
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,7 @@ from guidellm.mock_server.http_framing import error_body
 from guidellm.mock_server.metrics import RunningRequest
 
 if TYPE_CHECKING:
+    from guidellm.mock_server.behavior import RequestPlan
     from guidellm.mock_server.http_framing import Request
     from guidellm.mock_server.http_server import MockHTTPState, _Connection
 
@@ -134,24 +136,8 @@ def serve_pooling(conn: _Connection, state: MockHTTPState, req: Request, kind: s
     state.requests += 1
     if conn._injected_error(plan.fault, config.retry_after_s, keep):
         return
-    received = req.arrival
-    metrics = state.metrics
 
-    def start(waited: bool) -> bool:
-        if conn.closed:
-            return False
-        if waited:
-            req.arrival = time.monotonic()
-        metrics.started(prompt_tokens)
-        run = plan
-        if config.prefill_ms_per_token:
-            run = replace(
-                plan, ttft_s=plan.ttft_s + config.prefill_ms_per_token * prompt_tokens / 1e3
-            )
-        job = RunningRequest(req, run, prompt_tokens, received)
-        conn.job = job
-        state.scheduler.call_at(req.arrival + run.ttft_s, answer, job, texts, query, top_n)
-        return True
+    metrics = state.metrics
 
     def answer(job: RunningRequest, texts: list[str], query: str | None, top_n: int | None) -> None:
         if conn.closed:
@@ -170,5 +156,47 @@ def serve_pooling(conn: _Connection, state: MockHTTPState, req: Request, kind: s
         metrics.pooled(queue_s=job.queue_s, e2e_s=time.monotonic() - job.received)
         conn._release()
         conn._finish(keep)
+
+    admit_whole(
+        conn,
+        req,
+        plan,
+        prompt_tokens,
+        held_tokens=prompt_tokens,
+        answer=lambda job: answer(job, texts, query, top_n),
+    )
+
+
+def admit_whole(
+    conn: Any,
+    req: Request,
+    plan: RequestPlan,
+    prompt_tokens: int,
+    *,
+    held_tokens: int,
+    answer: Callable[[RunningRequest], None],
+) -> None:
+    """Run a request whose answer goes out whole (pooling, transcriptions): through the
+    ``max_concurrency`` gate, holding ``held_tokens`` of the KV cache, answered by ``answer``
+    after its TTFT (plus the prefill time per prompt token)."""
+    state = conn.state
+    config = state.config
+    received = req.arrival
+
+    def start(waited: bool) -> bool:
+        if conn.closed:
+            return False
+        if waited:
+            req.arrival = time.monotonic()
+        state.metrics.started(held_tokens)
+        run = plan
+        if config.prefill_ms_per_token:
+            run = replace(
+                plan, ttft_s=plan.ttft_s + config.prefill_ms_per_token * prompt_tokens / 1e3
+            )
+        job = RunningRequest(req, run, prompt_tokens, received)
+        conn.job = job
+        state.scheduler.call_at(req.arrival + run.ttft_s, answer, job)
+        return True
 
     state.gate.enter(start)

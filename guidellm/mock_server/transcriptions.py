@@ -24,6 +24,7 @@ import orjson
 from guidellm.mock_server.behavior import plan_request
 from guidellm.mock_server.http_framing import error_body
 from guidellm.mock_server.metrics import RunningRequest
+from guidellm.mock_server.pooling import admit_whole
 from guidellm.request import wav_seconds
 
 if TYPE_CHECKING:
@@ -96,24 +97,7 @@ def serve_transcription(conn: _Connection, state: MockHTTPState, req: Request) -
     state.requests += 1
     if conn._injected_error(plan.fault, config.retry_after_s, keep):
         return
-    received = req.arrival
     metrics = state.metrics
-
-    def start(waited: bool) -> bool:
-        if conn.closed:
-            return False
-        if waited:
-            req.arrival = time.monotonic()
-        metrics.started(prompt_tokens + len(plan.tokens))
-        run = plan
-        if config.prefill_ms_per_token:
-            run = replace(
-                plan, ttft_s=plan.ttft_s + config.prefill_ms_per_token * prompt_tokens / 1e3
-            )
-        job = RunningRequest(req, run, prompt_tokens, received)
-        conn.job = job
-        state.scheduler.call_at(req.arrival + run.ttft_s, answer, job)
-        return True
 
     def answer(job: RunningRequest) -> None:
         if conn.closed:
@@ -134,4 +118,6 @@ def serve_transcription(conn: _Connection, state: MockHTTPState, req: Request) -
         conn._release()
         conn._finish(keep)
 
-    state.gate.enter(start)
+    admit_whole(
+        conn, req, plan, prompt_tokens, held_tokens=prompt_tokens + len(plan.tokens), answer=answer
+    )
