@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from guidellm.errors import UserError
 from guidellm.options import parse_options
 from guidellm.redact import REDACTED, redact
+from guidellm.traffic_classes import RequestFormat, TrafficClass, check_classes
 
 __all__ = [
     "DEFAULT_DATA",
@@ -71,15 +72,6 @@ OUTPUT_FORMATS = {
 }
 
 
-#: The request formats of the ``openai_http`` backend (its ``request_format`` option).
-RequestFormat = Literal[
-    "chat_completions",
-    "text_completions",
-    "embeddings",
-    "rerank",
-    "anthropic_messages",
-    "transcriptions",
-]
 REQUEST_FORMATS: tuple[str, ...] = get_args(RequestFormat)
 
 
@@ -96,7 +88,11 @@ class RunConfig(BaseModel):
     backend_args: dict[str, Any] = Field(
         default_factory=dict, description="Backend options (api_key, headers, timeout...)."
     )
-    model: str | None = Field(None, description="Model name; default: discovered.")
+    model: str | None = Field(
+        None,
+        description="Model name, default: discovered; or a weighted mix of models or LoRA "
+        "adapters, e.g. base:0.5,adapter-a:0.3,adapter-b:0.2.",
+    )
     request_format: RequestFormat | None = Field(
         None,
         description="API to send (openai_http): chat_completions, text_completions, "
@@ -166,6 +162,11 @@ class RunConfig(BaseModel):
     )
     slo: dict[str, float] = Field(
         default_factory=dict, description="Goodput limits: ttft_ms, itl_ms, tpot_ms, latency_ms."
+    )
+    classes: list[TrafficClass] = Field(
+        default_factory=list,
+        description="Traffic classes mixed in each benchmark, each with a name, a weight or a "
+        "rate, its own data, model, request_format, backend_args and slo (JSON list).",
     )
     random_seed: int = Field(42, description="Seed of data and arrival times.")
     stop_on_saturation: Literal["auto", "on", "off"] = Field(
@@ -255,6 +256,11 @@ class RunConfig(BaseModel):
         except UserError as exc:
             raise ValueError(str(exc)) from None
 
+    @field_validator("classes", mode="before")
+    @classmethod
+    def _classes(cls, value: Any) -> list[TrafficClass]:
+        return check_classes(value)
+
     def redacted(self) -> dict[str, Any]:
         """The JSON-ready dump with secrets hidden: the report's ``config``."""
         return redact(self.model_dump(mode="json"))  # type: ignore[no-any-return]
@@ -278,6 +284,15 @@ def _from_text(name: str, text: Any) -> Any:
         return text
     if name == "data":  # a spec has commas of its own: one text is one spec
         return [text.strip()] if text.strip() else []
+    if name == "classes":
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise UserError(
+                f"{_flag(name)}: not a JSON list of classes; write e.g. "
+                '\'[{"name": "chat", "weight": 1, "data": ["prompt_tokens=64"]}]\' '
+                "or put classes in a --scenario file"
+            ) from None
     if name in _LISTS:
         return [p.strip() for p in text.replace(" ", ",").split(",") if p.strip()]
     if name in _MAPPINGS:
@@ -367,6 +382,8 @@ def _check(values: dict[str, Any], where: str | None, key_of: Any) -> dict[str, 
         if error.get("type") == "extra_forbidden":
             near = _nearest(key_of(key), [key_of(f) for f in FIELDS])
             raise UserError(f"{prefix}unknown setting {key_of(key)}{near}") from None
+        if key == "classes" and error.get("type") == "value_error":
+            raise UserError(f"{prefix}{key_of(key)}: {_reason(error)}") from None
         value = values.get(key)
         if isinstance(error.get("input"), (str, int, float, bool)) and len(loc) > 1:
             value = error["input"]
@@ -517,6 +534,7 @@ def settings_table() -> str:
     flags = {"outputs": "`--output PATH`, `--outputs json,csv`", "labels": "`--label K=V`"}
     flags["progress"] = "`--disable-progress`"
     flags["console"] = "`--disable-console-outputs`"
+    flags["classes"] = "`--classes JSON`"
     for name, info in RunConfig.model_fields.items():
         default = info.get_default(call_default_factory=True)
         shown = "none" if default in (None, [], {}) else f"`{json.dumps(default)}`"

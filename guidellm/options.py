@@ -2,7 +2,8 @@
 
 Both forms are accepted: JSON (``'{"verify": false}'``) and ``k=v,k=v`` where values are read
 as JSON when they parse (``true``, ``3``, ``[1,2]``, ``{"a":1}``) and as strings otherwise.
-Commas inside brackets or quotes do not split.
+Commas inside brackets or quotes do not split. A bare number after ``k=v`` continues that key
+as a list: ``weights=0.8,0.2`` is ``{"weights": [0.8, 0.2]}``.
 """
 
 from __future__ import annotations
@@ -68,14 +69,22 @@ def parse_options(text: str | None, flag: str = "--options") -> dict[str, Any]:
             raise UserError(f"{flag}: expected a JSON object or k=v,k=v")
         return value
     result: dict[str, Any] = {}
+    last: str | None = None
     for item in _split_top_level(text):
         key, sep, raw = item.partition("=")
+        bare = _value(item) if not sep and last is not None else None
+        if isinstance(bare, (int, float)) and not isinstance(bare, bool):
+            assert last is not None
+            previous = result[last]
+            result[last] = [*(previous if isinstance(previous, list) else [previous]), bare]
+            continue
         if not sep or not key.strip():
             shown = "an item" if is_secret_key(item) else repr(item)
             raise UserError(
                 f"{flag}: {shown} is not key=value; write e.g. {flag} 'key=value,other=2'"
             )
-        result[key.strip()] = _value(raw.strip())
+        last = key.strip()
+        result[last] = _value(raw.strip())
     return result
 
 

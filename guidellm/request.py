@@ -78,6 +78,10 @@ class GenerationRequest(msgspec.Struct, array_like=True, omit_defaults=True):
     turns were shipped (a ``max_requests`` limit cut it); ``recorded_history`` sends the
     turns' recorded replies instead of the live answers. ``last_turn`` marks a turn's request
     after which the session sends nothing more (its connection is then free for others).
+
+    In a mix, ``model`` is the model (or LoRA adapter) this request names instead of the
+    backend's, and ``traffic_class`` the class it belongs to: the backend that sends it is
+    chosen by both, and its result carries both (:class:`RequestResult`).
     """
 
     request_id: str
@@ -92,6 +96,8 @@ class GenerationRequest(msgspec.Struct, array_like=True, omit_defaults=True):
     planned_turns: int = 0
     recorded_history: bool = False
     last_turn: bool = False
+    model: str | None = None
+    traffic_class: str | None = None
 
     @property
     def units(self) -> int:
@@ -123,6 +129,7 @@ class RequestResult(msgspec.Struct, array_like=True, omit_defaults=True):
     token count to compare with the server's, and its first token is its whole answer.
     ``audio_clips`` and ``audio_seconds`` count the request's ``input_audio`` parts and their
     length, read from each WAV header (:func:`wav_seconds`).
+    ``model`` and ``traffic_class`` are the request's tags in a mix (``None`` outside one).
     """
 
     request_id: str
@@ -157,6 +164,8 @@ class RequestResult(msgspec.Struct, array_like=True, omit_defaults=True):
     whole: bool = False
     audio_clips: int = 0
     audio_seconds: float = 0.0
+    model: str | None = None
+    traffic_class: str | None = None
 
 
 def image_counts(messages: list[dict[str, Any]] | None) -> tuple[int, int]:
@@ -374,4 +383,6 @@ class ResponseRecorder:
             whole=self.whole,
             audio_clips=clips,
             audio_seconds=seconds,
+            model=req.model,
+            traffic_class=req.traffic_class,
         )

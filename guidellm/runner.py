@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from guidellm.benchmark.benchmarker import RunOutcome
     from guidellm.benchmark.report import Report
     from guidellm.data.loader import RequestLoader
+    from guidellm.data.mix import MixClass, TrafficMix
     from guidellm.outputs.base import ReportWriter
     from guidellm.plugins import PluginHost
     from guidellm.scheduler.strategy import Profile
@@ -147,14 +148,13 @@ class Runner:
         if self._prepared:
             return
         from guidellm.benchmark.journal import default_journal_path
-        from guidellm.data.loader import RequestLoader
         from guidellm.outputs import check_writable, writers_for
 
         c = self.config
         profile_args = dict(c.profile_args)
         if c.max_concurrency is not None:
             profile_args.setdefault("max_concurrency", c.max_concurrency)
-        self.profile: Profile = self.host.profiles.get(c.profile)(c.rate, profile_args)
+        self.profile: Profile = self.host.profiles.get(c.profile)(self._class_rate(), profile_args)
         if getattr(self.profile, "needs_slo", False) and not c.slo:
             raise UserError(
                 f"--profile {c.profile} searches for the highest rate meeting SLOs: give them, "
@@ -171,14 +171,19 @@ class Runner:
         check_writable(self.journal_path, "--journal")
         planned = self.profile.planned() or []
         timed_by_data = any(s.timed_by_data for s in planned)
-        self.loader: RequestLoader = RequestLoader(
-            c.data or [DEFAULT_DATA],
-            c.data_args,
-            processor=c.processor,
-            random_seed=c.random_seed,
-            host=self.host,
-            timed=timed_by_data,
-        )
+        if c.classes and c.data:
+            raise UserError(
+                "--data and classes are both given, and each class has its own data; drop "
+                "--data (or put it in a class)"
+            )
+        if c.classes and timed_by_data:
+            raise UserError(
+                f"--profile {c.profile} replays one trace's times, and classes mix several "
+                "sources; replay one trace without classes, or use a rate profile (poisson)"
+            )
+        self.mix = self._mix(timed_by_data)
+        self.loader: RequestLoader = self.mix.classes[0].loader
+        self.requests: RequestLoader | TrafficMix = self.mix if self._mixed() else self.loader
         if timed_by_data:
             self._check_timestamps()
         # A schedule that ends by itself (stages) or a trace needs no default time limit.
@@ -188,7 +193,7 @@ class Runner:
             c.max_seconds is None
             and c.max_requests is None
             and c.max_sessions is None
-            and self.loader.size is None
+            and self.requests.size is None
             and not (ends or timed_by_data)
         ):
             self.max_seconds = DEFAULT_MAX_SECONDS if c.target else DEFAULT_MOCK_MAX_SECONDS
@@ -196,17 +201,140 @@ class Runner:
                 f"no max_seconds or max_requests and the data is endless: each benchmark runs "
                 f"{self.max_seconds:g} s"
             )
-        self._backend_args = dict(c.backend_args)
-        if c.request_format:
-            self._backend_args.setdefault("request_format", c.request_format)
-        _check_media(
-            self._backend_args.get("request_format"), self.loader.has_images, self.loader.has_audio
-        )
+        for cls in self.mix.classes:
+            args = self._args_of(cls)
+            _check_media(args.get("request_format"), cls.loader.has_images, cls.loader.has_audio)
         if c.target:  # built now, so that bad options fail before anything is sent
-            self._backend_cls = choose_backend(self.host, c.backend, c.target)
-            self.backend: Backend = self._backend_cls(c.target, c.model, **self._backend_args)
-            self.backend.remember_secrets()
+            self.backend: Backend = self._build_backend(c.target)
         self._prepared = True
+
+    def _class_rate(self) -> list[float] | None:
+        """The profile's rate: ``--rate``, or the sum of the classes' own rates."""
+        c = self.config
+        rates = [cls.rate for cls in c.classes if cls.rate is not None]
+        if not rates:
+            return c.rate
+        if c.rate:
+            raise UserError(
+                "the classes have their own rates, which add up to the benchmark's rate; "
+                "drop --rate (or give the classes weights instead)"
+            )
+        if c.profile not in ("constant", "poisson", "gamma"):
+            raise UserError(
+                f"the classes have their own rates (requests/s), which --profile {c.profile} "
+                "does not take; use --profile poisson (or constant, gamma), or give the "
+                "classes weights"
+            )
+        return [sum(rates)]
+
+    def _mixed(self) -> bool:
+        """Whether requests are tagged (classes, or a model mix)."""
+        return bool(self.config.classes) or len(self.mix.classes[0].models) > 1
+
+    def _mix(self, timed: bool) -> TrafficMix:
+        """The run's classes (one unnamed class without ``classes``) with their loaders."""
+        from guidellm.data.loader import RequestLoader
+        from guidellm.data.mix import MixClass, TrafficMix, parse_model_mix
+
+        c = self.config
+
+        def models(text: str | None) -> list[tuple[str | None, float]]:
+            mix = parse_model_mix(text)
+            return list(mix) if mix else [(text, 1.0)]
+
+        if not c.classes:
+            loader = RequestLoader(
+                c.data or [DEFAULT_DATA],
+                c.data_args,
+                processor=c.processor,
+                random_seed=c.random_seed,
+                host=self.host,
+                timed=timed,
+            )
+            return TrafficMix(
+                [MixClass(None, loader, models=models(c.model), slo=dict(c.slo))],
+                c.random_seed,
+            )
+        classes = []
+        for k, cls in enumerate(c.classes):
+            try:
+                loader = RequestLoader(
+                    cls.data,
+                    {**c.data_args, **cls.data_args},
+                    processor=c.processor,
+                    random_seed=c.random_seed + k,
+                    host=self.host,
+                )
+                chosen = models(cls.model if cls.model is not None else c.model)
+            except UserError as exc:
+                raise UserError(f"class {cls.name!r}: {exc}") from None
+            classes.append(
+                MixClass(
+                    cls.name,
+                    loader,
+                    weight=cls.rate or cls.weight or 1.0,
+                    models=chosen,
+                    request_format=cls.request_format or c.request_format,
+                    slo=dict(cls.slo or c.slo),
+                    rate=cls.rate,
+                )
+            )
+        return TrafficMix(classes, c.random_seed)
+
+    def _args_of(self, cls: MixClass) -> dict[str, Any]:
+        """A class's backend options: the run's, the class's over them, its request format."""
+        c = self.config
+        named = next((t for t in c.classes if t.name == cls.name), None)
+        args = {**c.backend_args, **(named.backend_args if named else {})}
+        if cls.request_format:
+            args.setdefault("request_format", cls.request_format)
+        return args
+
+    def _build_backend(self, target: str) -> Backend:
+        """The backend for ``target``: one, or a route per class and model of a mix (each a
+        whole backend with that model and that class's options)."""
+        from guidellm.backends.routed import RoutedBackend
+
+        c = self.config
+        backend_cls = choose_backend(self.host, c.backend, target)
+        if not self._mixed():
+            backend = backend_cls(target, c.model, **self._args_of(self.mix.classes[0]))
+            backend.remember_secrets()
+            return backend
+        routes: dict[tuple[str | None, str | None], Backend] = {}
+        for cls in self.mix.classes:
+            args = self._args_of(cls)
+            for model, _ in cls.models:
+                try:
+                    routes[cls.name, model] = backend_cls(target, model, **args)
+                except UserError as exc:
+                    if cls.name is None:
+                        raise
+                    raise UserError(f"class {cls.name!r}: {exc}") from None
+        routed = RoutedBackend(routes)
+        routed.remember_secrets()
+        return routed
+
+    def _name_discovered_models(self) -> None:
+        """After validation: a route without a model (the server's default) now knows it;
+        its requests are tagged with that name, so the per-model rows name it."""
+        from guidellm.backends.routed import RoutedBackend
+
+        backend = self.backend
+        if not isinstance(backend, RoutedBackend):
+            return
+        found: dict[str | None, str] = {}
+        for key in [k for k in backend.routes if k[1] is None]:
+            model = backend.routes[key].model
+            if model is not None and (key[0], model) not in backend.routes:
+                backend.routes[key[0], model] = backend.routes.pop(key)
+                found[key[0]] = model
+        for cls in self.mix.classes:
+            if cls.name in found:
+                cls.models = [(found[cls.name] if m is None else m, w) for m, w in cls.models]
+            if cls.request_format is None:  # the backend's default, for the report's rows
+                route = backend.routes[cls.name, cls.models[0][0]]
+                cls.request_format = route.describe().get("request_format")
 
     def _check_timestamps(self) -> None:
         """A profile timed by the data (``replay``) needs data that carries send times."""
@@ -227,10 +355,9 @@ class Runner:
         try:
             if not self.config.target:
                 mock, target = self._start_mock()
-                cls = choose_backend(self.host, self.config.backend, target)
-                self.backend = cls(target, self.config.model, **self._backend_args)
-                self.backend.remember_secrets()
+                self.backend = self._build_backend(target)
             validate_backend(self.backend)
+            self._name_discovered_models()
             return self._benchmark(mock is not None)
         finally:
             if mock is not None:
@@ -273,6 +400,7 @@ class Runner:
             workers=c.workers,
             time_slice=c.time_slice,
             stop_on_saturation=c.stop_on_saturation,
+            classes=self.mix.describe()["classes"] if self._mixed() else None,
         )
         assert self.journal_path is not None
         journal = Journal(self.journal_path)
@@ -282,7 +410,7 @@ class Runner:
             "mock_server": mock,
             "target": None if mock else self.backend.describe().get("target"),
             "backend": self.backend.describe(),
-            "data": self.loader.describe(),
+            "data": self.requests.describe(),
             "profile": self.profile.describe(),
             "max_seconds": self.max_seconds,
             "outputs": [str(p) for p in self.outputs],
@@ -290,7 +418,7 @@ class Runner:
         }
         benchmarker = Benchmarker(
             backend=self.backend,
-            requests=self.loader,
+            requests=self.requests,
             profile=self.profile,
             settings=settings,
             writers=self.writers,

@@ -28,7 +28,7 @@ PACKAGE = "guidellm"
 #: stands for its ``__init__.py`` only.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("cli", ("guidellm.cli", "guidellm.__main__", "guidellm.testing")),
-    ("composition", ("guidellm.runner", "guidellm.config")),
+    ("composition", ("guidellm.runner", "guidellm.config", "guidellm.traffic_classes")),
     ("plugins", ("guidellm.plugins",)),
     ("outputs", ("guidellm.outputs",)),
     ("benchmarker", ("guidellm.benchmark.benchmarker",)),

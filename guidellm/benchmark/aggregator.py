@@ -57,7 +57,7 @@ _FLOAT_COLS = (
     "prompt_tokens",
     "output_tokens",
 )
-_INT_COLS = ("status", "source", "disagree", "category", "ngaps", "inputs")
+_INT_COLS = ("status", "source", "disagree", "category", "ngaps", "inputs", "group")
 #: Columns derived at each flush: inter-chunk gap moments and the per-request latencies.
 _DERIVED_COLS = (*GAP_COLUMNS, "ttft", "itl", "tpot")
 #: Columns the time slices read.
@@ -81,6 +81,7 @@ class BenchmarkAggregator:
         output_sampling: int = 0,
         time_slice: float = 1.0,
         origin: float | None = None,
+        classes: list[dict[str, Any]] | None = None,
     ) -> None:
         for name, value in (("--warmup", warmup), ("--cooldown", cooldown)):
             if value is not None and (value < 0 or not math.isfinite(value)):
@@ -99,6 +100,10 @@ class BenchmarkAggregator:
         self.max_seconds = max_seconds
         self.max_requests = max_requests
         self.slo = {k: float(v) for k, v in (slo or {}).items()}
+        #: A mix's traffic classes (name, weight, models, request_format, slo), if any.
+        self.classes = list(classes or [])
+        #: Each (traffic class, model) pair seen, and its id in the ``group`` column.
+        self.groups: dict[tuple[str | None, str | None], int] = {(None, None): 0}
         self.tokenizer = tokenizer
         self.output_sampling = max(int(output_sampling), 0)
         self.created = now()
@@ -186,6 +191,14 @@ class BenchmarkAggregator:
         p["source"].append(source)
         p["disagree"].append(disagree)
         p["inputs"].append(result.inputs)
+        if result.traffic_class is None and result.model is None:
+            p["group"].append(0)
+        else:
+            key = (result.traffic_class, result.model)
+            group = self.groups.get(key)
+            if group is None:
+                group = self.groups[key] = len(self.groups)
+            p["group"].append(group)
         # Rarer facts are kept sparse, with their row: a plain result pays two tests.
         cached = result.cached_tokens
         if cached is not None:

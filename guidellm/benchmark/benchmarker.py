@@ -68,6 +68,8 @@ class RunSettings:
     time_slice: float = 1.0
     #: ``auto`` (the profile's ``stop_on_saturation``), ``on`` or ``off``.
     stop_on_saturation: str = "auto"
+    #: A mix's traffic classes (name, weight, models, request_format, slo) for its rows.
+    classes: list[dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         # Checked here, before any worker starts: the aggregator that uses them is built
@@ -86,6 +88,7 @@ class RunSettings:
             "slo": self.slo,
             "output_sampling": self.output_sampling,
             "time_slice": self.time_slice,
+            "classes": self.classes,
         }
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from guidellm.benchmark.groups import group_summaries, overall_goodput
 from guidellm.benchmark.report import Benchmark
 from guidellm.benchmark.rows import add_counts, tally
 from guidellm.benchmark.sessions import prompt_cache, session_summary, turn_rows
@@ -132,6 +133,19 @@ def compile_benchmark(
     metrics["inter_chunk_latency_ms"] = _gaps(agg, cols, mask, totals)
     if agg.slo:
         metrics["goodput"] = goodput(agg.slo, totals["goodput"], length)
+    groups = group_summaries(
+        {k: g for k, g in agg.groups.items() if k != (None, None)} or agg.groups,
+        cols,
+        mask,
+        agg.sorted_samples,
+        length,
+        classes=agg.classes,
+        slo=agg.slo,
+    )
+    if groups is not None and len(groups["classes"]) > 1:
+        mixed = overall_goodput(groups["classes"], agg.slo, length)
+        if mixed is not None:
+            metrics["goodput"] = mixed
     metrics = {key: metrics[key] for key in _METRIC_ORDER if key in metrics}
 
     # Token counting: where counts came from, and server/client disagreements.
@@ -224,6 +238,7 @@ def compile_benchmark(
         turns=turn_rows(  # type: ignore[arg-type]
             agg.sessions, cols, mask, cached, agg.sorted_samples
         ),
+        groups=groups,  # type: ignore[arg-type]
     )
 
 

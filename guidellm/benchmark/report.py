@@ -16,9 +16,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from guidellm.benchmark.capacity import Capacity, find_capacity
+from guidellm.benchmark.report_rows import (
+    Goodput,
+    Groups,
+    GroupSummary,
+    OverSaturation,
+    StageSummary,
+    _Model,
+)
 from guidellm.errors import UserError
 from guidellm.telemetry.models import ServerMetrics
 
@@ -27,6 +35,9 @@ __all__ = [
     "STATUSES",
     "AudioCounts",
     "Benchmark",
+    "Goodput",
+    "GroupSummary",
+    "Groups",
     "ImageCounts",
     "InputCounts",
     "Metrics",
@@ -61,11 +72,6 @@ METRIC_NAMES: dict[str, str] = {
     "prompt_token_count": "tokens",
     "output_token_count": "tokens",
 }
-
-
-class _Model(BaseModel):
-    # Reports written by newer versions (or plugins) may carry more fields: keep them.
-    model_config = ConfigDict(extra="allow")
 
 
 class Percentiles(_Model):
@@ -119,19 +125,6 @@ class StatusRates(_Model):
     errored: float = 0.0
     incomplete: float = 0.0
     total: float = 0.0
-
-
-class Goodput(_Model):
-    """Requests meeting every SLO: per second of the window and as a fraction of requests."""
-
-    slo: dict[str, float]
-    requests_per_second: float
-    #: Requests (of every status) that met every SLO / all requests counted.
-    attainment: float | None
-    met: int
-    counted: int
-    #: Fraction of counted requests meeting each SLO on its own.
-    per_slo: dict[str, float | None]
 
 
 class Metrics(_Model):
@@ -233,32 +226,6 @@ class TimeSlices(_Model):
             if isinstance(value, list) and len(value) == len(self)
         }
         return [{name: col[i] for name, col in columns.items()} for i in range(len(self))]
-
-
-class StageSummary(_Model):
-    """One stage of a staged strategy: its requests are those intended to be sent in it."""
-
-    index: int
-    start_s: float
-    end_s: float
-    #: What the stage asked for: a rate (``ramp_to``: linearly to that rate) or streams.
-    rate: float | None = None
-    ramp_to: float | None = None
-    concurrency: int | None = None
-    #: The mean rate the stage intended (a ramp's mean), ``None`` for a concurrency stage.
-    intended_rate: float | None = None
-    successful: int = 0
-    errored: int = 0
-    incomplete: int = 0
-    #: Requests actually started within the stage's bounds, per second of the stage.
-    requests_per_second: float = 0.0
-    output_tokens_per_second: float = 0.0
-    ttft_ms_p50: float | None = None
-    ttft_ms_p99: float | None = None
-    itl_ms_p50: float | None = None
-    itl_ms_p99: float | None = None
-    latency_s_p50: float | None = None
-    latency_s_p99: float | None = None
 
 
 class PromptCacheCounts(_Model):
@@ -365,25 +332,6 @@ class TurnSummary(_Model):
     cache_hit_ratio: float | None = None
 
 
-class OverSaturation(_Model):
-    """Why the over-saturation test stopped a benchmark (docs/metrics.md, "Over-saturation"):
-    the slopes over its window, their t-statistics, in flight then and at the baseline."""
-
-    detected: bool = True
-    #: Seconds into the benchmark when the test fired.
-    at_s: float
-    window_s: float
-    samples: int = 0
-    in_flight_slope_per_s: float
-    in_flight_t: float
-    ttft_slope_ms_per_s: float
-    ttft_t: float
-    #: In flight once the benchmark settled (the baseline) and at the window's end (fitted).
-    in_flight_start: float
-    in_flight_end: float
-    thresholds: dict[str, float] = Field(default_factory=dict)
-
-
 class Benchmark(_Model):
     """One strategy's run, compiled by the BenchmarkAggregator. Times are epoch seconds."""
 
@@ -427,6 +375,8 @@ class Benchmark(_Model):
     over_saturation: OverSaturation | None = None
     #: What the server's own metrics said (``None``: not scraped, as in older reports).
     server: ServerMetrics | None = None
+    #: A mix's per-class and per-model rows (``None``: no mix).
+    groups: Groups | None = None
     #: Audio sent (``None``: no request of the window carried any).
     audio: AudioCounts | None = None
 

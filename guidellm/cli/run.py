@@ -22,7 +22,11 @@ def _options(func: Any) -> Any:
         click.option("--target", help="Server URL (none: the built-in mock server)."),
         click.option("--backend", help="Backend name (default: from the target's scheme)."),
         click.option("--backend-args", help="Backend options: JSON or k=v,k=v."),
-        click.option("--model", help="Model name (default: discovered from the server)."),
+        click.option(
+            "--model",
+            help="Model name (default: discovered from the server), or a weighted mix of models "
+            "or LoRA adapters: base:0.5,adapter-a:0.3,adapter-b:0.2.",
+        ),
         click.option(
             "--request-format",
             help="API to send (openai_http): chat_completions (default), text_completions, "
@@ -77,6 +81,11 @@ def _options(func: Any) -> Any:
         click.option("--warmup", type=float, help="Leave out the start: fraction (<1) or s."),
         click.option("--cooldown", type=float, help="Leave out the end: fraction (<1) or s."),
         click.option("--slo", help="Goodput limits, e.g. ttft_ms=500,itl_ms=50,latency_ms=10000."),
+        click.option(
+            "--classes",
+            help="Traffic classes to mix, a JSON list (a scenario file's classes reads "
+            'better): [{"name": "chat", "weight": 0.7, "data": "prompt_tokens=64"}, ...].',
+        ),
         click.option("--random-seed", type=int, help="Seed of data and arrival times (42)."),
         click.option(
             "--stop-on-saturation",

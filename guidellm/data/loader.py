@@ -18,7 +18,10 @@ Iteration is cheap: per request it maps one row through a mapper prepared in adv
   servers that understand it (vLLM, llama.cpp) generate the asked length;
 * ``history`` (``live`` or ``recorded``), ``think_time_ms`` and ``tool_latency_ms``: how
   conversation rows of several turns are replayed as sessions
-  (:mod:`guidellm.data.conversations`). Conversations of finite data are all checked here.
+  (:mod:`guidellm.data.conversations`). Conversations of finite data are all checked here;
+* ``weights``: one weight per ``--data`` (``weights=0.8,0.2``): requests are interleaved from
+  the sources in those shares (:class:`~guidellm.data.mix.Interleaver`) instead of source
+  after source, each source repeating when it runs out.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from guidellm.data.conversations import (
     check_rows,
 )
 from guidellm.data.images import ImageError, check_media_column
+from guidellm.data.mix import Interleaver, check_weights
 from guidellm.data.tokenizers import Tokenizer, load_tokenizer
 from guidellm.errors import UserError
 
@@ -59,6 +63,7 @@ LOADER_KEYS = (
     "think_time_ms",
     "tool_latency_ms",
     "bad_conversations",
+    "weights",
 )
 
 _EXAMPLE = "--data prompt_tokens=256,output_tokens=128"
@@ -114,6 +119,8 @@ class RequestLoader:
         #: own keeps them apart from another run's or another client's sessions.
         self.session_prefix = f"{secrets.token_hex(4)}-"
         self.first_dropped: str | None = None
+        self._weights: list[float] | None = None
+        self._mixed: tuple[Interleaver, list[Iterator[GenerationRequest]]] | None = None
         self._validated = False
         self.validate()
 
@@ -174,10 +181,11 @@ class RequestLoader:
                 source.name == "synthetic"
                 and source.size is None
                 and source is not self.sources[-1]
+                and self.data_args.get("weights") is None
             ):
                 raise UserError(
                     f"--data {spec!r} is endless, so the --data after it would never be used; "
-                    "add samples=N to it or put it last"
+                    "add samples=N to it, put it last, or mix them with --data-args weights="
                 )
             columns = self._resolve(spec, source)
             self._columns.append(columns)
@@ -202,7 +210,23 @@ class RequestLoader:
             raise UserError(f"--data-args strict={strict!r} must be true or false")
         if strict:
             self._check_every_row()
+        self._weights = self._check_weights()
         self._validated = True
+
+    def _check_weights(self) -> list[float] | None:
+        """``weights``: one number >= 0 per ``--data``, not all 0."""
+        weights = self.data_args.get("weights")
+        if weights is None:
+            return None
+        example = "--data A --data B --data-args weights=0.8,0.2"
+        if not isinstance(weights, list):
+            weights = [weights]
+        if len(weights) != len(self.data):
+            raise UserError(
+                f"--data-args weights has {len(weights)} weight(s) for {len(self.data)} --data; "
+                f"give one per --data, in their order, e.g. {example}"
+            )
+        return check_weights(weights, "--data-args weights", example)
 
     def _session_settings(
         self, max_tokens: int | None, count: Callable[[str], int] | None
@@ -283,7 +307,10 @@ class RequestLoader:
 
     @property
     def size(self) -> int | None:
-        """Rows in the whole (finite) data; ``None`` when any source is endless or unsized."""
+        """Rows in the whole (finite) data; ``None`` when any source is endless or unsized,
+        or when ``weights`` interleave the sources (each repeats)."""
+        if self._weights is not None and len(self.data) > 1:
+            return None
         total = 0
         for source in self.sources:
             size = source.size
@@ -293,27 +320,57 @@ class RequestLoader:
         return total
 
     def __iter__(self) -> Iterator[GenerationRequest]:
-        """Requests, lazily, source after source. Request ids never repeat within a loader;
-        endless synthetic data continues where the previous iteration stopped."""
+        """Requests, lazily, source after source (or interleaved by ``weights``). Request ids
+        never repeat within a loader; endless synthetic data continues where the previous
+        iteration stopped, and so do weighted sources."""
+        if self._weights is None or len(self.sources) == 1:
+            for index in range(len(self.sources)):
+                yield from self._from_source(index)
+            return
+        if self._mixed is None:
+            iters = [self._repeated(i) for i in range(len(self.sources))]
+            self._mixed = (Interleaver(self._weights, self.random_seed), iters)
+        picker, iters = self._mixed
+        while True:
+            index = picker.pick()
+            request = next(iters[index])
+            picker.record(index, request.units)
+            yield request
+
+    def _repeated(self, index: int) -> Iterator[GenerationRequest]:
+        """Source ``index``'s requests again and again; one that gives none is an error."""
+        while True:
+            produced = False
+            for request in self._from_source(index):
+                produced = True
+                yield request
+            if not produced:
+                raise UserError(
+                    f"--data {self.data[index]!r} gives no requests (every row was empty), "
+                    "so --data-args weights cannot take its share; fix or drop it"
+                )
+
+    def _from_source(self, index: int) -> Iterator[GenerationRequest]:
+        """One pass over source ``index``'s rows as requests."""
         ids = self._ids
-        for spec, source, mapper in zip(self.data, self.sources, self._mappers, strict=True):
-            for number, row in enumerate(source.rows(), 1):
-                try:
-                    request = mapper(row, str(next(ids)))
-                except ImageError as exc:  # streamed data (audio too): not checked ahead
+        spec, source, mapper = self.data[index], self.sources[index], self._mappers[index]
+        for number, row in enumerate(source.rows(), 1):
+            try:
+                request = mapper(row, str(next(ids)))
+            except ImageError as exc:  # streamed data (audio too): not checked ahead
+                raise exc.at(spec, number) from None
+            except ConversationError as exc:  # streamed data: not checked ahead
+                if not self._skip_bad:
                     raise exc.at(spec, number) from None
-                except ConversationError as exc:  # streamed data: not checked ahead
-                    if not self._skip_bad:
-                        raise exc.at(spec, number) from None
-                    request = None
-                if request is not None:
-                    if request.session_id is not None:
-                        request.session_id = self.session_prefix + request.session_id
-                    yield request
-                else:
-                    self.dropped += 1
-                    if self.first_dropped is None:
-                        self.first_dropped = f"row {number} of {spec}"
+                request = None
+            if request is not None:
+                if request.session_id is not None:
+                    request.session_id = self.session_prefix + request.session_id
+                yield request
+            else:
+                self.dropped += 1
+                if self.first_dropped is None:
+                    self.first_dropped = f"row {number} of {spec}"
 
     def describe(self) -> dict[str, Any]:
         """For the report: the sources, the tokenizer and how prompt token counts are known."""
@@ -335,4 +392,5 @@ class RequestLoader:
             "prompt_tokens": counts,
             "prompt_tokens_approximate": counts == "approximate",
             "size": self.size,
+            "weights": self._weights,
         }

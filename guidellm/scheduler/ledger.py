@@ -162,6 +162,8 @@ class Ledger:
                         error_category=WORKER_LOST,
                         error=reason,
                         worker=worker,
+                        model=request.model,
+                        traffic_class=request.traffic_class,
                     )
                 )
         held.clear()
@@ -206,4 +208,6 @@ def _lost_turn(
         session_turns=max(request.planned_turns, len(turns)),
         turn_kind=turns[turn - 1].kind if turns else None,
         session_end=True,
+        model=request.model,
+        traffic_class=request.traffic_class,
     )

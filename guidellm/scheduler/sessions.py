@@ -122,6 +122,8 @@ async def run_session(
             extra_body=session.extra_body,
             session_id=key,
             last_turn=k == last,
+            model=session.model,
+            traffic_class=session.traffic_class,
         )
         result, text = await send(request, at)
         ok = result.status == _SUCCESSFUL

@@ -42,6 +42,9 @@ AS_TEXT: dict[str, Any] = {
     "warmup": "0.1",
     "cooldown": "2",
     "slo": "ttft_ms=500,itl_ms=50",
+    "classes": '[{"name": "chat", "weight": 0.7, "data": ["prompt_tokens=64,output_tokens=16"], '
+    '"slo": {"ttft_ms": 300}}, {"name": "embed", "weight": 0.3, "data": "prompt_tokens=32", '
+    '"request_format": "embeddings"}]',
     "random_seed": "7",
     "stop_on_saturation": "on",
     "time_slice": "500ms",
