@@ -214,16 +214,16 @@ class Runner:
         rates = [cls.rate for cls in c.classes if cls.rate is not None]
         if not rates:
             return c.rate
-        if c.rate:
-            raise UserError(
-                "the classes have their own rates, which add up to the benchmark's rate; "
-                "drop --rate (or give the classes weights instead)"
-            )
         if c.profile not in ("constant", "poisson", "gamma"):
             raise UserError(
                 f"the classes have their own rates (requests/s), which --profile {c.profile} "
                 "does not take; use --profile poisson (or constant, gamma), or give the "
                 "classes weights"
+            )
+        if c.rate:
+            raise UserError(
+                "the classes have their own rates, which add up to the benchmark's rate; "
+                "drop --rate (or give the classes weights instead)"
             )
         return [sum(rates)]
 
