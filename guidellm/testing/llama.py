@@ -81,20 +81,26 @@ def tiny_lora_path() -> Path:
     return path
 
 
-def _router_ready(url: str, models: tuple[str, ...]) -> bool:
-    """Router mode is ready once every preset's instance is loaded; load the ones that are not
-    (a failed load is retried here until the start times out with the log tail)."""
+def _router_ready(url: str, models: tuple[str, ...], fail: Callable[[str], Exception]) -> bool:
+    """Router mode is ready once every preset's instance is loaded: load the ones that are not,
+    and fail at once when an instance could not start (``fail`` adds the log tail)."""
     if not http_ok(f"{url}/health"):
         return False
     try:
         listed = httpx.get(f"{url}/v1/models", timeout=5).json()["data"]
-        status = {m["id"]: m.get("status", {}).get("value") for m in listed}
-        for name in models:
-            if status.get(name) not in ("loaded", "loading"):
-                httpx.post(f"{url}/models/load", json={"model": name}, timeout=5)
-    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        status = {m["id"]: m.get("status", {}) for m in listed}
+    except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError):
         return False
-    return all(status.get(name) == "loaded" for name in models)
+    for name in models:
+        state = status.get(name, {})
+        if state.get("failed"):
+            raise fail(f"could not load model {name!r} (exit code {state.get('exit_code')})")
+        if state.get("value") not in ("loaded", "loading"):
+            try:
+                httpx.post(f"{url}/models/load", json={"model": name}, timeout=5)
+            except httpx.HTTPError:
+                return False
+    return all(status.get(name, {}).get("value") == "loaded" for name in models)
 
 
 class LlamaServer(RealServer):
@@ -182,7 +188,7 @@ class LlamaServer(RealServer):
         )
         if self.lora_model is None:
             return process, lambda: http_ok(f"{url}/health")
-        return process, lambda: _router_ready(url, self.models)
+        return process, lambda: _router_ready(url, self.models, process.failure)
 
     def __repr__(self) -> str:
         return f"LlamaServer(url={self.url!r}, models={self.models!r}, pid={self.pid})"
