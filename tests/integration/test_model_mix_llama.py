@@ -74,6 +74,19 @@ def test_each_model_name_reaches_its_own_model(lora_server: Any) -> None:
 
 
 @pytest.mark.realserver
+def test_aliases_are_one_model_under_several_names(start_llama_server: Callable[..., Any]) -> None:
+    """Without router mode the names are only labels: llama-server takes any name and answers
+    with its first alias in sorted order, so a mix over aliases cannot tell models apart."""
+    server = start_llama_server(alias="base", aliases=("adapter-a",), slots=1)
+    assert server.models == _MODELS
+    (listed,) = httpx.get(f"{server.url}/v1/models", timeout=10).json()["data"]
+    assert sorted(listed["aliases"]) == sorted(_MODELS)
+    answers = [_complete(server.url, name) for name in (*_MODELS, "nope")]
+    assert {a["model"] for a in answers} == {"adapter-a"}
+    assert len({a["choices"][0]["text"] for a in answers}) == 1
+
+
+@pytest.mark.realserver
 def test_a_weighted_mix_splits_requests_between_base_and_adapter(
     lora_server: Any, tmp_path: Path
 ) -> None:
