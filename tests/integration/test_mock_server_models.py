@@ -140,7 +140,8 @@ def test_an_unserved_model_is_a_404_naming_the_served_ones(serve: Any) -> None:
 
 def _ttft(client: httpx.Client, name: str) -> float:
     start = time.perf_counter()
-    with client.stream("POST", "/v1/completions", json={**TEXT, "model": name, "stream": True}) as r:
+    body = {**TEXT, "model": name, "stream": True}
+    with client.stream("POST", "/v1/completions", json=body) as r:
         for line in r.iter_lines():
             if line.startswith("data: {"):
                 return time.perf_counter() - start
@@ -178,7 +179,8 @@ def test_metrics_count_per_model_and_gauges_once(serve: Any) -> None:
     with httpx.Client(base_url=url, timeout=5) as client:
         for name, times in sent.items():
             for _ in range(times):
-                assert client.post("/v1/completions", json={**TEXT, "model": name}).status_code == 200
+                answer = client.post("/v1/completions", json={**TEXT, "model": name})
+                assert answer.status_code == 200
         text = client.get("/metrics").text
     samples: dict[tuple[str, str], float] = {}
     running = []
