@@ -39,7 +39,8 @@ _SETTINGS: tuple[tuple[str, str, type, str], ...] = (
     ("audio_tokens_per_second", "--audio-tokens-per-second", float,
      "Prompt tokens counted per second of each input_audio (WAV) part of a chat message."),
     ("embedding_dim", "--embedding-dim", int, "Length of the vectors /v1/embeddings returns."),
-    ("model", "--model", str, "Model name in /v1/models; requests naming another get a 404."),
+    ("model", "--model", str,
+     "Model name in /v1/models; requests naming another get a 404 (see --models)."),
     ("seed", "--seed", int, "Seed of every draw: same seed + request order, same answers."),
     ("error_500_rate", "--error-500-rate", float, "Share of requests answered with HTTP 500."),
     ("error_429_rate", "--error-429-rate", float,
@@ -53,6 +54,43 @@ _SETTINGS: tuple[tuple[str, str, type, str], ...] = (
     ("no_done_rate", "--no-done-rate", float,
      "Share of streams that end without 'data: [DONE]'."),
 )  # fmt: skip
+
+
+def parse_models(text: str | None) -> list[str]:
+    """``--models a,b,c`` as a list (blanks dropped); none given: an empty list."""
+    return [name.strip() for name in (text or "").split(",") if name.strip()]
+
+
+def parse_model_timing(entries: tuple[str, ...]) -> dict[str, dict[str, float]]:
+    """``--model-timing NAME:KEY=MS,KEY=MS`` entries (repeated, or ``;``-separated) as
+    ``{NAME: {KEY: MS}}``; a later entry for a name adds to (and overrides) an earlier one.
+    Which names and keys are valid is :class:`MockServerConfig`'s to check."""
+    from guidellm.errors import UserError
+
+    timing: dict[str, dict[str, float]] = {}
+    for entry in (e.strip() for text in entries for e in text.split(";")):
+        if not entry:
+            continue
+        name, sep, pairs = entry.rpartition(":")
+        if not sep or not name.strip():
+            raise UserError(
+                f"--model-timing {entry!r}: expected MODEL:KEY=VALUE,..., "
+                "e.g. --model-timing adapter-a:ttft_ms=120,itl_ms=15."
+            )
+        overrides = timing.setdefault(name.strip(), {})
+        for pair in pairs.split(","):
+            key, eq, value = pair.partition("=")
+            try:
+                number = float(value)
+            except ValueError:
+                number = None
+            if not eq or not key.strip() or number is None:
+                raise UserError(
+                    f"--model-timing {entry!r}: {pair.strip()!r} is not KEY=NUMBER, "
+                    "e.g. ttft_ms=120."
+                )
+            overrides[key.strip()] = number
+    return timing
 
 
 def _setting_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -78,6 +116,23 @@ def _setting_options(command: Callable[..., Any]) -> Callable[..., Any]:
 )
 @_setting_options
 @click.option(
+    "--models",
+    "models",
+    default=None,
+    metavar="A,B,...",
+    help="Serve these models (a base and its LoRA adapters, say), comma-separated; the first "
+    "is the default for requests naming none. Replaces --model.",
+)
+@click.option(
+    "--model-timing",
+    "model_timing",
+    multiple=True,
+    metavar="MODEL:KEY=MS,...",
+    help="Timing of one served model's requests, e.g. adapter-a:ttft_ms=120,itl_ms=15 "
+    "(keys: ttft_ms, ttft_ms_std, itl_ms, itl_ms_std, prefill_ms_per_token); repeatable, "
+    "or ';'-separated.",
+)
+@click.option(
     "--protocol",
     type=click.Choice(["http", "grpc"]),
     default="http",
@@ -91,7 +146,16 @@ def _setting_options(command: Callable[..., Any]) -> Callable[..., Any]:
     show_default=True,
     help="gRPC stream messages: Triton's wrapper or MLServer's bare responses.",
 )
-def mock_server(host: str, port: int, protocol: str, grpc_dialect: str, **settings: Any) -> None:
+def mock_server(
+    host: str,
+    port: int,
+    protocol: str,
+    grpc_dialect: str,
+    *,
+    models: str | None,
+    model_timing: tuple[str, ...],
+    **settings: Any,
+) -> None:
     """Serve the OpenAI routes (/v1/completions, /v1/chat/completions, /v1/embeddings,
     /v1/rerank, /v1/audio/transcriptions, /v1/models), Anthropic's /v1/messages, /metrics and
     /health with simulated timing and optional injected faults, until Ctrl-C. See
@@ -99,7 +163,10 @@ def mock_server(host: str, port: int, protocol: str, grpc_dialect: str, **settin
     from guidellm.mock_server.behavior import MockServerConfig
     from guidellm.mock_server.server import run_foreground
 
-    config = MockServerConfig(**settings)  # raises UserError (exit 2) on bad values
+    # raises UserError (exit 2) on bad values
+    config = MockServerConfig(
+        **settings, models=parse_models(models), model_timing=parse_model_timing(model_timing)
+    )
     if protocol == "grpc":
         from guidellm.mock_server.grpc_server import run_grpc_foreground
 
@@ -107,6 +174,8 @@ def mock_server(host: str, port: int, protocol: str, grpc_dialect: str, **settin
             ("max_concurrency", "--max-concurrency"),
             ("prefill_ms_per_token", "--prefill-ms-per-token"),
             ("kv_cache_tokens", "--kv-cache-tokens"),
+            ("models", "--models"),
+            ("model_timing", "--model-timing"),
         ):
             if getattr(config, field):
                 from guidellm.errors import UserError
@@ -127,8 +196,9 @@ def mock_server(host: str, port: int, protocol: str, grpc_dialect: str, **settin
         return
 
     def announce(url: str) -> None:
+        names = ", ".join(repr(n) for n in config.served_models)
         click.echo(
-            f"guidellm mock-server listening on {url} (model {config.model!r}, "
+            f"guidellm mock-server listening on {url} (model {names}, "
             f"ttft {config.ttft_ms:g} ms, itl {config.itl_ms:g} ms); Ctrl-C to stop",
             err=True,
         )

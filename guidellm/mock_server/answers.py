@@ -29,6 +29,7 @@ def usage(plan: RequestPlan, reasoning: int, prompt_tokens: int, cached: int) ->
 def full_answer(
     state: MockHTTPState,
     *,
+    model: str,
     plan: RequestPlan,
     chat: bool,
     reasoning: int,
@@ -55,7 +56,7 @@ def full_answer(
             "id": f"{'chatcmpl' if chat else 'cmpl'}-{plan.index}",
             "object": "chat.completion" if chat else "text_completion",
             "created": state.created,
-            "model": state.config.model,
+            "model": model,
             "choices": [choice],
             "usage": usage(plan, reasoning, prompt_tokens, cached_tokens),
         }
@@ -74,6 +75,7 @@ def anthropic_usage(plan: RequestPlan, prompt_tokens: int, cached: int) -> dict[
 def anthropic_answer(
     state: MockHTTPState,
     *,
+    model: str,
     plan: RequestPlan,
     reasoning: int,
     prompt_tokens: int,
@@ -90,7 +92,7 @@ def anthropic_answer(
             "id": f"msg_{plan.index}",
             "type": "message",
             "role": "assistant",
-            "model": state.config.model,
+            "model": model,
             "content": content,
             "stop_reason": "max_tokens" if hit_limit else "end_turn",
             "stop_sequence": None,

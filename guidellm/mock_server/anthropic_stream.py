@@ -54,7 +54,7 @@ class AnthropicStream(_Stream):
                 "id": f"msg_{self.plan.index}",
                 "type": "message",
                 "role": "assistant",
-                "model": self.conn.state.config.model,
+                "model": self.model.name,
                 "content": [],
                 "stop_reason": None,
                 "usage": usage,

@@ -40,7 +40,7 @@ import random
 import re
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from guidellm.errors import UserError
@@ -48,6 +48,7 @@ from guidellm.mock_server.audio import audio_part_tokens
 
 __all__ = [
     "FAULTS",
+    "MODEL_TIMING_KEYS",
     "PIECE",
     "VOCABULARY",
     "CapacityGate",
@@ -60,6 +61,17 @@ __all__ = [
 
 #: Fault names, in the order their rate intervals are laid out on [0, 1).
 FAULTS: tuple[str, ...] = ("error_500", "error_429", "reset", "malformed", "stall", "no_done")
+
+#: The timing settings ``model_timing`` can override per served model.
+MODEL_TIMING_KEYS: tuple[str, ...] = (
+    "ttft_ms",
+    "ttft_ms_std",
+    "itl_ms",
+    "itl_ms_std",
+    "prefill_ms_per_token",
+)
+#: ``model``'s default, which a config serving ``models`` may leave as it is.
+DEFAULT_MODEL = "mock-model"
 
 #: The words the token stream is drawn from; each token is a space and one word.
 _WORDS = (
@@ -97,6 +109,11 @@ class MockServerConfig:
     ``image_url`` part of a chat message adds to the prompt tokens; each ``input_audio`` part
     adds ``audio_tokens_per_second`` per second of its WAV clip (rounded up).
     ``embedding_dim`` is the length of the vectors ``/v1/embeddings`` returns.
+
+    ``models`` (several names: a base model and its LoRA adapters, say) is the served list
+    when given, its first name the default (``model`` becomes it); empty, ``model`` alone is
+    served. ``model_timing`` maps a served name to overrides of :data:`MODEL_TIMING_KEYS`
+    for its requests (:meth:`for_model`), so adapters can be slower than their base.
     """
 
     ttft_ms: float = 50.0
@@ -105,7 +122,9 @@ class MockServerConfig:
     itl_ms_std: float = 0.0
     output_tokens: int = 128
     output_tokens_std: float = 0.0
-    model: str = "mock-model"
+    model: str = DEFAULT_MODEL
+    models: list[str] = field(default_factory=list)
+    model_timing: dict[str, dict[str, float]] = field(default_factory=dict)
     seed: int = 0
     reasoning_tokens: int = 0
     max_concurrency: int = 0
@@ -145,6 +164,7 @@ class MockServerConfig:
                 )
         if not isinstance(self.model, str) or not self.model.strip():
             raise UserError("Mock server: model must be a non-empty name; pass e.g. --model m.")
+        self._check_models()
         total = 0.0
         for fault in FAULTS:
             name = f"{fault}_rate"
@@ -159,6 +179,76 @@ class MockServerConfig:
             raise UserError(
                 f"Mock server: the fault rates add up to {total:g} > 1; lower some of them."
             )
+
+    def _check_models(self) -> None:
+        """Validate ``models`` and ``model_timing``; with ``models``, ``model`` is its first."""
+        models: Any = self.models  # checked: it may come from JSON or a caller's tuple
+        if isinstance(models, str) or not isinstance(models, (list, tuple)):
+            raise UserError(
+                f"Mock server: models must be a list of names, got {models!r}; "
+                "pass e.g. --models base,adapter-a."
+            )
+        for name in models:
+            if not isinstance(name, str) or not name.strip():
+                raise UserError(
+                    f"Mock server: models must be non-empty names, got {name!r}; "
+                    "pass e.g. --models base,adapter-a."
+                )
+        twice = sorted({name for name in models if models.count(name) > 1})
+        if twice:
+            raise UserError(f"Mock server: models names {', '.join(twice)} more than once.")
+        if models:
+            if self.model not in (DEFAULT_MODEL, models[0]):
+                raise UserError(
+                    f"Mock server: --model {self.model} and --models {','.join(models)} "
+                    "disagree; the first of --models is the default model, drop --model."
+                )
+            object.__setattr__(self, "models", list(models))
+            object.__setattr__(self, "model", models[0])
+        timing = self.model_timing
+        if not isinstance(timing, Mapping):
+            raise UserError(
+                f"Mock server: model_timing must map model names to settings, got {timing!r}."
+            )
+        served = self.served_models
+        for name, overrides in timing.items():
+            if name not in served:
+                raise UserError(
+                    f"Mock server: --model-timing names `{name}`, which is not served; "
+                    f"served: {', '.join(served)}."
+                )
+            if not isinstance(overrides, Mapping):
+                raise UserError(
+                    f"Mock server: --model-timing for `{name}` must be settings, "
+                    f"got {overrides!r}; pass e.g. --model-timing {name}:ttft_ms=120."
+                )
+            for key, value in overrides.items():
+                if key not in MODEL_TIMING_KEYS:
+                    raise UserError(
+                        f"Mock server: --model-timing for `{name}` has unknown setting "
+                        f"{key!r}; known: {', '.join(MODEL_TIMING_KEYS)}."
+                    )
+                if (
+                    isinstance(value, bool)
+                    or not isinstance(value, (int, float))
+                    or not math.isfinite(value)
+                    or value < 0
+                ):
+                    raise UserError(
+                        f"Mock server: --model-timing {name}:{key} must be a number >= 0, "
+                        f"got {value!r}; pass e.g. --model-timing {name}:{key}=10."
+                    )
+        object.__setattr__(self, "model_timing", {n: dict(o) for n, o in timing.items()})
+
+    @property
+    def served_models(self) -> tuple[str, ...]:
+        """The names this server answers to, the default model first."""
+        return tuple(self.models) or (self.model,)
+
+    def for_model(self, name: str) -> MockServerConfig:
+        """This config as one served model's requests see it: its name, its timing."""
+        overrides: dict[str, Any] = self.model_timing.get(name, {})
+        return replace(self, model=name, models=[], model_timing={}, **overrides)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain fields, for JSON (the process mode passes the config this way)."""

@@ -44,6 +44,7 @@ from guidellm.mock_server.http_framing import (
     response_head,
 )
 from guidellm.mock_server.metrics import ITL_BUCKETS, MockMetrics, RunningRequest
+from guidellm.mock_server.models import ModelTable, ServedModel
 from guidellm.mock_server.pooling import POOLING_ROUTES, serve_pooling
 from guidellm.mock_server.prefix_cache import PrefixCache, prompt_token_sequence
 from guidellm.mock_server.timers import DeadlineScheduler
@@ -73,32 +74,26 @@ class MockHTTPState:
         self.requests = 0
         self.gate = CapacityGate(config.max_concurrency)
         self.metrics = MockMetrics(
-            config.model,
+            config.served_models,
             max_concurrency=config.max_concurrency,
             kv_cache_tokens=config.kv_cache_tokens,
         )
+        self.models = ModelTable(config, self.metrics)
         self.prefix_cache = (
             PrefixCache(config.prefix_block_tokens, config.prefix_cache_blocks)
             if config.prefix_cache_blocks > 0
             else None
         )
         self.connections: set[HTTPConnection] = set()
-        self.model_json = orjson.dumps(config.model)
         self.created = int(time.time())
-        self.models_body = orjson.dumps(
-            {
-                "object": "list",
-                "data": [
-                    {
-                        "id": config.model,
-                        "object": "model",
-                        "created": self.created,
-                        "owned_by": "guidellm-mock",
-                        "max_model_len": MAX_MODEL_LEN,
-                    }
-                ],
-            }
-        )
+        self.models_body = self.models.listing(self.created, MAX_MODEL_LEN)
+
+    def arrived(self, model: ServedModel) -> int:
+        """A request of ``model`` with a valid body arrived: its index (its draws' seed)."""
+        index = self.requests
+        self.requests = index + 1
+        model.series.requests += 1
+        return index
 
     def close_all(self) -> None:
         """Drop every connection at once (stalled streams included)."""
@@ -115,7 +110,6 @@ class MockHTTPState:
             if job is not None:
                 held += job.prompt_tokens + job.generated(now)
         return self.metrics.render(
-            requests=self.requests,
             running=self.gate.active,
             waiting=len(self.gate.waiting),
             held_tokens=held,
@@ -156,9 +150,9 @@ class _Connection(HTTPConnection):
         job = self.job
         if job is not None:
             self.job = None
-            metrics = self.state.metrics
-            metrics.prompt_tokens += job.prompt_tokens
-            metrics.generation_tokens += job.returned()
+            series = job.series
+            series.prompt_tokens += job.prompt_tokens
+            series.generation_tokens += job.returned()
             self.state.gate.leave()
 
     def _dispatch(self, req: Request) -> None:
@@ -212,7 +206,6 @@ class _Connection(HTTPConnection):
 
     def _generate(self, req: Request, chat: bool) -> None:
         state = self.state
-        config = state.config
         keep = req.keep_alive
         try:
             body = orjson.loads(req.body)
@@ -231,11 +224,11 @@ class _Connection(HTTPConnection):
         anthropic = req.path == b"/v1/messages"
         if anthropic and isinstance(body.get("system"), str):  # its tokens count too
             body["messages"] = [{"role": "system", "content": body["system"]}, *body["messages"]]
-        model = body.get("model")
-        if model is not None and model != config.model:
-            message = f"The model `{model}` does not exist; this server serves `{config.model}`."
-            self._bad_request(message, keep, 404)
+        model = state.models.resolve(body.get("model"))
+        if model is None:
+            self._bad_request(state.models.unknown(body.get("model")), keep, 404)
             return
+        config = model.config  # the server's, with this model's timing
         max_tokens = requested_max_tokens(body)
         if max_tokens is not None and max_tokens > MAX_MODEL_LEN:
             message = f"max_tokens {max_tokens} exceeds this server's limit of {MAX_MODEL_LEN}"
@@ -247,8 +240,7 @@ class _Connection(HTTPConnection):
         prompt_tokens = count_prompt_tokens(body, images, audio) if tokens is None else len(tokens)
         ignore_eos = body.get("ignore_eos") is not False
         # drawn now, in arrival order; the prefill time is added when the request starts
-        plan = plan_request(config, state.requests, max_tokens, ignore_eos)
-        state.requests += 1
+        plan = plan_request(config, state.arrived(model), max_tokens, ignore_eos)
         if self._injected_error(plan.fault, config.retry_after_s, keep):
             return
         hit_limit = max_tokens is not None and plan.total >= max_tokens
@@ -261,6 +253,7 @@ class _Connection(HTTPConnection):
 
         received = req.arrival
         metrics = state.metrics
+        series = model.series
 
         def start(waited: bool) -> bool:
             if self.closed:
@@ -274,8 +267,8 @@ class _Connection(HTTPConnection):
             hashes: list[int] = []
             if cache is not None and tokens is not None:
                 cached_tokens, hashes = cache.admit(tokens)
-                metrics.prefix_queries += prompt_tokens
-                metrics.prefix_hits += cached_tokens
+                series.prefix_queries += prompt_tokens
+                series.prefix_hits += cached_tokens
             run = plan
             if config.prefill_ms_per_token:
                 prefill_s = config.prefill_ms_per_token * (prompt_tokens - cached_tokens) / 1000
@@ -291,6 +284,7 @@ class _Connection(HTTPConnection):
                     req,
                     run,
                     received,
+                    model,
                     chat=chat,
                     reasoning=reasoning,
                     prompt_tokens=prompt_tokens,
@@ -299,8 +293,9 @@ class _Connection(HTTPConnection):
                     hit_limit=hit_limit,
                 )
             else:
-                self.job = RunningRequest(req, run, prompt_tokens, received)
+                self.job = RunningRequest(req, run, prompt_tokens, received, series)
                 kw: dict[str, Any] = {
+                    "model": model.name,
                     "plan": run,
                     "reasoning": reasoning,
                     "prompt_tokens": prompt_tokens,
@@ -341,14 +336,14 @@ class _Connection(HTTPConnection):
             if job is not None:  # a whole answer (no_done means nothing without a stream)
                 job.sent = plan.total
                 ttft_s = job.req.arrival + plan.ttft_s - job.received  # by the schedule
-                metrics = self.state.metrics
-                metrics.succeeded(
+                series = job.series
+                series.succeeded(
                     length=hit_limit,
                     queue_s=job.queue_s,
                     ttft_s=ttft_s,
                     e2e_s=time.monotonic() - job.received,
                 )
-                metrics.itl.observe(plan.itl_s, plan.total - 1)
+                series.itl.observe(plan.itl_s, plan.total - 1)
         self._release()
         self._finish(keep)
 
@@ -373,6 +368,7 @@ class _Stream(RunningRequest):
         "k",
         "last_at",
         "last_tail",
+        "model",
         "reasoning",
         "tail",
     )
@@ -383,6 +379,7 @@ class _Stream(RunningRequest):
         req: Request,
         plan: RequestPlan,
         received: float,
+        model: ServedModel,
         *,
         chat: bool,
         reasoning: int,
@@ -391,8 +388,9 @@ class _Stream(RunningRequest):
         include_usage: bool,
         hit_limit: bool,
     ) -> None:
-        super().__init__(req, plan, prompt_tokens, received)
+        super().__init__(req, plan, prompt_tokens, received, model.series)
         self.conn = conn
+        self.model = model
         self.chat = chat
         self.reasoning = reasoning
         self.cached_tokens = cached_tokens
@@ -404,13 +402,13 @@ class _Stream(RunningRequest):
         self.itl: list[int] | None = [0] * (len(ITL_BUCKETS) + 1) if plan.fault is None else None
         state = conn.state
         if chat:
-            self.head = _CHAT_HEAD % (plan.index, state.created, state.model_json)
+            self.head = _CHAT_HEAD % (plan.index, state.created, model.json)
             self.tail = b'},"logprobs":null,"finish_reason":null}]}\n\n'
             self.last_tail = b'},"logprobs":null,"finish_reason":"%s"}]}\n\n' % (
                 b"length" if hit_limit else b"stop"
             )
         else:
-            self.head = _TEXT_HEAD % (plan.index, state.created, state.model_json)
+            self.head = _TEXT_HEAD % (plan.index, state.created, model.json)
             self.tail = b',"logprobs":null,"finish_reason":null}]}\n\n'
             self.last_tail = b',"logprobs":null,"finish_reason":"%s"}]}\n\n' % (
                 b"length" if hit_limit else b"stop"
@@ -515,14 +513,14 @@ class _Stream(RunningRequest):
         if itl is not None and not conn.closed:  # completed normally: observe it
             now = time.monotonic()
             self._wrote(now, tokens)
-            metrics = conn.state.metrics
-            metrics.succeeded(
+            series = self.series
+            series.succeeded(
                 length=self.hit_limit,
                 queue_s=self.queue_s,
                 ttft_s=self.first_at - self.received,
                 e2e_s=now - self.received,
             )
-            metrics.itl.add(itl, self.last_at - self.first_at)
+            series.itl.add(itl, self.last_at - self.first_at)
         conn._release()
         conn._finish(self.req.keep_alive)
 

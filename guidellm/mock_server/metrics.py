@@ -3,7 +3,8 @@
 A benchmark may scrape its target's ``/metrics`` and check the server's counters against the
 client's own counts; against the mock the two must agree exactly, and a dashboard built for
 vLLM must work unchanged. So :class:`MockMetrics` keeps the counters and histograms vLLM (V1)
-exposes, under its names and with its ``model_name`` label, fed by the HTTP front end as
+exposes, under its names and with its ``model_name`` label (one set per served model, the
+gauges once, for the engine the models share), fed by the HTTP front end as
 requests start and end (from the server's loop only: plain ints, no locks), and renders them in
 the Prometheus text format 0.0.4. The gauges (running, waiting, KV-cache usage) are not kept
 here: the caller reads them from live state at each scrape and passes them to :meth:`render`.
@@ -30,6 +31,7 @@ __all__ = [
     "TTFT_BUCKETS",
     "Histogram",
     "MockMetrics",
+    "ModelSeries",
     "RunningRequest",
 ]
 
@@ -87,36 +89,44 @@ def _number(value: float) -> bytes:
     return b"%d" % value if isinstance(value, int) else repr(float(value)).encode()
 
 
-class MockMetrics:
-    """What one HTTP mock server counted, and its ``/metrics`` text.
+class ModelSeries:
+    """One served model's counters and histograms (its ``model_name`` label).
 
-    The front end adds to the counters (attributes) as it goes: :attr:`prefix_queries` and
-    :attr:`prefix_hits` when a request is looked up in the prefix cache, :attr:`prompt_tokens`
-    and :attr:`generation_tokens` when a request that got a slot ends (finished, faulted or
-    cut off by its client), :meth:`succeeded` for a request that completed normally
-    (:meth:`pooled` for an embeddings or rerank request).
+    The front end adds to them as it goes: :attr:`requests` when a request with a valid body
+    arrives, :attr:`prefix_queries` and :attr:`prefix_hits` when a request is looked up in
+    the prefix cache, :attr:`prompt_tokens` and :attr:`generation_tokens` when a request that
+    got a slot ends (finished, faulted or cut off by its client), :meth:`succeeded` for a
+    request that completed normally (:meth:`pooled` for an answer without tokens).
     """
 
-    def __init__(self, model: str, *, max_concurrency: int = 0, kv_cache_tokens: int = 0) -> None:
+    __slots__ = (
+        "e2e",
+        "generation_tokens",
+        "itl",
+        "label",
+        "prefix_hits",
+        "prefix_queries",
+        "prompt_tokens",
+        "queue",
+        "requests",
+        "success_length",
+        "success_stop",
+        "ttft",
+    )
+
+    def __init__(self, model: str) -> None:
         self.label = b'model_name="' + _escape(model) + b'"'
-        self.max_concurrency = max_concurrency
-        self.kv_cache_tokens = kv_cache_tokens
+        self.requests = 0
         self.prompt_tokens = 0
         self.generation_tokens = 0
         self.success_stop = 0
         self.success_length = 0
         self.prefix_queries = 0
         self.prefix_hits = 0
-        #: prompt + output tokens of the largest request started (sizes the modelled KV slots)
-        self.largest_request = 0
         self.ttft = Histogram(TTFT_BUCKETS)
         self.itl = Histogram(ITL_BUCKETS)
         self.e2e = Histogram(REQUEST_LATENCY_BUCKETS)
         self.queue = Histogram(REQUEST_LATENCY_BUCKETS)
-
-    def started(self, request_tokens: int) -> None:
-        """A request got a slot; ``request_tokens`` = its prompt + output tokens."""
-        self.largest_request = max(self.largest_request, request_tokens)
 
     def succeeded(self, *, length: bool, queue_s: float, ttft_s: float, e2e_s: float) -> None:
         """A request completed normally (``length``: it stopped at ``max_tokens``).
@@ -139,6 +149,30 @@ class MockMetrics:
         self.queue.observe(queue_s)
         self.e2e.observe(e2e_s)
 
+
+class MockMetrics:
+    """What one HTTP mock server counted, and its ``/metrics`` text.
+
+    The counters and histograms are kept per served model (:attr:`series`, by name), as vLLM
+    labels them with ``model_name``; the gauges describe the one engine all models share, so
+    they carry the default model's label (the first of ``models``), as vLLM's do for LoRA
+    adapters running on its base model.
+    """
+
+    def __init__(
+        self, models: Sequence[str], *, max_concurrency: int = 0, kv_cache_tokens: int = 0
+    ) -> None:
+        self.series = {name: ModelSeries(name) for name in models}
+        self.default = self.series[models[0]]
+        self.max_concurrency = max_concurrency
+        self.kv_cache_tokens = kv_cache_tokens
+        #: prompt + output tokens of the largest request started (sizes the modelled KV slots)
+        self.largest_request = 0
+
+    def started(self, request_tokens: int) -> None:
+        """A request got a slot; ``request_tokens`` = its prompt + output tokens."""
+        self.largest_request = max(self.largest_request, request_tokens)
+
     def kv_capacity(self) -> int:
         """The modelled KV cache's size in tokens (see the module's docstring)."""
         if self.kv_cache_tokens > 0:
@@ -154,16 +188,16 @@ class MockMetrics:
             return 0.0
         return min(1.0, held_tokens / capacity)
 
-    def render(self, *, requests: int, running: int, waiting: int, held_tokens: int) -> bytes:
-        """The exposition: ``requests`` generation requests received so far, ``running``
-        past the ``max_concurrency`` gate, ``waiting`` at it, ``held_tokens`` in their KV."""
+    def render(self, *, running: int, waiting: int, held_tokens: int) -> bytes:
+        """The exposition: ``running`` requests past the ``max_concurrency`` gate,
+        ``waiting`` at it, ``held_tokens`` in their KV cache; then every model's series."""
         out: list[bytes] = []
-        label = self.label
+        every = tuple(self.series.values())
 
         def family(name: bytes, kind: bytes, text: bytes) -> None:
             out.append(b"# HELP %s %s\n# TYPE %s %s\n" % (name, text, name, kind))
 
-        def sample(name: bytes, value: float, extra: bytes = b"") -> None:
+        def sample(name: bytes, value: float, label: bytes, extra: bytes = b"") -> None:
             out.append(b"%s{%s%s} %s\n" % (name, extra, label, _number(value)))
 
         for name, value, text in (
@@ -175,44 +209,48 @@ class MockMetrics:
              b"Modelled KV-cache usage: tokens held by running requests / capacity (0..1)."),
         ):  # fmt: skip
             family(name, b"gauge", text)
-            sample(name, value)
-        for name, value, text in (
-            (b"vllm:prompt_tokens_total", self.prompt_tokens,
+            sample(name, value, self.default.label)
+        for name, attr, text in (
+            (b"vllm:prompt_tokens_total", "prompt_tokens",
              b"Prompt tokens of the requests that got a slot and ended."),
-            (b"vllm:generation_tokens_total", self.generation_tokens,
+            (b"vllm:generation_tokens_total", "generation_tokens",
              b"Output tokens sent, counted when a request ends or is cut off."),
-            (b"vllm:prefix_cache_queries_total", self.prefix_queries,
+            (b"vllm:prefix_cache_queries_total", "prefix_queries",
              b"Prefix cache queries, in prompt tokens looked up."),
-            (b"vllm:prefix_cache_hits_total", self.prefix_hits,
+            (b"vllm:prefix_cache_hits_total", "prefix_hits",
              b"Prefix cache hits, in cached prompt tokens reported."),
-            (b"vllm:num_preemptions_total", 0, b"Preemptions (the mock never preempts)."),
-            (b"guidellm_mock_requests_total", requests,
+            (b"vllm:num_preemptions_total", None, b"Preemptions (the mock never preempts)."),
+            (b"guidellm_mock_requests_total", "requests",
              b"Generation and pooling requests received with a valid body, faulted ones included."),
         ):  # fmt: skip
             family(name, b"counter", text)
-            sample(name, value)
+            for series in every:
+                sample(name, getattr(series, attr) if attr else 0, series.label)
         name = b"vllm:request_success_total"
         family(name, b"counter", b"Requests that completed normally, by finish_reason.")
-        sample(name, self.success_length, b'finished_reason="length",')
-        sample(name, self.success_stop, b'finished_reason="stop",')
-        for name, hist, text in (
-            (b"vllm:time_to_first_token_seconds", self.ttft,
+        for series in every:
+            sample(name, series.success_length, series.label, b'finished_reason="length",')
+            sample(name, series.success_stop, series.label, b'finished_reason="stop",')
+        for name, attr, text in (
+            (b"vllm:time_to_first_token_seconds", "ttft",
              b"Request read to first token written, successful requests."),
-            (b"vllm:inter_token_latency_seconds", self.itl,
+            (b"vllm:inter_token_latency_seconds", "itl",
              b"Gaps between tokens written, successful requests."),
-            (b"vllm:e2e_request_latency_seconds", self.e2e,
+            (b"vllm:e2e_request_latency_seconds", "e2e",
              b"Request read to last byte written, successful requests."),
-            (b"vllm:request_queue_time_seconds", self.queue,
+            (b"vllm:request_queue_time_seconds", "queue",
              b"Time waiting at the max_concurrency gate, successful requests."),
         ):  # fmt: skip
             family(name, b"histogram", text)
-            cumulative = 0
-            for bound, n in zip((*hist.bounds, None), hist.counts, strict=True):
-                cumulative += n
-                le = b"+Inf" if bound is None else repr(bound).encode()
-                sample(name + b"_bucket", cumulative, b'le="%s",' % le)
-            sample(name + b"_sum", hist.sum)
-            sample(name + b"_count", hist.count)
+            for series in every:
+                hist: Histogram = getattr(series, attr)
+                cumulative = 0
+                for bound, n in zip((*hist.bounds, None), hist.counts, strict=True):
+                    cumulative += n
+                    le = b"+Inf" if bound is None else repr(bound).encode()
+                    sample(name + b"_bucket", cumulative, series.label, b'le="%s",' % le)
+                sample(name + b"_sum", hist.sum, series.label)
+                sample(name + b"_count", hist.count, series.label)
         return b"".join(out)
 
 
@@ -222,15 +260,21 @@ class RunningRequest:
     ``received``: when the server read it; ``req.arrival``: when it got its slot (its token
     clock's origin). A non-streaming answer generates by its schedule and returns its tokens
     only when it is written whole (``sent``); a stream (``http_server._Stream``) counts what
-    it wrote.
+    it wrote. ``series`` is its model's counters, which it adds to when it ends.
     """
 
-    __slots__ = ("plan", "prompt_tokens", "queue_s", "received", "req", "sent")
+    __slots__ = ("plan", "prompt_tokens", "queue_s", "received", "req", "sent", "series")
 
     def __init__(
-        self, req: Request, plan: RequestPlan, prompt_tokens: int, received: float
+        self,
+        req: Request,
+        plan: RequestPlan,
+        prompt_tokens: int,
+        received: float,
+        series: ModelSeries,
     ) -> None:
         self.req = req
+        self.series = series
         self.plan = plan
         self.prompt_tokens = prompt_tokens
         self.received = received

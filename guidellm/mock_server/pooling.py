@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from guidellm.mock_server.behavior import RequestPlan
     from guidellm.mock_server.http_framing import Request
     from guidellm.mock_server.http_server import MockHTTPState, _Connection
+    from guidellm.mock_server.models import ServedModel
 
 __all__ = ["POOLING_ROUTES", "embedding", "pooling_texts", "rerank_results", "serve_pooling"]
 
@@ -101,7 +102,6 @@ def pooling_texts(kind: str, body: dict[str, Any]) -> tuple[list[str], str | Non
 
 def serve_pooling(conn: _Connection, state: MockHTTPState, req: Request, kind: str) -> None:
     """Answer one pooling request on ``conn``."""
-    config = state.config
     keep = req.keep_alive
 
     def fail(message: str, status: int = 400, kind_: str = "invalid_request_error") -> None:
@@ -116,10 +116,11 @@ def serve_pooling(conn: _Connection, state: MockHTTPState, req: Request, kind: s
     if not isinstance(body, dict):
         fail("request body must be a JSON object")
         return
-    model = body.get("model")
-    if model is not None and model != config.model:
-        fail(f"The model `{model}` does not exist; this server serves `{config.model}`.", 404)
+    model = state.models.resolve(body.get("model"))
+    if model is None:
+        fail(state.models.unknown(body.get("model")), 404, "not_found")
         return
+    config = model.config
     parsed = pooling_texts(kind, body)
     if isinstance(parsed, str):
         fail(parsed)
@@ -132,17 +133,14 @@ def serve_pooling(conn: _Connection, state: MockHTTPState, req: Request, kind: s
     prompt_tokens = sum(_tokens(t) for t in texts)
     if query is not None:
         prompt_tokens += len(texts) * _tokens(query)
-    plan = replace(plan_request(config, state.requests, 1, True), tokens=(), reasoning=0)
-    state.requests += 1
+    plan = replace(plan_request(config, state.arrived(model), 1, True), tokens=(), reasoning=0)
     if conn._injected_error(plan.fault, config.retry_after_s, keep):
         return
-
-    metrics = state.metrics
 
     def answer(job: RunningRequest, texts: list[str], query: str | None, top_n: int | None) -> None:
         if conn.closed:
             return
-        out: dict[str, Any] = {"id": f"pool-{job.plan.index}", "model": config.model}
+        out: dict[str, Any] = {"id": f"pool-{job.plan.index}", "model": model.name}
         if query is None:
             out["object"] = "list"
             out["data"] = [
@@ -153,7 +151,7 @@ def serve_pooling(conn: _Connection, state: MockHTTPState, req: Request, kind: s
             out["results"] = rerank_results(query, texts, top_n)
         out["usage"] = {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens}
         conn._write_simple(200, orjson.dumps(out), keep)
-        metrics.pooled(queue_s=job.queue_s, e2e_s=time.monotonic() - job.received)
+        job.series.pooled(queue_s=job.queue_s, e2e_s=time.monotonic() - job.received)
         conn._release()
         conn._finish(keep)
 
@@ -162,6 +160,7 @@ def serve_pooling(conn: _Connection, state: MockHTTPState, req: Request, kind: s
         req,
         plan,
         prompt_tokens,
+        model,
         held_tokens=prompt_tokens,
         answer=lambda job: answer(job, texts, query, top_n),
     )
@@ -172,15 +171,16 @@ def admit_whole(
     req: Request,
     plan: RequestPlan,
     prompt_tokens: int,
+    model: ServedModel,
     *,
     held_tokens: int,
     answer: Callable[[RunningRequest], None],
 ) -> None:
     """Run a request whose answer goes out whole (pooling, transcriptions): through the
     ``max_concurrency`` gate, holding ``held_tokens`` of the KV cache, answered by ``answer``
-    after its TTFT (plus the prefill time per prompt token)."""
+    after its TTFT (plus ``model``'s prefill time per prompt token)."""
     state = conn.state
-    config = state.config
+    config = model.config
     received = req.arrival
 
     def start(waited: bool) -> bool:
@@ -194,7 +194,7 @@ def admit_whole(
             run = replace(
                 plan, ttft_s=plan.ttft_s + config.prefill_ms_per_token * prompt_tokens / 1e3
             )
-        job = RunningRequest(req, run, prompt_tokens, received)
+        job = RunningRequest(req, run, prompt_tokens, received, model.series)
         conn.job = job
         state.scheduler.call_at(req.arrival + run.ttft_s, answer, job)
         return True

@@ -68,7 +68,6 @@ def multipart_fields(body: bytes) -> dict[str, bytes] | str:
 
 def serve_transcription(conn: _Connection, state: MockHTTPState, req: Request) -> None:
     """Answer one transcription request on ``conn``."""
-    config = state.config
     keep = req.keep_alive
 
     def fail(message: str, status: int = 400, kind: str = "invalid_request_error") -> None:
@@ -83,21 +82,22 @@ def serve_transcription(conn: _Connection, state: MockHTTPState, req: Request) -
     if not audio:
         fail("'file' (the audio to transcribe) is required")
         return
-    model = fields.get("model")
-    if model is not None and model.decode(errors="replace") != config.model:
-        fail(f"The model `{model.decode(errors='replace')}` does not exist.", 404)
+    named = fields.get("model")
+    name = None if named is None else named.decode(errors="replace")
+    model = state.models.resolve(name)
+    if model is None:
+        fail(state.models.unknown(name), 404, "not_found")
         return
+    config = model.config
     response_format = fields.get("response_format", b"json")
     if response_format not in (b"json", b"verbose_json"):
         fail("this server answers response_format json or verbose_json only")
         return
     rate = config.audio_tokens_per_second
     prompt_tokens = math.ceil(wav_seconds(audio) * rate) if rate > 0 else 0
-    plan = replace(plan_request(config, state.requests), reasoning=0)
-    state.requests += 1
+    plan = replace(plan_request(config, state.arrived(model)), reasoning=0)
     if conn._injected_error(plan.fault, config.retry_after_s, keep):
         return
-    metrics = state.metrics
 
     def answer(job: RunningRequest) -> None:
         if conn.closed:
@@ -114,10 +114,16 @@ def serve_transcription(conn: _Connection, state: MockHTTPState, req: Request) -
         }
         conn._write_simple(200, orjson.dumps(out), keep)
         job.sent = len(words)
-        metrics.pooled(queue_s=job.queue_s, e2e_s=time.monotonic() - job.received)
+        job.series.pooled(queue_s=job.queue_s, e2e_s=time.monotonic() - job.received)
         conn._release()
         conn._finish(keep)
 
     admit_whole(
-        conn, req, plan, prompt_tokens, held_tokens=prompt_tokens + len(plan.tokens), answer=answer
+        conn,
+        req,
+        plan,
+        prompt_tokens,
+        model,
+        held_tokens=prompt_tokens + len(plan.tokens),
+        answer=answer,
     )
