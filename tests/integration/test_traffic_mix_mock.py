@@ -5,6 +5,7 @@ SLOs; weighted datasets; and every bad mix refused in one line before anything i
 from __future__ import annotations
 
 import json
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -199,4 +200,68 @@ def test_bad_classes_are_one_line_before_anything_is_sent(
     before = mock_requests(server)
     proc = guidellm(["run", "--scenario", str(path)], tmp_path)
     one_line(proc, *words)
+    assert mock_requests(server) == before
+
+
+def _per_model(url: str, name: str) -> dict[str, int]:
+    """A counter of the mock's ``/metrics`` per ``model_name`` label."""
+    out: dict[str, int] = {}
+    with urllib.request.urlopen(url + "/metrics", timeout=5) as resp:
+        for line in resp.read().decode().splitlines():
+            series, _, value = line.rpartition(" ")
+            if series.split("{")[0] == name and 'model_name="' in series:
+                model = series.split('model_name="', 1)[1].split('"', 1)[0]
+                out[model] = out.get(model, 0) + int(float(value))
+    return out
+
+
+def test_a_model_mix_splits_by_model_and_each_model_keeps_its_timing(tmp_path: Path) -> None:
+    mock = MockServer(
+        MockServerConfig(
+            models=["base", "adapter-a", "adapter-b"],
+            ttft_ms=10.0,
+            itl_ms=1.0,
+            model_timing={"adapter-b": {"ttft_ms": 120.0}},
+        )
+    )
+    url = mock.start_process()
+    try:
+        proc = guidellm(
+            [
+                "run", "--target", url, "--model", "base:0.5,adapter-a:0.3,adapter-b:0.2",
+                "--data", "prompt_tokens=16,output_tokens=4", "--profile", "concurrent",
+                "--rate", "16", "--max-requests", "500", "--slo", "ttft_ms=60",
+                "--outputs", "json", "--output-dir", str(tmp_path),
+            ],
+            tmp_path,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        served = _per_model(url, "guidellm_mock_requests_total")
+    finally:
+        mock.stop()
+    bench = json.loads((tmp_path / "benchmarks.json").read_text())["benchmarks"][0]
+    rows = {row["name"]: row for row in bench["groups"]["models"]}
+    assert list(rows) == ["base", "adapter-a", "adapter-b"]
+    assert bench["groups"]["classes"] == []
+    assert sum(r["total"] for r in rows.values()) == bench["requests"]["successful"] == 500
+    for name, weight in (("base", 0.5), ("adapter-a", 0.3), ("adapter-b", 0.2)):
+        assert abs(rows[name]["total"] - 500 * weight) <= 2, (name, rows[name]["total"])
+        assert rows[name]["weight"] == weight
+        # The server saw each model as often as the report says it was sent.
+        assert served[name] == rows[name]["total"]
+    # Each model's own timing shows in its own row, and its goodput against --slo.
+    assert rows["base"]["ttft_ms_p50"] < 60 < rows["adapter-b"]["ttft_ms_p50"]
+    assert rows["adapter-b"]["ttft_ms_p50"] >= 120
+    assert rows["base"]["goodput"]["attainment"] == 1.0
+    assert rows["adapter-b"]["goodput"]["attainment"] == 0.0
+    assert bench["metrics"]["goodput"]["met"] == rows["base"]["total"] + rows["adapter-a"]["total"]
+
+
+def test_a_model_the_server_does_not_serve_is_one_line(server: str, tmp_path: Path) -> None:
+    before = mock_requests(server)
+    proc = guidellm(
+        ["run", "--target", server, "--model", "mock-model:0.5,nope:0.5", "--max-requests", "5"],
+        tmp_path,
+    )
+    one_line(proc, "nope")
     assert mock_requests(server) == before
