@@ -122,3 +122,40 @@ def test_a_weighted_mix_splits_requests_between_base_and_adapter(
     assert server.counters["generation_tokens"] == 40 * 8
     output = next(row for row in server.crosscheck if row.name == "output_tokens")
     assert output.client == output.server == 40 * 8 and output.agree, output
+
+
+@pytest.mark.realserver
+def test_traffic_classes_each_reach_their_own_model(lora_server: Any, tmp_path: Path) -> None:
+    """Two classes with their own data, model and SLOs: the class rows add up to the total
+    and each instance generated exactly its class's tokens (8 per chat, 4 per tuned)."""
+    import yaml
+
+    before = [_generated(u) for u in lora_server.metrics_urls]
+    scenario = {
+        "target": lora_server.url,
+        "profile": "concurrent",
+        "rate": [2],
+        "max_requests": 40,
+        "data_args": {"ignore_eos": True},
+        "classes": [
+            {"name": "chat", "weight": 0.6, "model": "base",
+             "data": "prompt_tokens=16,output_tokens=8", "slo": {"ttft_ms": 60000}},
+            {"name": "tuned", "weight": 0.4, "model": "adapter-a",
+             "data": "prompt_tokens=24,output_tokens=4", "slo": {"latency_ms": 60000}},
+        ],
+    }  # fmt: skip
+    (tmp_path / "mix.yaml").write_text(yaml.safe_dump(scenario))
+    report = _run(tmp_path, "--scenario", "mix.yaml")
+    generated = [_generated(u) - b for u, b in zip(lora_server.metrics_urls, before, strict=True)]
+    bench = report.benchmarks[0]
+    assert bench.requests.successful == 40, bench.errors
+    assert bench.groups is not None
+    classes = {row.name: row for row in bench.groups.classes}
+    assert sum(row.total for row in classes.values()) == 40
+    assert (classes["chat"].total, classes["tuned"].total) == (24, 16)
+    assert generated == [classes["chat"].total * 8, classes["tuned"].total * 4], generated
+    models = {row.name: row.total for row in bench.groups.models}
+    assert models == {"base": 24, "adapter-a": 16}
+    for row in classes.values():
+        assert row.goodput is not None and row.goodput.attainment == 1.0, row
+    assert bench.metrics.goodput is not None and bench.metrics.goodput.met == 40
