@@ -169,3 +169,12 @@ def test_no_mix_no_tables_and_no_columns() -> None:
 def test_slo_text_is_compact() -> None:
     assert slo_text({"ttft_ms": 300.0, "latency_ms": 30000.0}) == "ttft≤300ms,lat≤30s"
     assert slo_text({"itl_ms": 12.5, "latency_ms": 1500.0}) == "itl≤12.5ms,lat≤1500ms"
+
+
+def test_a_model_mix_without_classes_gets_a_models_table() -> None:
+    results = [msgspec.structs.replace(result(float(i)), model=m) for i, m in enumerate("abab")]
+    tables = group_tables(_report(results, []).benchmarks)
+    assert [t.title.split(":")[0] for t in tables] == ["Models", "Models"]
+    rows = _rows(tables[0])
+    assert list(rows) == ["a", "b"] and rows["b"]["OK/Err/Inc"] == "2/0/0"
+    assert rows["a"]["Share % got"] == "50.0" and tables[1].note is None
