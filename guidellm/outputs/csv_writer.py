@@ -3,7 +3,8 @@
 Rates and request counts are given for every status; per-request metrics for the successful
 requests (the errored/incomplete splits stay in the JSON report). Benchmarks with cached
 prompt tokens or sessions add ``prompt_cache.*`` and ``sessions.*`` columns (empty in the
-other rows); the per-turn rows are the ``turns`` writer's. Benchmarks with the server's view
+other rows); the per-turn rows are the ``turns`` writer's. A mix adds ``class.<name>.<field>``
+and ``model.<name>.<field>`` columns (:func:`group_columns`). Benchmarks with the server's view
 add the ``server_*`` columns of :data:`SERVER_COLUMNS` last (empty when the server did not
 expose the number).
 """
@@ -21,7 +22,7 @@ from guidellm.outputs.files import write_atomically
 if TYPE_CHECKING:
     from guidellm.benchmark.report import Benchmark, Report
 
-__all__ = ["SERVER_COLUMNS", "CSVWriter", "benchmark_row", "server_columns"]
+__all__ = ["SERVER_COLUMNS", "CSVWriter", "benchmark_row", "group_columns", "server_columns"]
 
 _STATS = ("mean", "median", "std", "min", "max", "count")
 
@@ -61,6 +62,33 @@ def server_columns(b: Benchmark) -> dict[str, Any]:
     return dict(zip(SERVER_COLUMNS, values, strict=True))
 
 
+def group_columns(b: Benchmark) -> dict[str, Any]:
+    """A mix's rows flattened into one benchmark's row, so that a spreadsheet compares a class
+    across benchmarks down one column: ``class.<name>.<field>`` for every field of a class's
+    JSON row (``model.<name>.<field>`` for a model's, which has no request format; an unnamed
+    model is ``default``), its goodput as ``...goodput.requests_per_second``, ``.attainment``,
+    ``.met``, ``.counted`` and ``.slo.<key>``. Empty outside a mix."""
+    if b.groups is None:
+        return {}
+    row: dict[str, Any] = {}
+    for kind, groups in (("class", b.groups.classes), ("model", b.groups.models)):
+        for g in groups:
+            prefix = f"{kind}.{g.name or 'default'}"
+            skip = {"name", "goodput"} if kind == "class" else {"name", "goodput", "request_format"}
+            for key, value in g.model_dump(exclude=skip).items():
+                if not isinstance(value, (dict, list)):
+                    row[f"{prefix}.{key}"] = value
+            if g.goodput is not None:
+                good = g.goodput
+                row[f"{prefix}.goodput.requests_per_second"] = good.requests_per_second
+                row[f"{prefix}.goodput.attainment"] = good.attainment
+                row[f"{prefix}.goodput.met"] = good.met
+                row[f"{prefix}.goodput.counted"] = good.counted
+                for key, limit in good.slo.items():
+                    row[f"{prefix}.goodput.slo.{key}"] = limit
+    return row
+
+
 def benchmark_row(b: Benchmark) -> dict[str, Any]:
     """The flat ``{column: value}`` of one benchmark (column names are dotted paths)."""
     from guidellm.benchmark.report import METRIC_NAMES, STATUSES
@@ -97,6 +125,9 @@ def benchmark_row(b: Benchmark) -> dict[str, Any]:
         row["goodput.attainment"] = m.goodput.attainment
         for key, limit in m.goodput.slo.items():
             row[f"goodput.slo.{key}"] = limit
+        if getattr(m.goodput, "by_class", False):
+            # Each request against its own class's SLOs: the class.<name>.goodput.slo.*.
+            row["goodput.by_class"] = True
     if b.inputs is not None and m.inputs_per_second is not None:
         for status in STATUSES:
             row[f"inputs.{status}"] = getattr(b.inputs, status)
@@ -109,6 +140,7 @@ def benchmark_row(b: Benchmark) -> dict[str, Any]:
     if b.sessions is not None:
         for key, value in b.sessions.model_dump().items():
             row[f"sessions.{key}"] = value
+    row.update(group_columns(b))
     row["tokens.source"] = b.tokens.source
     row["tokens.compared"] = b.tokens.compared
     row["tokens.disagreements"] = b.tokens.disagreements

@@ -7,7 +7,7 @@ console and the HTML report always agree on what a number is and how it is round
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
@@ -83,6 +83,7 @@ def report_tables(report: Report) -> list[Table]:
     """Run summary, one latency table per metric, token counts and throughput, one row per
     benchmark; then one row per stage of the staged benchmarks, the prompt cache, the
     sessions and the server's view (only for benchmarks that have them)."""
+    from guidellm.outputs.group_tables import BY_CLASS_NOTE, by_class, group_tables
     from guidellm.outputs.server_tables import server_tables
 
     bms = report.benchmarks
@@ -149,8 +150,11 @@ def report_tables(report: Report) -> list[Table]:
             throughput_row,
         ),
     ]
+    if any(by_class(b.metrics.goodput) for b in bms):
+        tables[-1] = replace(tables[-1], note=BY_CLASS_NOTE)
     return (
         tables
+        + group_tables(bms)
         + _pooling_tables(bms)
         + _media_tables(bms)
         + _stage_tables(bms)
