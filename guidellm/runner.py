@@ -369,9 +369,7 @@ class Runner:
         # A mix's models are all served (the first is the default for classes naming none).
         named = [m for cls in self.mix.classes for m, _ in cls.models if m is not None]
         models = list(dict.fromkeys(named))
-        mock = MockServer(
-            MockServerConfig(max_concurrency=DEFAULT_MOCK_CONCURRENCY, models=models)
-        )
+        mock = MockServer(MockServerConfig(max_concurrency=DEFAULT_MOCK_CONCURRENCY, models=models))
         # The mock server must outlive a terminal's Ctrl-C (sent to the whole process group)
         # until the in-flight requests are cancelled: its process starts with SIGINT blocked
         # (the mask survives exec) and is stopped by PID at the end.
