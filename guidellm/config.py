@@ -284,15 +284,11 @@ def _from_text(name: str, text: Any) -> Any:
         return text
     if name == "data":  # a spec has commas of its own: one text is one spec
         return [text.strip()] if text.strip() else []
-    if name == "classes":
+    if name == "classes":  # JSON; text that is not stays text, and fails with its own name
         try:
             return json.loads(text)
         except ValueError:
-            raise UserError(
-                f"{_flag(name)}: not a JSON list of classes; write e.g. "
-                '\'[{"name": "chat", "weight": 1, "data": ["prompt_tokens=64"]}]\' '
-                "or put classes in a --scenario file"
-            ) from None
+            return text
     if name in _LISTS:
         return [p.strip() for p in text.replace(" ", ",").split(",") if p.strip()]
     if name in _MAPPINGS:
@@ -459,6 +455,8 @@ def _without_redacted(value: Any) -> Any:
     environment or a flag on the rerun)."""
     if isinstance(value, dict):
         return {k: _without_redacted(v) for k, v in value.items() if v != REDACTED}
+    if isinstance(value, list):  # a traffic class's backend_args, too
+        return [_without_redacted(v) for v in value]
     return value
 
 

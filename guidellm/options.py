@@ -2,8 +2,8 @@
 
 Both forms are accepted: JSON (``'{"verify": false}'``) and ``k=v,k=v`` where values are read
 as JSON when they parse (``true``, ``3``, ``[1,2]``, ``{"a":1}``) and as strings otherwise.
-Commas inside brackets or quotes do not split. A bare number after ``k=v`` continues that key
-as a list: ``weights=0.8,0.2`` is ``{"weights": [0.8, 0.2]}``.
+Commas inside brackets or quotes do not split. After ``weights=`` (the one list of numbers the
+options take), bare numbers continue it: ``weights=0.8,0.2`` is ``{"weights": [0.8, 0.2]}``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ from guidellm.errors import UserError
 from guidellm.redact import is_secret_key
 
 __all__ = ["bad_option", "is_number", "parse_options", "reject_unknown"]
+
+#: Keys whose value is a list of numbers, written ``key=1,2,3`` (the commas do not split it).
+_NUMBER_LISTS = frozenset({"weights"})
 
 
 def _split_top_level(text: str) -> list[str]:
@@ -72,7 +75,7 @@ def parse_options(text: str | None, flag: str = "--options") -> dict[str, Any]:
     last: str | None = None
     for item in _split_top_level(text):
         key, sep, raw = item.partition("=")
-        bare = _value(item) if not sep and last is not None else None
+        bare = _value(item) if not sep and last in _NUMBER_LISTS else None
         if isinstance(bare, (int, float)) and not isinstance(bare, bool):
             assert last is not None
             previous = result[last]

@@ -155,7 +155,8 @@ class Runner:
         if c.max_concurrency is not None:
             profile_args.setdefault("max_concurrency", c.max_concurrency)
         self.profile: Profile = self.host.profiles.get(c.profile)(self._class_rate(), profile_args)
-        if getattr(self.profile, "needs_slo", False) and not c.slo:
+        has_slo = bool(c.slo) or any(cls.slo for cls in c.classes)
+        if getattr(self.profile, "needs_slo", False) and not has_slo:
             raise UserError(
                 f"--profile {c.profile} searches for the highest rate meeting SLOs: give them, "
                 "e.g. --slo ttft_ms=300,itl_ms=50"
@@ -175,6 +176,11 @@ class Runner:
             raise UserError(
                 "--data and classes are both given, and each class has its own data; drop "
                 "--data (or put it in a class)"
+            )
+        if timed_by_data and c.data_args.get("weights") is not None:
+            raise UserError(
+                f"--profile {c.profile} replays one trace's times, and --data-args weights "
+                "mixes sources that repeat; replay one trace without weights"
             )
         if c.classes and timed_by_data:
             raise UserError(
@@ -251,10 +257,14 @@ class Runner:
                 host=self.host,
                 timed=timed,
             )
-            return TrafficMix(
-                [MixClass(None, loader, models=models(c.model), slo=dict(c.slo))],
-                c.random_seed,
+            only = MixClass(
+                None,
+                loader,
+                models=models(c.model),
+                request_format=c.request_format,
+                slo=dict(c.slo),
             )
+            return TrafficMix([only], c.random_seed)
         classes = []
         for k, cls in enumerate(c.classes):
             try:
@@ -274,7 +284,7 @@ class Runner:
                     loader,
                     weight=cls.rate or cls.weight or 1.0,
                     models=chosen,
-                    request_format=cls.request_format or c.request_format,
+                    request_format=None,  # filled from the route's backend after its check
                     slo=dict(cls.slo or c.slo),
                     rate=cls.rate,
                 )
@@ -282,12 +292,29 @@ class Runner:
         return TrafficMix(classes, c.random_seed)
 
     def _args_of(self, cls: MixClass) -> dict[str, Any]:
-        """A class's backend options: the run's, the class's over them, its request format."""
+        """A class's backend options. The request format, most specific first: the class's
+        ``backend_args``, its ``request_format``, the run's ``backend_args``, the run's
+        ``--request-format``. A class's ``headers`` and ``extra_body`` add to the run's."""
         c = self.config
         named = next((t for t in c.classes if t.name == cls.name), None)
-        args = {**c.backend_args, **(named.backend_args if named else {})}
-        if cls.request_format:
-            args.setdefault("request_format", cls.request_format)
+        own = dict(named.backend_args) if named else {}
+        if "model" in own:
+            raise UserError(
+                f"class {cls.name!r}: backend_args cannot hold model; give the class's own "
+                "model (model: NAME, or a mix NAME:0.5,OTHER:0.5)"
+            )
+        args = dict(c.backend_args)
+        for key, value in own.items():
+            base = args.get(key)
+            if isinstance(base, dict) and isinstance(value, dict):
+                args[key] = {**base, **value}
+            else:
+                args[key] = value
+        if "request_format" not in own:
+            fmt = (named.request_format if named else None) or args.get("request_format")
+            fmt = fmt or c.request_format
+            if fmt:
+                args["request_format"] = fmt
         return args
 
     def _build_backend(self, target: str) -> Backend:
@@ -335,6 +362,17 @@ class Runner:
             if cls.request_format is None:  # the backend's default, for the report's rows
                 route = backend.routes[cls.name, cls.models[0][0]]
                 cls.request_format = route.describe().get("request_format")
+
+    def _one_model(self) -> str | None:
+        """The one model the server's per-model series are read for; ``None`` when a mix
+        names several (the server's totals over its models are read)."""
+        from guidellm.backends.routed import RoutedBackend
+
+        backend = self.backend
+        if isinstance(backend, RoutedBackend):
+            models = {route.model for route in backend.routes.values()}
+            return models.pop() if len(models) == 1 else None
+        return getattr(backend, "model", None)
 
     def _check_timestamps(self) -> None:
         """A profile timed by the data (``replay``) needs data that carries send times."""
@@ -485,7 +523,7 @@ class Runner:
             catalogs,
             interval=c.server_metrics_interval,
             shown=shown,
-            model=getattr(self.backend, "model", None),
+            model=self._one_model(),
         )
         return telemetry, info
 

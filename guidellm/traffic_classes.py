@@ -62,8 +62,7 @@ def _number(value: Any) -> bool:
 def check_classes(value: Any) -> list[TrafficClass]:
     """``value`` (a list of mappings) as classes; the first problem is a ``ValueError`` whose
     text is one line naming the class, the key and the fix."""
-    from guidellm.benchmark.slo import check_slo
-    from guidellm.errors import UserError
+    from guidellm.benchmark.slo import SLO_KEYS
 
     if value is None:
         return []
@@ -98,13 +97,21 @@ def check_classes(value: Any) -> list[TrafficClass]:
         for key in ("weight", "rate"):
             given = getattr(cls, key)
             if given is not None and not _number(given):
-                raise ValueError(f"{label}: {key} {given!r} must be a number above 0")
+                raise ValueError(
+                    f"{label}: {key} {given!r} must be a number above 0, e.g. {key}: 0.5"
+                )
         if cls.weight is not None and cls.rate is not None:
             raise ValueError(f"{label} has a weight and a rate; give one of them")
-        try:
-            cls.slo = check_slo(cls.slo)
-        except UserError as exc:
-            raise ValueError(f"{label}: {exc}") from None
+        for key, limit in cls.slo.items():
+            if key not in SLO_KEYS:
+                raise ValueError(
+                    f"{label}: unknown SLO {key!r}; a class's slo takes "
+                    f"{', '.join(SLO_KEYS)}, e.g. slo: {{ttft_ms: 300}}"
+                )
+            if not _number(limit):
+                raise ValueError(
+                    f"{label}: slo {key}={limit!r} must be a positive number of milliseconds"
+                )
         out.append(cls)
     names = [c.name for c in out]
     twice = next((n for n in names if names.count(n) > 1), None)

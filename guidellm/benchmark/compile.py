@@ -142,7 +142,7 @@ def compile_benchmark(
         classes=agg.classes,
         slo=agg.slo,
     )
-    if groups is not None and len(groups["classes"]) > 1:
+    if groups is not None and groups["classes"]:
         mixed = overall_goodput(groups["classes"], agg.slo, length)
         if mixed is not None:
             metrics["goodput"] = mixed

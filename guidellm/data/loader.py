@@ -26,6 +26,7 @@ Iteration is cheap: per request it maps one row through a mapper prepared in adv
 
 from __future__ import annotations
 
+import functools
 import itertools
 import secrets
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -41,7 +42,7 @@ from guidellm.data.conversations import (
     check_rows,
 )
 from guidellm.data.images import ImageError, check_media_column
-from guidellm.data.mix import Interleaver, check_weights
+from guidellm.data.mix import Interleaver, check_weights, cycle
 from guidellm.data.tokenizers import Tokenizer, load_tokenizer
 from guidellm.errors import UserError
 
@@ -328,7 +329,10 @@ class RequestLoader:
                 yield from self._from_source(index)
             return
         if self._mixed is None:
-            iters = [self._repeated(i) for i in range(len(self.sources))]
+            iters = [
+                cycle(functools.partial(self._from_source, i), f"--data {self.data[i]!r}")
+                for i in range(len(self.sources))
+            ]
             self._mixed = (Interleaver(self._weights, self.random_seed), iters)
         picker, iters = self._mixed
         while True:
@@ -336,19 +340,6 @@ class RequestLoader:
             request = next(iters[index])
             picker.record(index, request.units)
             yield request
-
-    def _repeated(self, index: int) -> Iterator[GenerationRequest]:
-        """Source ``index``'s requests again and again; one that gives none is an error."""
-        while True:
-            produced = False
-            for request in self._from_source(index):
-                produced = True
-                yield request
-            if not produced:
-                raise UserError(
-                    f"--data {self.data[index]!r} gives no requests (every row was empty), "
-                    "so --data-args weights cannot take its share; fix or drop it"
-                )
 
     def _from_source(self, index: int) -> Iterator[GenerationRequest]:
         """One pass over source ``index``'s rows as requests."""

@@ -15,9 +15,10 @@ routes and the report's per-class and per-model rows read those tags.
 
 from __future__ import annotations
 
+import functools
 import math
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -129,12 +130,14 @@ class Interleaver:
         self.total += units
 
 
-def cycle(loader: RequestLoader, what: str) -> Iterator[GenerationRequest]:
-    """``loader``'s requests again and again (a class's data in a mix must not run out before
-    the others'); data that gives no request is one line naming ``what``."""
+def cycle(
+    fresh: Callable[[], Iterable[GenerationRequest]], what: str
+) -> Iterator[GenerationRequest]:
+    """The requests of ``fresh()`` again and again (data in a mix must not run out before the
+    rest); data that gives no request is one line naming ``what``."""
     while True:
         produced = False
-        for request in loader:
+        for request in fresh():
             produced = True
             yield request
         if not produced:
@@ -201,7 +204,10 @@ class TrafficMix:
         if len(classes) == 1:
             self._iters = [iter(classes[0].loader)]  # one class: its data, once per iteration
         elif self._iters is None:
-            self._iters = [cycle(c.loader, f"traffic class {c.name!r}") for c in classes]
+            self._iters = [
+                cycle(functools.partial(iter, c.loader), f"traffic class {c.name!r}")
+                for c in classes
+            ]
         pick_class, pick_model = self._state
         iters = self._iters
         while True:
@@ -213,7 +219,9 @@ class TrafficMix:
             models = pick_model[i]
             m = models.pick()
             units = request.units
-            pick_class.record(i, units)
+            # A rate is arrivals per second (sessions, for conversations): rate classes
+            # share arrivals; weighted classes share requests.
+            pick_class.record(i, 1 if cls.rate is not None else units)
             models.record(m, units)
             request.traffic_class = cls.name
             request.model = cls.models[m][0]
@@ -224,10 +232,11 @@ class TrafficMix:
     def describe(self) -> dict[str, Any]:
         """The report's ``data`` entry: the first class's data, and every class."""
         info = self.classes[0].loader.describe()
+        total = sum(c.weight for c in self.classes)
         info["classes"] = [
             {
                 "name": c.name,
-                "weight": c.weight,
+                "weight": c.weight / total,
                 "rate": c.rate,
                 "models": [{"name": n, "weight": w} for n, w in c.models],
                 "request_format": c.request_format,

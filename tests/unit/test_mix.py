@@ -45,11 +45,14 @@ def test_a_bad_model_mix_is_one_line(text: str, words: str) -> None:
     assert words in str(info.value) and "\n" not in str(info.value)
 
 
-def test_a_bare_number_continues_the_previous_option_as_a_list() -> None:
+def test_bare_numbers_continue_weights_and_nothing_else() -> None:
     assert parse_options("weights=0.8,0.2,split=train") == {"weights": [0.8, 0.2], "split": "train"}
     assert parse_options("a=1,b=2") == {"a": 1, "b": 2}
     with pytest.raises(UserError, match="'b' is not key=value"):
         parse_options("a=1,b")
+    # A typo elsewhere is still named as one, not read as a list.
+    with pytest.raises(UserError, match="'64' is not key=value"):
+        parse_options("prompt_tokens=128,64")
 
 
 @pytest.mark.parametrize("weights", [(0.5, 0.3, 0.2), (0.9, 0.1), (1, 1, 1, 1, 1, 1, 1)])
@@ -112,6 +115,20 @@ def test_a_traffic_mix_tags_requests_and_repeats_finite_classes() -> None:
     # The next benchmark continues the shares where this one stopped.
     more = list(itertools.islice(mix, 400))
     assert Counter(r.traffic_class for r in more) == {"short": 300, "long": 100}
+
+
+def test_rate_classes_share_arrivals_and_weighted_classes_share_requests() -> None:
+    def run(**kw: float) -> Counter[str | None]:
+        chat = MixClass("chat", _loader("prompt_tokens=8,output_tokens=2,turns=4"), **kw)
+        single = MixClass("single", _loader("prompt_tokens=8,output_tokens=2"), **kw)
+        mix = TrafficMix([chat, single], seed=2)
+        return Counter(r.traffic_class for r in itertools.islice(mix, 200))
+
+    # Rates of 20/s each: as many sessions as single requests (an arrival is a session).
+    assert run(rate=20.0) == {"chat": 100, "single": 100}
+    # Weights of 1 each: as many turns as single requests (4 turns a session).
+    by_items = run(weight=1.0)
+    assert abs(4 * by_items["chat"] - by_items["single"]) <= 4, by_items
 
 
 def test_a_class_whose_data_gives_nothing_is_one_line() -> None:
