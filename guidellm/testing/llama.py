@@ -30,7 +30,13 @@ from guidellm.testing.process import (
     http_ok,
 )
 
-__all__ = ["LlamaServer", "find_llama_server", "tiny_model_path"]
+__all__ = [
+    "TINY_MMPROJ_IMAGE_TOKENS",
+    "LlamaServer",
+    "find_llama_server",
+    "tiny_mmproj_path",
+    "tiny_model_path",
+]
 
 _SETUP = f"{SETUP_SCRIPT} llama"
 
@@ -65,11 +71,30 @@ def tiny_model_path() -> Path:
     return path
 
 
+def tiny_mmproj_path() -> Path:
+    """The tiny random-weight vision projector for the tiny model, written by ``setup.sh``.
+
+    A CLIP-style encoder with the llava "mlp" projector: the server fits every image, whatever
+    its size, to 32x32 pixels, so each costs exactly :data:`TINY_MMPROJ_IMAGE_TOKENS` prompt
+    tokens.
+    """
+    path = cache_dir() / "models" / "tiny-random-mmproj.gguf"
+    if not path.is_file():
+        raise TestServerError(f"Test projector {path} is missing. Create it with: {_SETUP}")
+    return path
+
+
+#: prompt tokens per image with :func:`tiny_mmproj_path`: (image 32 px / patch 8 px) ** 2
+TINY_MMPROJ_IMAGE_TOKENS = 16
+
+
 class LlamaServer(RealServer):
     """One llama-server process on ``127.0.0.1:<free port>``; ``url`` has no ``/v1`` suffix.
 
     ``model`` is the alias the server answers to (``/v1/models`` lists it, requests name it).
     ``start()`` raises :class:`TestServerError` with the log tail when the server cannot start.
+    ``mmproj``: a vision projector (``--mmproj``) so chat requests may carry images; ``True``
+    is :func:`tiny_mmproj_path`.
     """
 
     def __init__(
@@ -83,6 +108,7 @@ class LlamaServer(RealServer):
         log_dir: Path | None = None,
         extra_args: tuple[str, ...] = (),
         timeout: float = 60.0,
+        mmproj: bool | Path = False,
     ) -> None:
         super().__init__(log_dir, timeout)
         self.model = alias
@@ -91,6 +117,7 @@ class LlamaServer(RealServer):
         self.slots = slots
         self.ctx_size = ctx_size
         self.extra_args = extra_args
+        self.mmproj = mmproj
         self.port = 0
         self.url = ""
 
@@ -99,6 +126,10 @@ class LlamaServer(RealServer):
         model_path = self.model_path or tiny_model_path()
         self.port = port = free_port()
         self.url = url = f"http://127.0.0.1:{port}"
+        mmproj: list[str] = []
+        if self.mmproj:
+            path = tiny_mmproj_path() if self.mmproj is True else Path(self.mmproj)
+            mmproj = ["--mmproj", str(path)]
         argv = [
             str(binary),
             "-m", str(model_path),
@@ -110,6 +141,7 @@ class LlamaServer(RealServer):
             "-c", str(self.ctx_size),
             "--metrics",
             "--no-webui",
+            *mmproj,
             *self.extra_args,
         ]  # fmt: skip
         process = ServerProcess(
