@@ -38,7 +38,14 @@ from guidellm.testing.process import (
     http_ok,
 )
 
-__all__ = ["LlamaServer", "find_llama_server", "tiny_lora_path", "tiny_model_path"]
+__all__ = [
+    "TINY_MMPROJ_IMAGE_TOKENS",
+    "LlamaServer",
+    "find_llama_server",
+    "tiny_lora_path",
+    "tiny_mmproj_path",
+    "tiny_model_path",
+]
 
 _SETUP = f"{SETUP_SCRIPT} llama"
 
@@ -71,6 +78,23 @@ def tiny_model_path() -> Path:
     if not path.is_file():
         raise TestServerError(f"Test model {path} is missing. Create it with: {_SETUP}")
     return path
+
+
+def tiny_mmproj_path() -> Path:
+    """The tiny random-weight vision projector for the tiny model, written by ``setup.sh``.
+
+    A CLIP-style encoder with the llava "mlp" projector: the server fits every image, whatever
+    its size, to 32x32 pixels, so each costs exactly :data:`TINY_MMPROJ_IMAGE_TOKENS` prompt
+    tokens.
+    """
+    path = cache_dir() / "models" / "tiny-random-mmproj.gguf"
+    if not path.is_file():
+        raise TestServerError(f"Test projector {path} is missing. Create it with: {_SETUP}")
+    return path
+
+
+#: prompt tokens per image with :func:`tiny_mmproj_path`: (image 32 px / patch 8 px) ** 2
+TINY_MMPROJ_IMAGE_TOKENS = 16
 
 
 def tiny_lora_path() -> Path:
@@ -110,6 +134,8 @@ class LlamaServer(RealServer):
     ``models`` every name it serves: ``model`` and ``aliases``, or ``model`` and ``lora_model``
     (router mode: see the module doc). ``start()`` raises :class:`TestServerError` with the log
     tail when the server cannot start.
+    ``mmproj``: a vision projector (``--mmproj``) so chat requests may carry images; ``True``
+    is :func:`tiny_mmproj_path`.
     """
 
     def __init__(
@@ -126,6 +152,7 @@ class LlamaServer(RealServer):
         log_dir: Path | None = None,
         extra_args: tuple[str, ...] = (),
         timeout: float = 60.0,
+        mmproj: bool | Path = False,
     ) -> None:
         super().__init__(log_dir, timeout)
         if lora_model is not None and (aliases or lora_model == alias):
@@ -140,6 +167,7 @@ class LlamaServer(RealServer):
         self.slots = slots
         self.ctx_size = ctx_size
         self.extra_args = extra_args
+        self.mmproj = mmproj
         self.port = 0
         self.url = ""
 
@@ -171,6 +199,10 @@ class LlamaServer(RealServer):
             serve = ["-m", str(model_path), "-a", ",".join(self.models)]
         else:
             serve = ["--models-preset", str(self._presets(model_path)), "--models-max", "2"]
+        mmproj: list[str] = []
+        if self.mmproj:
+            path = tiny_mmproj_path() if self.mmproj is True else Path(self.mmproj)
+            mmproj = ["--mmproj", str(path)]
         argv = [
             str(binary),
             *serve,
@@ -181,6 +213,7 @@ class LlamaServer(RealServer):
             "-c", str(self.ctx_size),
             "--metrics",
             "--no-webui",
+            *mmproj,
             *self.extra_args,
         ]  # fmt: skip
         process = ServerProcess(

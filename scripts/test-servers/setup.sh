@@ -4,8 +4,9 @@
 # Everything comes from PyPI (pip) and Debian's archive (apt); no model hub.
 #
 # usage: scripts/test-servers/setup.sh [COMPONENT...]      (default: llama)
-#   model  : a tiny random-weight llama GGUF with a real SentencePiece tokenizer (~30 s), and a
-#            tiny LoRA adapter for it (~1 s; the tests serve base and base+LoRA by name)
+#   model  : a tiny random-weight llama GGUF with a real SentencePiece tokenizer (~30 s), a
+#            tiny LoRA adapter for it (~1 s; the tests serve base and base+LoRA by name) and
+#            a tiny random-weight vision projector for it (llama-server --mmproj, ~1 s)
 #   llama  : `deb || source`, then bin/llama-server points at whichever works
 #   deb    : llama.cpp `llama-server` from Debian *testing* .debs, extracted (not installed)
 #            and run with the extracted glibc loader as its ELF interpreter (~15-30 s)
@@ -29,6 +30,8 @@ LCP_VER="${LLAMA_CPP_PY_VERSION:-0.3.36}"
 MODEL_VERSION=1
 # bump when make_tiny_lora.py changes what it writes
 LORA_VERSION=1
+# likewise for make_tiny_mmproj.py; the projector is keyed by both (it matches the model's size)
+MMPROJ_VERSION=1
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 mkdir -p "$ROOT"/{bin,models,logs,dl}
 COMPONENTS=("$@")
@@ -47,6 +50,7 @@ tools_venv() {
 
 setup_model() {
   local M="$ROOT/models/tiny-random-llama-v$MODEL_VERSION.gguf"
+  local J="$ROOT/models/tiny-random-mmproj-v$MMPROJ_VERSION-m$MODEL_VERSION.gguf"
   if [ ! -s "$M" ]; then
     tools_venv gguf sentencepiece numpy
     log "model: generating $(basename "$M")"
@@ -64,6 +68,13 @@ setup_model() {
   # the names the test helpers look for
   ln -sfn "$(basename "$M")" "$ROOT/models/tiny-random-llama.gguf"
   ln -sfn "$(basename "$A")" "$ROOT/models/tiny-random-llama-lora.gguf"
+  if [ ! -s "$J" ]; then
+    tools_venv gguf numpy
+    log "model: generating $(basename "$J")"
+    "$ROOT/venv-tools/bin/python" "$HERE/make_tiny_mmproj.py" "$J.tmp" --model "$M" >&2
+    mv "$J.tmp" "$J"
+  fi
+  ln -sfn "$(basename "$J")" "$ROOT/models/tiny-random-mmproj.gguf"
 }
 
 works() { [ -x "$1" ] && "$1" --version >/dev/null 2>&1; }
