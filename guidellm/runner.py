@@ -208,8 +208,13 @@ class Runner:
                 f"{self.max_seconds:g} s"
             )
         for cls in self.mix.classes:
-            args = self._args_of(cls)
-            _check_media(args.get("request_format"), cls.loader.has_images, cls.loader.has_audio)
+            fmt = self._args_of(cls).get("request_format")
+            try:
+                _check_media(fmt, cls.loader.has_images, cls.loader.has_audio)
+            except UserError as exc:
+                if cls.name is None:
+                    raise
+                raise UserError(f"class {cls.name!r}: {exc}") from None
         if c.target:  # built now, so that bad options fail before anything is sent
             self.backend: Backend = self._build_backend(c.target)
         self._prepared = True

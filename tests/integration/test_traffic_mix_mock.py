@@ -195,6 +195,8 @@ def test_bad_weights_are_one_line_before_anything_is_sent(
         ({"classes": [{"name": "a", "data": "prompt_tokens=8", "weight": 0}]},
          ["class 'a'", "weight"]),
         ({"data": ["prompt_tokens=8"]}, ["--data and classes"]),
+        ({"classes": [{"name": "a", "data": "prompt_tokens=8,images=1",
+                       "request_format": "embeddings"}]}, ["class 'a'", "images"]),
     ],
 )  # fmt: skip
 def test_bad_classes_are_one_line_before_anything_is_sent(
