@@ -205,6 +205,11 @@ class RunConfig(BaseModel):
     workers: int | None = Field(
         None, ge=1, le=MAX_WORKERS, description="Worker processes; default: one per core."
     )
+    executor: dict[str, Any] = Field(
+        default_factory=lambda: {"kind": "local"},
+        description="Where the workers run: local (processes here) or ray (Ray actors; "
+        "kind=ray,address=auto,workers=8,spread=true,runtime_env={...}).",
+    )
     labels: dict[str, str] = Field(
         default_factory=dict, description="KEY=VALUE labels kept in the report."
     )
@@ -245,6 +250,20 @@ class RunConfig(BaseModel):
         if seconds < 0.1:
             raise ValueError("scrape at most every 100ms (0.1 s)")
         return seconds
+
+    @field_validator("executor", mode="before")
+    @classmethod
+    def _executor(cls, value: Any) -> dict[str, Any]:
+        if isinstance(value, str):
+            value = {"kind": value} if "=" not in value else parse_options(value, "--executor")
+        if not isinstance(value, dict):
+            raise ValueError("must be local, ray, or a mapping with kind: ray and its options")
+        kind = value.get("kind", "local")
+        if kind not in ("local", "ray"):
+            raise ValueError(f"kind {kind!r} is not an executor; use local or ray")
+        if kind == "local" and len(value) > 1:
+            raise ValueError("the local executor takes no options (use --workers)")
+        return {**value, "kind": kind}
 
     @field_validator("slo")
     @classmethod
@@ -354,6 +373,8 @@ def _expected(name: str) -> str:
         return "a duration, e.g. 1s, 500ms, 2m or 0.5"
     if name == "server_metrics":
         return "auto, off, or http(s)://host:port/metrics[,URL...]"
+    if name == "executor":
+        return "local, ray, or kind=ray,address=auto,workers=N"
     if name in _BOOLS:
         return "true or false"
     if "Literal" in text:

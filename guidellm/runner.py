@@ -215,6 +215,10 @@ class Runner:
                 if cls.name is None:
                     raise
                 raise UserError(f"class {cls.name!r}: {exc}") from None
+        if c.executor.get("kind") == "ray":  # Ray installed, options sound: before any load
+            from guidellm.scheduler.ray_pool import check_ray_options
+
+            check_ray_options({k: v for k, v in c.executor.items() if k != "kind"})
         if c.target:  # built now, so that bad options fail before anything is sent
             self.backend: Backend = self._build_backend(c.target)
         self._prepared = True
@@ -447,6 +451,7 @@ class Runner:
             time_slice=c.time_slice,
             stop_on_saturation=c.stop_on_saturation,
             classes=self.mix.describe()["classes"] if self._mixed() else None,
+            executor=dict(c.executor),
         )
         assert self.journal_path is not None
         journal = Journal(self.journal_path)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from guidellm.interrupts import note_interrupt
-from guidellm.scheduler.executor import LocalProcessPool, default_worker_count
+from guidellm.scheduler.executor import WorkerPool, default_worker_count, make_pool
 from guidellm.scheduler.saturation import stops_on_saturation
 from guidellm.scheduler.scheduler import Limits, Scheduler, ScheduleSummary
 from guidellm.scheduler.strategies import DEFAULT_THROUGHPUT_CONCURRENCY
@@ -70,6 +70,8 @@ class RunSettings:
     stop_on_saturation: str = "auto"
     #: A mix's traffic classes (name, weight, models, request_format, slo) for its rows.
     classes: list[dict[str, Any]] | None = None
+    #: Where the workers run: ``{"kind": "local"}`` or ``{"kind": "ray", ...}``.
+    executor: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         # Checked here, before any worker starts: the aggregator that uses them is built
@@ -174,7 +176,7 @@ class Benchmarker:
         self._dropped = 0
         self._data_error: str | None = None
         self._scheduler: Scheduler | None = None
-        self._pool: LocalProcessPool | None = None
+        self._pool: WorkerPool | None = None
         planned = _planned_concurrency(profile)
         workers = settings.workers or default_worker_count()
         if planned is not None:
@@ -194,7 +196,9 @@ class Benchmarker:
         """Run every benchmark of the profile and write the outputs; blocking."""
         import uvloop
 
-        pool = LocalProcessPool(self.backend, self.workers, self.worker_concurrency)
+        pool = make_pool(
+            self.backend, self.settings.executor, self.workers, self.worker_concurrency
+        )
         self._pool = pool
         pool.start()
         previous = {sig: signal.getsignal(sig) for sig in _EXIT_CODES}
@@ -289,7 +293,7 @@ class Benchmarker:
             labels=self.labels,
         )
 
-    async def _main(self, pool: LocalProcessPool) -> None:
+    async def _main(self, pool: WorkerPool) -> None:
         loop = asyncio.get_running_loop()
         for sig in _EXIT_CODES:
             loop.add_signal_handler(sig, self._on_signal, sig)
@@ -304,6 +308,8 @@ class Benchmarker:
             on_message = self._start_telemetry(self.telemetry, scheduler)
         try:
             await pool.connect(on_message)
+            if hasattr(pool, "describe"):  # a distributed pool: where its workers run
+                self.resolved["executor"] = pool.describe()
             await self._benchmarks(scheduler)
         finally:
             await pool.close()

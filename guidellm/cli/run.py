@@ -113,6 +113,11 @@ def _options(func: Any) -> Any:
         click.option("--output-sampling", type=int, help="Keep N example responses each."),
         click.option("--journal", help="Where to journal results (default: by the output)."),
         click.option("--workers", type=int, help="Worker processes (default: one per core)."),
+        click.option(
+            "--executor",
+            help="Where the workers run: local (default) or ray, with options: "
+            "kind=ray,address=auto,workers=8 (needs pip install 'guidellm[ray]').",
+        ),
         click.option("--label", multiple=True, help="KEY=VALUE kept in the report; repeatable."),
         click.option("--disable-progress", is_flag=True, help="No live progress display."),
         click.option(

@@ -17,7 +17,7 @@ import os
 import pickle
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from guidellm.errors import UserError
@@ -29,7 +29,13 @@ if TYPE_CHECKING:
 
     from guidellm.backends.base import Backend
 
-__all__ = ["HEARTBEAT_TIMEOUT_S", "LocalProcessPool", "WorkerPool", "default_worker_count"]
+__all__ = [
+    "HEARTBEAT_TIMEOUT_S",
+    "LocalProcessPool",
+    "WorkerPool",
+    "default_worker_count",
+    "make_pool",
+]
 
 #: A worker that sends nothing for this long (it sends Stats four times a second) is frozen:
 #: the pool kills it, and the Scheduler counts what it held as ``worker_lost``.
@@ -315,3 +321,16 @@ class LocalProcessPool:
         for process in self._processes:
             with contextlib.suppress(Exception):
                 process.join(1)
+
+
+def make_pool(
+    backend: Backend, executor: Mapping[str, Any] | None, size: int, concurrency: int
+) -> WorkerPool:
+    """The pool ``executor`` names (``{"kind": "local"}`` by default; ``ray``: a
+    :class:`~guidellm.scheduler.ray_pool.RayPool`, imported only then)."""
+    kind = (executor or {}).get("kind", "local")
+    if kind == "ray":
+        from guidellm.scheduler.ray_pool import RayPool
+
+        return RayPool(backend, size, concurrency, executor or {})
+    return LocalProcessPool(backend, size, concurrency)

@@ -55,6 +55,7 @@ AS_TEXT: dict[str, Any] = {
     "output_sampling": "3",
     "journal": "j.jsonl",
     "workers": "2",
+    "executor": "kind=ray,workers=4",
     "labels": "team=infra,gpu=h100",
     "progress": "false",
     "console": "true",

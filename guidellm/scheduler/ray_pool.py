@@ -1,0 +1,414 @@
+"""RayPool: the same RequestsWorkers as Ray actors, possibly on other machines.
+
+It stands behind the :class:`~guidellm.scheduler.executor.WorkerPool` protocol, so the
+Scheduler, its strategies and its ledger do not change: the driver still computes the whole
+schedule and ships each worker its requests with their send times. Each actor
+(:class:`WorkerHost`) runs one RequestsWorker on its own uvloop in a thread, behind the pipes
+it knows; the driver moves the protocol's frames as bytes, batched: every :meth:`RayPool.send`
+of one event-loop turn goes in one ``push`` call (at most :data:`PUSHES_IN_FLIGHT` per actor
+at once: more frames wait and join the next one), and one ``pull`` call per actor is always
+outstanding, returning whatever the worker wrote. No Ray call is made per request.
+
+Clocks: a worker times everything with its host's monotonic clock. :meth:`RayPool.connect`
+measures each actor's offset to the driver's clock (the tightest of several round trips) and
+:attr:`RayPool.clock` reports the largest offset and its bound. Actors on the driver's host
+share its clock (offset within the bound); on other hosts the send times would be read on
+another clock, so the run is refused unless ``clock_tolerance_ms`` allows it.
+
+``ray`` is imported only here, only when ``--executor ray`` is chosen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import mmap
+import os
+import pickle
+import select
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from guidellm.errors import UserError
+from guidellm.scheduler.executor import HEARTBEAT_TIMEOUT_S
+from guidellm.scheduler.protocol import Failed, FrameReader, Quit, Ready, frame, to_parent_decoder
+
+if TYPE_CHECKING:
+    from guidellm.backends.base import Backend
+
+__all__ = ["PUSHES_IN_FLIGHT", "RAY_OPTIONS", "RayPool", "WorkerHost", "check_ray_options"]
+
+#: Batches of frames on their way to one actor at once; more wait in the driver.
+PUSHES_IN_FLIGHT = 4
+#: How long one ``pull`` waits for the worker to write something (it returns sooner if so).
+_PULL_WAIT_S = 0.25
+_READ_BYTES = 1 << 20
+#: Round trips measured per actor to estimate its clock offset (the tightest is kept).
+_CLOCK_SAMPLES = 7
+#: The ``--executor ray`` options and their defaults.
+RAY_OPTIONS: dict[str, Any] = {
+    "kind": "ray",
+    "address": None,
+    "workers": None,
+    "max_workers": 64,
+    "num_cpus": 1.0,
+    "spread": True,
+    "runtime_env": None,
+    "clock_tolerance_ms": 5.0,
+}
+_INSTALL = "pip install 'guidellm[ray]'"
+
+
+def check_ray_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` over the defaults; an unknown or ill-typed one, or Ray missing, is a
+    :class:`UserError` naming it and the fix."""
+    from guidellm.options import bad_option, is_number, reject_unknown
+
+    reject_unknown(options, RAY_OPTIONS, "--executor", "executor 'ray'")
+    opts = {**RAY_OPTIONS, **options}
+
+    def bad(name: str, want: str) -> UserError:
+        return bad_option("--executor", name, want, opts[name])
+
+    if opts["address"] is not None and not isinstance(opts["address"], str):
+        raise bad("address", "a Ray cluster address (ray://host:10001, host:6379) or auto")
+    for name in ("workers", "max_workers"):
+        value = opts[name]
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            raise bad(name, "a positive whole number")
+    if not is_number(opts["num_cpus"]):
+        raise bad("num_cpus", "a number of CPUs >= 0 per actor, e.g. 1")
+    if not isinstance(opts["spread"], bool):
+        raise bad("spread", "true or false")
+    if opts["runtime_env"] is not None and not isinstance(opts["runtime_env"], dict):
+        raise bad("runtime_env", 'a JSON object, e.g. {"env_vars": {"A": "1"}}')
+    if not is_number(opts["clock_tolerance_ms"]):
+        raise bad("clock_tolerance_ms", "a number of milliseconds >= 0")
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise UserError(f"--executor ray needs Ray, which is not installed: {_INSTALL}") from None
+    return opts
+
+
+class WorkerHost:
+    """One RequestsWorker inside a Ray actor: a thread with its own uvloop, behind two pipes
+    that :meth:`push` writes to and :meth:`pull` reads from (the worker's protocol unchanged).
+    """
+
+    def __init__(self, index: int, payload: bytes, concurrency: int) -> None:
+        from guidellm.scheduler.worker import RequestsWorker
+
+        self.index = index
+        self._down_r, self._down_w = os.pipe()
+        self._up_r, self._up_w = os.pipe()
+        # The worker counts its launches at its own index of a shared int64 array.
+        self._launched = mmap.mmap(-1, 8 * (index + 1))
+        backend = pickle.loads(payload)
+        backend.remember_secrets()
+        counts = memoryview(self._launched).cast("q")
+        self._worker = RequestsWorker(index, backend, concurrency, counts)
+        self._done = False
+        self._thread = threading.Thread(target=self._serve, name=f"guidellm-worker-{index}")
+        self._thread.daemon = True
+        self._thread.start()
+
+    def _serve(self) -> None:
+        import uvloop
+
+        try:
+            uvloop.run(self._worker.serve(self._down_r, self._up_w))
+        finally:
+            self._done = True
+            with contextlib.suppress(OSError):
+                os.close(self._up_w)
+
+    def push(self, data: bytes) -> None:
+        """Frames for the worker (blocking until the pipe took them all)."""
+        view = memoryview(data)
+        while view:
+            written = os.write(self._down_w, view)
+            view = view[written:]
+
+    def pull(self, wait: float) -> tuple[bytes, bool]:
+        """What the worker wrote (waiting up to ``wait`` seconds for something), and whether
+        its end of the pipe closed (it finished)."""
+        ready, _, _ = select.select([self._up_r], [], [], wait)
+        if not ready:
+            return b"", False
+        data = os.read(self._up_r, _READ_BYTES)
+        return data, not data
+
+    def launched(self) -> int:
+        return int(memoryview(self._launched).cast("q")[self.index])
+
+    def where(self) -> dict[str, Any]:
+        """This actor's node and process, for the report."""
+        import socket
+
+        import ray
+
+        return {
+            "node_id": ray.get_runtime_context().get_node_id(),
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+        }
+
+    def clock(self) -> float:
+        from guidellm.request import now
+
+        return now()
+
+
+class RayPool:
+    """RequestsWorkers as Ray actors; see the module docstring.
+
+    ``size`` is ``options["workers"]``, else one per CPU the cluster offers (at most
+    ``max_workers``), else the ``size`` given; ``cap`` in-flight requests are shared
+    between them.
+    """
+
+    def __init__(
+        self, backend: Backend, size: int, concurrency: int, options: Mapping[str, Any]
+    ) -> None:
+        self.options = check_ray_options({k: v for k, v in options.items() if k != "kind"})
+        self.size = size
+        self._cap = size * concurrency
+        self.concurrency = concurrency
+        try:
+            self._payload = pickle.dumps(backend)
+        except Exception as exc:
+            raise UserError(
+                f"backend {type(backend).__name__} cannot be sent to Ray actors "
+                f"({type(exc).__name__}: {exc}); keep it picklable until startup()"
+            ) from None
+        self.lost_workers: dict[int, str] = {}
+        self.actors: list[Any] = []
+        #: Where each actor runs (node id, host, pid), and what each measured of its clock.
+        self.placement: list[dict[str, Any]] = []
+        self.clock: dict[str, float] = {}
+        self._started_ray = False
+        self._out: list[list[bytes]] = []
+        self._in_flight: list[int] = []
+        self._pulls: list[asyncio.Task[None]] = []
+        self._heard: list[float] = []
+        self._quit_sent = False
+        self._watch_handle: asyncio.TimerHandle | None = None
+
+    def start(self) -> None:
+        import ray
+
+        opts = self.options
+        if not ray.is_initialized():
+            os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+            ray.init(
+                address=opts["address"],
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+                runtime_env=opts["runtime_env"],
+            )
+            self._started_ray = True
+        if opts["workers"]:
+            self.size = int(opts["workers"])
+        elif opts["address"] is not None:
+            resources = ray.cluster_resources()  # type: ignore[no-untyped-call]
+            cpus = int(resources.get("CPU", 0) // max(opts["num_cpus"], 1e-9))
+            self.size = max(1, min(cpus or self.size, opts["max_workers"]))
+        self.concurrency = max(1, math.ceil(self._cap / self.size))
+        host = ray.remote(WorkerHost).options(
+            num_cpus=opts["num_cpus"],
+            max_concurrency=PUSHES_IN_FLIGHT + 4,
+            scheduling_strategy="SPREAD" if opts["spread"] else "DEFAULT",
+        )
+        self.actors = [
+            host.remote(index, self._payload, self.concurrency) for index in range(self.size)
+        ]
+        self._out = [[] for _ in range(self.size)]
+        self._in_flight = [0] * self.size
+
+    async def connect(self, on_message: Callable[[Any], None], timeout: float = 120.0) -> None:
+        loop = asyncio.get_running_loop()
+        ready: set[int] = set()
+        failure: list[str] = []
+        all_ready = loop.create_future()
+        self._heard = [time.monotonic()] * self.size
+
+        def dispatch(index: int, message: Any) -> None:
+            self._heard[index] = time.monotonic()
+            if isinstance(message, Ready):
+                ready.add(message.worker)
+                if len(ready) == self.size and not all_ready.done():
+                    all_ready.set_result(None)
+            elif isinstance(message, Failed):
+                failure.append(message.error)
+                if not all_ready.done():
+                    all_ready.set_result(None)
+            else:
+                on_message(message)
+
+        def lost(index: int, why: str) -> None:
+            if not all_ready.done():
+                failure.append(why)
+                all_ready.set_result(None)
+            elif not self._quit_sent and index not in self.lost_workers:
+                self.lost_workers[index] = why
+                on_message(Failed(index, why))
+
+        try:
+            self.placement = await asyncio.wait_for(
+                asyncio.gather(*(a.where.remote() for a in self.actors)), timeout
+            )
+        except Exception as exc:
+            raise UserError(
+                f"could not start the Ray actors: {type(exc).__name__}: {exc}"
+            ) from None
+        await self._measure_clocks()
+        for index in range(self.size):
+            self._pulls.append(loop.create_task(self._pull(index, dispatch, lost)))
+        try:
+            await asyncio.wait_for(all_ready, timeout)
+        except asyncio.TimeoutError:
+            failure.append(f"Ray actors not ready after {timeout:.0f} s")
+        if failure:
+            raise UserError(f"could not start the request workers on Ray: {failure[0]}")
+        self._watch_handle = loop.call_later(0.5, self._watch)
+
+    async def _measure_clocks(self) -> None:
+        """Each actor's clock offset to the driver's (the tightest of several round trips);
+        refuse the run when one is further off than the tolerance allows."""
+        from guidellm.request import now
+
+        worst, bound = 0.0, 0.0
+        for actor in self.actors:
+            best: tuple[float, float] | None = None
+            for _ in range(_CLOCK_SAMPLES):
+                t0 = now()
+                remote = await actor.clock.remote()
+                t1 = now()
+                half = (t1 - t0) / 2
+                if best is None or half < best[1]:
+                    best = (remote - (t0 + half), half)
+            assert best is not None
+            if abs(best[0]) > abs(worst):
+                worst = best[0]
+            bound = max(bound, best[1])
+        self.clock = {"offset_ms": worst * 1000, "offset_bound_ms": bound * 1000}
+        tolerance = self.options["clock_tolerance_ms"] / 1000
+        if abs(worst) > bound + tolerance:
+            raise UserError(
+                f"a Ray actor's monotonic clock is {worst * 1000:.1f} ms off the driver's "
+                f"(bound {bound * 1000:.1f} ms): its send times would be read on another "
+                "clock; run the actors on the driver's host (address=None starts a local "
+                "cluster) or raise --executor clock_tolerance_ms knowingly"
+            )
+
+    async def _pull(
+        self, index: int, dispatch: Callable[[int, Any], None], lost: Callable[[int, str], None]
+    ) -> None:
+        """Keep one ``pull`` outstanding on actor ``index``; hand its frames on."""
+        actor = self.actors[index]
+        reader = FrameReader(to_parent_decoder, lambda m: dispatch(index, m), lambda: None)
+        try:
+            while True:
+                data, finished = await actor.pull.remote(_PULL_WAIT_S)
+                self._heard[index] = time.monotonic()
+                if data:
+                    reader.data_received(data)
+                if finished:
+                    if not self._quit_sent:
+                        lost(index, f"worker {index} (a Ray actor) ended unexpectedly")
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the actor died: RayActorError, a lost node...
+            lost(index, f"worker {index} (a Ray actor) was lost: {type(exc).__name__}")
+
+    def _watch(self) -> None:
+        """An actor that answers no pull for a heartbeat's time is frozen: kill it."""
+        import ray
+
+        now = time.monotonic()
+        for index, heard in enumerate(self._heard):
+            if now - heard > HEARTBEAT_TIMEOUT_S and index not in self.lost_workers:
+                with contextlib.suppress(Exception):
+                    ray.kill(self.actors[index])
+                self._heard[index] = math.inf
+        if not self._quit_sent:
+            self._watch_handle = asyncio.get_running_loop().call_later(0.5, self._watch)
+
+    def send(self, worker: int, message: Any) -> None:
+        out = self._out[worker]
+        out.append(frame(message))
+        if len(out) == 1:
+            asyncio.get_running_loop().call_soon(self._flush, worker)
+
+    def _flush(self, worker: int) -> None:
+        out = self._out[worker]
+        if not out or self._in_flight[worker] >= PUSHES_IN_FLIGHT or worker in self.lost_workers:
+            return
+        data = b"".join(out)
+        out.clear()
+        self._in_flight[worker] += 1
+        future = asyncio.wrap_future(self.actors[worker].push.remote(data).future())
+
+        def pushed(done: asyncio.Future[Any]) -> None:
+            self._in_flight[worker] -= 1
+            if not done.cancelled():
+                done.exception()  # a dead actor: its pull reports the loss
+            if self._out[worker]:
+                self._flush(worker)
+
+        future.add_done_callback(pushed)
+
+    def describe(self) -> dict[str, Any]:
+        """For the report: the executor, its actors (node, host, pid), the clock offsets."""
+        nodes = {p.get("node_id") for p in self.placement}
+        return {
+            "kind": "ray",
+            "workers": self.size,
+            "nodes": len(nodes),
+            "actors": [{"worker": i, **p} for i, p in enumerate(self.placement)],
+            "clock_offset_ms": self.clock.get("offset_ms"),
+            "clock_offset_bound_ms": self.clock.get("offset_bound_ms"),
+            "lost": dict(self.lost_workers),
+        }
+
+    def launched(self, worker: int) -> int | None:
+        """Unknown: the count lives in the actor, which may be gone (the ledger then counts
+        every request the worker held as lost on the wire)."""
+        return None
+
+    def quit(self) -> None:
+        if self._quit_sent:
+            return
+        for index in range(self.size):
+            self.send(index, Quit())
+        self._quit_sent = True
+        if self._watch_handle is not None:
+            self._watch_handle.cancel()
+
+    async def close(self, timeout: float = 5.0) -> None:
+        self.quit()
+        if self._pulls:
+            await asyncio.wait(self._pulls, timeout=timeout)
+        for task in self._pulls:
+            task.cancel()
+        self.kill()
+
+    def kill(self) -> None:
+        import ray
+
+        for actor in self.actors:
+            with contextlib.suppress(Exception):
+                ray.kill(actor)
+        self.actors = []
+        if self._started_ray:
+            with contextlib.suppress(Exception):
+                ray.shutdown()
+            self._started_ray = False
