@@ -160,9 +160,11 @@ class WorkerHost:
         }
 
     def clock(self) -> float:
+        """This host's monotonic clock (``GUIDELLM_TEST_CLOCK_OFFSET_S`` in the actor's
+        environment shifts it: how the tests stand in for another machine's clock)."""
         from guidellm.request import now
 
-        return now()
+        return now() + float(os.environ.get("GUIDELLM_TEST_CLOCK_OFFSET_S", "0") or 0)
 
 
 class RayPool:
@@ -351,6 +353,9 @@ class RayPool:
     def _flush(self, worker: int) -> None:
         out = self._out[worker]
         if not out or self._in_flight[worker] >= PUSHES_IN_FLIGHT or worker in self.lost_workers:
+            return
+        if worker >= len(self.actors):  # killed already: nothing can reach it
+            out.clear()
             return
         data = b"".join(out)
         out.clear()

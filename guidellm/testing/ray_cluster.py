@@ -1,0 +1,69 @@
+"""A real local Ray cluster for tests: a head node and worker nodes, all on 127.0.0.1.
+
+``ray.cluster_utils.Cluster`` starts each node as its own raylet (its own processes), so a
+test sees what a multi-node cluster does: actors spread across nodes, a node removed mid-run.
+Usage stats, the dashboard and log forwarding are off. :meth:`RayCluster.stop` shuts every
+node down (by the processes Ray started for it)::
+
+    with RayCluster(nodes=2).start() as cluster:
+        run(["--executor", f"kind=ray,address={cluster.address}"])
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from guidellm.testing.process import TestServerError
+
+__all__ = ["RayCluster"]
+
+
+class RayCluster:
+    """``nodes`` Ray nodes of ``cpus`` CPUs each (the first is the head)."""
+
+    def __init__(self, nodes: int = 2, cpus: float = 1) -> None:
+        self.nodes = nodes
+        self.cpus = cpus
+        self.address = ""
+        self._cluster: Any = None
+        self.workers: list[Any] = []
+
+    def start(self) -> RayCluster:
+        os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+        try:
+            from ray.cluster_utils import Cluster
+        except ImportError:
+            raise TestServerError(
+                "Ray is not installed; install the test extras: pip install -e '.[dev]'"
+            ) from None
+        try:
+            self._cluster = Cluster(
+                initialize_head=True,
+                head_node_args={"num_cpus": self.cpus, "include_dashboard": False},
+            )
+            self.workers = [
+                self._cluster.add_node(num_cpus=self.cpus) for _ in range(self.nodes - 1)
+            ]
+            self._cluster.wait_for_nodes()
+        except Exception as exc:
+            self.stop()
+            raise TestServerError(f"a local Ray cluster could not start: {exc}") from None
+        self.address = str(self._cluster.address)
+        return self
+
+    def remove_node(self, node: Any) -> None:
+        """Take a worker node away (its raylet and actors die), as a lost machine would."""
+        self._cluster.remove_node(node)
+        self.workers.remove(node)
+
+    def stop(self) -> None:
+        if self._cluster is not None:
+            cluster, self._cluster = self._cluster, None
+            cluster.shutdown()
+
+    def __enter__(self) -> RayCluster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

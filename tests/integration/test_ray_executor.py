@@ -1,0 +1,252 @@
+"""``--executor ray`` against the mock server, on a real local Ray cluster of two nodes (each
+its own raylet on 127.0.0.1): the same schedule as local processes, actors on every node,
+and nothing lost when an actor or a node dies or the user presses Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from guidellm.mock_server import MockServer
+from guidellm.mock_server.behavior import MockServerConfig
+from guidellm.testing.process import TestServerError
+from guidellm.testing.ray_cluster import RayCluster
+from tests.clirun import mock_requests, one_line
+
+GUIDELLM = [sys.executable, "-m", "guidellm"]
+DATA = ["--data", "prompt_tokens=16,output_tokens=4"]
+
+
+def _cluster(nodes: int = 2) -> RayCluster:
+    try:
+        return RayCluster(nodes=nodes).start()
+    except TestServerError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[RayCluster]:
+    with _cluster() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    mock = MockServer(MockServerConfig(ttft_ms=5.0, itl_ms=1.0))
+    url = mock.start_process()
+    try:
+        yield url
+    finally:
+        mock.stop()
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GUIDELLM_")}
+    env["RAY_USAGE_STATS_ENABLED"] = "0"
+    return env
+
+
+def _start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*GUIDELLM, "run", "--output", "r.json", "--disable-progress", *args],
+        cwd=cwd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def _run(args: list[str], cwd: Path, timeout: float = 180) -> tuple[int, str, dict[str, Any]]:
+    proc = _start(args, cwd)
+    out, err = proc.communicate(timeout=timeout)
+    report = json.loads((cwd / "r.json").read_text()) if (cwd / "r.json").exists() else {}
+    return proc.returncode, out + err, report
+
+
+def _results(cwd: Path) -> list[list[Any]]:
+    """Every result the run journalled (array-encoded RequestResults)."""
+    journal = cwd / "r.journal.jsonl"
+    lines = journal.read_text().splitlines() if journal.exists() else []
+    return [json.loads(line)["r"] for line in lines if line.startswith('{"type":"result"')]
+
+
+def _worker(result: list[Any]) -> int:
+    """A journalled result's worker (its 20th field; trailing defaults are left out)."""
+    return int(result[19]) if len(result) > 19 else 0
+
+
+def _actor_pids() -> list[int]:
+    """The processes hosting guidellm's Ray actors, on any node of this machine."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"ray::WorkerHost" in cmdline:
+                pids.append(int(entry.name))
+    return pids
+
+
+def _ray(cluster: RayCluster, **options: Any) -> list[str]:
+    extra = "".join(f",{k}={v}" for k, v in options.items())
+    return ["--executor", f"kind=ray,address={cluster.address}{extra}"]
+
+
+def test_ray_keeps_the_local_schedule_and_every_node_sends(
+    cluster: RayCluster, server: str, tmp_path: Path
+) -> None:
+    args = ["--target", server, *DATA, "--profile", "constant", "--rate", "200",
+            "--max-seconds", "5"]  # fmt: skip
+    local_dir, ray_dir = tmp_path / "local", tmp_path / "ray"
+    local_dir.mkdir()
+    ray_dir.mkdir()
+    code, console, local = _run([*args, "--workers", "2"], local_dir)
+    assert code == 0, console
+    code, console, remote = _run([*args, *_ray(cluster, workers=2)], ray_dir)
+    assert code == 0, console
+    counts = []
+    for report in (local, remote):
+        (bench,) = report["benchmarks"]
+        req = bench["requests"]
+        counts.append(req["successful"] + req["errored"] + req["incomplete"])
+        assert req["errored"] == 0
+        assert bench["metrics"]["scheduling_delay_ms"]["successful"]["percentiles"]["p99"] < 10
+    assert abs(counts[0] - counts[1]) <= 2, counts  # 1,000 due in 5 s, the last may be cut
+    rates = [r["benchmarks"][0]["metrics"]["requests_per_second"]["total"] for r in (local, remote)]
+    assert abs(rates[1] - rates[0]) <= 0.01 * rates[0], rates
+    executor = remote["resolved"]["executor"]
+    assert executor["kind"] == "ray" and executor["nodes"] == 2, executor
+    node_of = {a["worker"]: a["node_id"] for a in executor["actors"]}
+    per_node = Counter(node_of[_worker(r)] for r in _results(ray_dir))
+    assert len(per_node) == 2 and min(per_node.values()) > 300, per_node
+    assert abs(executor["clock_offset_ms"]) <= executor["clock_offset_bound_ms"] + 1
+
+
+def test_a_seeded_poisson_schedule_splits_exactly_over_any_number_of_actors(
+    cluster: RayCluster, server: str, tmp_path: Path
+) -> None:
+    schedules = []
+    for actors in (1, 2, 4):
+        cwd = tmp_path / str(actors)
+        cwd.mkdir()
+        args = ["--target", server, *DATA, "--profile", "poisson", "--rate", "100",
+                "--max-requests", "200", "--random-seed", "7",
+                *_ray(cluster, workers=actors, num_cpus=0.25)]  # fmt: skip
+        code, console, report = _run(args, cwd)
+        assert code == 0, console
+        assert report["resolved"]["executor"]["workers"] == actors
+        results = _results(cwd)
+        assert len({_worker(r) for r in results}) == actors
+        first = min(r[2] for r in results)
+        schedules.append(sorted((int(r[0]), round(r[2] - first, 9)) for r in results))
+    assert len(schedules[0]) == 200
+    assert schedules[0] == schedules[1] == schedules[2]
+
+
+def test_an_actor_whose_clock_differs_is_refused_before_anything_is_sent(
+    cluster: RayCluster, server: str, tmp_path: Path
+) -> None:
+    before = mock_requests(server)
+    env = json.dumps({"env_vars": {"GUIDELLM_TEST_CLOCK_OFFSET_S": "3.5"}})
+    proc = subprocess.run(
+        [*GUIDELLM, "run", "--target", server, *DATA, "--max-requests", "5",
+         "--executor", f"kind=ray,address={cluster.address},workers=1,runtime_env={env}"],
+        cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    # Found once the actors answer, after the run began but before anything was sent.
+    assert proc.returncode == 2, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("guidellm: error: ") and "clock is 3500" in last, proc.stderr
+    assert "Traceback" not in proc.stderr and "Exception" not in proc.stderr, proc.stderr
+    assert mock_requests(server) == before
+
+
+def _hurt_mid_run(tmp_path: Path, args: list[str], hurt: Any) -> tuple[int, str, dict[str, Any]]:
+    proc = _start(args, tmp_path)
+    deadline = time.monotonic() + 60
+    while len(_results(tmp_path)) < 40 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(_results(tmp_path)) >= 40, "no results came in"
+    hurt(proc)
+    out, err = proc.communicate(timeout=120)
+    report = json.loads((tmp_path / "r.json").read_text())
+    return proc.returncode, out + err, report
+
+
+def _accounted(server: str, before: int, report: dict[str, Any]) -> dict[str, Any]:
+    (bench,) = report["benchmarks"]
+    req = bench["requests"]
+    # Every request the server received is in the report, successful, errored or incomplete.
+    assert mock_requests(server) - before <= req["successful"] + req["errored"] + req["incomplete"]
+    return bench
+
+
+def test_an_actor_killed_mid_run_loses_no_request(
+    cluster: RayCluster, server: str, tmp_path: Path
+) -> None:
+    before = mock_requests(server)
+    args = ["--target", server, *DATA, "--profile", "constant", "--rate", "50",
+            "--max-seconds", "8", *_ray(cluster, workers=2)]  # fmt: skip
+    code, console, report = _hurt_mid_run(
+        tmp_path, args, lambda _proc: os.kill(_actor_pids()[0], signal.SIGKILL)
+    )
+    assert code == 1, console
+    bench = _accounted(server, before, report)
+    assert bench["errors"].get("worker_lost", 0) >= 1, bench["errors"]
+    assert "Ray actor" in json.dumps(report)
+    assert not _actor_pids()
+
+
+def test_a_node_removed_mid_run_loses_no_request(server: str, tmp_path: Path) -> None:
+    own = _cluster()
+    try:
+        before = mock_requests(server)
+        args = ["--target", server, *DATA, "--profile", "constant", "--rate", "50",
+                "--max-seconds", "8", *_ray(own, workers=2)]  # fmt: skip
+        code, console, report = _hurt_mid_run(
+            tmp_path, args, lambda _proc: own.remove_node(own.workers[0])
+        )
+        assert code == 1, console
+        bench = _accounted(server, before, report)
+        assert bench["errors"].get("worker_lost", 0) >= 1, bench["errors"]
+    finally:
+        own.stop()
+
+
+def test_ctrl_c_writes_the_outputs_and_leaves_no_actor(
+    cluster: RayCluster, server: str, tmp_path: Path
+) -> None:
+    before = mock_requests(server)
+    args = ["--target", server, *DATA, "--profile", "constant", "--rate", "50",
+            "--max-seconds", "20", *_ray(cluster, workers=2)]  # fmt: skip
+    code, console, report = _hurt_mid_run(
+        tmp_path, args, lambda proc: proc.send_signal(signal.SIGINT)
+    )
+    assert code == 130, console
+    _accounted(server, before, report)
+    deadline = time.monotonic() + 10
+    while _actor_pids() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _actor_pids()
+
+
+def test_without_ray_the_executor_is_one_line(tmp_path: Path) -> None:
+    fake = tmp_path / "site"
+    (fake / "ray").mkdir(parents=True)
+    (fake / "ray" / "__init__.py").write_text("raise ImportError('no ray here')\n")
+    env = {**_env(), "PYTHONPATH": f"{fake}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    proc = subprocess.run(
+        [*GUIDELLM, "run", "--executor", "ray", "--max-requests", "5"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    one_line(proc, "pip install 'guidellm[ray]'")
+    assert not (tmp_path / "benchmarks.json").exists()
