@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from guidellm.interrupts import note_interrupt
-from guidellm.scheduler.executor import WorkerPool, default_worker_count, make_pool
+from guidellm.scheduler.executor import WorkerPool, default_worker_count, describe_pool, make_pool
 from guidellm.scheduler.saturation import stops_on_saturation
 from guidellm.scheduler.scheduler import Limits, Scheduler, ScheduleSummary
 from guidellm.scheduler.strategies import DEFAULT_THROUGHPUT_CONCURRENCY
@@ -289,7 +289,7 @@ class Benchmarker:
             self.config,
             list(self.benchmarks),
             self.command,
-            resolved=self.resolved,
+            resolved={**self.resolved, **describe_pool(self._pool)},
             labels=self.labels,
         )
 
@@ -308,8 +308,6 @@ class Benchmarker:
             on_message = self._start_telemetry(self.telemetry, scheduler)
         try:
             await pool.connect(on_message)
-            if hasattr(pool, "describe"):  # a distributed pool: where its workers run
-                self.resolved["executor"] = pool.describe()
             await self._benchmarks(scheduler)
         finally:
             await pool.close()
@@ -425,6 +423,7 @@ class Benchmarker:
                 self.exit_code = self.exit_code or 2
             client = summary.client()
             client["stop_reason"] = summary.stop_reason
+            client.update(getattr(scheduler.pool, "clock_report", dict)())
             # A profile that judges benchmarks (an SLO search) gets each one compiled;
             # otherwise what comes next is known from the schedule alone, and after the last
             # benchmark the workers are told to quit now and exit while this one compiles.

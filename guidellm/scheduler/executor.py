@@ -34,6 +34,7 @@ __all__ = [
     "LocalProcessPool",
     "WorkerPool",
     "default_worker_count",
+    "describe_pool",
     "make_pool",
 ]
 
@@ -334,3 +335,10 @@ def make_pool(
 
         return RayPool(backend, size, concurrency, executor or {})
     return LocalProcessPool(backend, size, concurrency)
+
+
+def describe_pool(pool: WorkerPool | None) -> dict[str, Any]:
+    """A distributed pool's own account (workers, nodes, clocks) for the report's
+    ``resolved.executor``; nothing for local processes."""
+    describe = getattr(pool, "describe", None)
+    return {"executor": describe()} if describe is not None else {}

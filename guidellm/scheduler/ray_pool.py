@@ -10,10 +10,10 @@ at once: more frames wait and join the next one), and one ``pull`` call per acto
 outstanding, returning whatever the worker wrote. No Ray call is made per request.
 
 Clocks: a worker times everything with its host's monotonic clock. :meth:`RayPool.connect`
-measures each actor's offset to the driver's clock (the tightest of several round trips) and
-:attr:`RayPool.clock` reports the largest offset and its bound. Actors on the driver's host
-share its clock (offset within the bound); on other hosts the send times would be read on
-another clock, so the run is refused unless ``clock_tolerance_ms`` allows it.
+measures each actor's offset to the driver's clock (:mod:`guidellm.scheduler.clocks`); an
+actor on another host has its send times shifted onto its clock and its results shifted back
+onto the driver's before they are merged. Each benchmark's start and the run's end measure the
+offsets again: a drift past the bound is a warning in the report.
 
 ``ray`` is imported only here, only when ``--executor ray`` is chosen.
 """
@@ -33,8 +33,18 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from guidellm.errors import UserError
+from guidellm.scheduler.clocks import ClockOffset, from_worker, measure, to_worker
 from guidellm.scheduler.executor import HEARTBEAT_TIMEOUT_S
-from guidellm.scheduler.protocol import Failed, FrameReader, Quit, Ready, frame, to_parent_decoder
+from guidellm.scheduler.protocol import (
+    Failed,
+    FrameReader,
+    Quit,
+    Ready,
+    Start,
+    frame,
+    to_parent_decoder,
+    to_worker_decoder,
+)
 
 if TYPE_CHECKING:
     from guidellm.backends.base import Backend
@@ -46,8 +56,6 @@ PUSHES_IN_FLIGHT = 4
 #: How long one ``pull`` waits for the worker to write something (it returns sooner if so).
 _PULL_WAIT_S = 0.25
 _READ_BYTES = 1 << 20
-#: Round trips measured per actor to estimate its clock offset (the tightest is kept).
-_CLOCK_SAMPLES = 7
 #: The ``--executor ray`` options and their defaults.
 RAY_OPTIONS: dict[str, Any] = {
     "kind": "ray",
@@ -57,7 +65,6 @@ RAY_OPTIONS: dict[str, Any] = {
     "num_cpus": 1.0,
     "spread": True,
     "runtime_env": None,
-    "clock_tolerance_ms": 5.0,
 }
 _INSTALL = "pip install 'guidellm[ray]'"
 
@@ -87,8 +94,6 @@ def check_ray_options(options: Mapping[str, Any]) -> dict[str, Any]:
         raise bad("spread", "true or false")
     if opts["runtime_env"] is not None and not isinstance(opts["runtime_env"], dict):
         raise bad("runtime_env", 'a JSON object, e.g. {"env_vars": {"A": "1"}}')
-    if not is_number(opts["clock_tolerance_ms"]):
-        raise bad("clock_tolerance_ms", "a number of milliseconds >= 0")
     try:
         import ray  # noqa: F401
     except ImportError:
@@ -114,6 +119,15 @@ class WorkerHost:
         counts = memoryview(self._launched).cast("q")
         self._worker = RequestsWorker(index, backend, concurrency, counts)
         self._done = False
+        #: Test only: this actor pretends its clock reads ``offset`` seconds ahead, shifting
+        #: the frames it passes as another host's clock would need.
+        self._virtual = float(os.environ.get("GUIDELLM_TEST_CLOCK_OFFSET_S", "0") or 0)
+        self._up: list[bytes] = []
+        self._reader = FrameReader(
+            to_parent_decoder,
+            lambda m: self._up.append(frame(from_worker(m, -self._virtual))),
+            lambda: None,
+        )
         self._thread = threading.Thread(target=self._serve, name=f"guidellm-worker-{index}")
         self._thread.daemon = True
         self._thread.start()
@@ -130,6 +144,14 @@ class WorkerHost:
 
     def push(self, data: bytes) -> None:
         """Frames for the worker (blocking until the pipe took them all)."""
+        if self._virtual:
+            shifted: list[bytes] = []
+            FrameReader(
+                to_worker_decoder,
+                lambda m: shifted.append(frame(to_worker(m, -self._virtual))),
+                lambda: None,
+            ).data_received(data)
+            data = b"".join(shifted)
         view = memoryview(data)
         while view:
             written = os.write(self._down_w, view)
@@ -142,6 +164,10 @@ class WorkerHost:
         if not ready:
             return b"", False
         data = os.read(self._up_r, _READ_BYTES)
+        if self._virtual and data:
+            self._reader.data_received(data)
+            data, self._up[:] = b"".join(self._up), []
+            return data, False
         return data, not data
 
     def launched(self) -> int:
@@ -161,10 +187,11 @@ class WorkerHost:
 
     def clock(self) -> float:
         """This host's monotonic clock (``GUIDELLM_TEST_CLOCK_OFFSET_S`` in the actor's
-        environment shifts it: how the tests stand in for another machine's clock)."""
+        environment shifts it, and the frames with it: how the tests stand in for another
+        machine's clock)."""
         from guidellm.request import now
 
-        return now() + float(os.environ.get("GUIDELLM_TEST_CLOCK_OFFSET_S", "0") or 0)
+        return now() + self._virtual
 
 
 class RayPool:
@@ -193,7 +220,10 @@ class RayPool:
         self.actors: list[Any] = []
         #: Where each actor runs (node id, host, pid), and what each measured of its clock.
         self.placement: list[dict[str, Any]] = []
-        self.clock: dict[str, float] = {}
+        #: Each actor's clock offset to the driver's, and drifts seen when re-measured.
+        self.offsets: list[ClockOffset] = []
+        self.clock_warnings: list[str] = []
+        self._checks: set[asyncio.Task[None]] = set()
         self._started_ray = False
         self._out: list[list[bytes]] = []
         self._in_flight: list[int] = []
@@ -243,6 +273,9 @@ class RayPool:
 
         def dispatch(index: int, message: Any) -> None:
             self._heard[index] = time.monotonic()
+            offset = self.offsets[index]
+            if offset.shifted:
+                message = from_worker(message, offset.offset)
             if isinstance(message, Ready):
                 ready.add(message.worker)
                 if len(ready) == self.size and not all_ready.done():
@@ -282,33 +315,38 @@ class RayPool:
         self._watch_handle = loop.call_later(0.5, self._watch)
 
     async def _measure_clocks(self) -> None:
-        """Each actor's clock offset to the driver's (the tightest of several round trips);
-        refuse the run when one is further off than the tolerance allows."""
-        from guidellm.request import now
+        """Each actor's offset to the driver's clock, used for the whole run."""
+        self.offsets = [await measure(a.clock.remote) for a in self.actors]
 
-        worst, bound = 0.0, 0.0
-        for actor in self.actors:
-            best: tuple[float, float] | None = None
-            for _ in range(_CLOCK_SAMPLES):
-                t0 = now()
-                remote = await actor.clock.remote()
-                t1 = now()
-                half = (t1 - t0) / 2
-                if best is None or half < best[1]:
-                    best = (remote - (t0 + half), half)
-            assert best is not None
-            if abs(best[0]) > abs(worst):
-                worst = best[0]
-            bound = max(bound, best[1])
-        self.clock = {"offset_ms": worst * 1000, "offset_bound_ms": bound * 1000}
-        tolerance = self.options["clock_tolerance_ms"] / 1000
-        if abs(worst) > bound + tolerance:
-            raise UserError(
-                f"a Ray actor's monotonic clock is {worst * 1000:.1f} ms off the driver's "
-                f"(bound {bound * 1000:.1f} ms): its send times would be read on another "
-                "clock; run the actors on the driver's host (address=None starts a local "
-                "cluster) or raise --executor clock_tolerance_ms knowingly"
-            )
+    async def _recheck_clocks(self, when: str) -> None:
+        """Measure again; a drift past both estimates' bounds is a warning (the offsets in
+        use are kept: changing them mid-run would move times already merged)."""
+        for index, actor in enumerate(self.actors):
+            if index in self.lost_workers:
+                continue
+            try:
+                again = await measure(actor.clock.remote, samples=3)
+            except Exception:  # a lost actor: its pull reports it
+                continue
+            used = self.offsets[index]
+            drift = abs(again.offset - used.offset)
+            if drift > used.bound + again.bound:
+                self.clock_warnings.append(
+                    f"worker {index}'s clock drifted {drift * 1000:.2f} ms from its offset "
+                    f"(bound {(used.bound + again.bound) * 1000:.2f} ms) by {when}"
+                )
+
+    def clock_report(self) -> dict[str, Any]:
+        """For each benchmark's ``client``: the largest offset, its bound, drift warnings."""
+        if not self.offsets:
+            return {}
+        worst = max(self.offsets, key=lambda o: abs(o.offset))
+        return {
+            "clock_offset_ms": worst.offset * 1000,
+            "clock_offset_bound_ms": max(o.bound for o in self.offsets) * 1000,
+            "clock_shifted": any(o.shifted for o in self.offsets),
+            "clock_warnings": list(self.clock_warnings),
+        }
 
     async def _pull(
         self, index: int, dispatch: Callable[[int, Any], None], lost: Callable[[int, str], None]
@@ -345,6 +383,15 @@ class RayPool:
             self._watch_handle = asyncio.get_running_loop().call_later(0.5, self._watch)
 
     def send(self, worker: int, message: Any) -> None:
+        offset = self.offsets[worker] if self.offsets else None
+        if isinstance(message, Start) and worker == 0 and self.offsets:
+            task = asyncio.get_running_loop().create_task(
+                self._recheck_clocks(f"benchmark {message.index}'s start")
+            )
+            self._checks.add(task)
+            task.add_done_callback(self._checks.discard)
+        if offset is not None and offset.shifted:
+            message = to_worker(message, offset.offset)
         out = self._out[worker]
         out.append(frame(message))
         if len(out) == 1:
@@ -379,8 +426,8 @@ class RayPool:
             "workers": self.size,
             "nodes": len(nodes),
             "actors": [{"worker": i, **p} for i, p in enumerate(self.placement)],
-            "clock_offset_ms": self.clock.get("offset_ms"),
-            "clock_offset_bound_ms": self.clock.get("offset_bound_ms"),
+            "offsets_ms": [round(o.offset * 1000, 3) for o in self.offsets],
+            **self.clock_report(),
             "lost": dict(self.lost_workers),
         }
 
@@ -399,6 +446,9 @@ class RayPool:
             self._watch_handle.cancel()
 
     async def close(self, timeout: float = 5.0) -> None:
+        if self.offsets and not self._quit_sent:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._recheck_clocks("the run's end"), 2.0)
         self.quit()
         if self._pulls:
             await asyncio.wait(self._pulls, timeout=timeout)
