@@ -110,8 +110,10 @@ class WorkerHost:
         from guidellm.scheduler.worker import RequestsWorker
 
         self.index = index
-        self._down_r, self._down_w = os.pipe()
-        self._up_r, self._up_w = os.pipe()
+        from guidellm.scheduler.executor import _pipe  # 1 MB pipes, as the local pool's
+
+        self._down_r, self._down_w = _pipe()
+        self._up_r, self._up_w = _pipe()
         # The worker counts its launches at its own index of a shared int64 array.
         self._launched = mmap.mmap(-1, 8 * (index + 1))
         backend = pickle.loads(payload)
@@ -119,6 +121,9 @@ class WorkerHost:
         counts = memoryview(self._launched).cast("q")
         self._worker = RequestsWorker(index, backend, concurrency, counts)
         self._done = False
+        #: Pushes are written in the order they were sent (see :meth:`push`).
+        self._turn = threading.Condition()
+        self._next = 0
         #: Test only: this actor pretends its clock reads ``offset`` seconds ahead, shifting
         #: the frames it passes as another host's clock would need.
         self._virtual = float(os.environ.get("GUIDELLM_TEST_CLOCK_OFFSET_S", "0") or 0)
@@ -142,8 +147,20 @@ class WorkerHost:
             with contextlib.suppress(OSError):
                 os.close(self._up_w)
 
-    def push(self, data: bytes) -> None:
-        """Frames for the worker (blocking until the pipe took them all)."""
+    def push(self, seq: int, data: bytes) -> None:
+        """Batch ``seq`` of frames for the worker (blocking until the pipe took them all).
+
+        The actor runs calls on several threads, so two pushes in flight may start in either
+        order: each waits for its turn, and batches reach the pipe whole and in sequence."""
+        with self._turn:
+            self._turn.wait_for(lambda: self._next == seq)
+            try:
+                self._write(data)
+            finally:
+                self._next += 1
+                self._turn.notify_all()
+
+    def _write(self, data: bytes) -> None:
         if self._virtual:
             shifted: list[bytes] = []
             FrameReader(
@@ -227,6 +244,7 @@ class RayPool:
         self._started_ray = False
         self._out: list[list[bytes]] = []
         self._in_flight: list[int] = []
+        self._pushed: list[int] = []
         self._pulls: list[asyncio.Task[None]] = []
         self._heard: list[float] = []
         self._quit_sent = False
@@ -263,6 +281,7 @@ class RayPool:
         ]
         self._out = [[] for _ in range(self.size)]
         self._in_flight = [0] * self.size
+        self._pushed = [0] * self.size
 
     async def connect(self, on_message: Callable[[Any], None], timeout: float = 120.0) -> None:
         loop = asyncio.get_running_loop()
@@ -407,7 +426,9 @@ class RayPool:
         data = b"".join(out)
         out.clear()
         self._in_flight[worker] += 1
-        future = asyncio.wrap_future(self.actors[worker].push.remote(data).future())
+        seq = self._pushed[worker]
+        self._pushed[worker] += 1
+        future = asyncio.wrap_future(self.actors[worker].push.remote(seq, data).future())
 
         def pushed(done: asyncio.Future[Any]) -> None:
             self._in_flight[worker] -= 1
