@@ -59,6 +59,7 @@ OTHER_VARIABLES = {
     "GUIDELLM_TEST_SERVERS": "where scripts/test-servers/setup.sh installs the test servers",
     "GUIDELLM_LLAMA_SERVER": "a llama-server binary for the tests",
     "GUIDELLM_GEN_SSE": "the SSE generator benchmarks/bench_client.py uses",
+    "GUIDELLM_TEST_CLOCK_OFFSET_S": "test only: a Ray actor's clock reads this far ahead",
 }
 
 #: Report formats ``outputs`` may name instead of a path: written as ``benchmarks.<suffix>``.
@@ -255,14 +256,17 @@ class RunConfig(BaseModel):
     @classmethod
     def _executor(cls, value: Any) -> dict[str, Any]:
         if isinstance(value, str):
-            value = {"kind": value} if "=" not in value else parse_options(value, "--executor")
+            text = value.strip()
+            value = {"kind": text} if not ({"=", "{"} & set(text)) else parse_options(text)
         if not isinstance(value, dict):
             raise ValueError("must be local, ray, or a mapping with kind: ray and its options")
         kind = value.get("kind", "local")
         if kind not in ("local", "ray"):
-            raise ValueError(f"kind {kind!r} is not an executor; use local or ray")
-        if kind == "local" and len(value) > 1:
-            raise ValueError("the local executor takes no options (use --workers)")
+            raise ValueError("is not an executor")
+        if kind == "local" and set(value) - {"kind"}:
+            raise ValueError(
+                "has options but no kind=ray (the local executor takes none: use --workers)"
+            )
         return {**value, "kind": kind}
 
     @field_validator("slo")

@@ -27,6 +27,7 @@ import mmap
 import os
 import pickle
 import select
+import signal
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -55,6 +56,7 @@ __all__ = ["PUSHES_IN_FLIGHT", "RAY_OPTIONS", "RayPool", "WorkerHost", "check_ra
 PUSHES_IN_FLIGHT = 4
 #: How long one ``pull`` waits for the worker to write something (it returns sooner if so).
 _PULL_WAIT_S = 0.25
+_WATCH_S = 0.5
 _READ_BYTES = 1 << 20
 #: The ``--executor ray`` options and their defaults.
 RAY_OPTIONS: dict[str, Any] = {
@@ -101,25 +103,44 @@ def check_ray_options(options: Mapping[str, Any]) -> dict[str, Any]:
     return opts
 
 
+def _first_line(exc: BaseException) -> str:
+    """An exception as one line: its type and its message's first line."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def _reachable(address: str | None) -> None:
+    """A ``host:port`` cluster address must accept a connection within 5 s (Ray itself
+    retries for minutes); ``auto``, ``ray://`` and none are left to Ray."""
+    import socket
+
+    if not address or address == "auto" or "://" in address or ":" not in address:
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=5):
+            pass
+    except (OSError, ValueError):
+        raise UserError(
+            f"--executor address={address}: no Ray cluster answers there; check the address "
+            "(the head's GCS port, 6379 by default) or drop it to start Ray here"
+        ) from None
+
+
 class WorkerHost:
     """One RequestsWorker inside a Ray actor: a thread with its own uvloop, behind two pipes
     that :meth:`push` writes to and :meth:`pull` reads from (the worker's protocol unchanged).
     """
 
-    def __init__(self, index: int, payload: bytes, concurrency: int) -> None:
-        from guidellm.scheduler.worker import RequestsWorker
-
-        self.index = index
+    def __init__(self, index: int) -> None:
         from guidellm.scheduler.executor import _pipe  # 1 MB pipes, as the local pool's
 
+        self.index = index
+        self._error: str | None = None
         self._down_r, self._down_w = _pipe()
         self._up_r, self._up_w = _pipe()
         # The worker counts its launches at its own index of a shared int64 array.
         self._launched = mmap.mmap(-1, 8 * (index + 1))
-        backend = pickle.loads(payload)
-        backend.remember_secrets()
-        counts = memoryview(self._launched).cast("q")
-        self._worker = RequestsWorker(index, backend, concurrency, counts)
         self._done = False
         #: Pushes are written in the order they were sent (see :meth:`push`).
         self._turn = threading.Condition()
@@ -133,19 +154,34 @@ class WorkerHost:
             lambda m: self._up.append(frame(from_worker(m, -self._virtual))),
             lambda: None,
         )
-        self._thread = threading.Thread(target=self._serve, name=f"guidellm-worker-{index}")
+
+    def serve(self, payload: bytes, concurrency: int) -> dict[str, Any]:
+        """Start the worker on the pickled backend ``payload``: sent as a call, not as an
+        actor argument, which Ray would keep in its actor table. Returns :meth:`where`."""
+        from guidellm.scheduler.worker import RequestsWorker
+
+        backend = pickle.loads(payload)
+        backend.remember_secrets()
+        counts = memoryview(self._launched).cast("q")
+        worker = RequestsWorker(self.index, backend, concurrency, counts)
+        self._thread = threading.Thread(
+            target=self._serve, args=(worker,), name=f"guidellm-worker-{self.index}"
+        )
         self._thread.daemon = True
         self._thread.start()
+        return self.where()
 
-    def _serve(self) -> None:
+    def _serve(self, worker: Any) -> None:
         import uvloop
 
         try:
-            uvloop.run(self._worker.serve(self._down_r, self._up_w))
+            uvloop.run(worker.serve(self._down_r, self._up_w))
+        except Exception as exc:  # the driver reads it with the pipe's end
+            self._error = f"{type(exc).__name__}: {exc}"
+            with contextlib.suppress(OSError):
+                os.close(self._up_w)  # the worker's transport did not get to close it
         finally:
             self._done = True
-            with contextlib.suppress(OSError):
-                os.close(self._up_w)
 
     def push(self, seq: int, data: bytes) -> None:
         """Batch ``seq`` of frames for the worker (blocking until the pipe took them all).
@@ -153,7 +189,8 @@ class WorkerHost:
         The actor runs calls on several threads, so two pushes in flight may start in either
         order: each waits for its turn, and batches reach the pipe whole and in sequence."""
         with self._turn:
-            self._turn.wait_for(lambda: self._next == seq)
+            if not self._turn.wait_for(lambda: self._next == seq, timeout=60):
+                raise RuntimeError(f"push {seq} waited 60 s for push {self._next}")
             try:
                 self._write(data)
             finally:
@@ -174,18 +211,18 @@ class WorkerHost:
             written = os.write(self._down_w, view)
             view = view[written:]
 
-    def pull(self, wait: float) -> tuple[bytes, bool]:
-        """What the worker wrote (waiting up to ``wait`` seconds for something), and whether
-        its end of the pipe closed (it finished)."""
+    def pull(self, wait: float) -> tuple[bytes, bool, str | None]:
+        """What the worker wrote (waiting up to ``wait`` seconds for something), whether its
+        end of the pipe closed (it finished), and why it failed if it did."""
         ready, _, _ = select.select([self._up_r], [], [], wait)
         if not ready:
-            return b"", False
+            return b"", False, None
         data = os.read(self._up_r, _READ_BYTES)
         if self._virtual and data:
             self._reader.data_received(data)
             data, self._up[:] = b"".join(self._up), []
-            return data, False
-        return data, not data
+            return data, False, None
+        return data, not data, None if data else self._error
 
     def launched(self) -> int:
         return int(memoryview(self._launched).cast("q")[self.index])
@@ -196,10 +233,13 @@ class WorkerHost:
 
         import ray
 
+        from guidellm.version import __version__
+
         return {
             "node_id": ray.get_runtime_context().get_node_id(),
             "host": socket.gethostname(),
             "pid": os.getpid(),
+            "version": __version__,
         }
 
     def clock(self) -> float:
@@ -249,6 +289,9 @@ class RayPool:
         self._heard: list[float] = []
         self._quit_sent = False
         self._watch_handle: asyncio.TimerHandle | None = None
+        self._last_watch = 0.0
+        #: Why a frozen actor was killed, for the loss its pull then reports.
+        self._frozen: dict[int, str] = {}
 
     def start(self) -> None:
         import ray
@@ -256,13 +299,25 @@ class RayPool:
         opts = self.options
         if not ray.is_initialized():
             os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-            ray.init(
-                address=opts["address"],
-                include_dashboard=False,
-                log_to_driver=False,
-                configure_logging=False,
-                runtime_env=opts["runtime_env"],
-            )
+            _reachable(opts["address"])
+            handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                ray.init(
+                    address=opts["address"],
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    configure_logging=False,
+                    runtime_env=opts["runtime_env"],
+                )
+            except Exception as exc:
+                raise UserError(
+                    f"Ray could not start or reach its cluster ({_first_line(exc)}); check "
+                    "--executor address= (none starts Ray here)"
+                ) from None
+            finally:  # Ray installs its own: the run's Ctrl-C and SIGTERM rules stay
+                for sig, handler in handlers.items():
+                    if handler is not None:
+                        signal.signal(sig, handler)
             self._started_ray = True
         if opts["workers"]:
             self.size = int(opts["workers"])
@@ -276,9 +331,7 @@ class RayPool:
             max_concurrency=PUSHES_IN_FLIGHT + 4,
             scheduling_strategy="SPREAD" if opts["spread"] else "DEFAULT",
         )
-        self.actors = [
-            host.remote(index, self._payload, self.concurrency) for index in range(self.size)
-        ]
+        self.actors = [host.remote(index) for index in range(self.size)]
         self._out = [[] for _ in range(self.size)]
         self._in_flight = [0] * self.size
         self._pushed = [0] * self.size
@@ -312,17 +365,33 @@ class RayPool:
                 all_ready.set_result(None)
             elif not self._quit_sent and index not in self.lost_workers:
                 self.lost_workers[index] = why
+                self._kill(index)  # a pull that failed on a live actor: stop what it sends
                 on_message(Failed(index, why))
+
+        from guidellm.version import __version__
 
         try:
             self.placement = await asyncio.wait_for(
-                asyncio.gather(*(a.where.remote() for a in self.actors)), timeout
+                asyncio.gather(
+                    *(a.serve.remote(self._payload, self.concurrency) for a in self.actors)
+                ),
+                timeout,
             )
-        except Exception as exc:
+            await self._measure_clocks()
+        except asyncio.TimeoutError:
             raise UserError(
-                f"could not start the Ray actors: {type(exc).__name__}: {exc}"
+                f"the Ray actors did not start within {timeout:.0f} s: does the cluster have "
+                f"{self.size} x {self.options['num_cpus']:g} free CPUs? (lower --executor "
+                "workers= or num_cpus=)"
             ) from None
-        await self._measure_clocks()
+        except Exception as exc:
+            raise UserError(f"could not start the Ray actors: {_first_line(exc)}") from None
+        other = next((p for p in self.placement if p.get("version") != __version__), None)
+        if other is not None:
+            raise UserError(
+                f"a Ray actor on {other.get('host')} runs guidellm {other.get('version')}, the "
+                f"driver {__version__}; install the same version on every node"
+            )
         for index in range(self.size):
             self._pulls.append(loop.create_task(self._pull(index, dispatch, lost)))
         try:
@@ -331,7 +400,8 @@ class RayPool:
             failure.append(f"Ray actors not ready after {timeout:.0f} s")
         if failure:
             raise UserError(f"could not start the request workers on Ray: {failure[0]}")
-        self._watch_handle = loop.call_later(0.5, self._watch)
+        self._last_watch = time.monotonic()
+        self._watch_handle = loop.call_later(_WATCH_S, self._watch)
 
     async def _measure_clocks(self) -> None:
         """Each actor's offset to the driver's clock, used for the whole run."""
@@ -375,31 +445,46 @@ class RayPool:
         reader = FrameReader(to_parent_decoder, lambda m: dispatch(index, m), lambda: None)
         try:
             while True:
-                data, finished = await actor.pull.remote(_PULL_WAIT_S)
-                self._heard[index] = time.monotonic()
-                if data:
+                data, finished, error = await actor.pull.remote(_PULL_WAIT_S)
+                if data:  # its Stats, four a second, are its heartbeat
                     reader.data_received(data)
                 if finished:
                     if not self._quit_sent:
-                        lost(index, f"worker {index} (a Ray actor) ended unexpectedly")
+                        tail = f": {error}" if error else ""
+                        lost(index, f"worker {index} (a Ray actor) ended unexpectedly{tail}")
                     return
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the actor died: RayActorError, a lost node...
-            lost(index, f"worker {index} (a Ray actor) was lost: {type(exc).__name__}")
+            frozen = self._frozen.pop(index, None)
+            lost(index, frozen or f"worker {index} (a Ray actor) was lost: {type(exc).__name__}")
 
     def _watch(self) -> None:
         """An actor that answers no pull for a heartbeat's time is frozen: kill it."""
-        import ray
 
         now = time.monotonic()
+        if now - self._last_watch > 3 * _WATCH_S:
+            # The driver itself was held up (a long compile): silence says nothing then.
+            self._heard = [max(h, now) for h in self._heard]
+        self._last_watch = now
         for index, heard in enumerate(self._heard):
-            if now - heard > HEARTBEAT_TIMEOUT_S and index not in self.lost_workers:
-                with contextlib.suppress(Exception):
-                    ray.kill(self.actors[index])
+            silent = now - heard
+            if silent > HEARTBEAT_TIMEOUT_S and index not in self.lost_workers:
+                self._frozen[index] = (
+                    f"worker {index} (a Ray actor) stopped responding (no heartbeat for "
+                    f"{silent:.1f} s) and was killed"
+                )
+                self._kill(index)
                 self._heard[index] = math.inf
         if not self._quit_sent:
-            self._watch_handle = asyncio.get_running_loop().call_later(0.5, self._watch)
+            self._watch_handle = asyncio.get_running_loop().call_later(_WATCH_S, self._watch)
+
+    def _kill(self, index: int) -> None:
+        import ray
+
+        if index < len(self.actors):
+            with contextlib.suppress(Exception):
+                ray.kill(self.actors[index])
 
     def send(self, worker: int, message: Any) -> None:
         offset = self.offsets[worker] if self.offsets else None
@@ -432,8 +517,11 @@ class RayPool:
 
         def pushed(done: asyncio.Future[Any]) -> None:
             self._in_flight[worker] -= 1
-            if not done.cancelled():
-                done.exception()  # a dead actor: its pull reports the loss
+            if not done.cancelled() and done.exception() is not None:
+                # It may or may not have reached the worker, and a later push would wait
+                # for it: the actor is lost (its pull reports it once it is killed).
+                self._kill(worker)
+                return
             if self._out[worker]:
                 self._flush(worker)
 
@@ -467,7 +555,7 @@ class RayPool:
             self._watch_handle.cancel()
 
     async def close(self, timeout: float = 5.0) -> None:
-        if self.offsets and not self._quit_sent:
+        if self.offsets and self.actors:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._recheck_clocks("the run's end"), 2.0)
         self.quit()
