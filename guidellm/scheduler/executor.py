@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "HEARTBEAT_TIMEOUT_S",
     "LocalProcessPool",
+    "ReadyGate",
     "WorkerPool",
     "default_worker_count",
     "describe_pool",
@@ -78,6 +79,44 @@ def _pipe() -> tuple[int, int]:
 def _set_once(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
+
+
+class ReadyGate:
+    """A pool's start: done once every worker said :class:`Ready`, or at the first failure.
+
+    :meth:`passes` takes each message from a worker and says whether it goes on to the
+    Scheduler (readiness and start-up failures stop here); :meth:`wait` raises the first
+    failure as one line for the user.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.ready: set[int] = set()
+        self.failures: list[str] = []
+        self.done = asyncio.get_running_loop().create_future()
+
+    def fail(self, why: str) -> None:
+        self.failures.append(why)
+        _set_once(self.done)
+
+    def passes(self, message: Any) -> bool:
+        if isinstance(message, Ready):
+            self.ready.add(message.worker)
+            if len(self.ready) == self.size:
+                _set_once(self.done)
+            return False
+        if isinstance(message, Failed):
+            self.fail(message.error)
+            return False
+        return True
+
+    async def wait(self, timeout: float, what: str) -> None:
+        try:
+            await asyncio.wait_for(asyncio.shield(self.done), timeout)
+        except asyncio.TimeoutError:
+            self.failures.append(f"not ready after {timeout:.0f} s")
+        if self.failures:
+            raise UserError(f"could not start the request workers{what}: {self.failures[0]}")
 
 
 class WorkerPool(Protocol):
@@ -175,37 +214,21 @@ class LocalProcessPool:
 
     async def connect(self, on_message: Callable[[Any], None], timeout: float = 60.0) -> None:
         loop = asyncio.get_running_loop()
-        ready: set[int] = set()
-        failure: list[str] = []
-        all_ready = loop.create_future()
-
+        gate = ReadyGate(self.size)
         heard = self._heard = [time.monotonic()] * self.size
-
-        def dispatch(message: Any) -> None:
-            if isinstance(message, Ready):
-                ready.add(message.worker)
-                if len(ready) == self.size and not all_ready.done():
-                    all_ready.set_result(None)
-            elif isinstance(message, Failed):
-                failure.append(message.error)
-                if not all_ready.done():
-                    all_ready.set_result(None)
-            else:
-                on_message(message)
 
         def heard_from(index: int) -> Callable[[Any], None]:
             def on_frame(message: Any) -> None:
                 heard[index] = time.monotonic()
-                dispatch(message)
+                if gate.passes(message):
+                    on_message(message)
 
             return on_frame
 
         def lost(index: int) -> Callable[[], None]:
             def on_eof() -> None:
-                if index not in ready or not all_ready.done():
-                    failure.append(f"worker {index} exited before it was ready")
-                    if not all_ready.done():
-                        all_ready.set_result(None)
+                if index not in gate.ready or not gate.done.done():
+                    gate.fail(f"worker {index} exited before it was ready")
                 if not self._quit_sent or index in self._lost_why:
                     why = self.lost_workers[index] = self._why_lost(index)
                     on_message(Failed(index, why))
@@ -223,12 +246,7 @@ class LocalProcessPool:
                 os.fdopen(self._from_worker[index], "rb", buffering=0),
             )
             self._readers.append(reader)
-        try:
-            await asyncio.wait_for(all_ready, timeout)
-        except asyncio.TimeoutError:
-            failure.append(f"workers not ready after {timeout:.0f} s")
-        if failure:
-            raise UserError(f"could not start the request workers: {failure[0]}")
+        await gate.wait(timeout, "")
         self._last_watch = time.monotonic()
         self._watch_handle = loop.call_later(_WATCH_S, self._watch)
 

@@ -35,12 +35,11 @@ from typing import TYPE_CHECKING, Any
 
 from guidellm.errors import UserError
 from guidellm.scheduler.clocks import ClockOffset, from_worker, measure, to_worker
-from guidellm.scheduler.executor import HEARTBEAT_TIMEOUT_S
+from guidellm.scheduler.executor import HEARTBEAT_TIMEOUT_S, ReadyGate
 from guidellm.scheduler.protocol import (
     Failed,
     FrameReader,
     Quit,
-    Ready,
     Start,
     frame,
     to_parent_decoder,
@@ -338,9 +337,7 @@ class RayPool:
 
     async def connect(self, on_message: Callable[[Any], None], timeout: float = 120.0) -> None:
         loop = asyncio.get_running_loop()
-        ready: set[int] = set()
-        failure: list[str] = []
-        all_ready = loop.create_future()
+        gate = ReadyGate(self.size)
         self._heard = [time.monotonic()] * self.size
 
         def dispatch(index: int, message: Any) -> None:
@@ -348,21 +345,12 @@ class RayPool:
             offset = self.offsets[index]
             if offset.shifted:
                 message = from_worker(message, offset.offset)
-            if isinstance(message, Ready):
-                ready.add(message.worker)
-                if len(ready) == self.size and not all_ready.done():
-                    all_ready.set_result(None)
-            elif isinstance(message, Failed):
-                failure.append(message.error)
-                if not all_ready.done():
-                    all_ready.set_result(None)
-            else:
+            if gate.passes(message):
                 on_message(message)
 
         def lost(index: int, why: str) -> None:
-            if not all_ready.done():
-                failure.append(why)
-                all_ready.set_result(None)
+            if not gate.done.done():
+                gate.fail(why)
             elif not self._quit_sent and index not in self.lost_workers:
                 self.lost_workers[index] = why
                 self._kill(index)  # a pull that failed on a live actor: stop what it sends
@@ -394,12 +382,7 @@ class RayPool:
             )
         for index in range(self.size):
             self._pulls.append(loop.create_task(self._pull(index, dispatch, lost)))
-        try:
-            await asyncio.wait_for(all_ready, timeout)
-        except asyncio.TimeoutError:
-            failure.append(f"Ray actors not ready after {timeout:.0f} s")
-        if failure:
-            raise UserError(f"could not start the request workers on Ray: {failure[0]}")
+        await gate.wait(timeout, " on Ray")
         self._last_watch = time.monotonic()
         self._watch_handle = loop.call_later(_WATCH_S, self._watch)
 
