@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from guidellm.benchmark.sessions import ROW_LATENCIES, row_percentiles
 from guidellm.benchmark.statistics import goodput, goodput_counts, summarize_runs
 
 if TYPE_CHECKING:
@@ -23,14 +24,6 @@ if TYPE_CHECKING:
     from guidellm.benchmark.sorted_sample import SortedSample
 
 __all__ = ["group_summaries", "overall_goodput"]
-
-#: Report key -> (sorted sample, scale to the report's unit).
-_METRICS = {
-    "ttft_ms": "time_to_first_token_ms",
-    "itl_ms": "inter_token_latency_ms",
-    "latency_s": "request_latency",
-}
-_QUANTILES = ("p50", "p90", "p99")
 
 
 def _row(  # noqa: PLR0917 - private, one caller, the rows' arrays and their group
@@ -58,11 +51,14 @@ def _row(  # noqa: PLR0917 - private, one caller, the rows' arrays and their gro
     if inputs is not None and inputs[mine].any():
         row["inputs_per_second"] = float(inputs[mine].sum()) * rate
     excluded = ~mine
-    for key, sample in _METRICS.items():
-        summary = summarize_runs(samples[sample][0].runs(excluded), ci=False)
-        for q in _QUANTILES:
-            value = summary["percentiles"][q] if summary["count"] else None
-            row[f"{key}_{q}"] = value
+    row.update(
+        row_percentiles(
+            {
+                key: summarize_runs(samples[sample][0].runs(excluded), ci=False)
+                for key, sample in ROW_LATENCIES.items()
+            }
+        )
+    )
     if slo:
         start, end = cols["start"][mine], cols["end"][mine]
         counted = goodput_counts(

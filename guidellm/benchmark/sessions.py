@@ -44,12 +44,23 @@ __all__ = [
 #: Turn indices shown one per row; later turns are folded into one ``>= MAX_TURN_ROWS`` row.
 MAX_TURN_ROWS = 32
 _TOOL = "tool"
-#: Per-turn metrics: report key -> the benchmark's sorted sample it is read from.
-_TURN_METRICS = {
+#: A row's latency metrics (per turn, per traffic class...): report key -> the benchmark's
+#: sorted sample it is read from; each is reported as ``<key>_p50``, ``_p90``, ``_p99``.
+ROW_LATENCIES = {
     "ttft_ms": "time_to_first_token_ms",
     "itl_ms": "inter_token_latency_ms",
     "latency_s": "request_latency",
 }
+
+
+def row_percentiles(summaries: Mapping[str, Mapping[str, Any]]) -> dict[str, float | None]:
+    """``{"ttft_ms_p50": ..., ...}`` from each :data:`ROW_LATENCIES` key's summary."""
+    out: dict[str, float | None] = {}
+    for key in ROW_LATENCIES:
+        summary = summaries[key]
+        for q in ("p50", "p90", "p99"):
+            out[f"{key}_{q}"] = summary["percentiles"][q] if summary["count"] else None
+    return out
 
 
 class SparseColumns:
@@ -282,7 +293,7 @@ def turn_rows(
     stats = {
         name: [summarize_runs(r, ci=False) for r in _grouped(samples[sample][0], group, n)]
         for name, sample in {
-            **_TURN_METRICS,
+            **ROW_LATENCIES,
             "prompt_tokens": "prompt_token_count",
             "output_tokens": "output_token_count",
         }.items()
@@ -297,10 +308,7 @@ def turn_rows(
             "errored": int(counts[i, 1]),
             "incomplete": int(counts[i, 2]),
         }
-        for name in _TURN_METRICS:
-            pct = stats[name][i]["percentiles"]
-            for q in ("p50", "p90", "p99"):
-                row[f"{name}_{q}"] = pct[q]
+        row.update(row_percentiles({name: stats[name][i] for name in ROW_LATENCIES}))
         for name in ("prompt_tokens", "output_tokens"):
             row[f"{name}_median"] = stats[name][i]["median"]
             row[f"{name}_mean"] = stats[name][i]["mean"]
