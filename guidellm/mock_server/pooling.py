@@ -137,9 +137,7 @@ def serve_pooling(conn: _Connection, state: MockHTTPState, req: Request, kind: s
     if conn._injected_error(plan.fault, config.retry_after_s, keep):
         return
 
-    def answer(job: RunningRequest, texts: list[str], query: str | None, top_n: int | None) -> None:
-        if conn.closed:
-            return
+    def answer(job: RunningRequest) -> dict[str, Any]:
         out: dict[str, Any] = {"id": f"pool-{job.plan.index}", "model": model.name}
         if query is None:
             out["object"] = "list"
@@ -150,10 +148,7 @@ def serve_pooling(conn: _Connection, state: MockHTTPState, req: Request, kind: s
         else:
             out["results"] = rerank_results(query, texts, top_n)
         out["usage"] = {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens}
-        conn._write_simple(200, orjson.dumps(out), keep)
-        job.series.pooled(queue_s=job.queue_s, e2e_s=time.monotonic() - job.received)
-        conn._release()
-        conn._finish(keep)
+        return out
 
     admit_whole(
         conn,
@@ -162,7 +157,8 @@ def serve_pooling(conn: _Connection, state: MockHTTPState, req: Request, kind: s
         prompt_tokens,
         model,
         held_tokens=prompt_tokens,
-        answer=lambda job: answer(job, texts, query, top_n),
+        answer=answer,
+        keep=keep,
     )
 
 
@@ -174,14 +170,23 @@ def admit_whole(
     model: ServedModel,
     *,
     held_tokens: int,
-    answer: Callable[[RunningRequest], None],
+    answer: Callable[[RunningRequest], dict[str, Any]],
+    keep: bool,
 ) -> None:
     """Run a request whose answer goes out whole (pooling, transcriptions): through the
-    ``max_concurrency`` gate, holding ``held_tokens`` of the KV cache, answered by ``answer``
-    after its TTFT (plus ``model``'s prefill time per prompt token)."""
+    ``max_concurrency`` gate, holding ``held_tokens`` of the KV cache; after its TTFT (plus
+    ``model``'s prefill time per prompt token) ``answer`` gives the JSON body sent back."""
     state = conn.state
     config = model.config
     received = req.arrival
+
+    def respond(job: RunningRequest) -> None:
+        if conn.closed:
+            return
+        conn._write_simple(200, orjson.dumps(answer(job)), keep)
+        job.series.pooled(queue_s=job.queue_s, e2e_s=time.monotonic() - job.received)
+        conn._release()
+        conn._finish(keep)
 
     def start(waited: bool) -> bool:
         if conn.closed:
@@ -196,7 +201,7 @@ def admit_whole(
             )
         job = RunningRequest(req, run, prompt_tokens, received, model.series)
         conn.job = job
-        state.scheduler.call_at(req.arrival + run.ttft_s, answer, job)
+        state.scheduler.call_at(req.arrival + run.ttft_s, respond, job)
         return True
 
     state.gate.enter(start)

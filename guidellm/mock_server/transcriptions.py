@@ -15,11 +15,8 @@ words as a generation would send (``output_tokens``), ``usage.input_tokens`` the
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import replace
-from typing import TYPE_CHECKING
-
-import orjson
+from typing import TYPE_CHECKING, Any
 
 from guidellm.mock_server.behavior import plan_request
 from guidellm.mock_server.http_framing import error_body
@@ -99,11 +96,10 @@ def serve_transcription(conn: _Connection, state: MockHTTPState, req: Request) -
     if conn._injected_error(plan.fault, config.retry_after_s, keep):
         return
 
-    def answer(job: RunningRequest) -> None:
-        if conn.closed:
-            return
+    def answer(job: RunningRequest) -> dict[str, Any]:
         words = job.plan.tokens
-        out = {
+        job.sent = len(words)
+        return {
             "text": "".join(words).strip(),
             "usage": {
                 "type": "tokens",
@@ -112,11 +108,6 @@ def serve_transcription(conn: _Connection, state: MockHTTPState, req: Request) -
                 "total_tokens": prompt_tokens + len(words),
             },
         }
-        conn._write_simple(200, orjson.dumps(out), keep)
-        job.sent = len(words)
-        job.series.pooled(queue_s=job.queue_s, e2e_s=time.monotonic() - job.received)
-        conn._release()
-        conn._finish(keep)
 
     admit_whole(
         conn,
@@ -126,4 +117,5 @@ def serve_transcription(conn: _Connection, state: MockHTTPState, req: Request) -
         model,
         held_tokens=prompt_tokens + len(plan.tokens),
         answer=answer,
+        keep=keep,
     )
