@@ -274,7 +274,7 @@ class Runner:
                 slo=dict(c.slo),
             )
             return TrafficMix([only], c.random_seed)
-        classes = []
+        classes: list[MixClass] = []
         for k, cls in enumerate(c.classes):
             try:
                 loader = RequestLoader(
@@ -283,6 +283,7 @@ class Runner:
                     processor=c.processor,
                     random_seed=c.random_seed + k,
                     host=self.host,
+                    tokenizer=classes[0].loader.tokenizer if classes else None,
                 )
                 chosen = models(cls.model if cls.model is not None else c.model)
             except UserError as exc:

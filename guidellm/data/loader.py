@@ -86,6 +86,7 @@ class RequestLoader:
         random_seed: int,
         host: PluginHost,
         timed: bool = False,
+        tokenizer: Tokenizer | None = None,
     ) -> None:
         if isinstance(data, str):
             data = [data]
@@ -98,7 +99,8 @@ class RequestLoader:
         #: The run sends requests at the data's own times (``replay``): sources may read a
         #: file with a time column as a trace (see ``DatasetSource.accepts``).
         self.timed = timed
-        self.tokenizer: Tokenizer | None = load_tokenizer(processor)
+        # A tokenizer already loaded for ``processor`` (another class's loader) is reused.
+        self.tokenizer: Tokenizer | None = tokenizer or load_tokenizer(processor)
         override = self.data_args.get("column_mapping")
         if override is not None and not isinstance(override, Mapping):
             raise UserError(

@@ -99,3 +99,16 @@ def test_a_bad_classes_variable_names_the_variable() -> None:
     with pytest.raises(UserError) as info:
         config_from_env({"GUIDELLM_CLASSES": "nope"})
     assert str(info.value).startswith("GUIDELLM_CLASSES: classes must be a list")
+
+
+def test_the_classes_share_one_tokenizer_loaded_once(tmp_path: Path) -> None:
+    runner = _prepared(
+        tmp_path,
+        processor="approx",
+        classes=[
+            {"name": "a", "data": "prompt_tokens=8"},
+            {"name": "b", "data": "prompt_tokens=16"},
+        ],
+    )
+    first, second = (cls.loader.tokenizer for cls in runner.mix.classes)
+    assert first is not None and first is second
