@@ -211,6 +211,11 @@ class RunConfig(BaseModel):
         description="Where the workers run: local (processes here) or ray (Ray actors; "
         "kind=ray,address=auto,workers=8,spread=true,runtime_env={...}).",
     )
+    on_worker_loss: Literal["stop", "continue"] = Field(
+        "stop",
+        description="When a worker (process or Ray actor) is lost: stop the run, or continue "
+        "without it (its unsent requests and streams go to the others).",
+    )
     labels: dict[str, str] = Field(
         default_factory=dict, description="KEY=VALUE labels kept in the report."
     )

@@ -453,6 +453,7 @@ class Runner:
             stop_on_saturation=c.stop_on_saturation,
             classes=self.mix.describe()["classes"] if self._mixed() else None,
             executor=dict(c.executor),
+            on_worker_loss=c.on_worker_loss,
         )
         assert self.journal_path is not None
         journal = Journal(self.journal_path)

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from guidellm.benchmark.run_settings import RunSettings
 from guidellm.interrupts import note_interrupt
 from guidellm.scheduler.executor import WorkerPool, default_worker_count, describe_pool, make_pool
 from guidellm.scheduler.saturation import stops_on_saturation
@@ -48,50 +49,6 @@ _PROGRESS_S = 0.25
 #: Requests in flight (all workers) an open-loop run allows when no max_concurrency is given.
 DEFAULT_OPEN_LOOP_CONCURRENCY = 4096
 _EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
-
-
-@dataclass
-class RunSettings:
-    """Everything about a run that is not a component: limits, windows, SLOs, seeds."""
-
-    max_seconds: float | None = None
-    max_requests: int | None = None
-    max_errors: int | None = None
-    max_error_rate: float | None = None
-    max_sessions: int | None = None
-    warmup: float | None = None
-    cooldown: float | None = None
-    slo: dict[str, float] | None = None
-    random_seed: int = 42
-    output_sampling: int = 0
-    workers: int | None = None
-    time_slice: float = 1.0
-    #: ``auto`` (the profile's ``stop_on_saturation``), ``on`` or ``off``.
-    stop_on_saturation: str = "auto"
-    #: A mix's traffic classes (name, weight, models, request_format, slo) for its rows.
-    classes: list[dict[str, Any]] | None = None
-    #: Where the workers run: ``{"kind": "local"}`` or ``{"kind": "ray", ...}``.
-    executor: dict[str, Any] | None = None
-
-    def __post_init__(self) -> None:
-        # Checked here, before any worker starts: the aggregator that uses them is built
-        # after the first requests went out.
-        from guidellm.benchmark.slo import check_slo
-
-        self.slo = check_slo(self.slo) or None
-
-    def aggregator_settings(self) -> dict[str, Any]:
-        """The BenchmarkAggregator keyword arguments (also journalled for rebuilds)."""
-        return {
-            "warmup": self.warmup,
-            "cooldown": self.cooldown,
-            "max_seconds": self.max_seconds,
-            "max_requests": self.max_requests,
-            "slo": self.slo,
-            "output_sampling": self.output_sampling,
-            "time_slice": self.time_slice,
-            "classes": self.classes,
-        }
 
 
 @dataclass
@@ -188,7 +145,9 @@ class Benchmarker:
             or max(DEFAULT_THROUGHPUT_CONCURRENCY, DEFAULT_OPEN_LOOP_CONCURRENCY)
         )
         self.workers = workers
-        self.worker_concurrency = max(1, math.ceil(cap / workers))
+        # Carrying on after a loss: each worker has room for its share of one lost worker's.
+        spare = 1 if settings.on_worker_loss == "continue" and workers > 1 else 0
+        self.worker_concurrency = max(1, math.ceil(cap / (workers - spare)))
 
     # -- run ---------------------------------------------------------------------------------
 
@@ -197,7 +156,11 @@ class Benchmarker:
         import uvloop
 
         pool = make_pool(
-            self.backend, self.settings.executor, self.workers, self.worker_concurrency
+            self.backend,
+            self.settings.executor,
+            self.workers,
+            self.worker_concurrency,
+            _planned_concurrency(self.profile),
         )
         self._pool = pool
         pool.start()
@@ -351,6 +314,7 @@ class Benchmarker:
             max_error_rate=settings.max_error_rate,
             max_sessions=settings.max_sessions,
             stop_on_saturation=stops_on_saturation(settings.stop_on_saturation, self.profile),
+            on_worker_loss=settings.on_worker_loss,
         )
         agg_settings = settings.aggregator_settings()
         loop = asyncio.get_running_loop()
@@ -456,6 +420,11 @@ class Benchmarker:
                 self._dropped = dropped
             if summary.over_saturation is not None:
                 _mark_over_saturated(benchmark, summary.over_saturation)
+            if summary.lost_workers and summary.failure is None:  # it went on without them
+                for worker, why in sorted(summary.lost_workers.items()):
+                    line = f"worker {worker} lost mid-benchmark, the others carried on: {why}"
+                    benchmark.warnings.append(line)
+                    self.say(line)
             self.benchmarks.append(benchmark)
             if self.journal is not None:
                 self.journal.benchmark_finished(

@@ -118,6 +118,12 @@ def _options(func: Any) -> Any:
             help="Where the workers run: local (default) or ray, with options: "
             "kind=ray,address=auto,workers=8 (needs pip install 'guidellm[ray]').",
         ),
+        click.option(
+            "--on-worker-loss",
+            type=click.Choice(["stop", "continue"]),
+            help="A lost worker or Ray actor stops the run (stop, default) or the others "
+            "take over its unsent requests (continue).",
+        ),
         click.option("--label", multiple=True, help="KEY=VALUE kept in the report; repeatable."),
         click.option("--disable-progress", is_flag=True, help="No live progress display."),
         click.option(

@@ -343,15 +343,20 @@ class LocalProcessPool:
 
 
 def make_pool(
-    backend: Backend, executor: Mapping[str, Any] | None, size: int, concurrency: int
+    backend: Backend,
+    executor: Mapping[str, Any] | None,
+    size: int,
+    concurrency: int,
+    planned: int | None = None,
 ) -> WorkerPool:
     """The pool ``executor`` names (``{"kind": "local"}`` by default; ``ray``: a
-    :class:`~guidellm.scheduler.ray_pool.RayPool`, imported only then)."""
+    :class:`~guidellm.scheduler.ray_pool.RayPool`, imported only then). ``planned``: the
+    most requests the run will have in flight, when known (a cluster's actors are no more)."""
     kind = (executor or {}).get("kind", "local")
     if kind == "ray":
         from guidellm.scheduler.ray_pool import RayPool
 
-        return RayPool(backend, size, concurrency, executor or {})
+        return RayPool(backend, size, concurrency, executor or {}, planned)
     return LocalProcessPool(backend, size, concurrency)
 
 

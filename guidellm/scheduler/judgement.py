@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from guidellm.percentile import percentile
 
 if TYPE_CHECKING:
-    from guidellm.scheduler.scheduler import ScheduleSummary
+    from guidellm.scheduler.summary import ScheduleSummary
 
 __all__ = [
     "LIMIT_CPU_BUSY",
@@ -127,7 +127,8 @@ def judge(summary: ScheduleSummary) -> dict[str, Any]:
     # CPU over the wall time it was measured in; the parent and each worker can use at most
     # one core, and no more than exist.
     wall = summary.cpu_wall_seconds or summary.duration
-    busy = summary.cpu_seconds / (max(wall, 1e-9) * min(summary.workers + 1, _cores()))
+    cores = summary.cores or _cores()
+    busy = summary.cpu_seconds / (max(wall, 1e-9) * min(summary.workers + 1, cores))
 
     if not summary.open_loop:
         delay_skip: str | None = _CLOSED_LOOP
@@ -173,6 +174,8 @@ def judge(summary: ScheduleSummary) -> dict[str, Any]:
         reasons.append(text)
     return {
         "workers": summary.workers,
+        "sent_by_worker": {str(w): n for w, n in summary.sent_by_worker.items()},
+        "lost_workers": {str(w): why for w, why in summary.lost_workers.items()},
         "cpu_seconds": round(summary.cpu_seconds, 4),
         "cpu_ms_per_request": round(per_request, 4) if per_request is not None else None,
         "cpu_busy": round(busy, 4),

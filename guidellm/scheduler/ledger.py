@@ -3,9 +3,11 @@
 The parent writes down every request it ships to a worker and strikes it out when the
 worker's result comes back. When a worker dies (SIGKILL, a crash) or freezes (the pool kills
 it after missed heartbeats), what is still written down for it is either on the wire (it was
-launched: the pool's shared launch count says how many) or was never sent. The first are
-turned into ``incomplete`` results with category ``worker_lost``, so that
-sent = successful + errored + incomplete holds whatever happens to a worker.
+launched: the pool's launch count says how many) or was never sent. The first are turned
+into ``incomplete`` results with category ``worker_lost``, so that
+sent = successful + errored + incomplete holds whatever happens to a worker; the second go back
+to the Scheduler, which sends them on a surviving worker (``on_worker_loss="continue"``) or
+drops them (``"stop"``).
 
 Workers launch the requests they are given in the order they were given (a FIFO queue, open
 and closed loop alike), and the ledger keeps that order, so the launched ones are the oldest
@@ -123,23 +125,41 @@ class Ledger:
         return sum(e.copies for e in self._open[worker].values())
 
     def lost(
-        self, worker: int, launched: int | None, when: float, reason: str
-    ) -> list[RequestResult]:
-        """``worker`` is gone: results for what it had on the wire; forget the rest.
+        self,
+        worker: int,
+        launched: int | None,
+        when: float,
+        reason: str,
+        *,
+        at_least: bool = False,
+        cap: int | None = None,
+    ) -> tuple[list[RequestResult], list[tuple[float, GenerationRequest]]]:
+        """``worker`` is gone: results for what it had on the wire, and what it held that
+        was never sent (with its send time), oldest first, to send elsewhere or drop.
 
         ``launched`` is the pool's launch count for the worker now (``None`` when the pool
-        cannot tell: then every request due by ``when`` counts as sent).
+        cannot tell: then every request due by ``when`` counts as sent). With ``at_least``
+        it is a count reported a moment before the loss, so more may have gone out since:
+        then as many due requests as the worker could hold in flight (``cap``) count as on
+        the wire too. Counting a request that never left as lost is the safe error: one
+        sent again elsewhere would reach the server twice.
         """
         held = self._open[worker]
         base = self._base[worker]
+        due = sum(e.copies for e in held.values() if e.time <= when)
         if launched is not None and base is not None:
             on_wire = max(0, launched - base - self.received[worker])
+            if at_least:
+                on_wire = max(on_wire, min(due, cap if cap is not None else due))
         else:
-            on_wire = sum(e.copies for e in held.values() if e.time <= when)
+            on_wire = due
         results: list[RequestResult] = []
+        unsent: list[tuple[float, GenerationRequest]] = []
         for request_id, entry in _likeliest_on_wire(held, when):
             if len(results) >= on_wire:
-                break
+                if not entry.answered:  # a session already started cannot move
+                    unsent.extend([(entry.time, entry.request)] * entry.copies)
+                continue
             # Open loop: it went out at its intended time. Closed loop: no time was set; the
             # loss is the one moment known. A session's later turn: after its think time.
             start = entry.next_send() or entry.time or when
@@ -149,7 +169,8 @@ class Ledger:
                     _lost_turn(request_id, entry, start, when, reason=reason, worker=worker)
                 )
                 continue
-            for _ in range(min(entry.copies, on_wire - len(results))):
+            taken = min(entry.copies, on_wire - len(results))
+            for _ in range(taken):
                 results.append(
                     RequestResult(
                         request_id=request_id,
@@ -166,8 +187,11 @@ class Ledger:
                         traffic_class=request.traffic_class,
                     )
                 )
+            if taken < entry.copies:  # copies of one request past what was on the wire
+                unsent.extend([(entry.time, request)] * (entry.copies - taken))
         held.clear()
-        return results
+        unsent.sort(key=lambda pair: pair[0])
+        return results, unsent
 
 
 def _likeliest_on_wire(held: dict[str, _Entry], when: float) -> list[tuple[str, _Entry]]:

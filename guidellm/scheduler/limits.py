@@ -21,3 +21,6 @@ class Limits:
     max_error_rate: float | None = None
     #: Stop an open-loop benchmark whose server is over-saturated (scheduler/saturation.py).
     stop_on_saturation: bool = False
+    #: A lost worker stops the benchmark (``stop``) or the others carry on without it,
+    #: taking what it held unsent and its streams (``continue``).
+    on_worker_loss: str = "stop"

@@ -210,18 +210,21 @@ class WorkerHost:
             written = os.write(self._down_w, view)
             view = view[written:]
 
-    def pull(self, wait: float) -> tuple[bytes, bool, str | None]:
+    def pull(self, wait: float) -> tuple[bytes, bool, str | None, int]:
         """What the worker wrote (waiting up to ``wait`` seconds for something), whether its
-        end of the pipe closed (it finished), and why it failed if it did."""
+        end of the pipe closed (it finished), why it failed if it did, and how many requests
+        it has launched: read after the data, so it counts at least every launch the data
+        answers (the driver's ledger needs it if this actor is lost)."""
         ready, _, _ = select.select([self._up_r], [], [], wait)
         if not ready:
-            return b"", False, None
+            return b"", False, None, self.launched()
         data = os.read(self._up_r, _READ_BYTES)
+        launched = self.launched()
         if self._virtual and data:
             self._reader.data_received(data)
             data, self._up[:] = b"".join(self._up), []
-            return data, False, None
-        return data, not data, None if data else self._error
+            return data, False, None, launched
+        return data, not data, None if data else self._error, launched
 
     def launched(self) -> int:
         return int(memoryview(self._launched).cast("q")[self.index])
@@ -253,16 +256,23 @@ class WorkerHost:
 class RayPool:
     """RequestsWorkers as Ray actors; see the module docstring.
 
-    ``size`` is ``options["workers"]``, else one per CPU the cluster offers (at most
-    ``max_workers``), else the ``size`` given; ``cap`` in-flight requests are shared
-    between them.
+    ``size`` is ``options["workers"]``; else, on a cluster (``address``, or Ray's own
+    ``RAY_ADDRESS``), one per CPU it offers, at most ``max_workers`` and no more than the
+    requests the run will ever have in flight (``planned``, when known); else the ``size``
+    given. ``size * concurrency`` in-flight requests are shared between them.
     """
 
     def __init__(
-        self, backend: Backend, size: int, concurrency: int, options: Mapping[str, Any]
+        self,
+        backend: Backend,
+        size: int,
+        concurrency: int,
+        options: Mapping[str, Any],
+        planned: int | None = None,
     ) -> None:
         self.options = check_ray_options({k: v for k, v in options.items() if k != "kind"})
         self.size = size
+        self._planned = planned
         self._cap = size * concurrency
         self.concurrency = concurrency
         try:
@@ -287,6 +297,9 @@ class RayPool:
         self._pulls: list[asyncio.Task[None]] = []
         self._heard: list[float] = []
         self._quit_sent = False
+        #: Each actor's launch count as of its last pull (see :meth:`launched`).
+        self._launched: list[int] = []
+        self.launch_count_lags = True
         self._watch_handle: asyncio.TimerHandle | None = None
         self._last_watch = 0.0
         #: Why a frozen actor was killed, for the loss its pull then reports.
@@ -311,7 +324,7 @@ class RayPool:
             except Exception as exc:
                 raise UserError(
                     f"Ray could not start or reach its cluster ({_first_line(exc)}); check "
-                    "--executor address= (none starts Ray here)"
+                    "--executor address= (none starts Ray here, unless RAY_ADDRESS is set)"
                 ) from None
             finally:  # Ray installs its own: the run's Ctrl-C and SIGTERM rules stay
                 for sig, handler in handlers.items():
@@ -320,10 +333,11 @@ class RayPool:
             self._started_ray = True
         if opts["workers"]:
             self.size = int(opts["workers"])
-        elif opts["address"] is not None:
+        elif opts["address"] is not None or os.environ.get("RAY_ADDRESS"):
             resources = ray.cluster_resources()  # type: ignore[no-untyped-call]
             cpus = int(resources.get("CPU", 0) // max(opts["num_cpus"], 1e-9))
-            self.size = max(1, min(cpus or self.size, opts["max_workers"]))
+            most = min(opts["max_workers"], self._planned or opts["max_workers"])
+            self.size = max(1, min(cpus or self.size, most))
         self.concurrency = max(1, math.ceil(self._cap / self.size))
         host = ray.remote(WorkerHost).options(
             num_cpus=opts["num_cpus"],
@@ -332,6 +346,7 @@ class RayPool:
         )
         self.actors = [host.remote(index) for index in range(self.size)]
         self._out = [[] for _ in range(self.size)]
+        self._launched = [0] * self.size
         self._in_flight = [0] * self.size
         self._pushed = [0] * self.size
 
@@ -428,7 +443,8 @@ class RayPool:
         reader = FrameReader(to_parent_decoder, lambda m: dispatch(index, m), lambda: None)
         try:
             while True:
-                data, finished, error = await actor.pull.remote(_PULL_WAIT_S)
+                data, finished, error, launched = await actor.pull.remote(_PULL_WAIT_S)
+                self._launched[index] = launched
                 if data:  # its Stats, four a second, are its heartbeat
                     reader.data_received(data)
                 if finished:
@@ -524,9 +540,20 @@ class RayPool:
         }
 
     def launched(self, worker: int) -> int | None:
-        """Unknown: the count lives in the actor, which may be gone (the ledger then counts
-        every request the worker held as lost on the wire)."""
-        return None
+        """The launch count the actor reported with its last pull: a moment old, so a lost
+        actor may have launched more (:attr:`launch_count_lags`; the ledger allows for it)."""
+        return self._launched[worker] if worker < len(self._launched) else None
+
+    @property
+    def cores(self) -> int | None:
+        """The most cores the client's processes can use: this machine's when every actor
+        runs on it, else one per actor and one for the driver."""
+        import socket
+
+        here = socket.gethostname()
+        if all(p.get("host") == here for p in self.placement):
+            return None
+        return self.size + 1
 
     def quit(self) -> None:
         if self._quit_sent:

@@ -15,11 +15,11 @@ import random
 import time
 from array import array
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from guidellm.request import GenerationRequest, RequestResult, RequestStatus
-from guidellm.scheduler.judgement import judge, live_limited
+from guidellm.scheduler.feed import RequestFeed
+from guidellm.scheduler.judgement import live_limited
 from guidellm.scheduler.ledger import Ledger
 from guidellm.scheduler.limits import Limits
 from guidellm.scheduler.protocol import (
@@ -34,7 +34,7 @@ from guidellm.scheduler.protocol import (
     Streams,
 )
 from guidellm.scheduler.saturation import SaturationWatch
-from guidellm.scheduler.sessions import fit_turns
+from guidellm.scheduler.summary import ScheduleSummary
 
 if TYPE_CHECKING:
     from guidellm.scheduler.executor import WorkerPool
@@ -55,44 +55,6 @@ _FIRST_FILL = 512
 _ERROR_RATE_MIN = 20
 _ERRORED = RequestStatus.ERRORED
 _SUCCESSFUL = RequestStatus.SUCCESSFUL
-
-
-@dataclass
-class ScheduleSummary:
-    """What the Scheduler knows about a finished benchmark, including its self-judgement."""
-
-    start_time: float
-    end_time: float
-    stop_reason: str
-    sent: int = 0
-    completed: int = 0
-    successful: int = 0
-    errored: int = 0
-    incomplete: int = 0
-    #: Items done whole: successful requests outside sessions, and sessions whose last
-    #: planned turn succeeded (the unit a strategy's rate counts).
-    completed_items: int = 0
-    workers: int = 0
-    cpu_seconds: float = 0.0
-    #: The wall time ``cpu_seconds`` was measured over (0: :attr:`duration`): it starts before
-    #: the clock does and ends after a time limit cuts ``end_time``.
-    cpu_wall_seconds: float = 0.0
-    loop_lags_ms: list[float] = field(default_factory=list)
-    scheduling_delays_ms: array[float] = field(default_factory=lambda: array("d"))
-    waited_for_slot: int = 0
-    open_loop: bool = True
-    #: How a worker was lost during the benchmark (``None``: none was), whatever stopped it.
-    failure: str | None = None
-    #: The over-saturation test's evidence when it stopped the benchmark, else ``None``.
-    over_saturation: dict[str, Any] | None = None
-
-    @property
-    def duration(self) -> float:
-        return max(self.end_time - self.start_time, 1e-9)
-
-    def client(self) -> dict[str, Any]:
-        """The ``client`` mapping of the aggregator contract (docs/architecture.md)."""
-        return judge(self)
 
 
 class Scheduler:
@@ -158,7 +120,7 @@ class Scheduler:
         run = self._run
         if run is None:
             return (0, 0)
-        return (run.in_flight(), run.shipped)
+        return (run.in_flight(), run.feed.shipped)
 
 
 class _Run:
@@ -187,11 +149,7 @@ class _Run:
         self.loop = asyncio.get_running_loop()
         self.done: asyncio.Future[None] = self.loop.create_future()
         self.stop_reason: str | None = None
-        #: Requests shipped (a session's turns count one each), and items (sessions or requests).
-        self.shipped = 0
-        self.items = 0
-        self.exhausted = False
-        self.end_reason = "completed"
+        self.feed = RequestFeed(requests, limits)
         self.received = 0
         self.successful = self.errored = self.incomplete = 0
         self.completed_items = 0
@@ -205,29 +163,37 @@ class _Run:
         self._sat: SaturationWatch | None = None
         self.over_saturation: dict[str, Any] | None = None
         size = pool.size
+        self.carry_on = limits.on_worker_loss == "continue"
+        # Workers lost in an earlier benchmark: left out when the run carries on without them
+        # (else the first thing this benchmark does is stop for them).
+        alive = [w for w in range(size) if not (self.carry_on and w in pool.lost_workers)]
+        alive = alive or list(range(size))
         self.closed = strategy.streams is not None
+        self.share = [0] * size
         if self.closed:
-            streams = int(strategy.streams or 1)
+            self.streams = int(strategy.streams or 1)
             # Concurrency stages: only as many workers as the smallest stage has streams, so
             # that every worker keeps at least one stream in every stage and never sits on a
             # queue of requests it may not send.
-            spread = min(size, *(n for _, n in strategy.stream_stages or [(0, size)]))
-            share = [streams // spread + (1 if w < streams % spread else 0) for w in range(size)]
-            share = [s if w < spread else 0 for w, s in enumerate(share)]
-            self.participants = [w for w in range(size) if share[w] > 0]
-            self.share = share
+            spread = min(len(alive), *(n for _, n in strategy.stream_stages or [(0, size)]))
+            self.participants = alive[:spread]
+            for w, n in zip(self.participants, _deal(self.streams, spread), strict=True):
+                self.share[w] = n
         else:
-            self.participants = list(range(size))
+            self.participants = alive
             cap = strategy.max_concurrency
-            self.share = [math.ceil(cap / size) if cap else 0 for _ in range(size)]
+            for w in alive:
+                self.share[w] = math.ceil(cap / len(alive)) if cap else 0
         self.outstanding = [0] * size
         self.ledger = Ledger(size, [pool.launched(w) for w in range(size)])
         self.lost = 0
+        #: Workers lost during this benchmark, with how.
+        self.lost_workers: dict[int, str] = {}
 
     def in_flight(self) -> int:
         if self.worker_stats:
             return sum(s.in_flight for s in self.worker_stats.values())
-        return max(0, self.shipped - self.received)
+        return max(0, self.feed.shipped - self.received)
 
     # -- main --------------------------------------------------------------------------------
 
@@ -237,11 +203,13 @@ class _Run:
             # The first request is read before the clock starts: a replay skipping the first
             # hours of a trace reads (and builds) every skipped row here, not late.
             if self.strategy.timed_by_data:
-                self._pairs: Iterator[tuple[float, GenerationRequest]] = self._timed_by_data()
+                self._pairs: Iterator[tuple[float, GenerationRequest]] = self.feed.timed_by_data(
+                    self.strategy
+                )
             else:
-                self._pairs = self._timed_by_strategy()
+                self._pairs = self.feed.timed_by_strategy(self.strategy, self.rng)
             self._pending = next(self._pairs, None)
-            self._rr = itertools.cycle(range(self.pool.size))
+            self._rr = itertools.cycle(self.participants)
         self.start_time = start = time.perf_counter() + _LEAD_S
         for w in self.participants:
             self.pool.send(
@@ -267,7 +235,8 @@ class _Run:
                 self.loop, start, self.in_flight, self.ledger.oldest_due, self._over_saturated
             )
         for w, why in self.pool.lost_workers.items():  # lost between benchmarks
-            self._worker_lost(w, why)
+            if w in self.participants:
+                self._worker_lost(w, why)
         if self.closed:
             if self.stop_reason is None:
                 self._refill_all()
@@ -296,14 +265,17 @@ class _Run:
         return ScheduleSummary(
             start_time=start,
             end_time=end,
-            stop_reason=self.stop_reason or self.end_reason,
+            stop_reason=self.stop_reason or self.feed.end_reason,
             sent=sum(d.sent for d in self.finished.values()),
             completed=self.received,
             successful=self.successful,
             errored=self.errored,
             incomplete=self.incomplete,
             completed_items=self.completed_items,
-            workers=len(self.participants),
+            workers=len(self.finished),
+            sent_by_worker={w: d.sent for w, d in sorted(self.finished.items())},
+            lost_workers=dict(self.lost_workers),
+            cores=getattr(self.pool, "cores", None),
             cpu_seconds=worker_cpu + time.process_time() - cpu0,
             cpu_wall_seconds=time.perf_counter() - wall0,
             loop_lags_ms=lags,
@@ -319,20 +291,15 @@ class _Run:
     def _schedule_stages(self, start: float) -> None:
         """Closed-loop stages: each worker's share of streams at each stage's start, and the
         benchmark's end with the last stage (what is in flight then is cancelled)."""
-        spread = len(self.participants)
         lead = self.loop.time() - time.perf_counter()  # perf_counter -> loop clock
-
-        def send(offset: float, streams: int) -> None:
-            for w in self.participants:
-                share = streams // spread + (1 if w < streams % spread else 0)
-                self.pool.send(w, Streams(self.index, share, start + offset))
-
         for offset, streams in self.strategy.stream_stages or []:
             if offset <= 0:
-                send(offset, streams)
+                self._deal_streams(streams, start + offset)
             else:
                 self._stage_handles.append(
-                    self.loop.call_at(start + offset + lead, send, offset, streams)
+                    self.loop.call_at(
+                        start + offset + lead, self._deal_streams, streams, start + offset
+                    )
                 )
         if self.strategy.duration is not None:
             self._stage_handles.append(
@@ -341,49 +308,12 @@ class _Run:
                 )
             )
 
-    def _take(self, count: int) -> list[GenerationRequest]:
-        """Up to ``count`` items (requests or sessions), respecting ``max_requests``,
-        ``max_sessions`` and the data's end. A session that would pass ``max_requests`` is
-        shipped with the turns that fit (its planned length stays on it)."""
-        limits = self.limits
-        budget = None
-        if limits.max_requests is not None:
-            budget = limits.max_requests - self.shipped
-            count = min(count, budget)
-        if limits.max_sessions is not None:
-            count = min(count, limits.max_sessions - self.items)
-        if count <= 0 or self.exhausted:
-            return []
-        batch = list(itertools.islice(self.requests, count))
-        if len(batch) < count:
-            self._feed_end("data_exhausted")
-        units = len(batch)
-        for r in batch:
-            if r.turns:
-                units += len(r.turns) - 1
-        if budget is not None and units > budget:
-            batch, units = fit_turns(batch, budget)
-        self.shipped += units
-        self.items += len(batch)
-        return batch
-
-    def _unship(self, request: GenerationRequest) -> None:
-        """``request`` was read but will not be sent."""
-        self.shipped -= request.units
-        self.items -= 1
-
-    def _feed_end(self, reason: str) -> None:
-        if not self.exhausted:
-            self.exhausted = True
-            self.end_reason = reason
-
-    def _feeding_over(self) -> bool:
-        limits = self.limits
-        return (
-            self.exhausted
-            or (limits.max_requests is not None and self.shipped >= limits.max_requests)
-            or (limits.max_sessions is not None and self.items >= limits.max_sessions)
-        )
+    def _deal_streams(self, streams: int, at: float) -> None:
+        """Closed loop: ``streams`` dealt over the workers taking part, free from ``at``."""
+        self.streams = streams
+        for w, share in zip(self.participants, _deal(streams, len(self.participants)), strict=True):
+            self.share[w] = share
+            self.pool.send(w, Streams(self.index, share, at))
 
     def _end_all(self) -> None:
         for w in self.participants:
@@ -396,9 +326,9 @@ class _Run:
         size = self.pool.size
         batches: list[list[GenerationRequest]] = [[] for _ in range(size)]
         targets = {w: 4 * self.share[w] + 64 + _FIRST_FILL for w in self.participants}
-        while targets and not self._feeding_over():
+        while targets and not self.feed.over():
             for w in list(targets):
-                got = self._take(min(self.share[w], targets[w] - len(batches[w])))
+                got = self.feed.take(min(self.share[w], targets[w] - len(batches[w])))
                 batches[w].extend(got)
                 if len(batches[w]) >= targets[w] or not got:
                     del targets[w]
@@ -408,9 +338,8 @@ class _Run:
             self.outstanding[w] += len(batch)
             for request in batch:
                 shipped(w, 0.0, request)
-            for i in range(0, len(batch), _FRAME_ITEMS):
-                self.pool.send(w, Items(self.index, [], batch[i : i + _FRAME_ITEMS]))
-        if self._feeding_over():
+            self._ship(w, [], batch)
+        if self.feed.over():
             self._end_all()
 
     def _refill(self, w: int) -> None:
@@ -418,40 +347,13 @@ class _Run:
         want = 4 * self.share[w] + 64 - self.outstanding[w]
         if want <= 0:
             return
-        batch = self._take(want)
+        batch = self.feed.take(want)
         if batch:
             self.outstanding[w] += len(batch)
             shipped = self.ledger.shipped
             for request in batch:
                 shipped(w, 0.0, request)
             self.pool.send(w, Items(self.index, [], batch))
-
-    def _timed_by_strategy(self) -> Iterator[tuple[float, GenerationRequest]]:
-        """Send times from the strategy, each taking the next request when it is due; the
-        offsets ending is the schedule's end (a finite strategy: stages, a ramp)."""
-        for offset in self.strategy.arrival_offsets(self.rng):
-            got = self._take(1)
-            if not got:
-                return
-            yield offset, got[0]
-        self._feed_end("schedule_complete")
-
-    def _timed_by_data(self) -> Iterator[tuple[float, GenerationRequest]]:
-        """Send times from the requests' own trace timestamps (``replay``), read one request
-        at a time so that a trace is streamed, never held."""
-        taken: list[GenerationRequest] = []
-
-        def stamps() -> Iterator[float | None]:
-            while got := self._take(1):
-                taken.append(got[0])
-                yield got[0].timestamp
-
-        for offset in self.strategy.data_offsets(stamps()):
-            request = taken.pop()
-            if offset is None:  # before the replayed window: never sent
-                self._unship(request)
-                continue
-            yield offset, request
 
     def _top_up(self) -> None:
         """Open loop: ship every request due before now + lookahead, round-robin."""
@@ -471,9 +373,9 @@ class _Run:
             offset, request = pending
             if offset >= deadline:
                 # Nothing more is due inside the time limit; the request read is not sent.
-                self._unship(request)
+                self.feed.unship(request)
                 pending = None
-                self._feed_end("max_seconds")
+                self.feed.end("max_seconds")
                 break
             t = start + offset
             w = next(self._rr)
@@ -483,20 +385,15 @@ class _Run:
             pending = next(self._pairs, None)
         self._pending = pending
         for w in range(size):
-            # Frames of a few hundred requests: a worker starts on the first while the
-            # rest are still in the pipe.
-            reqs, ts = batches[w], times[w]
-            for i in range(0, len(reqs), _FRAME_ITEMS):
-                self.pool.send(
-                    w, Items(self.index, ts[i : i + _FRAME_ITEMS], reqs[i : i + _FRAME_ITEMS])
-                )
+            if batches[w]:
+                self._ship(w, times[w], batches[w])
         if pending is not None:  # read but not due yet (counted in ``shipped`` already)
             self._feed_handle = self.loop.call_later(_TOPUP_S, self._top_up)
             return
-        if not self._feeding_over():
-            self._feed_end("data_exhausted")
+        if not self.feed.over():
+            self.feed.end("data_exhausted")
         duration = self.strategy.duration
-        if self.end_reason == "schedule_complete" and duration is not None:
+        if self.feed.end_reason == "schedule_complete" and duration is not None:
             # A schedule that ends in a pause (a last stage at rate 0) lasts to its end.
             wait = start + min(duration, deadline) - time.perf_counter()
             if wait > 0:
@@ -512,32 +409,80 @@ class _Run:
                 return
             self._collect(message.results)
         elif isinstance(message, Stats):
-            self.worker_stats[message.worker] = message
+            if message.worker not in self.lost_workers:
+                self.worker_stats[message.worker] = message
         elif isinstance(message, Done):
             if message.index == self.index:
                 self.finished[message.worker] = message
-                if len(self.finished) == len(self.participants) and not self.done.done():
-                    self.done.set_result(None)
+                self._maybe_done()
         elif isinstance(message, Failed):
             self._worker_lost(message.worker, message.error)
 
     def _worker_lost(self, worker: int, reason: str) -> None:
-        """A worker died or froze: what it had on the wire ends as ``worker_lost``; the
-        others cancel theirs and report them."""
-        self.failure = reason
-        self.stop(f"worker failed: {reason}")
+        """A worker died or froze: what it had on the wire ends as ``worker_lost``. Then
+        either the benchmark stops (the others cancel theirs and report them), or it goes
+        on without that worker: what it held unsent goes to the others, as do its streams.
+        """
+        if worker in self.lost_workers:
+            return
+        self.lost_workers[worker] = reason
+        survivors = [w for w in self.participants if w != worker and w not in self.finished]
+        carry_on = self.carry_on and bool(survivors) and self.stop_reason is None
+        if not carry_on:
+            self.failure = reason
+            self.stop(f"worker failed: {reason}")
+        unsent: list[tuple[float, GenerationRequest]] = []
         if worker not in self.finished:
             launched = self.pool.launched(worker)
-            lost = self.ledger.lost(worker, launched, time.perf_counter(), reason)
+            lost, unsent = self.ledger.lost(
+                worker,
+                launched,
+                time.perf_counter(),
+                reason,
+                at_least=getattr(self.pool, "launch_count_lags", False),
+                cap=self.share[worker] or getattr(self.pool, "concurrency", None),
+            )
             # Counted like any result, but not timed: they carry no scheduling delay.
             self.lost += len(lost)
             self.incomplete += len(lost)
             self.received += len(lost)
             for result in lost:
                 self.on_result(result)
-            base = self.ledger.base(worker)
-            sent = launched - base if launched is not None and base is not None else len(lost)
+            sent = self.ledger.received[worker] + len(lost)
             self.finished[worker] = Done(self.index, worker, 0.0, [], sent, 0)
+        self.worker_stats.pop(worker, None)  # its last in-flight count is no longer true
+        if carry_on:
+            self.participants = survivors
+            self._reroute(worker, unsent, survivors)
+        self._maybe_done()
+
+    def _reroute(
+        self, worker: int, unsent: list[tuple[float, GenerationRequest]], survivors: list[int]
+    ) -> None:
+        """Send a lost worker's unsent requests on the survivors, and deal its streams to
+        them (closed loop). A survivor whose Done is already on its way drops what reaches
+        it after: never sent, so not counted (a moment at a benchmark's very end)."""
+        if self.closed:
+            self.outstanding[worker] = 0
+            self._deal_streams(self.streams, time.perf_counter())
+        else:
+            self._rr = itertools.cycle(survivors)
+        shipped = self.ledger.shipped
+        for k, w in enumerate(survivors):
+            mine = unsent[k :: len(survivors)]
+            for t, request in mine:
+                shipped(w, t, request)
+            self.outstanding[w] += len(mine) if self.closed else 0
+            self._ship(w, [] if self.closed else [t for t, _ in mine], [r for _, r in mine])
+
+    def _ship(self, w: int, times: list[float], requests: list[GenerationRequest]) -> None:
+        """Frames of a few hundred requests: a worker starts on the first while the rest are
+        still in the pipe."""
+        for i in range(0, len(requests), _FRAME_ITEMS):
+            part = times[i : i + _FRAME_ITEMS] if times else []
+            self.pool.send(w, Items(self.index, part, requests[i : i + _FRAME_ITEMS]))
+
+    def _maybe_done(self) -> None:
         if all(w in self.finished for w in self.participants) and not self.done.done():
             self.done.set_result(None)
 
@@ -575,9 +520,9 @@ class _Run:
             self.stop("max_error_rate")
         if self.closed and self.stop_reason is None:
             self.outstanding[worker] -= len(results) - continuing
-            if not self._feeding_over():
+            if not self.feed.over():
                 self._refill(worker)
-                if self._feeding_over():
+                if self.feed.over():
                     self._end_all()
 
     def _over_saturated(self, evidence: dict[str, Any]) -> None:
@@ -593,3 +538,8 @@ class _Run:
             self._feed_handle = None
         for w in self.participants:
             self.pool.send(w, Stop(self.index))
+
+
+def _deal(streams: int, workers: int) -> list[int]:
+    """``streams`` dealt over ``workers``: the first ``streams % workers`` get one more."""
+    return [streams // workers + (1 if i < streams % workers else 0) for i in range(workers)]

@@ -21,6 +21,7 @@ import time
 from collections import deque
 from collections.abc import Coroutine
 from functools import partial
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from guidellm.errors import RequestError
@@ -60,6 +61,7 @@ _PROBE_S = 0.05
 _ERROR_CHARS = 500
 
 _perf = time.perf_counter
+_at = itemgetter(0)
 _SUCCESSFUL = RequestStatus.SUCCESSFUL
 _ERRORED = RequestStatus.ERRORED
 _INCOMPLETE = RequestStatus.INCOMPLETE
@@ -209,7 +211,14 @@ class RequestsWorker:
         pending = self._pending
         was_empty = not pending
         if msg.times:
-            pending.extend(zip(msg.times, msg.requests, strict=True))
+            if pending and msg.times[0] < pending[-1][0]:
+                # Requests moved here from a lost worker: due among those queued, not after.
+                merged = sorted([*pending, *zip(msg.times, msg.requests, strict=True)], key=_at)
+                pending.clear()
+                pending.extend(merged)
+                was_empty = True  # the first due may have changed: arm again
+            else:
+                pending.extend(zip(msg.times, msg.requests, strict=True))
             if was_empty and not self._cap_blocked:
                 self._timer.arm(pending[0][0])
         else:

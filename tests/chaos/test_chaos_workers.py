@@ -75,3 +75,38 @@ def test_ctrl_c_with_a_frozen_worker_still_ends_with_outputs(mock_url: str, tmp_
     run.signal(signal.SIGINT)
     run.finish().check(codes=(130,), server=mock_url, before=before)
     assert run.elapsed < 3 + HEARTBEAT_TIMEOUT_S + 8
+
+
+@pytest.mark.parametrize(("profile", "seed"), [("constant", 1), ("constant", 2), ("concurrent", 3)])
+def test_with_continue_the_survivors_send_what_a_killed_worker_held(
+    mock_url: str, tmp_path: Path, profile: str, seed: int
+) -> None:
+    """``--on-worker-loss continue``: the benchmark goes on without the killed worker. What
+    it had on the wire is ``worker_lost``; what it held unsent is sent by the other: every
+    one of the planned requests is accounted for exactly once, and the run exits 0."""
+    rng = random.Random(seed)
+    before = server_count(mock_url)
+    planned = 150
+    rate = "30" if profile == "constant" else "6"
+    args = ["--target", with_credentials(mock_url), "--backend-args", "api_key=sk-chaos-7f3a91c2e5"]
+    run = ChaosRun(
+        [*args, "--profile", profile, "--rate", rate, "--workers", "3",
+         "--max-requests", str(planned), "--max-seconds", "20", "--on-worker-loss", "continue",
+         "--data", "prompt_tokens=16,output_tokens=4"],
+        tmp_path,
+        40,
+    ).start()  # fmt: skip
+    run.wait_for_results(rng.randint(10, 40))
+    victim = rng.choice(run.workers())
+    os.kill(victim, signal.SIGKILL)
+    run.finish().check(codes=(0,), server=mock_url, before=before)
+    (bench,) = json.loads(run.outputs["r.json"])["benchmarks"]
+    total, _ = run.report_total()
+    assert total == planned, bench["requests"]
+    assert bench["errors"].get("worker_lost", 0) >= 1 or profile == "constant"
+    client = bench["client"]
+    (lost,) = client["lost_workers"].values()
+    assert "SIGKILL" in lost and client["stop_reason"] == "completed"
+    assert sum(client["sent_by_worker"].values()) == planned
+    assert any("the others carried on" in w for w in bench["warnings"])
+    assert "the others carried on" in run.err + run.out

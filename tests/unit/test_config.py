@@ -56,6 +56,7 @@ AS_TEXT: dict[str, Any] = {
     "journal": "j.jsonl",
     "workers": "2",
     "executor": "kind=ray,workers=4",
+    "on_worker_loss": "continue",
     "labels": "team=infra,gpu=h100",
     "progress": "false",
     "console": "true",

@@ -1,4 +1,4 @@
-"""The Ledger: a lost worker's launched requests are counted, its queued ones forgotten."""
+"""The Ledger: a lost worker's launched requests are counted, its queued ones handed back."""
 
 from __future__ import annotations
 
@@ -20,8 +20,9 @@ def test_only_launched_unanswered_requests_are_lost() -> None:
         ledger.shipped(0, 100.0 + i, _req(i))
     ledger.settled(0, [_done(1), _done(0)])  # answered out of order
     # 4 launched in this benchmark (14 - 10): 0..3; 0 and 1 answered; 4 and 5 never sent
-    lost = ledger.lost(0, 14, when=200.0, reason="worker 0 was killed by SIGKILL")
+    lost, unsent = ledger.lost(0, 14, when=200.0, reason="worker 0 was killed by SIGKILL")
     assert [r.request_id for r in lost] == ["2", "3"]
+    assert [(t, r.request_id) for t, r in unsent] == [(104.0, "4"), (105.0, "5")]
     assert {r.status for r in lost} == {"incomplete"}
     assert {r.error_category for r in lost} == {WORKER_LOST}
     assert lost[0].scheduled_time == 102.0 and lost[0].request_end == 200.0
@@ -33,8 +34,9 @@ def test_without_a_launch_count_requests_due_by_the_loss_count() -> None:
     ledger = Ledger(1, [None])
     for i in range(4):
         ledger.shipped(0, float(i), _req(i))
-    lost = ledger.lost(0, None, when=1.5, reason="gone")
+    lost, unsent = ledger.lost(0, None, when=1.5, reason="gone")
     assert [r.request_id for r in lost] == ["0", "1"]
+    assert [r.request_id for _, r in unsent] == ["2", "3"]
 
 
 def test_repeated_request_ids_keep_the_count() -> None:
@@ -43,7 +45,8 @@ def test_repeated_request_ids_keep_the_count() -> None:
         ledger.shipped(0, 0.0, _req(7))
     ledger.settled(0, [_done(7)])
     assert ledger.holding(0) == 2
-    lost = ledger.lost(0, 3, when=5.0, reason="gone")
+    lost, unsent = ledger.lost(0, 3, when=5.0, reason="gone")
+    assert not unsent
     assert len(lost) == 2 and lost[0].scheduled_time == 5.0  # closed loop: the loss time
 
 
@@ -70,7 +73,8 @@ def test_a_session_is_one_entry_until_its_last_turn() -> None:
     ledger.settled(0, [_turn("a", 1), _turn("a", 2), _turn("a", 3, end=True), _turn("b", 1)])
     assert ledger.holding(0) == 2  # b (one turn answered) and c
     # 6 turns launched: a's three, b's first, then b's second and c's first on the wire.
-    lost = ledger.lost(0, 6, when=5.0, reason="gone")
+    lost, unsent = ledger.lost(0, 6, when=5.0, reason="gone")
+    assert not unsent
     assert [(r.session_id, r.turn) for r in lost] == [("b", 2), ("c", 1)]
     assert all(r.session_end and r.session_turns == 3 for r in lost)
     assert {r.error_category for r in lost} == {WORKER_LOST}
@@ -88,13 +92,41 @@ def test_a_lost_turn_is_charged_to_a_session_not_thinking() -> None:
     ledger.shipped(0, 0.0, thinking)
     ledger.shipped(0, 0.0, _session("b", 3))
     ledger.settled(0, [_turn("a", 1)])  # ended at 2.0
-    (lost,) = ledger.lost(0, 2, when=3.0, reason="gone")
+    (lost,), _ = ledger.lost(0, 2, when=3.0, reason="gone")
     assert (lost.session_id, lost.turn) == ("b", 1)
     # Past its think time, A's next turn is the likeliest on the wire, sent at 2 + 10 s.
     ledger = Ledger(1, [0])
     ledger.shipped(0, 0.0, thinking)
     ledger.shipped(0, 0.0, _session("b", 3))
     ledger.settled(0, [_turn("a", 1)])
-    (lost,) = ledger.lost(0, 2, when=13.0, reason="gone")
+    (lost,), _ = ledger.lost(0, 2, when=13.0, reason="gone")
     assert (lost.session_id, lost.turn) == ("a", 2)
     assert lost.request_start == 12.0 and lost.request_end == 13.0
+
+
+def test_a_started_session_is_not_handed_back_but_an_unstarted_one_is() -> None:
+    ledger = Ledger(1, [0])
+    for key in ("a", "b", "c"):
+        ledger.shipped(0, 0.0, _session(key, 3))
+    ledger.settled(0, [_turn("a", 1)])
+    # Two turns launched: a's first (answered) and b's first (on the wire); a is thinking.
+    lost, unsent = ledger.lost(0, 2, when=1.5, reason="gone")
+    assert [(r.session_id, r.turn) for r in lost] == [("b", 1)]
+    assert [r.request_id for _, r in unsent] == ["c"]  # a started here: its state is gone
+
+
+def test_a_lagging_launch_count_counts_what_could_be_in_flight() -> None:
+    """A count reported a moment before the loss (a Ray actor's) says 1 on the wire; the
+    worker could hold 3 and 5 were due: 3 count as lost, never sent twice elsewhere."""
+    ledger = Ledger(1, [0])
+    for i in range(8):
+        ledger.shipped(0, float(i), _req(i))
+    lost, unsent = ledger.lost(0, 1, when=4.5, reason="gone", at_least=True, cap=3)
+    assert [r.request_id for r in lost] == ["0", "1", "2"]
+    assert [r.request_id for _, r in unsent] == ["3", "4", "5", "6", "7"]
+    # ... but a count higher than that is believed.
+    ledger = Ledger(1, [0])
+    for i in range(8):
+        ledger.shipped(0, float(i), _req(i))
+    lost, _ = ledger.lost(0, 4, when=4.5, reason="gone", at_least=True, cap=3)
+    assert len(lost) == 4

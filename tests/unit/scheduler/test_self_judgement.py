@@ -50,8 +50,9 @@ def test_a_client_that_kept_the_schedule_is_not_limited() -> None:
     assert client["cpu_ms_per_request"] == pytest.approx(1.0)
     assert client["scheduling_delay_ms_p99"] == pytest.approx(0.1)
     assert set(client) == {
-        "workers", "cpu_seconds", "cpu_ms_per_request", "cpu_busy", "loop_lag_ms_p99",
-        "loop_lag_ms_max", "scheduling_delay_ms_p99", "signals", "limited", "reason",
+        "workers", "sent_by_worker", "lost_workers", "cpu_seconds", "cpu_ms_per_request",
+        "cpu_busy", "loop_lag_ms_p99", "loop_lag_ms_max", "scheduling_delay_ms_p99", "signals",
+        "limited", "reason",
     }  # fmt: skip
     assert [s["name"] for s in client["signals"]] == [
         "scheduling_delay_ms_p99", "loop_lag_ms_p99", "cpu_busy",

@@ -1,0 +1,55 @@
+"""ScheduleSummary: what the Scheduler knows about a finished benchmark, for its report."""
+
+from __future__ import annotations
+
+from array import array
+from dataclasses import dataclass, field
+from typing import Any
+
+from guidellm.scheduler.judgement import judge
+
+__all__ = ["ScheduleSummary"]
+
+
+@dataclass
+class ScheduleSummary:
+    """What the Scheduler knows about a finished benchmark, including its self-judgement."""
+
+    start_time: float
+    end_time: float
+    stop_reason: str
+    sent: int = 0
+    completed: int = 0
+    successful: int = 0
+    errored: int = 0
+    incomplete: int = 0
+    #: Items done whole: successful requests outside sessions, and sessions whose last
+    #: planned turn succeeded (the unit a strategy's rate counts).
+    completed_items: int = 0
+    workers: int = 0
+    cpu_seconds: float = 0.0
+    #: The wall time ``cpu_seconds`` was measured over (0: :attr:`duration`): it starts before
+    #: the clock does and ends after a time limit cuts ``end_time``.
+    cpu_wall_seconds: float = 0.0
+    loop_lags_ms: list[float] = field(default_factory=list)
+    scheduling_delays_ms: array[float] = field(default_factory=lambda: array("d"))
+    waited_for_slot: int = 0
+    open_loop: bool = True
+    #: How a worker was lost when that stopped the benchmark (``None``: it did not).
+    failure: str | None = None
+    #: Requests each worker that took part sent (a lost one: what it launched).
+    sent_by_worker: dict[int, int] = field(default_factory=dict)
+    #: Workers lost during the benchmark, with how (whether or not it went on without them).
+    lost_workers: dict[int, str] = field(default_factory=dict)
+    #: Cores the client's processes could use at most (``None``: this machine's).
+    cores: int | None = None
+    #: The over-saturation test's evidence when it stopped the benchmark, else ``None``.
+    over_saturation: dict[str, Any] | None = None
+
+    @property
+    def duration(self) -> float:
+        return max(self.end_time - self.start_time, 1e-9)
+
+    def client(self) -> dict[str, Any]:
+        """The ``client`` mapping of the aggregator contract (docs/architecture.md)."""
+        return judge(self)
