@@ -131,28 +131,28 @@ class Ledger:
         when: float,
         reason: str,
         *,
-        at_least: bool = False,
-        cap: int | None = None,
+        uncertain: bool = False,
     ) -> tuple[list[RequestResult], list[tuple[float, GenerationRequest]]]:
         """``worker`` is gone: results for what it had on the wire, and what it held that
         was never sent (with its send time), oldest first, to send elsewhere or drop.
 
         ``launched`` is the pool's launch count for the worker now (``None`` when the pool
-        cannot tell: then every request due by ``when`` counts as sent). With ``at_least``
-        it is a count reported a moment before the loss, so more may have gone out since:
-        then as many due requests as the worker could hold in flight (``cap``) count as on
-        the wire too. Counting a request that never left as lost is the safe error: one
-        sent again elsewhere would reach the server twice.
+        cannot tell: then every request due by ``when`` counts as sent). With ``uncertain``
+        the worker's process may outlive the loss by a moment (a Ray actor whose node goes
+        down): any request it held may have gone out, and every one counts as on the wire.
+        Counting a request that never left as lost is the safe error: one sent again
+        elsewhere would reach the server twice. (An open loop ships a worker about a second
+        of its schedule ahead, a closed loop a queue a little longer than its streams: that
+        much, at most.)
         """
         held = self._open[worker]
         base = self._base[worker]
-        due = sum(e.copies for e in held.values() if e.time <= when)
-        if launched is not None and base is not None:
+        if uncertain:
+            on_wire = sum(e.copies for e in held.values())
+        elif launched is not None and base is not None:
             on_wire = max(0, launched - base - self.received[worker])
-            if at_least:
-                on_wire = max(on_wire, min(due, cap if cap is not None else due))
         else:
-            on_wire = due
+            on_wire = sum(e.copies for e in held.values() if e.time <= when)
         results: list[RequestResult] = []
         unsent: list[tuple[float, GenerationRequest]] = []
         for request_id, entry in _likeliest_on_wire(held, when):

@@ -210,24 +210,18 @@ class WorkerHost:
             written = os.write(self._down_w, view)
             view = view[written:]
 
-    def pull(self, wait: float) -> tuple[bytes, bool, str | None, int]:
+    def pull(self, wait: float) -> tuple[bytes, bool, str | None]:
         """What the worker wrote (waiting up to ``wait`` seconds for something), whether its
-        end of the pipe closed (it finished), why it failed if it did, and how many requests
-        it has launched: read after the data, so it counts at least every launch the data
-        answers (the driver's ledger needs it if this actor is lost)."""
+        end of the pipe closed (it finished), and why it failed if it did."""
         ready, _, _ = select.select([self._up_r], [], [], wait)
         if not ready:
-            return b"", False, None, self.launched()
+            return b"", False, None
         data = os.read(self._up_r, _READ_BYTES)
-        launched = self.launched()
         if self._virtual and data:
             self._reader.data_received(data)
             data, self._up[:] = b"".join(self._up), []
-            return data, False, None, launched
-        return data, not data, None if data else self._error, launched
-
-    def launched(self) -> int:
-        return int(memoryview(self._launched).cast("q")[self.index])
+            return data, False, None
+        return data, not data, None if data else self._error
 
     def where(self) -> dict[str, Any]:
         """This actor's node and process, for the report."""
@@ -297,9 +291,7 @@ class RayPool:
         self._pulls: list[asyncio.Task[None]] = []
         self._heard: list[float] = []
         self._quit_sent = False
-        #: Each actor's launch count as of its last pull (see :meth:`launched`).
-        self._launched: list[int] = []
-        self.launch_count_lags = True
+        self.loss_is_uncertain = True
         self._watch_handle: asyncio.TimerHandle | None = None
         self._last_watch = 0.0
         #: Why a frozen actor was killed, for the loss its pull then reports.
@@ -346,7 +338,6 @@ class RayPool:
         )
         self.actors = [host.remote(index) for index in range(self.size)]
         self._out = [[] for _ in range(self.size)]
-        self._launched = [0] * self.size
         self._in_flight = [0] * self.size
         self._pushed = [0] * self.size
 
@@ -443,8 +434,7 @@ class RayPool:
         reader = FrameReader(to_parent_decoder, lambda m: dispatch(index, m), lambda: None)
         try:
             while True:
-                data, finished, error, launched = await actor.pull.remote(_PULL_WAIT_S)
-                self._launched[index] = launched
+                data, finished, error = await actor.pull.remote(_PULL_WAIT_S)
                 if data:  # its Stats, four a second, are its heartbeat
                     reader.data_received(data)
                 if finished:
@@ -540,9 +530,10 @@ class RayPool:
         }
 
     def launched(self, worker: int) -> int | None:
-        """The launch count the actor reported with its last pull: a moment old, so a lost
-        actor may have launched more (:attr:`launch_count_lags`; the ledger allows for it)."""
-        return self._launched[worker] if worker < len(self._launched) else None
+        """Unknown: the count lives in the actor, which may be gone, or (its node going
+        down) still sending for a moment after the driver saw it lost
+        (:attr:`loss_is_uncertain`: the ledger counts all it held as lost)."""
+        return None
 
     @property
     def cores(self) -> int | None:

@@ -325,7 +325,9 @@ class _Run:
         a small dataset still spreads over every worker."""
         size = self.pool.size
         batches: list[list[GenerationRequest]] = [[] for _ in range(size)]
-        targets = {w: 4 * self.share[w] + 64 + _FIRST_FILL for w in self.participants}
+        # Not on a pool whose lost worker loses all it held (Ray): there, depth costs.
+        extra = 0 if getattr(self.pool, "loss_is_uncertain", False) else _FIRST_FILL
+        targets = {w: 4 * self.share[w] + 64 + extra for w in self.participants}
         while targets and not self.feed.over():
             for w in list(targets):
                 got = self.feed.take(min(self.share[w], targets[w] - len(batches[w])))
@@ -439,8 +441,7 @@ class _Run:
                 launched,
                 time.perf_counter(),
                 reason,
-                at_least=getattr(self.pool, "launch_count_lags", False),
-                cap=self.share[worker] or getattr(self.pool, "concurrency", None),
+                uncertain=getattr(self.pool, "loss_is_uncertain", False),
             )
             # Counted like any result, but not timed: they carry no scheduling delay.
             self.lost += len(lost)

@@ -233,6 +233,54 @@ def test_a_node_removed_mid_run_loses_no_request(server: str, tmp_path: Path) ->
         own.stop()
 
 
+def _carried_on(server: str, before: int, report: dict[str, Any], planned: int) -> None:
+    """``--on-worker-loss continue``: every planned request is in the report exactly once
+    (the lost actor's unsent ones were sent by the other, none twice), and the report says
+    who was lost and what each actor sent."""
+    bench = _accounted(server, before, report)
+    req = bench["requests"]
+    total = req["successful"] + req["errored"] + req["incomplete"]
+    assert total == planned, req
+    assert mock_requests(server) - before >= total - req["incomplete"]
+    client = bench["client"]
+    assert len(client["lost_workers"]) == 1 and client["stop_reason"] == "completed", client
+    assert sum(client["sent_by_worker"].values()) == planned, client
+    assert any("the others carried on" in w for w in bench["warnings"]), bench["warnings"]
+    survivor = next(w for w in client["sent_by_worker"] if w not in client["lost_workers"])
+    assert client["sent_by_worker"][survivor] > planned / 2  # it took over the lost one's
+
+
+def test_with_continue_a_killed_actors_requests_go_to_the_other(
+    cluster: RayCluster, server: str, tmp_path: Path
+) -> None:
+    before = mock_requests(server)
+    args = ["--target", server, *DATA, "--profile", "constant", "--rate", "50",
+            "--max-requests", "400", "--max-seconds", "20", "--on-worker-loss", "continue",
+            *_ray(cluster, workers=2)]  # fmt: skip
+    code, console, report = _hurt_mid_run(
+        tmp_path, args, lambda _proc: os.kill(_actor_pids()[0], signal.SIGKILL)
+    )
+    assert code == 0, console
+    _carried_on(server, before, report, 400)
+    assert "Ray actor" in json.dumps(report["benchmarks"][0]["client"]["lost_workers"])
+
+
+def test_with_continue_a_removed_nodes_streams_go_to_the_other(server: str, tmp_path: Path) -> None:
+    own = _cluster()
+    try:
+        before = mock_requests(server)
+        args = ["--target", server, *DATA, "--profile", "concurrent", "--rate", "4",
+                "--max-requests", "600", "--max-seconds", "30", "--on-worker-loss",
+                "continue", *_ray(own, workers=2)]  # fmt: skip
+        code, console, report = _hurt_mid_run(
+            tmp_path, args, lambda _proc: own.remove_node(own.workers[0])
+        )
+        assert code == 0, console
+        _carried_on(server, before, report, 600)
+    finally:
+        own.stop()
+
+
 def test_ctrl_c_writes_the_outputs_and_leaves_no_actor(
     cluster: RayCluster, server: str, tmp_path: Path
 ) -> None:
