@@ -1,5 +1,6 @@
-"""One benchmark on real worker processes with the server-less SleepBackend, for tests of
-the Scheduler's strategies (replay, stages): the summary and every result."""
+"""One benchmark on real workers (local processes or Ray actors) with the server-less
+SleepBackend, for tests of the Scheduler's strategies (replay, stages, sessions): the summary
+and every result."""
 
 from __future__ import annotations
 
@@ -9,10 +10,20 @@ from collections.abc import Iterator
 import uvloop
 
 from guidellm.request import GenerationRequest, RequestResult
-from guidellm.scheduler.executor import LocalProcessPool
+from guidellm.scheduler.executor import LocalProcessPool, WorkerPool
 from guidellm.scheduler.scheduler import Limits, Scheduler, ScheduleSummary
 from guidellm.scheduler.strategy import SchedulingStrategy
 from guidellm.testing.sleep_backend import SleepBackend
+
+
+def make_pool(kind: str, backend: SleepBackend, size: int, concurrency: int) -> WorkerPool:
+    """A pool of ``kind`` (``local``, or ``ray``: actors on the Ray instance the
+    ``pool_kind`` fixture started) of ``size`` workers."""
+    if kind == "ray":
+        from guidellm.scheduler.ray_pool import RayPool
+
+        return RayPool(backend, size, concurrency, {"workers": size, "num_cpus": 0})
+    return LocalProcessPool(backend, size, concurrency)
 
 
 def run_schedule(
@@ -21,10 +32,12 @@ def run_schedule(
     backend: SleepBackend,
     limits: Limits | None = None,
     keep_text: int = 10_000,
+    *,
+    pool_kind: str = "local",
 ) -> tuple[ScheduleSummary, list[RequestResult]]:
     """Run ``strategy`` once on a pool of 2 workers (64 requests each at most); results keep
     the text of the first ``keep_text`` successful requests."""
-    pool = LocalProcessPool(backend, 2, 64)
+    pool = make_pool(pool_kind, backend, 2, 64)
     pool.start()
     results: list[RequestResult] = []
     out: list[ScheduleSummary] = []

@@ -58,9 +58,11 @@ def _by_session(results: list[RequestResult]) -> dict[str, list[RequestResult]]:
     return out
 
 
-def test_turns_carry_the_live_history_and_stay_on_one_worker() -> None:
+def test_turns_carry_the_live_history_and_stay_on_one_worker(pool_kind: str) -> None:
     backend = HistoryBackend(ttft_ms=10)
-    summary, results = run_schedule(ConcurrentStrategy(4), _sessions(12, think=0.05), backend)
+    summary, results = run_schedule(
+        ConcurrentStrategy(4), _sessions(12, think=0.05), backend, pool_kind=pool_kind
+    )
     assert summary.stop_reason == "data_exhausted"
     assert len(results) == summary.sent == 36
     assert summary.completed_items == 12  # sessions done whole: the strategy's unit
@@ -86,9 +88,12 @@ def test_turns_carry_the_live_history_and_stay_on_one_worker() -> None:
     assert workers == {0, 1}
 
 
-def test_a_failed_turn_ends_its_session() -> None:
+def test_a_failed_turn_ends_its_session(pool_kind: str) -> None:
     summary, results = run_schedule(
-        ConcurrentStrategy(2), _sessions(4, fail={1}), HistoryBackend(ttft_ms=5)
+        ConcurrentStrategy(2),
+        _sessions(4, fail={1}),
+        HistoryBackend(ttft_ms=5),
+        pool_kind=pool_kind,
     )
     sessions = _by_session(results)
     failed = sessions["s1-fail"]
@@ -100,9 +105,13 @@ def test_a_failed_turn_ends_its_session() -> None:
     assert summary.completed_items == 3
 
 
-def test_max_requests_counts_turns_and_cuts_the_last_session() -> None:
+def test_max_requests_counts_turns_and_cuts_the_last_session(pool_kind: str) -> None:
     summary, results = run_schedule(
-        ConcurrentStrategy(2), _sessions(10), HistoryBackend(ttft_ms=5), Limits(max_requests=7)
+        ConcurrentStrategy(2),
+        _sessions(10),
+        HistoryBackend(ttft_ms=5),
+        Limits(max_requests=7),
+        pool_kind=pool_kind,
     )
     assert len(results) == summary.sent == 7
     sessions = _by_session(results)
@@ -111,15 +120,19 @@ def test_max_requests_counts_turns_and_cuts_the_last_session() -> None:
     assert cut[0].session_turns == 3 and cut[0].session_end
 
 
-def test_max_sessions_counts_sessions() -> None:
+def test_max_sessions_counts_sessions(pool_kind: str) -> None:
     summary, results = run_schedule(
-        ConcurrentStrategy(2), _sessions(10), HistoryBackend(ttft_ms=5), Limits(max_sessions=3)
+        ConcurrentStrategy(2),
+        _sessions(10),
+        HistoryBackend(ttft_ms=5),
+        Limits(max_sessions=3),
+        pool_kind=pool_kind,
     )
     assert summary.stop_reason == "completed"
     assert len(_by_session(results)) == 3 and len(results) == 9
 
 
-def test_a_run_stopped_mid_session_accounts_for_every_turn() -> None:
+def test_a_run_stopped_mid_session_accounts_for_every_turn(pool_kind: str) -> None:
     """Open loop, 20 sessions/s of 4 turns 300 ms apart, stopped at 0.5 s: sessions
     started = completed + cut short; turns sent + not sent = planned turns of those started."""
     summary, results = run_schedule(
@@ -127,6 +140,7 @@ def test_a_run_stopped_mid_session_accounts_for_every_turn() -> None:
         _sessions(1000, turns=4, think=0.3),
         HistoryBackend(ttft_ms=10),
         Limits(max_seconds=0.5),
+        pool_kind=pool_kind,
     )
     assert summary.stop_reason == "max_seconds"
     assert len(results) == summary.sent == summary.successful + summary.incomplete
@@ -144,7 +158,7 @@ def test_a_run_stopped_mid_session_accounts_for_every_turn() -> None:
     assert not_sent > 0
 
 
-def test_recorded_history_sends_the_recorded_replies() -> None:
+def test_recorded_history_sends_the_recorded_replies(pool_kind: str) -> None:
     def recorded() -> Iterator[GenerationRequest]:
         for i in range(4):
             yield GenerationRequest(
@@ -161,7 +175,9 @@ def test_recorded_history_sends_the_recorded_replies() -> None:
                 recorded_history=True,
             )
 
-    _, results = run_schedule(ConcurrentStrategy(2), recorded(), HistoryBackend(ttft_ms=2))
+    _, results = run_schedule(
+        ConcurrentStrategy(2), recorded(), HistoryBackend(ttft_ms=2), pool_kind=pool_kind
+    )
     for key, turns in _by_session(results).items():
         i = key[1:]
         # Each turn quotes the previous turn's recorded reply, not the live answer.

@@ -1,4 +1,4 @@
-"""The Scheduler on real worker processes with a server-less backend (SleepBackend).
+"""The Scheduler on real workers (processes, then Ray actors) with a server-less backend.
 
 Paths the mock-server tests do not reach cheaply: the open-loop concurrency cap (requests wait
 for a slot and the client says so), failed requests' categories, kept response text, and a
@@ -14,11 +14,11 @@ from collections.abc import Callable, Iterator
 import uvloop
 
 from guidellm.request import GenerationRequest, RequestResult
-from guidellm.scheduler.executor import LocalProcessPool
 from guidellm.scheduler.scheduler import Limits, Scheduler, ScheduleSummary
 from guidellm.scheduler.strategies import ConcurrentStrategy, ConstantStrategy
 from guidellm.scheduler.strategy import SchedulingStrategy
 from guidellm.testing.sleep_backend import SleepBackend
+from tests.schedulerrun import make_pool
 
 
 def _requests(suffix: Callable[[int], str] = lambda _i: "") -> Iterator[GenerationRequest]:
@@ -29,8 +29,9 @@ def _requests(suffix: Callable[[int], str] = lambda _i: "") -> Iterator[Generati
 def _run(
     backend: SleepBackend,
     runs: list[tuple[SchedulingStrategy, Limits, Iterator[GenerationRequest], int]],
+    pool_kind: str,
 ) -> list[tuple[ScheduleSummary, list[RequestResult]]]:
-    pool = LocalProcessPool(backend, 2, 64)
+    pool = make_pool(pool_kind, backend, 2, 64)
     pool.start()
     out: list[tuple[ScheduleSummary, list[RequestResult]]] = []
 
@@ -52,7 +53,7 @@ def _run(
     return out
 
 
-def test_open_loop_concurrency_cap_makes_requests_wait_and_says_so() -> None:
+def test_open_loop_concurrency_cap_makes_requests_wait_and_says_so(pool_kind: str) -> None:
     backend = SleepBackend(ttft_ms=50, itl_ms=1, output_tokens=2)
     # 200/s with ~50 ms requests needs ~10 in flight; a cap of 2 (1 per worker) cannot keep up.
     capped = ConstantStrategy(200, max_concurrency=2)
@@ -63,6 +64,7 @@ def test_open_loop_concurrency_cap_makes_requests_wait_and_says_so() -> None:
             (capped, Limits(max_requests=40), _requests(), 0),
             (free, Limits(max_requests=40), _requests(), 0),
         ],
+        pool_kind,
     )
     assert len(r_capped) == 40 and s_capped.successful == 40
     assert s_capped.waited_for_slot >= 30
@@ -77,7 +79,7 @@ def test_open_loop_concurrency_cap_makes_requests_wait_and_says_so() -> None:
     assert s_free.waited_for_slot == 0
 
 
-def test_errors_keep_their_category_and_text_is_kept_when_asked() -> None:
+def test_errors_keep_their_category_and_text_is_kept_when_asked(pool_kind: str) -> None:
     backend = SleepBackend(ttft_ms=1, itl_ms=0, output_tokens=3)
     ((summary, results),) = _run(
         backend,
@@ -89,6 +91,7 @@ def test_errors_keep_their_category_and_text_is_kept_when_asked() -> None:
                 3,
             )
         ],
+        pool_kind,
     )
     failed = [r for r in results if r.status == "errored"]
     assert len(failed) == 5 and summary.errored == 5
@@ -100,10 +103,10 @@ def test_errors_keep_their_category_and_text_is_kept_when_asked() -> None:
     assert all(r.output_text == "x" * 4 for r in kept)
 
 
-def test_stop_cancels_in_flight_and_queued_requests() -> None:
+def test_stop_cancels_in_flight_and_queued_requests(pool_kind: str) -> None:
     backend = SleepBackend(ttft_ms=2000, itl_ms=1, output_tokens=2)
     ((summary, results),) = _run(
-        backend, [(ConcurrentStrategy(6), Limits(max_seconds=0.3), _requests(), 0)]
+        backend, [(ConcurrentStrategy(6), Limits(max_seconds=0.3), _requests(), 0)], pool_kind
     )
     assert summary.stop_reason == "max_seconds"
     assert len(results) == 6 and summary.incomplete == 6
@@ -126,7 +129,7 @@ class _LeakyBackend(SleepBackend):
         await super().resolve(request, recorder)  # type: ignore[arg-type]
 
 
-def test_unexpected_backend_errors_are_redacted_before_leaving_the_worker() -> None:
+def test_unexpected_backend_errors_are_redacted_before_leaving_the_worker(pool_kind: str) -> None:
     backend = _LeakyBackend(ttft_ms=1, itl_ms=0, output_tokens=2)
     suffixes = {0: "-leak", 1: "-fail"}
     ((summary, results),) = _run(
@@ -139,6 +142,7 @@ def test_unexpected_backend_errors_are_redacted_before_leaving_the_worker() -> N
                 0,
             )
         ],
+        pool_kind,
     )
     failed = [r for r in results if r.status == "errored"]
     assert len(failed) == 8 and summary.errored == 8

@@ -21,20 +21,21 @@ def _requests(count: int | None = None) -> Iterator[GenerationRequest]:
 
 
 def _stages(
-    stages: list[dict[str, object]], count: int | None = None
+    stages: list[dict[str, object]], count: int | None = None, pool_kind: str = "local"
 ) -> tuple[ScheduleSummary, list[RequestResult]]:
     (strategy,) = StagesStrategy.from_rates(None, {"stages": stages})
     backend = SleepBackend(ttft_ms=40, itl_ms=5, output_tokens=2)
-    return run_schedule(strategy, _requests(count), backend)
+    return run_schedule(strategy, _requests(count), backend, pool_kind=pool_kind)
 
 
 def _in_flight(results: list[RequestResult], at: float) -> int:
     return sum(1 for r in results if r.request_start <= at < r.request_end)
 
 
-def test_rate_stages_send_each_rate_and_end_with_the_schedule() -> None:
+def test_rate_stages_send_each_rate_and_end_with_the_schedule(pool_kind: str) -> None:
     summary, results = _stages(
-        [{"rate": 20, "seconds": 1}, {"rate": 0, "seconds": 0.5}, {"rate": 60, "seconds": 1}]
+        [{"rate": 20, "seconds": 1}, {"rate": 0, "seconds": 0.5}, {"rate": 60, "seconds": 1}],
+        pool_kind=pool_kind,
     )
     assert summary.stop_reason == "schedule_complete"
     offsets = [r.scheduled_time - summary.start_time for r in results]
@@ -44,13 +45,14 @@ def test_rate_stages_send_each_rate_and_end_with_the_schedule() -> None:
     assert all(r.status == RequestStatus.SUCCESSFUL for r in results)
 
 
-def test_concurrency_stages_hold_each_level() -> None:
+def test_concurrency_stages_hold_each_level(pool_kind: str) -> None:
     summary, results = _stages(
         [
             {"concurrency": 2, "seconds": 1},
             {"concurrency": 6, "seconds": 1},
             {"concurrency": 1, "seconds": 1},
-        ]
+        ],
+        pool_kind=pool_kind,
     )
     assert summary.stop_reason == "schedule_complete"
     assert 2.9 < summary.end_time - summary.start_time < 3.2
@@ -68,19 +70,23 @@ def test_concurrency_stages_hold_each_level() -> None:
     assert len(cancelled) <= 1
 
 
-def test_a_stage_of_one_stream_sends_all_of_finite_data() -> None:
+def test_a_stage_of_one_stream_sends_all_of_finite_data(pool_kind: str) -> None:
     """With one stream, one worker sends: no requests wait, unsent, on a worker without
     streams while the data runs out elsewhere."""
     summary, results = _stages(
-        [{"concurrency": 2, "seconds": 0.5}, {"concurrency": 1, "seconds": 5}], count=60
+        [{"concurrency": 2, "seconds": 0.5}, {"concurrency": 1, "seconds": 5}],
+        count=60,
+        pool_kind=pool_kind,
     )
     assert len(results) == summary.sent == 60
     assert summary.stop_reason == "data_exhausted"
     assert summary.end_time - summary.start_time < 4.0
 
 
-def test_a_last_pause_stage_lasts_to_its_end() -> None:
-    summary, results = _stages([{"rate": 10, "seconds": 1}, {"rate": 0, "seconds": 1.5}])
+def test_a_last_pause_stage_lasts_to_its_end(pool_kind: str) -> None:
+    summary, results = _stages(
+        [{"rate": 10, "seconds": 1}, {"rate": 0, "seconds": 1.5}], pool_kind=pool_kind
+    )
     assert len(results) == 10
     assert summary.stop_reason == "schedule_complete"
     assert 2.4 < summary.end_time - summary.start_time < 2.8
