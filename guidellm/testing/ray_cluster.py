@@ -12,6 +12,7 @@ node down (by the processes Ray started for it)::
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from guidellm.testing.process import TestServerError
@@ -51,6 +52,29 @@ class RayCluster:
             raise TestServerError(f"a local Ray cluster could not start: {exc}") from None
         self.address = str(self._cluster.address)
         return self
+
+    def actor_pids(self, actor: str = "WorkerHost") -> list[int]:
+        """The processes of this cluster's actors of class ``actor``: children of its raylets
+        (not another cluster's on the same machine) named ``ray::<actor>``."""
+        if self._cluster is None:
+            return []
+        raylets = {
+            info.process.pid
+            for node in (self._cluster.head_node, *self.workers)
+            for info in node.all_processes.get("raylet", [])
+        }
+        marker = f"ray::{actor}".encode()
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                if ppid in raylets and marker in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except (OSError, ValueError, IndexError):
+                continue  # it exited meanwhile
+        return found
 
     def remove_node(self, node: Any) -> None:
         """Take a worker node away (its raylet and actors die), as a lost machine would."""

@@ -82,20 +82,6 @@ def _worker(result: list[Any]) -> int:
     return int(result[19]) if len(result) > 19 else 0
 
 
-def _actor_pids() -> list[int]:
-    """The processes hosting guidellm's Ray actors, on any node of this machine."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmdline = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"ray::WorkerHost" in cmdline:
-                pids.append(int(entry.name))
-    return pids
-
-
 def _ray(cluster: RayCluster, **options: Any) -> list[str]:
     extra = "".join(f",{k}={v}" for k, v in options.items())
     return ["--executor", f"kind=ray,address={cluster.address}{extra}"]
@@ -208,13 +194,13 @@ def test_an_actor_killed_mid_run_loses_no_request(
     args = ["--target", server, *DATA, "--profile", "constant", "--rate", "50",
             "--max-seconds", "8", *_ray(cluster, workers=2)]  # fmt: skip
     code, console, report = _hurt_mid_run(
-        tmp_path, args, lambda _proc: os.kill(_actor_pids()[0], signal.SIGKILL)
+        tmp_path, args, lambda _proc: os.kill(cluster.actor_pids()[0], signal.SIGKILL)
     )
     assert code == 1, console
     bench = _accounted(server, before, report)
     assert bench["errors"].get("worker_lost", 0) >= 1, bench["errors"]
     assert "Ray actor" in json.dumps(report)
-    assert not _actor_pids()
+    assert not cluster.actor_pids()
 
 
 def test_a_node_removed_mid_run_loses_no_request(server: str, tmp_path: Path) -> None:
@@ -258,7 +244,7 @@ def test_with_continue_a_killed_actors_requests_go_to_the_other(
             "--max-requests", "400", "--max-seconds", "20", "--on-worker-loss", "continue",
             *_ray(cluster, workers=2)]  # fmt: skip
     code, console, report = _hurt_mid_run(
-        tmp_path, args, lambda _proc: os.kill(_actor_pids()[0], signal.SIGKILL)
+        tmp_path, args, lambda _proc: os.kill(cluster.actor_pids()[0], signal.SIGKILL)
     )
     assert code == 0, console
     _carried_on(server, before, report, 400)
@@ -293,9 +279,9 @@ def test_ctrl_c_writes_the_outputs_and_leaves_no_actor(
     assert code == 130, console
     _accounted(server, before, report)
     deadline = time.monotonic() + 10
-    while _actor_pids() and time.monotonic() < deadline:
+    while cluster.actor_pids() and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not _actor_pids()
+    assert not cluster.actor_pids()
 
 
 def test_without_ray_the_executor_is_one_line(tmp_path: Path) -> None:
