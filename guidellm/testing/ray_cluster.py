@@ -21,12 +21,15 @@ __all__ = ["RayCluster"]
 
 
 class RayCluster:
-    """``nodes`` Ray nodes of ``cpus`` CPUs each (the first is the head)."""
+    """``nodes`` Ray nodes of ``cpus`` CPUs each (the first is the head). With ``client``,
+    the head also serves Ray Client on a free port: :attr:`client_address` (``ray://``)."""
 
-    def __init__(self, nodes: int = 2, cpus: float = 1) -> None:
+    def __init__(self, nodes: int = 2, cpus: float = 1, client: bool = False) -> None:
         self.nodes = nodes
         self.cpus = cpus
+        self.client = client
         self.address = ""
+        self.client_address = ""
         self._cluster: Any = None
         self.workers: list[Any] = []
 
@@ -38,11 +41,14 @@ class RayCluster:
             raise TestServerError(
                 "Ray is not installed; install the test extras: pip install -e '.[dev]'"
             ) from None
+        head: dict[str, Any] = {"num_cpus": self.cpus, "include_dashboard": False}
+        if self.client:
+            from guidellm.testing.process import free_port
+
+            head["ray_client_server_port"] = free_port()
+            self.client_address = f"ray://127.0.0.1:{head['ray_client_server_port']}"
         try:
-            self._cluster = Cluster(
-                initialize_head=True,
-                head_node_args={"num_cpus": self.cpus, "include_dashboard": False},
-            )
+            self._cluster = Cluster(initialize_head=True, head_node_args=head)
             self.workers = [
                 self._cluster.add_node(num_cpus=self.cpus) for _ in range(self.nodes - 1)
             ]

@@ -27,16 +27,16 @@ GUIDELLM = [sys.executable, "-m", "guidellm"]
 DATA = ["--data", "prompt_tokens=16,output_tokens=4"]
 
 
-def _cluster(nodes: int = 2) -> RayCluster:
+def _cluster(nodes: int = 2, client: bool = False) -> RayCluster:
     try:
-        return RayCluster(nodes=nodes).start()
+        return RayCluster(nodes=nodes, client=client).start()
     except TestServerError as exc:
         pytest.fail(str(exc), pytrace=False)
 
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[RayCluster]:
-    with _cluster() as running:
+    with _cluster(client=True) as running:
         yield running
 
 
@@ -165,6 +165,23 @@ def test_an_actor_on_another_clock_reports_in_the_drivers_time_base(
         scheduled, start, end = r[2], r[3], r[4]
         assert scheduled - 0.001 <= start <= end, r  # started when due, on the driver's clock
         assert bench["start_time"] - 0.01 <= start + epoch <= bench["end_time"] + 0.01, r
+
+
+def test_a_ray_client_address_runs_the_same_benchmark(
+    cluster: RayCluster, server: str, tmp_path: Path
+) -> None:
+    """``address=ray://host:port`` (Ray Client, the head's proxy): the same actors and
+    counts as the cluster's own address."""
+    args = ["--target", server, *DATA, "--profile", "constant", "--rate", "50",
+            "--max-requests", "100",
+            "--executor", f"kind=ray,address={cluster.client_address},workers=2"]  # fmt: skip
+    code, console, report = _run(args, tmp_path)
+    assert code == 0, console
+    (bench,) = report["benchmarks"]
+    assert bench["requests"]["successful"] == 100, bench["requests"]
+    executor = report["resolved"]["executor"]
+    assert executor["workers"] == 2 and len(executor["actors"]) == 2, executor
+    assert sorted(bench["client"]["sent_by_worker"].values()) == [50, 50]
 
 
 def _hurt_mid_run(tmp_path: Path, args: list[str], hurt: Any) -> tuple[int, str, dict[str, Any]]:
