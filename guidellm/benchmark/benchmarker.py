@@ -425,6 +425,11 @@ class Benchmarker:
                     line = f"worker {worker} lost mid-benchmark, the others carried on: {why}"
                     benchmark.warnings.append(line)
                     self.say(line)
+                if summary.unplaced:
+                    benchmark.warnings.append(
+                        f"{summary.unplaced} requests a lost worker held were not sent: every "
+                        "other worker had finished"
+                    )
             self.benchmarks.append(benchmark)
             if self.journal is not None:
                 self.journal.benchmark_finished(

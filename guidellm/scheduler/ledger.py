@@ -9,16 +9,18 @@ sent = successful + errored + incomplete holds whatever happens to a worker; the
 to the Scheduler, which sends them on a surviving worker (``on_worker_loss="continue"``) or
 drops them (``"stop"``).
 
-Workers launch the requests they are given in the order they were given (a FIFO queue, open
-and closed loop alike), and the ledger keeps that order, so the launched ones are the oldest
-entries still open.
+Workers launch the requests they are given in send-time order (open loop) or in the order
+they were given (closed loop), and the ledger keeps that order (requests moved from a lost
+worker, due earlier than some the survivor held, are merged in by time on both sides:
+:meth:`Ledger.reorder`), so the launched ones are the oldest entries still open.
 
 A session is one entry, open until a result with ``session_end`` comes back; the launch count
 counts its turns. A session has at most one turn on the wire, so a lost worker's turns on the
 wire are given one per entry, first to started sessions whose think time is over (their next
 turn went out), then in shipping order to what had not started (launched first in first out),
 last to sessions still thinking. The count is exact; which of several concurrent sessions a
-loss is charged to is the likeliest, not certain.
+loss is charged to is the likeliest, not certain, so what is handed back to be sent elsewhere
+leaves out every request that may have been launched (see :meth:`Ledger.lost`).
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ __all__ = ["WORKER_LOST", "Ledger"]
 
 #: The error category of a request whose worker process was lost while it was on the wire.
 WORKER_LOST = "worker_lost"
+#: How early a worker may send a request before its time (the worker's own allowance, and a
+#: margin for the clocks' reading).
+_EARLY = 0.01
 
 
 class _Entry:
@@ -105,6 +110,20 @@ class Ledger:
                 else:
                     entry.copies -= 1
 
+    def take_back(self, worker: int) -> list[tuple[float, GenerationRequest]]:
+        """Everything ``worker`` still holds, in order, forgotten here: for a worker that
+        reported its benchmark done, that was never sent."""
+        held = self._open[worker]
+        back = [(e.time, e.request) for e in held.values() for _ in range(e.copies)]
+        held.clear()
+        return back
+
+    def reorder(self, worker: int) -> None:
+        """Put ``worker``'s open entries back in send-time order (stable), as the worker
+        queues them, after requests due earlier than some it held were moved to it."""
+        held = self._open[worker]
+        self._open[worker] = dict(sorted(held.items(), key=lambda item: item[1].time))
+
     def base(self, worker: int) -> int | None:
         """``worker``'s launch count when this benchmark began."""
         return self._base[worker]
@@ -155,10 +174,26 @@ class Ledger:
             on_wire = sum(e.copies for e in held.values() if e.time <= when)
         results: list[RequestResult] = []
         unsent: list[tuple[float, GenerationRequest]] = []
+        # Which of the requests not yet started were launched is a guess when sessions are
+        # mixed in (a turn's think time over, by this clock, need not mean it went out): as
+        # many of the oldest due ones as were launched may have gone out, so none of those
+        # is handed back, whatever the guess charged the loss to. Sent twice is worse than
+        # counted as lost without a result.
+        fresh_due = sum(
+            e.copies for e in held.values() if e.next_send() is None and e.time <= when + _EARLY
+        )
+        maybe_out = min(on_wire, fresh_due)
+        fresh_seen = 0
         for request_id, entry in _likeliest_on_wire(held, when):
+            fresh = entry.next_send() is None and not entry.answered
+            first = fresh_seen
+            if fresh:
+                fresh_seen += entry.copies
+            # copies of this entry among the oldest ``maybe_out`` fresh ones
+            kept = min(max(maybe_out - first, 0), entry.copies) if fresh else entry.copies
             if len(results) >= on_wire:
-                if not entry.answered:  # a session already started cannot move
-                    unsent.extend([(entry.time, entry.request)] * entry.copies)
+                if fresh:  # a session already started cannot move
+                    unsent.extend([(entry.time, entry.request)] * (entry.copies - kept))
                 continue
             # Open loop: it went out at its intended time. Closed loop: no time was set; the
             # loss is the one moment known. A session's later turn: after its think time.
@@ -187,8 +222,8 @@ class Ledger:
                         traffic_class=request.traffic_class,
                     )
                 )
-            if taken < entry.copies:  # copies of one request past what was on the wire
-                unsent.extend([(entry.time, request)] * (entry.copies - taken))
+            # Copies of one request past what was on the wire (and past the maybe-launched).
+            unsent.extend([(entry.time, request)] * (entry.copies - max(taken, kept)))
         held.clear()
         unsent.sort(key=lambda pair: pair[0])
         return results, unsent

@@ -538,13 +538,18 @@ class RayPool:
     @property
     def cores(self) -> int | None:
         """The most cores the client's processes can use: this machine's when every actor
-        runs on it, else one per actor and one for the driver."""
+        runs on it, else what the actors were given on each host (``num_cpus`` each, at
+        least one core a host: actors packed on a fraction of a core share it) and one for
+        the driver."""
         import socket
+        from collections import Counter
 
         here = socket.gethostname()
-        if all(p.get("host") == here for p in self.placement):
+        hosts = Counter(str(p.get("host")) for p in self.placement)
+        if set(hosts) <= {here}:
             return None
-        return self.size + 1
+        share = float(self.options["num_cpus"])
+        return 1 + sum(max(1, math.ceil(n * share)) for n in hosts.values())
 
     def quit(self) -> None:
         if self._quit_sent:

@@ -175,15 +175,21 @@ class _Run:
             # Concurrency stages: only as many workers as the smallest stage has streams, so
             # that every worker keeps at least one stream in every stage and never sits on a
             # queue of requests it may not send.
-            spread = min(len(alive), *(n for _, n in strategy.stream_stages or [(0, size)]))
+            stages = (n for _, n in strategy.stream_stages or [(0, size)])
+            spread = max(1, min(len(alive), self.streams, *stages))
             self.participants = alive[:spread]
             for w, n in zip(self.participants, _deal(self.streams, spread), strict=True):
                 self.share[w] = n
         else:
-            self.participants = alive
+            self.participants = list(alive)
             cap = strategy.max_concurrency
             for w in alive:
                 self.share[w] = math.ceil(cap / len(alive)) if cap else 0
+        #: Workers this benchmark may use: a lost one leaves; an idle one may join.
+        self.alive = alive
+        self._ended = False
+        #: Requests moved from a lost worker that no worker was left to send.
+        self.unplaced = 0
         self.outstanding = [0] * size
         self.ledger = Ledger(size, [pool.launched(w) for w in range(size)])
         self.lost = 0
@@ -276,6 +282,7 @@ class _Run:
             sent_by_worker={w: d.sent for w, d in sorted(self.finished.items())},
             lost_workers=dict(self.lost_workers),
             cores=getattr(self.pool, "cores", None),
+            unplaced=self.unplaced,
             cpu_seconds=worker_cpu + time.process_time() - cpu0,
             cpu_wall_seconds=time.perf_counter() - wall0,
             loop_lags_ms=lags,
@@ -308,14 +315,17 @@ class _Run:
                 )
             )
 
-    def _deal_streams(self, streams: int, at: float) -> None:
-        """Closed loop: ``streams`` dealt over the workers taking part, free from ``at``."""
+    def _deal_streams(self, streams: int, at: float, workers: list[int] | None = None) -> None:
+        """Closed loop: ``streams`` dealt over ``workers`` (those taking part), free from
+        ``at``."""
         self.streams = streams
-        for w, share in zip(self.participants, _deal(streams, len(self.participants)), strict=True):
+        workers = self.participants if workers is None else workers
+        for w, share in zip(workers, _deal(streams, len(workers)), strict=True):
             self.share[w] = share
             self.pool.send(w, Streams(self.index, share, at))
 
     def _end_all(self) -> None:
+        self._ended = True
         for w in self.participants:
             self.pool.send(w, End(self.index))
 
@@ -416,6 +426,9 @@ class _Run:
         elif isinstance(message, Done):
             if message.index == self.index:
                 self.finished[message.worker] = message
+                if self.carry_on and self.stop_reason is None:
+                    # Moved to it while its Done was on the way: never sent, sent elsewhere.
+                    self._place(self.ledger.take_back(message.worker))
                 self._maybe_done()
         elif isinstance(message, Failed):
             self._worker_lost(message.worker, message.error)
@@ -428,11 +441,6 @@ class _Run:
         if worker in self.lost_workers:
             return
         self.lost_workers[worker] = reason
-        survivors = [w for w in self.participants if w != worker and w not in self.finished]
-        carry_on = self.carry_on and bool(survivors) and self.stop_reason is None
-        if not carry_on:
-            self.failure = reason
-            self.stop(f"worker failed: {reason}")
         unsent: list[tuple[float, GenerationRequest]] = []
         if worker not in self.finished:
             launched = self.pool.launched(worker)
@@ -452,29 +460,70 @@ class _Run:
             sent = self.ledger.received[worker] + len(lost)
             self.finished[worker] = Done(self.index, worker, 0.0, [], sent, 0)
         self.worker_stats.pop(worker, None)  # its last in-flight count is no longer true
-        if carry_on:
-            self.participants = survivors
-            self._reroute(worker, unsent, survivors)
+        took_part = worker in self.participants
+        self.participants = [w for w in self.participants if w != worker]
+        self.alive = [w for w in self.alive if w != worker]
+        carried = True
+        if self.carry_on and took_part and self.stop_reason is None:
+            if self.closed:
+                self.outstanding[worker] = 0
+            carried = self._place(unsent, streams=self.closed)
+            if self.participants:
+                self._rr = itertools.cycle(self.participants)
+        if not self.carry_on or not carried:
+            self.failure = reason
+            self.stop(f"worker failed: {reason}")
         self._maybe_done()
 
-    def _reroute(
-        self, worker: int, unsent: list[tuple[float, GenerationRequest]], survivors: list[int]
-    ) -> None:
-        """Send a lost worker's unsent requests on the survivors, and deal its streams to
-        them (closed loop). A survivor whose Done is already on its way drops what reaches
-        it after: never sent, so not counted (a moment at a benchmark's very end)."""
-        if self.closed:
-            self.outstanding[worker] = 0
-            self._deal_streams(self.streams, time.perf_counter())
-        else:
-            self._rr = itertools.cycle(survivors)
+    def _place(self, unsent: list[tuple[float, GenerationRequest]], streams: bool = False) -> bool:
+        """Send ``unsent`` (a lost worker's, or what reached a worker after its Done) on the
+        workers still running, and with ``streams`` deal the benchmark's streams over them
+        (closed loop). None left running: an idle worker joins when there is one, else the
+        requests are counted in :attr:`unplaced` (never sent). False: no worker is left."""
+        targets = [w for w in self.participants if w not in self.finished]
+        if not targets and (unsent or (self.closed and not self.feed.over())):
+            targets = self._recruit()
+        if not targets:
+            self.unplaced += len(unsent)
+            return bool(self.participants)
+        if streams:
+            self._deal_streams(self.streams, time.perf_counter(), targets)
         shipped = self.ledger.shipped
-        for k, w in enumerate(survivors):
-            mine = unsent[k :: len(survivors)]
+        for k, w in enumerate(targets):
+            mine = unsent[k :: len(targets)]
             for t, request in mine:
                 shipped(w, t, request)
-            self.outstanding[w] += len(mine) if self.closed else 0
+            if self.closed:
+                self.outstanding[w] += len(mine)
+            else:
+                self.ledger.reorder(w)  # the worker merges them in by send time too
             self._ship(w, [] if self.closed else [t for t, _ in mine], [r for _, r in mine])
+            if self.closed and not self.feed.over():
+                self._refill(w)
+            if self._ended:
+                self.pool.send(w, End(self.index))
+        return True
+
+    def _recruit(self) -> list[int]:
+        """An idle worker (alive, not taking part yet) joins the running benchmark."""
+        idle = [w for w in self.alive if w not in self.participants and w not in self.finished]
+        if not idle:
+            return []
+        w = idle[0]
+        streams = self.streams if self.closed else 0
+        self.share[w] = streams or self.share[w]
+        self.participants.append(w)
+        self.pool.send(
+            w,
+            Start(
+                index=self.index,
+                start_time=time.perf_counter(),
+                streams=streams,
+                max_concurrency=self.share[w],
+                keep_text=self.keep_text,
+            ),
+        )
+        return [w]
 
     def _ship(self, w: int, times: list[float], requests: list[GenerationRequest]) -> None:
         """Frames of a few hundred requests: a worker starts on the first while the rest are

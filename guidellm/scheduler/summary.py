@@ -41,6 +41,8 @@ class ScheduleSummary:
     sent_by_worker: dict[int, int] = field(default_factory=dict)
     #: Workers lost during the benchmark, with how (whether or not it went on without them).
     lost_workers: dict[int, str] = field(default_factory=dict)
+    #: Requests moved from a lost worker that no worker was left to send (never sent).
+    unplaced: int = 0
     #: Cores the client's processes could use at most (``None``: this machine's).
     cores: int | None = None
     #: The over-saturation test's evidence when it stopped the benchmark, else ``None``.

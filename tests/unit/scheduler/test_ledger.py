@@ -126,3 +126,34 @@ def test_an_uncertain_loss_counts_everything_held() -> None:
     lost, unsent = ledger.lost(0, 1, when=4.5, reason="gone", uncertain=True)
     assert [r.request_id for r in lost] == [str(i) for i in range(1, 8)]
     assert unsent == []
+
+
+def test_a_guess_about_sessions_never_hands_back_a_request_that_may_be_out() -> None:
+    """A is thinking past its think time, B's first turn went out: the guess charges the
+    loss to A's second turn, but B is not handed back (it would be sent twice)."""
+    thinking = GenerationRequest(
+        "a",
+        turns=[Turn([{"role": "user", "content": "q"}], think_time=10.0) for _ in range(3)],
+        session_id="a",
+    )
+    ledger = Ledger(1, [0])
+    ledger.shipped(0, 0.0, thinking)
+    ledger.shipped(0, 0.0, _session("b", 3))
+    ledger.shipped(0, 0.0, _session("c", 3))
+    ledger.settled(0, [_turn("a", 1)])
+    (lost,), unsent = ledger.lost(0, 2, when=13.0, reason="gone")
+    assert (lost.session_id, lost.turn) == ("a", 2)
+    assert [r.request_id for _, r in unsent] == ["c"]
+
+
+def test_requests_moved_in_keep_the_send_time_order_the_worker_keeps() -> None:
+    """Own requests at 10 and 11, one moved from a lost worker at 9.5: the worker sends the
+    moved one first, so with one launched that is the one on the wire."""
+    ledger = Ledger(1, [0])
+    ledger.shipped(0, 10.0, _req(1))
+    ledger.shipped(0, 11.0, _req(2))
+    ledger.shipped(0, 9.5, _req(3))
+    ledger.reorder(0)
+    lost, unsent = ledger.lost(0, 1, when=9.7, reason="gone")
+    assert [r.request_id for r in lost] == ["3"]
+    assert [r.request_id for _, r in unsent] == ["1", "2"]
