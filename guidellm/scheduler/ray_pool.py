@@ -126,6 +126,26 @@ def _reachable(address: str | None) -> None:
         ) from None
 
 
+def _init(ray: Any, opts: Mapping[str, Any]) -> None:
+    """``ray.init`` for the run. A Ray Client head (``ray://``) starts a server process per
+    connection and, when busy, can fail that start ("Initialization failure from server"):
+    that one failure is tried again once, after a second."""
+    for attempt in (1, 2):
+        try:
+            ray.init(
+                address=opts["address"],
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+                runtime_env=opts["runtime_env"],
+            )
+            return
+        except ConnectionAbortedError:
+            if attempt == 2 or not str(opts["address"] or "").startswith("ray://"):
+                raise
+            time.sleep(1.0)
+
+
 class WorkerHost:
     """One RequestsWorker inside a Ray actor: a thread with its own uvloop, behind two pipes
     that :meth:`push` writes to and :meth:`pull` reads from (the worker's protocol unchanged).
@@ -294,8 +314,7 @@ class RayPool:
         self.loss_is_uncertain = True
         self._watch_handle: asyncio.TimerHandle | None = None
         self._last_watch = 0.0
-        #: Why a frozen actor was killed, for the loss its pull then reports.
-        self._frozen: dict[int, str] = {}
+        self._lost: Callable[[int, str], None] = lambda _index, _why: None
 
     def start(self) -> None:
         import ray
@@ -306,13 +325,7 @@ class RayPool:
             _reachable(opts["address"])
             handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
             try:
-                ray.init(
-                    address=opts["address"],
-                    include_dashboard=False,
-                    log_to_driver=False,
-                    configure_logging=False,
-                    runtime_env=opts["runtime_env"],
-                )
+                _init(ray, opts)
             except Exception as exc:
                 raise UserError(
                     f"Ray could not start or reach its cluster ({_first_line(exc)}); check "
@@ -386,6 +399,7 @@ class RayPool:
                 f"a Ray actor on {other.get('host')} runs guidellm {other.get('version')}, the "
                 f"driver {__version__}; install the same version on every node"
             )
+        self._lost = lost
         for index in range(self.size):
             self._pulls.append(loop.create_task(self._pull(index, dispatch, lost)))
         await gate.wait(timeout, " on Ray")
@@ -445,8 +459,7 @@ class RayPool:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the actor died: RayActorError, a lost node...
-            frozen = self._frozen.pop(index, None)
-            lost(index, frozen or f"worker {index} (a Ray actor) was lost: {type(exc).__name__}")
+            lost(index, f"worker {index} (a Ray actor) was lost: {type(exc).__name__}")
 
     def _watch(self) -> None:
         """An actor that answers no pull for a heartbeat's time is frozen: kill it."""
@@ -459,12 +472,15 @@ class RayPool:
         for index, heard in enumerate(self._heard):
             silent = now - heard
             if silent > HEARTBEAT_TIMEOUT_S and index not in self.lost_workers:
-                self._frozen[index] = (
+                why = (
                     f"worker {index} (a Ray actor) stopped responding (no heartbeat for "
                     f"{silent:.1f} s) and was killed"
                 )
-                self._kill(index)
                 self._heard[index] = math.inf
+                # Lost now: its pull may hang until Ray declares its node dead (seconds to
+                # minutes); nothing it sends from here on is read.
+                self._pulls[index].cancel()
+                self._lost(index, why)
         if not self._quit_sent:
             self._watch_handle = asyncio.get_running_loop().call_later(_WATCH_S, self._watch)
 

@@ -4,6 +4,7 @@ and nothing lost when an actor or a node dies or the user presses Ctrl-C."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -268,13 +269,42 @@ def test_with_continue_a_killed_actors_requests_go_to_the_other(
     assert "Ray actor" in json.dumps(report["benchmarks"][0]["client"]["lost_workers"])
 
 
+def test_a_frozen_actor_is_lost_after_the_heartbeat_and_the_other_carries_on(
+    cluster: RayCluster, server: str, tmp_path: Path
+) -> None:
+    """SIGSTOP: the actor answers no pull; after HEARTBEAT_TIMEOUT_S it is lost (without
+    waiting for Ray to notice), and the other actor sends the rest."""
+    before = mock_requests(server)
+    args = ["--target", server, *DATA, "--profile", "constant", "--rate", "40",
+            "--max-requests", "480", "--max-seconds", "40", "--on-worker-loss", "continue",
+            *_ray(cluster, workers=2)]  # fmt: skip
+    stopped: list[int] = []
+
+    def freeze(_proc: Any) -> None:
+        stopped.append(cluster.actor_pids()[0])
+        os.kill(stopped[0], signal.SIGSTOP)
+
+    try:
+        code, console, report = _hurt_mid_run(tmp_path, args, freeze)
+    finally:
+        for pid in stopped:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    assert code == 0, console
+    _carried_on(server, before, report, 480)
+    (why,) = report["benchmarks"][0]["client"]["lost_workers"].values()
+    assert "stopped responding" in why, why
+
+
 def test_with_continue_a_removed_nodes_streams_go_to_the_other(server: str, tmp_path: Path) -> None:
     own = _cluster()
     try:
         before = mock_requests(server)
-        args = ["--target", server, *DATA, "--profile", "concurrent", "--rate", "4",
-                "--max-requests", "600", "--max-seconds", "30", "--on-worker-loss",
-                "continue", *_ray(own, workers=2)]  # fmt: skip
+        # Requests of about 0.1 s: the node goes while most of the 600 are still to come.
+        args = ["--target", server, "--data", "prompt_tokens=16,output_tokens=100",
+                "--profile", "concurrent", "--rate", "4", "--max-requests", "600",
+                "--max-seconds", "60", "--on-worker-loss", "continue",
+                *_ray(own, workers=2)]  # fmt: skip
         code, console, report = _hurt_mid_run(
             tmp_path, args, lambda _proc: own.remove_node(own.workers[0])
         )
