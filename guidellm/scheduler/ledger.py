@@ -68,7 +68,7 @@ class Ledger:
     entry's ``copies`` keeps the count right for a hand-made request stream that repeats one.
     """
 
-    __slots__ = ("_base", "_open", "received")
+    __slots__ = ("_base", "_merged", "_open", "received")
 
     def __init__(self, size: int, launched: list[int | None]) -> None:
         self._open: list[dict[str, _Entry]] = [{} for _ in range(size)]
@@ -76,6 +76,8 @@ class Ledger:
         self._base = launched
         #: Results received from each worker during this benchmark.
         self.received = [0] * size
+        #: Workers given requests due earlier than some they held (:meth:`reorder`).
+        self._merged: set[int] = set()
 
     def shipped(self, worker: int, time: float, request: GenerationRequest) -> None:
         """``request`` went to ``worker`` (to send at ``time``; 0.0 in a closed loop)."""
@@ -114,7 +116,10 @@ class Ledger:
         """Everything ``worker`` still holds, in order, forgotten here: for a worker that
         reported its benchmark done, that was never sent."""
         held = self._open[worker]
-        back = [(e.time, e.request) for e in held.values() for _ in range(e.copies)]
+        # A session that started and never ended (its task failed) is not sent again.
+        back = [
+            (e.time, e.request) for e in held.values() if not e.answered for _ in range(e.copies)
+        ]
         held.clear()
         return back
 
@@ -123,6 +128,7 @@ class Ledger:
         queues them, after requests due earlier than some it held were moved to it."""
         held = self._open[worker]
         self._open[worker] = dict(sorted(held.items(), key=lambda item: item[1].time))
+        self._merged.add(worker)
 
     def base(self, worker: int) -> int | None:
         """``worker``'s launch count when this benchmark began."""
@@ -183,6 +189,10 @@ class Ledger:
             e.copies for e in held.values() if e.next_send() is None and e.time <= when + _EARLY
         )
         maybe_out = min(on_wire, fresh_due)
+        if worker in self._merged:
+            # Requests moved in, overdue, were sorted ahead of ones it had already launched:
+            # which due ones went out is not known, so none of them is handed back.
+            maybe_out = fresh_due
         fresh_seen = 0
         for request_id, entry in _likeliest_on_wire(held, when):
             fresh = entry.next_send() is None and not entry.answered

@@ -337,20 +337,23 @@ class RayPool:
             # The driver itself was held up (a long compile): silence says nothing then.
             self._heard = [max(h, now) for h in self._heard]
         self._last_watch = now
-        for index, heard in enumerate(self._heard):
-            silent = now - heard
-            if silent > HEARTBEAT_TIMEOUT_S and index not in self.lost_workers:
-                why = (
-                    f"worker {index} (a Ray actor) stopped responding (no heartbeat for "
-                    f"{silent:.1f} s) and was killed"
-                )
-                self._heard[index] = math.inf
-                # Lost now: its pull may hang until Ray declares its node dead (seconds to
-                # minutes); nothing it sends from here on is read.
-                self._pulls[index].cancel()
-                self._lost(index, why)
-        if not self._quit_sent:
-            self._watch_handle = asyncio.get_running_loop().call_later(_WATCH_S, self._watch)
+        try:
+            for index, heard in enumerate(self._heard):
+                silent = now - heard
+                if silent > HEARTBEAT_TIMEOUT_S and index not in self.lost_workers:
+                    why = (
+                        f"worker {index} (a Ray actor) stopped responding (no heartbeat for "
+                        f"{silent:.1f} s) and was killed"
+                    )
+                    self._heard[index] = math.inf
+                    # Lost now: its pull may hang until Ray declares its node dead (seconds
+                    # to minutes); nothing it sends from here on is read.
+                    self._pulls[index].cancel()
+                    self._lost(index, why)
+        finally:  # the watch goes on whatever the loss's handling raised
+            if not self._quit_sent:
+                loop = asyncio.get_running_loop()
+                self._watch_handle = loop.call_later(_WATCH_S, self._watch)
 
     def _kill(self, index: int) -> None:
         import ray

@@ -35,6 +35,7 @@ from guidellm.scheduler.protocol import (
 )
 from guidellm.scheduler.saturation import SaturationWatch
 from guidellm.scheduler.summary import ScheduleSummary
+from guidellm.scheduler.worker_loss import WorkerLoss, deal
 
 if TYPE_CHECKING:
     from guidellm.scheduler.executor import WorkerPool
@@ -123,7 +124,7 @@ class Scheduler:
         return (run.in_flight(), run.feed.shipped)
 
 
-class _Run:
+class _Run(WorkerLoss):
     """One benchmark on the pool: feeding, stop conditions, collection."""
 
     def __init__(
@@ -178,7 +179,7 @@ class _Run:
             stages = (n for _, n in strategy.stream_stages or [(0, size)])
             spread = max(1, min(len(alive), self.streams, *stages))
             self.participants = alive[:spread]
-            for w, n in zip(self.participants, _deal(self.streams, spread), strict=True):
+            for w, n in zip(self.participants, deal(self.streams, spread), strict=True):
                 self.share[w] = n
         else:
             self.participants = list(alive)
@@ -320,7 +321,7 @@ class _Run:
         ``at``."""
         self.streams = streams
         workers = self.participants if workers is None else workers
-        for w, share in zip(workers, _deal(streams, len(workers)), strict=True):
+        for w, share in zip(workers, deal(streams, len(workers)), strict=True):
             self.share[w] = share
             self.pool.send(w, Streams(self.index, share, at))
 
@@ -433,98 +434,6 @@ class _Run:
         elif isinstance(message, Failed):
             self._worker_lost(message.worker, message.error)
 
-    def _worker_lost(self, worker: int, reason: str) -> None:
-        """A worker died or froze: what it had on the wire ends as ``worker_lost``. Then
-        either the benchmark stops (the others cancel theirs and report them), or it goes
-        on without that worker: what it held unsent goes to the others, as do its streams.
-        """
-        if worker in self.lost_workers:
-            return
-        self.lost_workers[worker] = reason
-        unsent: list[tuple[float, GenerationRequest]] = []
-        if worker not in self.finished:
-            launched = self.pool.launched(worker)
-            lost, unsent = self.ledger.lost(
-                worker,
-                launched,
-                time.perf_counter(),
-                reason,
-                uncertain=getattr(self.pool, "loss_is_uncertain", False),
-            )
-            # Counted like any result, but not timed: they carry no scheduling delay.
-            self.lost += len(lost)
-            self.incomplete += len(lost)
-            self.received += len(lost)
-            for result in lost:
-                self.on_result(result)
-            sent = self.ledger.received[worker] + len(lost)
-            self.finished[worker] = Done(self.index, worker, 0.0, [], sent, 0)
-        self.worker_stats.pop(worker, None)  # its last in-flight count is no longer true
-        took_part = worker in self.participants
-        self.participants = [w for w in self.participants if w != worker]
-        self.alive = [w for w in self.alive if w != worker]
-        carried = True
-        if self.carry_on and took_part and self.stop_reason is None:
-            if self.closed:
-                self.outstanding[worker] = 0
-            carried = self._place(unsent, streams=self.closed)
-            if self.participants:
-                self._rr = itertools.cycle(self.participants)
-        if not self.carry_on or not carried:
-            self.failure = reason
-            self.stop(f"worker failed: {reason}")
-        self._maybe_done()
-
-    def _place(self, unsent: list[tuple[float, GenerationRequest]], streams: bool = False) -> bool:
-        """Send ``unsent`` (a lost worker's, or what reached a worker after its Done) on the
-        workers still running, and with ``streams`` deal the benchmark's streams over them
-        (closed loop). None left running: an idle worker joins when there is one, else the
-        requests are counted in :attr:`unplaced` (never sent). False: no worker is left."""
-        targets = [w for w in self.participants if w not in self.finished]
-        if not targets and (unsent or (self.closed and not self.feed.over())):
-            targets = self._recruit()
-        if not targets:
-            self.unplaced += len(unsent)
-            return bool(self.participants)
-        if streams:
-            self._deal_streams(self.streams, time.perf_counter(), targets)
-        shipped = self.ledger.shipped
-        for k, w in enumerate(targets):
-            mine = unsent[k :: len(targets)]
-            for t, request in mine:
-                shipped(w, t, request)
-            if self.closed:
-                self.outstanding[w] += len(mine)
-            else:
-                self.ledger.reorder(w)  # the worker merges them in by send time too
-            self._ship(w, [] if self.closed else [t for t, _ in mine], [r for _, r in mine])
-            if self.closed and not self.feed.over():
-                self._refill(w)
-            if self._ended:
-                self.pool.send(w, End(self.index))
-        return True
-
-    def _recruit(self) -> list[int]:
-        """An idle worker (alive, not taking part yet) joins the running benchmark."""
-        idle = [w for w in self.alive if w not in self.participants and w not in self.finished]
-        if not idle:
-            return []
-        w = idle[0]
-        streams = self.streams if self.closed else 0
-        self.share[w] = streams or self.share[w]
-        self.participants.append(w)
-        self.pool.send(
-            w,
-            Start(
-                index=self.index,
-                start_time=time.perf_counter(),
-                streams=streams,
-                max_concurrency=self.share[w],
-                keep_text=self.keep_text,
-            ),
-        )
-        return [w]
-
     def _ship(self, w: int, times: list[float], requests: list[GenerationRequest]) -> None:
         """Frames of a few hundred requests: a worker starts on the first while the rest are
         still in the pipe."""
@@ -588,8 +497,3 @@ class _Run:
             self._feed_handle = None
         for w in self.participants:
             self.pool.send(w, Stop(self.index))
-
-
-def _deal(streams: int, workers: int) -> list[int]:
-    """``streams`` dealt over ``workers``: the first ``streams % workers`` get one more."""
-    return [streams // workers + (1 if i < streams % workers else 0) for i in range(workers)]

@@ -157,3 +157,28 @@ def test_requests_moved_in_keep_the_send_time_order_the_worker_keeps() -> None:
     lost, unsent = ledger.lost(0, 1, when=9.7, reason="gone")
     assert [r.request_id for r in lost] == ["3"]
     assert [r.request_id for _, r in unsent] == ["1", "2"]
+
+
+def test_after_a_merge_no_due_request_is_handed_back() -> None:
+    """L1 and L2 went out; M1 and M2, moved in overdue, sort ahead of them. Lost with two
+    launched: which two is unknown, so only P (not due yet) is handed back."""
+    ledger = Ledger(1, [0])
+    ledger.shipped(0, 9.5, _req(1))
+    ledger.shipped(0, 9.9, _req(2))
+    ledger.shipped(0, 10.2, _req(3))
+    ledger.shipped(0, 8.0, _req(4))
+    ledger.shipped(0, 8.5, _req(5))
+    ledger.reorder(0)
+    lost, unsent = ledger.lost(0, 2, when=10.0, reason="gone")
+    assert len(lost) == 2
+    assert [r.request_id for _, r in unsent] == ["3"]
+
+
+def test_take_back_leaves_a_started_session() -> None:
+    ledger = Ledger(1, [0])
+    ledger.shipped(0, 0.0, _session("a", 3))
+    ledger.shipped(0, 0.0, _session("b", 3))
+    ledger.shipped(0, 0.0, _req(7))
+    ledger.settled(0, [_turn("a", 1)])
+    assert [r.request_id for _, r in ledger.take_back(0)] == ["b", "7"]
+    assert ledger.holding(0) == 0
