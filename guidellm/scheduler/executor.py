@@ -76,6 +76,18 @@ def _pipe() -> tuple[int, int]:
     return r, w
 
 
+def pickled_backend(backend: Backend, where: str) -> bytes:
+    """``backend`` pickled once, proving it can travel to the workers (``where``); one line
+    naming the fix when it cannot."""
+    try:
+        return pickle.dumps(backend)
+    except Exception as exc:
+        raise UserError(
+            f"backend {type(backend).__name__} cannot be sent to {where} "
+            f"({type(exc).__name__}: {exc}); keep it picklable until startup()"
+        ) from None
+
+
 def _set_once(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
@@ -161,13 +173,7 @@ class LocalProcessPool:
     def __init__(self, backend: Backend, size: int, concurrency: int) -> None:
         self.size = size
         self.concurrency = concurrency
-        try:
-            self._payload = pickle.dumps(backend)
-        except Exception as exc:
-            raise UserError(
-                f"backend {type(backend).__name__} cannot be sent to worker processes "
-                f"({type(exc).__name__}: {exc}); keep it picklable until startup()"
-            ) from None
+        self._payload = pickled_backend(backend, "worker processes")
         self._processes: list[BaseProcess] = []
         self._to_worker: list[int] = []
         self._from_worker: list[int] = []

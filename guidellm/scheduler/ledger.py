@@ -130,10 +130,6 @@ class Ledger:
         self._open[worker] = dict(sorted(held.items(), key=lambda item: item[1].time))
         self._merged.add(worker)
 
-    def base(self, worker: int) -> int | None:
-        """``worker``'s launch count when this benchmark began."""
-        return self._base[worker]
-
     def oldest_due(self, now: float) -> float | None:
         """The earliest send time of a request still open and due by ``now`` (open loop:
         entries are shipped in send-time order, so each worker's first entry is its oldest)."""

@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import math
 import os
-import pickle
 import signal
 import time
 from collections.abc import Callable, Mapping
@@ -32,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from guidellm.errors import UserError
 from guidellm.scheduler.clocks import ClockOffset, from_worker, measure, to_worker
-from guidellm.scheduler.executor import HEARTBEAT_TIMEOUT_S, ReadyGate
+from guidellm.scheduler.executor import HEARTBEAT_TIMEOUT_S, ReadyGate, pickled_backend
 from guidellm.scheduler.protocol import Failed, FrameReader, Quit, Start, frame, to_parent_decoder
 from guidellm.scheduler.worker_host import WorkerHost
 
@@ -157,13 +156,7 @@ class RayPool:
         self._planned = planned
         self._cap = size * concurrency
         self.concurrency = concurrency
-        try:
-            self._payload = pickle.dumps(backend)
-        except Exception as exc:
-            raise UserError(
-                f"backend {type(backend).__name__} cannot be sent to Ray actors "
-                f"({type(exc).__name__}: {exc}); keep it picklable until startup()"
-            ) from None
+        self._payload = pickled_backend(backend, "Ray actors")
         self.lost_workers: dict[int, str] = {}
         self.actors: list[Any] = []
         #: Where each actor runs (node id, host, pid), and what each measured of its clock.

@@ -142,7 +142,6 @@ class _Run(WorkerLoss):
         self.pool = pool
         self.index = index
         self.strategy = strategy
-        self.requests = requests
         self.on_result = on_result
         self.limits = limits
         self.rng = rng or random.Random(42)
@@ -193,7 +192,6 @@ class _Run(WorkerLoss):
         self.unplaced = 0
         self.outstanding = [0] * size
         self.ledger = Ledger(size, [pool.launched(w) for w in range(size)])
-        self.lost = 0
         #: Workers lost during this benchmark, with how.
         self.lost_workers: dict[int, str] = {}
 

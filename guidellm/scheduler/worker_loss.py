@@ -56,27 +56,17 @@ class WorkerLoss:
     failure: str | None
     keep_text: int
     unplaced: int
-    lost: int
     incomplete: int
     received: int
     on_result: Callable[[RequestResult], None]
     _ended: bool
     _rr: Iterator[int]
-
-    def stop(self, reason: str) -> None:
-        raise NotImplementedError
-
-    def _maybe_done(self) -> None:
-        raise NotImplementedError
-
-    def _deal_streams(self, streams: int, at: float, workers: list[int] | None = None) -> None:
-        raise NotImplementedError
-
-    def _refill(self, w: int) -> None:
-        raise NotImplementedError
-
-    def _ship(self, w: int, times: list[float], requests: list[GenerationRequest]) -> None:
-        raise NotImplementedError
+    # The run's own steps this handling calls (methods of the run).
+    stop: Callable[[str], None]
+    _maybe_done: Callable[[], None]
+    _deal_streams: Callable[..., None]
+    _refill: Callable[[int], None]
+    _ship: Callable[[int, list[float], list[GenerationRequest]], None]
 
     def _worker_lost(self, worker: int, reason: str) -> None:
         """A worker died or froze: what it had on the wire ends as ``worker_lost``. Then
@@ -97,7 +87,6 @@ class WorkerLoss:
                 uncertain=getattr(self.pool, "loss_is_uncertain", False),
             )
             # Counted like any result, but not timed: they carry no scheduling delay.
-            self.lost += len(lost)
             self.incomplete += len(lost)
             self.received += len(lost)
             for result in lost:
