@@ -23,7 +23,14 @@ from guidellm.benchmark.compile import compile_benchmark
 from guidellm.benchmark.gaps import GAP_COLUMNS, GapHistograms
 from guidellm.benchmark.progress import Progress
 from guidellm.benchmark.report import Benchmark, epoch_offset
-from guidellm.benchmark.rows import SAMPLED, add_counts, latencies, row_metrics, tally
+from guidellm.benchmark.rows import (
+    SAMPLED,
+    add_counts,
+    latencies,
+    output_tokens,
+    row_metrics,
+    tally,
+)
 from guidellm.benchmark.sessions import SessionTracker, SparseColumns
 from guidellm.benchmark.slo import SLO_KEYS, check_slo
 from guidellm.benchmark.sorted_sample import GrowableColumns, SortedSample
@@ -158,23 +165,7 @@ class BenchmarkAggregator:
         code = _STATUS_CODE.get(result.status, 1)
         self.counts[code] += 1
         p = self._pending
-        chunks = result.content_chunks + result.reasoning_chunks
-        client: int | None = None
-        client_src = 2
-        text = result.output_text
-        if self.tokenizer is not None and (text is not None or result.reasoning_text):
-            client = self.tokenizer.count(text or "")
-            if result.reasoning_text:
-                client += self.tokenizer.count(result.reasoning_text)
-            client_src = 1
-        elif chunks and not result.whole:  # a whole answer's one chunk counts no tokens
-            client = chunks
-        usage = result.output_tokens
-        if usage is not None:
-            tokens, source = usage, 0
-            disagree = -1 if client is None else int(client != usage) + 2 * (client_src == 1)
-        else:
-            tokens, source, disagree = (client or 0), client_src, -1
+        tokens, source, disagree = output_tokens(result, self.tokenizer)
         first, last = result.first_token_time, result.last_token_time
         start = result.request_start
         p["status"].append(code)

@@ -17,7 +17,9 @@ from guidellm.benchmark.statistics import goodput_counts
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-__all__ = ["SAMPLED", "add_counts", "latencies", "row_metrics", "tally"]
+    from guidellm.request import RequestResult
+
+__all__ = ["SAMPLED", "add_counts", "latencies", "output_tokens", "row_metrics", "tally"]
 
 _NAN = math.nan
 #: The per-request metrics kept as sorted samples (report key -> token-weighted).
@@ -69,6 +71,30 @@ def tally(block: Mapping[str, NDArray[Any]], slo: Mapping[str, float]) -> dict[s
             slo, status, block["ttft"], block["itl"], block["tpot"], (end - start) * 1000.0
         )
     return out
+
+
+def output_tokens(result: RequestResult, tokenizer: Any = None) -> tuple[int, int, int]:
+    """``(tokens, source, disagree)`` of one result: its output tokens, where they came from
+    (0 the server's usage, 1 the tokenizer, 2 the client's chunk count) and, when usage came
+    with a client-side count to compare, whether they differ (bit 0) and whether that count
+    was the tokenizer's (bit 1); -1 when nothing was compared (docs/metrics.md)."""
+    client: int | None = None
+    client_src = 2
+    text = result.output_text
+    if tokenizer is not None and (text is not None or result.reasoning_text):
+        client = tokenizer.count(text or "")
+        if result.reasoning_text:
+            client += tokenizer.count(result.reasoning_text)
+        client_src = 1
+    elif not result.whole:  # a whole answer's one chunk counts no tokens
+        chunks = result.content_chunks + result.reasoning_chunks
+        if chunks:
+            client = chunks
+    usage = result.output_tokens
+    if usage is not None:
+        disagree = -1 if client is None else int(client != usage) + 2 * (client_src == 1)
+        return usage, 0, disagree
+    return (client or 0), client_src, -1
 
 
 def latencies(
