@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -36,7 +36,7 @@ from guidellm.request import RequestResult
 if TYPE_CHECKING:
     from guidellm.benchmark.report import Benchmark, Report
 
-__all__ = ["Journal", "default_journal_path", "rebuild_report"]
+__all__ = ["Journal", "default_journal_path", "read_journal", "rebuild_report"]
 
 _FLUSH_S = 1.0
 _encode = msgspec.json.encode
@@ -147,30 +147,57 @@ class Journal:
             self._file.close()
 
 
-def _read_lines(path: Path) -> list[dict[str, Any]]:
+def read_journal(
+    path: str | Path, warnings: list[str] | None = None
+) -> Iterator[tuple[str, Any]]:
+    """The journal's records in order, streamed: ``(type, record)`` with the record's dict
+    for ``run``, ``benchmark``, ``benchmark_end``, ``server`` and ``run_end``, and
+    ``("result", (benchmark index, RequestResult))`` for each result.
+
+    What cannot be read (a line cut by a kill) is skipped and said in ``warnings``.
+    ``UserError`` when the file cannot be read or is no journal.
+    """
+    path = Path(path)
     try:
-        raw = path.read_bytes()
+        f = path.open("rb")
     except OSError as exc:
         raise UserError(
             f"cannot read journal {str(path)!r}: {exc.strerror}; check the path"
         ) from None
-    lines: list[dict[str, Any]] = []
-    for line in raw.splitlines():
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError:
-            break  # a line cut by a kill: everything before it is good
-        if not isinstance(record, dict):
-            break
-        lines.append(record)
-    if not lines or lines[0].get("type") != "run":
-        raise UserError(
-            f"{str(path)!r} is not a guidellm journal (no run header); pass the .jsonl "
-            "journal that 'guidellm run' wrote"
-        )
-    return lines
+    with f:
+        first = True
+        offset = 0
+        for line in f:
+            at, offset = offset, offset + len(line)
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                record = None
+            if first and not (isinstance(record, dict) and record.get("type") == "run"):
+                raise UserError(
+                    f"{str(path)!r} is not a guidellm journal (no run header); pass the "
+                    "journal that 'guidellm run' wrote"
+                )
+            first = False
+            if not isinstance(record, dict):
+                if warnings is not None:
+                    warnings.append(
+                        f"journal {str(path)!r}: unreadable line at byte {at} skipped "
+                        f"({len(line)} bytes)"
+                    )
+                continue
+            kind = str(record.get("type"))
+            if kind == "result":
+                yield kind, (int(record["b"]), msgspec.convert(record["r"], RequestResult))
+            else:
+                yield kind, record
+        if first:
+            raise UserError(
+                f"{str(path)!r} is not a guidellm journal (it is empty); pass the journal "
+                "that 'guidellm run' wrote"
+            )
 
 
 def rebuild_report(path: str | Path) -> Report:
@@ -179,43 +206,46 @@ def rebuild_report(path: str | Path) -> Report:
     from guidellm.benchmark.capacity import find_capacity
     from guidellm.benchmark.report import Benchmark, Report, ReportMetadata
 
-    lines = _read_lines(Path(path))
-    if not any(line.get("type") in ("result", "benchmark_end") for line in lines):
+    warnings: list[str] = []
+    header: dict[str, Any] = {}
+    benchmarks: dict[int, Benchmark] = {}
+    open_aggs: dict[int, BenchmarkAggregator] = {}
+    spans: dict[int, list[float]] = {}
+    servers: dict[int, dict[str, Any]] = {}
+    seen = 0
+    for kind, record in read_journal(path, warnings):
+        if kind == "result":
+            index, result = record
+            seen += 1
+            agg = open_aggs.get(index)
+            if agg is None:
+                continue
+            agg.add(result)
+            span = spans[index]
+            span[0] = min(span[0], result.scheduled_time)
+            span[1] = max(span[1], result.request_end)
+        elif kind == "run":
+            header = record
+        elif kind == "benchmark":
+            index = int(record["index"])
+            settings = dict(record.get("settings") or {})
+            open_aggs[index] = BenchmarkAggregator(
+                index=index, strategy=record.get("strategy") or {}, **settings
+            )
+            spans[index] = [float("inf"), float("-inf")]
+        elif kind == "benchmark_end":
+            index = int(record["index"])
+            seen += 1
+            open_aggs.pop(index, None)
+            benchmarks[index] = Benchmark.model_validate(record["benchmark"])
+        elif kind == "server":
+            servers[int(record["index"])] = record
+    if not seen:
         # An empty report would look like a server that answered nothing: say what happened.
         raise UserError(
             f"journal {str(path)!r} holds no results (its run stopped before a request "
             "finished); there is no report to rebuild"
         )
-    header = lines[0]
-    benchmarks: dict[int, Benchmark] = {}
-    open_aggs: dict[int, BenchmarkAggregator] = {}
-    spans: dict[int, list[float]] = {}
-    servers: dict[int, dict[str, Any]] = {}
-    for line in lines[1:]:
-        kind = line.get("type")
-        if kind == "result":
-            index = int(line["b"])
-            agg = open_aggs.get(index)
-            if agg is None:
-                continue
-            result = msgspec.convert(line["r"], RequestResult)
-            agg.add(result)
-            span = spans[index]
-            span[0] = min(span[0], result.scheduled_time)
-            span[1] = max(span[1], result.request_end)
-        elif kind == "benchmark":
-            index = int(line["index"])
-            settings = dict(line.get("settings") or {})
-            open_aggs[index] = BenchmarkAggregator(
-                index=index, strategy=line.get("strategy") or {}, **settings
-            )
-            spans[index] = [float("inf"), float("-inf")]
-        elif kind == "benchmark_end":
-            index = int(line["index"])
-            open_aggs.pop(index, None)
-            benchmarks[index] = Benchmark.model_validate(line["benchmark"])
-        elif kind == "server":
-            servers[int(line["index"])] = line
     for index, agg in open_aggs.items():
         start, end = spans[index]
         if start > end:
@@ -243,6 +273,8 @@ def rebuild_report(path: str | Path) -> Report:
 
             benchmarks[index].server = ServerMetrics.model_validate(line["server"])
             benchmarks[index].warnings.extend(line.get("warnings") or [])
+    for bench in benchmarks.values():
+        bench.warnings.extend(warnings)
     metadata = header.get("metadata") or {}
     resolved = header.get("resolved") or {}
     ordered = [benchmarks[i] for i in sorted(benchmarks)]
