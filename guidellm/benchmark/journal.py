@@ -36,7 +36,7 @@ from guidellm.request import RequestResult
 if TYPE_CHECKING:
     from guidellm.benchmark.report import Benchmark, Report
 
-__all__ = ["Journal", "default_journal_path", "read_journal", "rebuild_report"]
+__all__ = ["Journal", "default_journal_path", "is_journal", "read_journal", "rebuild_report"]
 
 _FLUSH_S = 1.0
 _encode = msgspec.json.encode
@@ -147,9 +147,23 @@ class Journal:
             self._file.close()
 
 
-def read_journal(
-    path: str | Path, warnings: list[str] | None = None
-) -> Iterator[tuple[str, Any]]:
+def is_journal(path: str | Path) -> bool:
+    """Whether ``path`` is a run journal (a saved report is one JSON or YAML document)."""
+    try:
+        with Path(path).open("rb") as f:
+            first = f.readline(1 << 20).strip()
+    except OSError:
+        return False
+    if not (first.startswith(b"{") and first.endswith(b"}")):
+        return False
+    try:
+        record = json.loads(first)
+    except ValueError:
+        return False
+    return isinstance(record, dict) and record.get("type") in ("run", "benchmark", "result")
+
+
+def read_journal(path: str | Path, warnings: list[str] | None = None) -> Iterator[tuple[str, Any]]:
     """The journal's records in order, streamed: ``(type, record)`` with the record's dict
     for ``run``, ``benchmark``, ``benchmark_end``, ``server`` and ``run_end``, and
     ``("result", (benchmark index, RequestResult))`` for each result.

@@ -3,7 +3,6 @@ run's journal, in any format (the console tables when no ``--output`` is given).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,23 +14,6 @@ if TYPE_CHECKING:
 __all__ = ["load_report", "report"]
 
 
-def _is_journal(path: Path) -> bool:
-    """A journal's first line is a JSON object with a ``type`` (``run``...); a saved report is
-    one JSON or YAML document."""
-    try:
-        with path.open("rb") as f:
-            first = f.readline(1 << 20).strip()
-    except OSError:
-        return False
-    if not (first.startswith(b"{") and first.endswith(b"}")):
-        return False
-    try:
-        record = json.loads(first)
-    except ValueError:
-        return False
-    return isinstance(record, dict) and record.get("type") in ("run", "benchmark", "result")
-
-
 def load_report(path: Path) -> Report:
     """A report from a ``.json``/``.yaml`` report or a run journal; ``UserError`` otherwise."""
     from guidellm.benchmark.report import Report
@@ -39,9 +21,9 @@ def load_report(path: Path) -> Report:
 
     if not path.is_file():
         raise UserError(f"report {str(path)!r} does not exist; pass the --output file of a run")
-    if _is_journal(path):
-        from guidellm.benchmark.journal import rebuild_report
+    from guidellm.benchmark.journal import is_journal, rebuild_report
 
+    if is_journal(path):
         return rebuild_report(path)
     return Report.load(path)
 
