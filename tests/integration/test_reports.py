@@ -192,7 +192,7 @@ def test_compare_bad_gate_is_exit_2(saved: Path, tmp_path: Path) -> None:
 
 
 def test_report_tells_a_journal_from_a_report_by_content(saved: Path, tmp_path: Path) -> None:
-    from guidellm.cli.report import _is_journal
+    from guidellm.benchmark.journal import is_journal as _is_journal
 
     named = tmp_path / "my-journal-notes.json"
     named.write_text(saved.read_text())
