@@ -224,6 +224,7 @@ def rebuild_report(path: str | Path) -> Report:
     header: dict[str, Any] = {}
     benchmarks: dict[int, Benchmark] = {}
     open_aggs: dict[int, BenchmarkAggregator] = {}
+    opened: dict[int, dict[str, Any]] = {}
     spans: dict[int, list[float]] = {}
     servers: dict[int, dict[str, Any]] = {}
     seen = 0
@@ -233,7 +234,14 @@ def rebuild_report(path: str | Path) -> Report:
             seen += 1
             agg = open_aggs.get(index)
             if agg is None:
-                continue
+                started = opened.pop(index, None)
+                if started is None:  # no such benchmark, or it is finished
+                    continue
+                agg = open_aggs[index] = BenchmarkAggregator(
+                    index=index,
+                    strategy=started.get("strategy") or {},
+                    **dict(started.get("settings") or {}),
+                )
             agg.add(result)
             span = spans[index]
             span[0] = min(span[0], result.scheduled_time)
@@ -242,15 +250,13 @@ def rebuild_report(path: str | Path) -> Report:
             header = record
         elif kind == "benchmark":
             index = int(record["index"])
-            settings = dict(record.get("settings") or {})
-            open_aggs[index] = BenchmarkAggregator(
-                index=index, strategy=record.get("strategy") or {}, **settings
-            )
+            opened[index] = record  # its aggregator is made at its first result
             spans[index] = [float("inf"), float("-inf")]
         elif kind == "benchmark_end":
             index = int(record["index"])
             seen += 1
             open_aggs.pop(index, None)
+            opened.pop(index, None)
             benchmarks[index] = Benchmark.model_validate(record["benchmark"])
         elif kind == "server":
             servers[int(record["index"])] = record
@@ -260,7 +266,13 @@ def rebuild_report(path: str | Path) -> Report:
             f"journal {str(path)!r} holds no results (its run stopped before a request "
             "finished); there is no report to rebuild"
         )
-    for index, agg in open_aggs.items():
+    for index, started in opened.items():  # begun, no result journalled yet
+        open_aggs[index] = BenchmarkAggregator(
+            index=index,
+            strategy=started.get("strategy") or {},
+            **dict(started.get("settings") or {}),
+        )
+    for index, agg in sorted(open_aggs.items()):
         start, end = spans[index]
         if start > end:
             start = end = 0.0
