@@ -39,6 +39,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_GEN_SSE = Path(os.environ.get("GUIDELLM_GEN_SSE", ROOT.parent / "shared/bench/gen_sse.py"))
 
@@ -129,7 +131,7 @@ def _server_count(log: Path, since: float, until: float) -> tuple[int, float]:
 
 def run_case(url: str, log: Path, name: str, args: list[str], work: Path) -> dict[str, Any]:
     out = work / f"{name}.json"
-    journal = work / f"{name}.jsonl"
+    journal = work / f"{name}.journal"
     cmd = [
         sys.executable,
         "-m",
@@ -162,9 +164,11 @@ def run_case(url: str, log: Path, name: str, args: list[str], work: Path) -> dic
     if proc.returncode != 0:
         sys.exit(f"{name}: guidellm exited {proc.returncode}: {err.strip()}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    lines = [json.loads(line) for line in journal.read_text().splitlines()]
-    results = [ln["r"] for ln in lines if ln["type"] == "result"]
-    ends = [ln for ln in lines if ln["type"] == "benchmark_end"]
+    from guidellm.benchmark.journal import read_journal
+
+    records = list(read_journal(journal))
+    results = [msgspec.to_builtins(rec[1]) for kind, rec in records if kind == "result"]
+    ends = [rec for kind, rec in records if kind == "benchmark_end"]
     report = json.loads(out.read_text())
     starts = sorted(r[3] for r in results)
     first_request = starts[0] - launch if starts else None

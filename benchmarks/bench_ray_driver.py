@@ -48,7 +48,7 @@ def _child(executor: str, rate: float, seconds: float, work: Path) -> None:
         profile=PluginHost(entry_points=False).profiles.get("constant")([rate], {}),
         settings=RunSettings(max_seconds=seconds, workers=2, executor=options),
         writers=[JSONWriter(work / "r.json")],
-        journal=Journal(work / "r.jsonl"),
+        journal=Journal(work / "r.journal"),
     )
     outcome = bench.run()
     usage = resource.getrusage(resource.RUSAGE_SELF)

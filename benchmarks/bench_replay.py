@@ -40,6 +40,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # The child: the mock server with its dispatch wrapped to time each generation request.
@@ -147,7 +149,7 @@ def main() -> int:
             if line[:1] != ["LISTENING"]:
                 raise SystemExit(f"the mock server did not start: {line}")
             url = line[1]
-            journal = work / "run.journal.jsonl"
+            journal = work / "run.journal"
             cmd = [
                 sys.executable, "-m", "guidellm", "run", "--target", url,
                 "--data", str(trace), "--data-args", f"block_size={args.block_size}",
@@ -168,10 +170,10 @@ def main() -> int:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=30)
         arrivals = [json.loads(line) for line in arrivals_file.open()]
+        from guidellm.benchmark.journal import read_journal
+
         results = [
-            r["r"]
-            for r in map(json.loads, journal.read_text().splitlines())
-            if r.get("type") == "result"
+            msgspec.to_builtins(rec[1]) for kind, rec in read_journal(journal) if kind == "result"
         ]
         report = json.loads((work / "report.json").read_text())
     (bench,) = report["benchmarks"]

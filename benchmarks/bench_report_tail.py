@@ -12,7 +12,6 @@ compiling the benchmark, writing every report and exiting.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
@@ -21,17 +20,15 @@ from pathlib import Path
 
 from guidellm.mock_server import MockServer, MockServerConfig
 
-_REQUEST_END = 4  # index of request_end in RequestResult's array form
-
 
 def last_request_end(journal: Path) -> tuple[float, int]:
+    from guidellm.benchmark.journal import read_journal
+
     last, count = 0.0, 0
-    with journal.open("rb") as f:
-        for line in f:
-            if line.startswith(b'{"type":"result"'):
-                record = json.loads(line)
-                last = max(last, record["r"][_REQUEST_END])
-                count += 1
+    for kind, record in read_journal(journal):
+        if kind == "result":
+            last = max(last, record[1].request_end)
+            count += 1
     return last, count
 
 
@@ -68,7 +65,7 @@ def one_run(args: argparse.Namespace) -> float:
         exited = time.perf_counter()
         if proc.returncode != 0:
             sys.exit(f"guidellm run failed ({proc.returncode}): {proc.stderr[-2000:]}")
-        last, count = last_request_end(out / "run.journal.jsonl")
+        last, count = last_request_end(out / "run.journal")
         sizes = {p.name: p.stat().st_size for p in sorted(out.iterdir())}
     print(f"requests {count:,} x {args.tokens} tokens, {args.streams} streams")
     print(f"run wall time: {exited - started:.1f} s")

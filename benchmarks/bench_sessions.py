@@ -39,7 +39,7 @@ def run(
     url: str, name: str, data: str, *, users: int, seconds: float, work: Path
 ) -> dict[str, Any]:
     out = work / f"{name}.json"
-    journal = work / f"{name}.jsonl"
+    journal = work / f"{name}.journal"
     cmd = [
         sys.executable, "-m", "guidellm", "run", "--target", url, "--data", data,
         "--profile", "concurrent", "--rate", str(users), "--max-seconds", str(seconds),
@@ -52,7 +52,9 @@ def run(
         sys.exit(f"{name}: guidellm exited {proc.returncode}: {proc.stderr.strip()}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     (bench,) = json.loads(out.read_text())["benchmarks"]
-    requests = sum(1 for line in journal.open() if line.startswith('{"type":"result"'))
+    from guidellm.benchmark.journal import read_journal
+
+    requests = sum(1 for kind, _ in read_journal(journal) if kind == "result")
     sessions = bench.get("sessions") or {}
     return {
         "case": name,

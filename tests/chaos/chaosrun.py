@@ -89,8 +89,9 @@ class ChaosRun:
         return self.proc.pid
 
     def journal_results(self) -> int:
-        journal = self.folder / "r.journal.jsonl"
-        return journal.read_bytes().count(b'"type":"result"') if journal.exists() else 0
+        from journalread import count_results
+
+        return count_results(self.folder / "r.journal")
 
     def wait_for_results(self, count: int, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
@@ -132,7 +133,11 @@ class ChaosRun:
         self.elapsed = time.monotonic() - self.started
         self.code = self.proc.returncode
         for path in self.folder.iterdir():
-            if path.is_file() and path.name.startswith("r."):
+            if path.name == "r.journal":
+                from journalread import journal_text
+
+                self.outputs[path.name] = journal_text(path)
+            elif path.is_file() and path.name.startswith("r."):
                 self.outputs[path.name] = path.read_text(errors="replace")
         return self
 
@@ -162,7 +167,7 @@ class ChaosRun:
         for marker in ("Traceback", "Exception ignored"):
             assert marker not in text, text[-3000:]
         if outputs:
-            for name in (*OUTPUTS, "r.journal.jsonl"):
+            for name in (*OUTPUTS, "r.journal"):
                 assert name in self.outputs, f"{name} not written; stderr:\n{self.err}"
         for secret in SECRETS:
             assert secret not in text, f"{secret!r} on the console"

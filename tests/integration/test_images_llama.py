@@ -15,11 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import pytest
 from clirun import guidellm
+from journalread import journal_results
 
-from guidellm.request import RequestResult
 from guidellm.testing.llama import TINY_MMPROJ_IMAGE_TOKENS, LlamaServer
 from guidellm.testing.process import TestServerError
 
@@ -53,11 +52,8 @@ def run(server: LlamaServer, data: str, cwd: Path) -> tuple[dict[str, Any], dict
     assert proc.returncode == 0, proc.stderr
     (bench,) = json.loads((cwd / "r.json").read_text())["benchmarks"]
     results: dict[str, Any] = {}
-    for line in (cwd / "r.journal.jsonl").read_text().splitlines():
-        record = json.loads(line)
-        if record["type"] == "result":
-            result = msgspec.convert(record["r"], RequestResult)
-            results[result.request_id] = result
+    for result in journal_results(cwd / "r.journal"):
+        results[result.request_id] = result
     assert len(results) == REQUESTS
     return bench, results
 

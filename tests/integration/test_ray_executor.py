@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from journalread import count_results, journal_records
 
 from guidellm.mock_server import MockServer
 from guidellm.mock_server.behavior import MockServerConfig
@@ -73,9 +74,10 @@ def _run(args: list[str], cwd: Path, timeout: float = 180) -> tuple[int, str, di
 
 def _results(cwd: Path) -> list[list[Any]]:
     """Every result the run journalled (array-encoded RequestResults)."""
-    journal = cwd / "r.journal.jsonl"
-    lines = journal.read_text().splitlines() if journal.exists() else []
-    return [json.loads(line)["r"] for line in lines if line.startswith('{"type":"result"')]
+    journal = cwd / "r.journal"
+    if not count_results(journal):
+        return []
+    return [r["r"] for r in journal_records(journal) if r["type"] == "result"]
 
 
 def _worker(result: list[Any]) -> int:

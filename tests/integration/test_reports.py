@@ -227,7 +227,7 @@ def test_compare_gates_fail_for_benchmarks_the_candidate_lacks(saved: Path, tmp_
 
 
 def test_report_of_a_journal_without_results_is_one_line_exit_2(tmp_path: Path) -> None:
-    journal = tmp_path / "run.journal.jsonl"
+    journal = tmp_path / "run.journal"
     journal.write_text(
         '{"type":"run","metadata":{},"config":{}}\n'
         '{"type":"benchmark","index":0,"strategy":{"type":"synchronous"},"settings":{}}\n'

@@ -94,7 +94,7 @@ def test_errors_are_counted_by_category_and_the_journal_rebuilds(tmp_path: Path)
     assert all(s.get("output_text") or s.get("error") for s in b.samples)
     # The console printed the error table.
     assert "http_5xx" in proc.stdout
-    journals = list(tmp_path.glob("*.jsonl"))
+    journals = list(tmp_path.glob("*.journal"))
     assert journals, "the run wrote no journal"
     out = subprocess.run(
         [sys.executable, "-m", "guidellm", "report", str(journals[0]), "-o", "rebuilt.json",

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from journalread import count_results
 
 from guidellm.benchmark.journal import rebuild_report
 from guidellm.mock_server import MockServer
@@ -57,7 +58,7 @@ def _start(args: list[str], tmp_path: Path) -> subprocess.Popen[str]:
 def _wait_for_results(journal: Path, count: int, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if journal.exists() and journal.read_bytes().count(b'"type":"result"') >= count:
+        if count_results(journal) >= count:
             return
         time.sleep(0.1)
     raise AssertionError(f"{journal} did not get {count} results within {timeout} s")
@@ -87,7 +88,7 @@ def test_sigint_writes_outputs_and_counts_incomplete(slow_server: str, tmp_path:
     )
     try:
         # Wait until requests have completed (the journal flushes once a second).
-        _wait_for_results(tmp_path / "r.journal.jsonl", 6)
+        _wait_for_results(tmp_path / "r.journal", 6)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
     finally:
@@ -124,7 +125,7 @@ def test_sigterm_exits_143_with_outputs(slow_server: str, tmp_path: Path) -> Non
         tmp_path,
     )
     try:
-        _wait_for_results(tmp_path / "t.journal.jsonl", 2)
+        _wait_for_results(tmp_path / "t.journal", 2)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
     finally:
@@ -285,7 +286,7 @@ def test_ctrl_c_to_the_process_group_with_the_mock_server(tmp_path: Path) -> Non
         start_new_session=True,
     )  # fmt: skip
     try:
-        _wait_for_results(tmp_path / "g.journal.jsonl", 4)
+        _wait_for_results(tmp_path / "g.journal", 4)
         os.killpg(proc.pid, signal.SIGINT)
         _, err = proc.communicate(timeout=30)
     finally:
@@ -307,7 +308,7 @@ def test_second_ctrl_c_exits_at_once(slow_server: str, tmp_path: Path) -> None:
         tmp_path,
     )  # fmt: skip
     try:
-        _wait_for_results(tmp_path / "d.journal.jsonl", 4)
+        _wait_for_results(tmp_path / "d.journal", 4)
         proc.send_signal(signal.SIGINT)
         time.sleep(0.02)
         proc.send_signal(signal.SIGINT)
@@ -335,7 +336,7 @@ def test_a_worker_killed_mid_run_ends_the_run_with_what_was_measured(
         tmp_path,
     )  # fmt: skip
     try:
-        _wait_for_results(tmp_path / "w.journal.jsonl", 4)
+        _wait_for_results(tmp_path / "w.journal", 4)
         children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
         workers = [
             int(c) for c in children

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from journalread import journal_records
 
 from guidellm.benchmark.benchmarker import Benchmarker, RunSettings
 from guidellm.benchmark.journal import Journal
@@ -61,7 +62,7 @@ def test_a_failing_output_does_not_stop_the_others_nor_the_journal(
     for path in (first, last):
         (written,) = json.loads(path.read_text())["benchmarks"]
         assert written["requests"]["successful"] == 5
-    lines = [json.loads(x) for x in journal_path.read_text().splitlines()]
+    lines = journal_records(journal_path)
     assert lines[-1] == {"type": "run_end", "exit_code": 1}
     assert bench.journal is not None and bench.journal._file.closed
     err = [line for line in capfd.readouterr().err.splitlines() if "could not write" in line]

@@ -7,12 +7,12 @@ RequestsWorkers that talk HTTP to a ``guidellm.mock_server`` child process.
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+from journalread import frames, journal_records
 
 from guidellm.benchmark.benchmarker import Benchmarker, RunOutcome, RunSettings
 from guidellm.benchmark.journal import Journal, rebuild_report
@@ -151,9 +151,9 @@ def test_open_loop_rates(fast_server: str, profile: str) -> None:
 
 
 def test_constant_rate_is_paced_by_intended_times(fast_server: str, tmp_path: Path) -> None:
-    path = tmp_path / "j.jsonl"
+    path = tmp_path / "j.journal"
     run_bench(fast_server, "constant", [50], RunSettings(max_requests=50, workers=2), journal=path)
-    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    rows = journal_records(path)
     results = [r["r"] for r in rows if r["type"] == "result"]
     scheduled = sorted(r[2] for r in results)
     gaps = [b - a for a, b in itertools.pairwise(scheduled)]
@@ -231,7 +231,7 @@ def test_ramp_plugin_strategy_runs_in_real_workers(fast_server: str) -> None:
 
 
 def test_journal_rebuilds_the_same_report(fast_server: str, tmp_path: Path) -> None:
-    path = tmp_path / "run.journal.jsonl"
+    path = tmp_path / "run.journal"
     out = run_bench(
         fast_server, "concurrent", [2, 4], RunSettings(max_requests=30, workers=2), journal=path
     )
@@ -240,15 +240,20 @@ def test_journal_rebuilds_the_same_report(fast_server: str, tmp_path: Path) -> N
     assert rebuilt.benchmarks[1].metrics.time_to_first_token_ms.successful.median == (
         out.report.benchmarks[1].metrics.time_to_first_token_ms.successful.median
     )
-    # A journal cut mid-way (a killed run) still rebuilds what it holds.
-    lines = path.read_bytes().splitlines(keepends=True)
-    cut = next(i for i, line in enumerate(lines) if b'"benchmark_end"' in line)
-    truncated = tmp_path / "cut.jsonl"
-    truncated.write_bytes(b"".join(lines[: cut - 3]) + lines[cut - 3][:20])
+    # A journal cut mid-way (a killed run) still rebuilds what it holds: here, cut inside
+    # the first benchmark's end record, that benchmark from its results.
+    cut = next(offset for offset, kind in frames(path) if kind == "benchmark_end")
+    truncated = tmp_path / "cut.journal"
+    truncated.write_bytes(path.read_bytes()[: cut + 20])
     partial = rebuild_report(truncated)
     (only,) = partial.benchmarks
-    assert 20 <= only.requests.successful < 30
+    assert only.requests.successful == 30
+    # Rebuilt from full-precision times (the rates differ: the run's span was not journalled).
+    live = out.report.benchmarks[0].metrics
+    assert only.metrics.time_to_first_token_ms == live.time_to_first_token_ms
+    assert only.metrics.request_latency == live.request_latency
     assert any("rebuilt from the journal" in w for w in only.warnings)
+    assert any(f"ends mid-record at byte {cut}" in w for w in only.warnings)
 
 
 def test_workers_quit_while_the_last_benchmark_compiles(fast_server: str) -> None:

@@ -138,7 +138,7 @@ def test_the_journal_rebuilds_the_server_view(mock_url: str, tmp_path: Path) -> 
     from guidellm.benchmark.journal import rebuild_report
 
     report = _run(tmp_path, mock_url, "j", "auto")
-    rebuilt = rebuild_report(tmp_path / "j.journal.jsonl")
+    rebuilt = rebuild_report(tmp_path / "j.journal")
     server = report.benchmarks[0].server
     assert server is not None and server.endpoints[0].scrapes >= 1
     assert rebuilt.benchmarks[0].server == server

@@ -10,15 +10,15 @@ from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
-import msgspec
 import pytest
 from clirun import guidellm
+from journalread import journal_results
 from schedulerrun import run_schedule
 
 from guidellm.backends.openai_http import OpenAIHTTPBackend
 from guidellm.errors import UserError
 from guidellm.mock_server import MockServer, MockServerConfig
-from guidellm.request import GenerationRequest, RequestResult, RequestStatus, Turn
+from guidellm.request import GenerationRequest, RequestStatus, Turn
 from guidellm.scheduler.scheduler import Limits
 from guidellm.scheduler.strategies import ConcurrentStrategy, ConstantStrategy
 from guidellm.testing.recording_proxy import RecordingProxy
@@ -146,11 +146,7 @@ def test_an_agentic_conversation_sends_tools_tool_calls_and_tool_results(tmp_pat
     finally:
         server.stop()
     assert proc.returncode == 0, proc.stderr
-    results = [
-        msgspec.convert(row["r"], RequestResult)
-        for row in map(json.loads, (tmp_path / "r.journal.jsonl").read_text().splitlines())
-        if row["type"] == "result"
-    ]
+    results = journal_results(tmp_path / "r.journal")
     assert len(results) == 9
     kinds = sorted((r.turn, r.turn_kind) for r in results)
     assert kinds == [(1, "user")] * 3 + [(2, "tool")] * 3 + [(3, "user")] * 3

@@ -10,10 +10,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import msgspec
 from clirun import guidellm
+from journalread import journal_results
 
-from guidellm.request import RequestResult, RequestStatus
+from guidellm.request import RequestStatus
 from guidellm.testing.llama import LlamaServer
 from guidellm.testing.recording_proxy import RecordingProxy
 
@@ -35,11 +35,7 @@ def test_live_history_reaches_llama_server_and_hits_its_cache(
         )  # fmt: skip
         assert proc.returncode == 0, proc.stderr
     recorded = list(proxy.requests)
-    results = [
-        msgspec.convert(row["r"], RequestResult)
-        for row in map(json.loads, (tmp_path / "r.journal.jsonl").read_text().splitlines())
-        if row["type"] == "result"
-    ]
+    results = journal_results(tmp_path / "r.journal")
     assert len(results) == SESSIONS * TURNS
     assert all(r.status == RequestStatus.SUCCESSFUL for r in results)
     answers = {(r.session_id, r.turn): r.output_text for r in results}

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import pytest
 from clirun import guidellm
+from journalread import journal_results
 
 from guidellm.mock_server import MockServer, MockServerConfig
 from guidellm.request import RequestResult, RequestStatus
@@ -31,12 +31,7 @@ def mock_url() -> Iterator[str]:
 
 
 def _results(journal: Path) -> list[RequestResult]:
-    out = []
-    for line in journal.read_text().splitlines():
-        row = json.loads(line)
-        if row["type"] == "result":
-            out.append(msgspec.convert(row["r"], RequestResult))
-    return out
+    return journal_results(journal)
 
 
 def _run(url: str, tmp_path: Path, *args: str) -> tuple[dict[str, Any], list[RequestResult]]:
@@ -45,7 +40,7 @@ def _run(url: str, tmp_path: Path, *args: str) -> tuple[dict[str, Any], list[Req
     )
     assert proc.returncode == 0, proc.stderr
     (bench,) = json.loads((tmp_path / "r.json").read_text())["benchmarks"]
-    return bench, _results(tmp_path / "r.journal.jsonl")
+    return bench, _results(tmp_path / "r.journal")
 
 
 def test_later_turns_are_as_fast_as_the_prefix_cache_model_says(
