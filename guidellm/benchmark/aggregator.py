@@ -51,6 +51,8 @@ _STATUS_CODE = {RequestStatus.SUCCESSFUL: 0, RequestStatus.ERRORED: 1, RequestSt
 #: sooner once they hold :data:`_PREPARE_CHUNKS` chunk times; prepared rows are merged into
 #: the sorted samples every :data:`_FLUSH_EVERY` rows. What is left at the end is small.
 _FLUSH_EVERY = 4096
+#: Rows read back at a time at compile (the slices, the timeline): bounded memory.
+_READ_ROWS = 1 << 16
 _PREPARE_CHUNKS = 65536
 _NAN = math.nan
 
@@ -135,6 +137,7 @@ class BenchmarkAggregator:
             for name, w in SAMPLED.items()
         }
         self._timeline = ConcurrencyTimeline()
+        self._timeline_rows = 0  # rows whose events are in the timeline
         #: Sessions seen and the rows of their turns (empty for single-turn benchmarks).
         self.sessions = SessionTracker()
         #: Cached prompt tokens, where the server said: row numbers and counts.
@@ -144,7 +147,7 @@ class BenchmarkAggregator:
         #: Rows that carried audio: row numbers, clips and audio microseconds.
         self._audio = SparseColumns(3)
         #: Inter-chunk gap histograms per block and status, and the gaps' range.
-        self.gaps = GapHistograms()
+        self.gaps = GapHistograms(keep_buckets=bool(warmup or cooldown))
         self._tally: dict[str, NDArray[Any]] = {}
         self._category_counts = np.zeros(0, dtype=np.int64)
         #: Per-slice tallies from the benchmark's start, once it is known (:meth:`set_origin`).
@@ -267,8 +270,7 @@ class BenchmarkAggregator:
         first_row, end_row = self._unmerged_from, self._cols.rows
         if end_row == first_row:
             return
-        view = self._cols.view()
-        block = {name: view[name][first_row:end_row] for name in view}
+        block = self._cols.read(first_row, end_row)
         status = block["status"]
         m = end_row - first_row
         rows = np.arange(first_row, end_row, dtype=np.int32)
@@ -304,7 +306,6 @@ class BenchmarkAggregator:
         for key, value in tally(block, self.slo).items():
             self._tally[key] = value + self._tally[key] if key in self._tally else value
         self._category_counts = add_counts(self._category_counts, block["category"])
-        self._timeline.extend(block["start"], block["end"], status)
         if self._slices is not None:
             self._slice_rows(self._slices)
         self._cached.prepare()
@@ -317,10 +318,11 @@ class BenchmarkAggregator:
         self._pending_chunk_count = 0
 
     def _slice_rows(self, acc: SliceAccumulator) -> None:
-        """Feed ``acc`` every prepared row it has not seen (all of them when it is new)."""
-        if acc.rows < self._cols.rows:
-            view = self._cols.view()
-            acc.add({name: view[name][acc.rows :] for name in _SLICED})
+        """Feed ``acc`` every prepared row it has not seen (all of them when it is new), a
+        bounded slice of rows at a time."""
+        while acc.rows < self._cols.rows:
+            stop = min(acc.rows + _READ_ROWS, self._cols.rows)
+            acc.add(self._cols.read(acc.rows, stop, _SLICED))
 
     # -- live --------------------------------------------------------------------------------
 
@@ -404,7 +406,15 @@ class BenchmarkAggregator:
 
     @property
     def timeline(self) -> ConcurrencyTimeline:
-        return self._timeline
+        """Every prepared row's start and end events (made when first asked, at compile:
+        nothing reads it while the benchmark runs, so it takes no memory then)."""
+        timeline = self._timeline
+        while self._timeline_rows < self._cols.rows:
+            stop = min(self._timeline_rows + _READ_ROWS, self._cols.rows)
+            rows = self._cols.read(self._timeline_rows, stop, ("start", "end", "status"))
+            timeline.extend(rows["start"], rows["end"], rows["status"])
+            self._timeline_rows = stop
+        return timeline
 
     @property
     def running_tally(self) -> Mapping[str, NDArray[Any]]:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from guidellm.benchmark.spill import SpillArray
 from guidellm.benchmark.statistics import LogHistogram
 
 if TYPE_CHECKING:
@@ -33,8 +34,10 @@ class GapHistograms:
     """Per-status gap histograms of every prepared block, and per-status smallest and largest
     gap; :meth:`histograms` gives those of the requests a window keeps."""
 
-    def __init__(self) -> None:
-        self._buckets: list[NDArray[np.int16]] = []
+    def __init__(self, *, keep_buckets: bool = True) -> None:
+        #: Every gap's bucket, block after block (kept only when a window may need them:
+        #: they are the only per-chunk memory, 2 bytes a gap, so they spill to disk too).
+        self._buckets: SpillArray | None = SpillArray(np.int16) if keep_buckets else None
         self._batch_rows: list[int] = []
         self._block_hists: list[tuple[int, NDArray[np.int64]]] = []
         self._hist = np.zeros((3, LogHistogram.BUCKETS), dtype=np.int64)
@@ -81,12 +84,13 @@ class GapHistograms:
                 if len(sel):
                     block_hist[code] = np.bincount(sel - low, minlength=block_hist.shape[1])
             self._hist[:, low : low + block_hist.shape[1]] += block_hist
-            self._block_hists.append((low, block_hist))
         else:
             buckets = np.zeros(0, dtype=np.int16)
-            self._block_hists.append((0, np.zeros((3, 0), dtype=np.int64)))
-        self._buckets.append(buckets)
-        self._batch_rows.append(m)
+            low, block_hist = 0, np.zeros((3, 0), dtype=np.int64)
+        if self._buckets is not None:
+            self._buckets.append(buckets)
+            self._block_hists.append((low, block_hist))
+            self._batch_rows.append(m)
         present = np.bincount(status, minlength=3)
         for code in range(3):
             if present[code]:
@@ -111,21 +115,26 @@ class GapHistograms:
         n_excluded = 0 if excluded is None else int(excluded.sum())
         if excluded is None or n_excluded == 0:
             return self._hist.copy()
+        if self._buckets is None:
+            raise RuntimeError("gap buckets were not kept: make GapHistograms(keep_buckets=True)")
         ngaps = cols["ngaps"]
         status_all = cols["status"]
         subtract = n_excluded * 2 <= len(excluded)
         chosen = excluded if subtract else ~excluded
         part = np.zeros_like(self._hist)
         row0 = 0
+        gap0 = 0
         # Batch by batch (the flushes' arrays): a batch chosen whole adds its own histogram;
         # otherwise only the chosen requests' gaps are touched.
-        batches = zip(self._buckets, self._batch_rows, self._block_hists, strict=True)
-        for buckets, n_rows, (low, block_hist) in batches:
+        for n_rows, (low, block_hist) in zip(self._batch_rows, self._block_hists, strict=True):
+            batch_ngaps = ngaps[row0 : row0 + n_rows]
+            n_gaps = int(batch_ngaps.sum())
+            gap_start, gap0 = gap0, gap0 + n_gaps
             rows = np.nonzero(chosen[row0 : row0 + n_rows])[0]
             if len(rows) == n_rows:
                 part[:, low : low + block_hist.shape[1]] += block_hist
             elif len(rows):
-                batch_ngaps = ngaps[row0 : row0 + n_rows]
+                buckets = self._buckets.read(gap_start, gap_start + n_gaps)
                 offsets = np.cumsum(batch_ngaps) - batch_ngaps
                 counts = batch_ngaps[rows]
                 # Concatenated ranges offsets[r] .. offsets[r] + counts[r].

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from guidellm.benchmark.sorted_sample import SortedRuns
+from guidellm.benchmark.spill import SpillArray
 from guidellm.benchmark.statistics import STATUS_NAMES, summarize, summarize_runs
 
 if TYPE_CHECKING:
@@ -68,26 +69,22 @@ class SparseColumns:
     ``add()``, moved into arrays with the aggregator's blocks (:meth:`prepare`), so that
     compiling converts nothing per request."""
 
-    __slots__ = ("_blocks", "lists")
+    __slots__ = ("_columns", "lists")
 
     def __init__(self, width: int) -> None:
         self.lists: tuple[list[int], ...] = tuple([] for _ in range(width))
-        self._blocks: list[NDArray[np.int64]] = []
+        self._columns = tuple(SpillArray(np.int64) for _ in range(width))
 
     def prepare(self) -> None:
         if self.lists[0]:
-            self._blocks.append(np.array(self.lists, dtype=np.int64))
-            for values in self.lists:
+            for column, values in zip(self._columns, self.lists, strict=True):
+                column.append(np.array(values, dtype=np.int64))
                 values.clear()
 
     def columns(self) -> NDArray[np.int64]:
         """Every row so far, as a ``(width, rows)`` array."""
         self.prepare()
-        if not self._blocks:
-            return np.zeros((len(self.lists), 0), dtype=np.int64)
-        if len(self._blocks) > 1:
-            self._blocks = [np.concatenate(self._blocks, axis=1)]
-        return self._blocks[0]
+        return np.stack([column.view() for column in self._columns])
 
 
 class SessionTracker:

@@ -20,6 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from guidellm.benchmark import spill
+from guidellm.benchmark.spill import SpillArray, merge_sorted
+
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
@@ -154,6 +157,7 @@ class SortedSample:
     """
 
     __slots__ = (
+        "_disk",
         "cum",
         "moments",
         "rows",
@@ -175,6 +179,8 @@ class SortedSample:
         self.tail_rows: NDArray[np.int32] = np.zeros(0, dtype=_ROW)
         #: Of every value, tail included.
         self.moments = Moments()
+        #: The large arrays' files once they are spilled (values, rows[, weights, cum]).
+        self._disk: tuple[SpillArray, ...] | None = None
 
     @property
     def weighted(self) -> bool:
@@ -215,18 +221,48 @@ class SortedSample:
             (block, block_weights, block_rows),
         )
         # The tail joins the large arrays once it is a sizeable part of them: each merge copies
-        # them all, so merging every block would cost O(n) per block, O(n**2) per run.
-        if defer or len(tail[0]) < max(_MIN_TAIL, len(self.values) // _TAIL_FRACTION):
+        # them all, so merging every block would cost O(n) per block, O(n**2) per run. Large
+        # arrays on disk take a tail of at most SPILL_ROWS values (the memory it holds).
+        limit = max(_MIN_TAIL, len(self.values) // _TAIL_FRACTION)
+        on_disk = self._disk is not None or len(self.values) + len(tail[0]) > spill.SPILL_ROWS
+        if on_disk:
+            limit = min(limit, spill.SPILL_ROWS)
+        if defer or len(tail[0]) < limit:
             self.tail_values, self.tail_weights, self.tail_rows = tail
             return
-        self.values, self.weights, self.rows = _merge_into(
-            (self.values, self.weights, self.rows), tail
-        )
-        if self.weights is not None:
-            self.cum = np.cumsum(self.weights)
+        if on_disk:
+            self._merge_on_disk(tail)
+        else:
+            self.values, self.weights, self.rows = _merge_into(
+                (self.values, self.weights, self.rows), tail
+            )
+            if self.weights is not None:
+                self.cum = np.cumsum(self.weights)
         self.tail_values, self.tail_rows = self.tail_values[:0], self.tail_rows[:0]
         if self.tail_weights is not None:
             self.tail_weights = self.tail_weights[:0]
+
+    def _merge_on_disk(self, tail: _Run) -> None:
+        """Merge the tail into the large arrays on disk (spilling them first if in memory)."""
+        weighted = self.weights is not None
+        disk = self._disk
+        if disk is None:
+            disk = tuple(SpillArray(a.dtype, spill_at=0) for a in (self.values, self.rows))
+            disk[0].append(self.values)
+            disk[1].append(self.rows)
+            if self.weights is not None:
+                disk = (*disk, SpillArray(np.float64, spill_at=0))
+                disk[2].append(self.weights)
+        elif weighted:
+            disk[3].close()  # the running sums are made anew
+            disk = disk[:3]
+        values, weights, rows = tail
+        block = (values, rows) if weights is None else (values, rows, weights)
+        disk = merge_sorted(disk, block, cum=weighted)
+        self._disk = disk
+        self.values, self.rows = disk[0].view(), disk[1].view()
+        if weighted:
+            self.weights, self.cum = disk[2].view(), disk[3].view()
 
     def runs(self, excluded: NDArray[np.bool_] | None = None) -> SortedRuns:
         """The sample as two sorted runs (large arrays, tail), without the ``excluded`` rows."""
@@ -403,28 +439,26 @@ class SortedRuns:
 
 
 class GrowableColumns:
-    """Per-row columns (name -> dtype) appended a block at a time, read as array views."""
+    """Per-row columns (name -> dtype) appended a block at a time, read as array views; each
+    a :class:`~guidellm.benchmark.spill.SpillArray` (on disk once the benchmark is long)."""
 
-    def __init__(self, dtypes: dict[str, Any], capacity: int = 4096) -> None:
-        self._dtypes = dict(dtypes)
-        self._data = {name: np.empty(capacity, dtype=dt) for name, dt in self._dtypes.items()}
+    def __init__(self, dtypes: dict[str, Any]) -> None:
+        self._data = {name: SpillArray(dt) for name, dt in dtypes.items()}
         self.rows = 0
 
     def append(self, block: dict[str, Any]) -> int:
         """Append one block (every column, same length); returns the block's first row."""
         first = self.rows
-        m = len(next(iter(block.values()))) if block else 0
-        need = first + m
-        for name, dtype in self._dtypes.items():
-            data = self._data[name]
-            if need > len(data):
-                grown = np.empty(max(need, 2 * len(data)), dtype=dtype)
-                grown[:first] = data[:first]
-                self._data[name] = data = grown
-            data[first:need] = block[name]
-        self.rows = need
+        for name, data in self._data.items():
+            data.append(block[name])
+        self.rows = first + (len(next(iter(block.values()))) if block else 0)
         return first
 
     def view(self) -> dict[str, NDArray[Any]]:
         """Every column's filled part (views: valid until the next append)."""
-        return {name: data[: self.rows] for name, data in self._data.items()}
+        return {name: data.view() for name, data in self._data.items()}
+
+    def read(self, start: int, stop: int, names: tuple[str, ...] | None = None) -> dict[str, Any]:
+        """Rows ``[start, stop)`` of the columns ``names`` (default: all), in memory."""
+        chosen = self._data if names is None else {n: self._data[n] for n in names}
+        return {name: data.read(start, stop) for name, data in chosen.items()}

@@ -51,7 +51,7 @@ def test_sorted_sample_weights_follow_their_values_and_zero_weights_drop() -> No
 
 
 def test_growable_columns_keep_every_block() -> None:
-    cols = GrowableColumns({"a": np.float64, "b": np.int64}, capacity=2)
+    cols = GrowableColumns({"a": np.float64, "b": np.int64})
     assert cols.append({"a": [1.0, 2.0, 3.0], "b": [1, 2, 3]}) == 0
     assert cols.append({"a": [4.0], "b": [4]}) == 3
     view = cols.view()
