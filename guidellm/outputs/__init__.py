@@ -1,8 +1,9 @@
-"""Report writers: console, json, yaml, csv, timeline, html (see :class:`ReportWriter`)."""
+"""Report writers: console, json, yaml, csv, timeline, turns, html, requests (see
+:class:`ReportWriter`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,7 @@ def writers_for(
     host: PluginHost,
     *,
     console: bool = False,
+    options: Mapping[str, Any] | None = None,
     **console_options: Any,
 ) -> list[ReportWriter]:
     """One writer per ``--output`` path, chosen by how the path's name ends (``.json``,
@@ -26,8 +28,9 @@ def writers_for(
     report writers (the caller chooses the plugins, never this layer).
 
     With ``console=True`` the ``console`` writer comes first, built with ``console_options``
-    (``progress=False`` for ``--disable-progress``). An unknown suffix raises ``UserError``
-    listing the suffixes the installed writers handle.
+    (``progress=False`` for ``--disable-progress``). Each file writer gets those of the
+    run-wide ``options`` (``export_chunks``) its class lists in ``options_taken``. An unknown
+    suffix raises ``UserError`` listing the suffixes the installed writers handle.
     """
     from guidellm.errors import UserError
 
@@ -53,7 +56,8 @@ def writers_for(
                 f" use one of {known}"
             )
         _check_writable(path)
-        writers.append(cls_for(path))
+        taken = {k: v for k, v in (options or {}).items() if k in cls_for.options_taken}
+        writers.append(cls_for(path, **taken))
     return writers
 
 

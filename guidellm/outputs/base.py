@@ -31,6 +31,15 @@ class ReportWriter(abc.ABC):
     name: ClassVar[str]
     #: File suffixes this writer produces, e.g. ``(".json",)``; empty for the console.
     extensions: ClassVar[tuple[str, ...]] = ()
+    #: Run-wide options this writer takes as keyword arguments (``export_chunks``...); the
+    #: others are not passed, so a writer that takes none needs no ``**options``.
+    options_taken: ClassVar[tuple[str, ...]] = ()
+    #: The writer reads every result from the run's journal (:attr:`journal`), which a saved
+    #: report does not have: ``guidellm report`` refuses it for one before any work.
+    needs_journal: ClassVar[bool] = False
+    #: The run's journal, set before :meth:`write` by the runner and by ``guidellm report``
+    #: given a journal (flushed, not yet closed, during a run); ``None`` when there is none.
+    journal: Path | None = None
 
     def __init__(self, path: Path | None = None, **options: Any) -> None:
         self.path = path
