@@ -17,6 +17,7 @@ def register_report_writers(register: Register[ReportWriter]) -> None:
     from guidellm.outputs.csv_writer import CSVWriter
     from guidellm.outputs.files import JSONWriter, YAMLWriter
     from guidellm.outputs.html import HTMLWriter
+    from guidellm.outputs.requests_export import RequestsExportWriter
     from guidellm.outputs.timeline_csv import TimelineCSVWriter
     from guidellm.outputs.turns_csv import TurnsCSVWriter
 
@@ -28,5 +29,6 @@ def register_report_writers(register: Register[ReportWriter]) -> None:
         TimelineCSVWriter,
         TurnsCSVWriter,
         HTMLWriter,
+        RequestsExportWriter,
     ):
         register(writer)

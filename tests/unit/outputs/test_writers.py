@@ -37,6 +37,7 @@ def test_builtin_writers_are_registered(host: PluginHost) -> None:
         "csv",
         "html",
         "json",
+        "requests",
         "timeline",
         "turns",
         "yaml",
