@@ -70,6 +70,7 @@ OUTPUT_FORMATS = {
     "html": ".html",
     "timeline": ".timeline.csv",
     "turns": ".turns.csv",
+    "requests": ".requests.parquet",
 }
 
 
@@ -190,8 +191,9 @@ class RunConfig(BaseModel):
     )
     outputs: list[str] = Field(
         default_factory=list,
-        description="Report files (.json .yaml .csv .html, timeline.csv, turns.csv) or formats "
-        "(json, html, timeline, turns...) written as benchmarks.<format>; default json and html "
+        description="Report files (.json .yaml .csv .html, timeline.csv, turns.csv; one row per "
+        "request: .requests.parquet .requests.jsonl .requests.csv) or formats (json, html, "
+        "timeline, turns, requests...) written as benchmarks.<format>; default json and html "
         "in output_dir.",
     )
     output_dir: str | None = Field(
@@ -199,6 +201,11 @@ class RunConfig(BaseModel):
     )
     output_sampling: int = Field(
         0, ge=0, le=MAX_SAMPLES, description="Keep N example responses per benchmark."
+    )
+    export_chunks: bool = Field(
+        False,
+        description="Per-request exports (.requests.parquet/.jsonl/.csv) also list each "
+        "request's chunk arrival times (chunk_times_ms).",
     )
     journal: str | None = Field(
         None, description="Where to journal results; default: next to the first output."
@@ -297,7 +304,7 @@ class RunConfig(BaseModel):
 #: Fields whose flag or variable text is a list (comma-separated) or a mapping (k=v or JSON).
 _LISTS = {"data", "rate", "outputs"}
 _MAPPINGS = {"backend_args", "data_args", "profile_args", "slo", "labels"}
-_BOOLS = {"progress", "console"}
+_BOOLS = {"progress", "console", "export_chunks"}
 #: Scenario and variable spellings of other tools, mapped to ours.
 ALIASES = {"rate_type": "profile", "tokenizer": "processor", "num_prompts": "max_requests"}
 

@@ -102,7 +102,8 @@ def _options(func: Any) -> Any:
         click.option(
             "--output",
             multiple=True,
-            help="Report file (.json .yaml .csv .html); repeat for several.",
+            help="Report file (.json .yaml .csv .html; one row per request: .requests.parquet "
+            ".requests.jsonl .requests.csv); repeat for several.",
         ),
         click.option(
             "--outputs",
@@ -111,6 +112,12 @@ def _options(func: Any) -> Any:
         ),
         click.option("--output-dir", help="Folder for --outputs (default: here)."),
         click.option("--output-sampling", type=int, help="Keep N example responses each."),
+        click.option(
+            "--export-chunks",
+            is_flag=True,
+            help="Per-request exports (.requests.parquet/.jsonl/.csv) also list each chunk's "
+            "arrival.",
+        ),
         click.option("--journal", help="Where to journal results (default: by the output)."),
         click.option("--workers", type=int, help="Worker processes (default: one per core)."),
         click.option(
@@ -150,6 +157,8 @@ def _flags(params: dict[str, Any]) -> dict[str, Any]:
         flags["progress"] = False
     if flags.pop("disable_console_outputs", False):
         flags["console"] = False
+    if flags.pop("export_chunks", False):  # not given: the variable or scenario decides
+        flags["export_chunks"] = True
     return flags
 
 

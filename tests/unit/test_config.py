@@ -53,6 +53,7 @@ AS_TEXT: dict[str, Any] = {
     "outputs": "json,csv,r.yaml",
     "output_dir": "out",
     "output_sampling": "3",
+    "export_chunks": "yes",
     "journal": "j.jsonl",
     "workers": "2",
     "executor": "kind=ray,workers=4",
@@ -82,6 +83,7 @@ def test_flags_variables_and_scenario_files_give_the_same_config(tmp_path: Path)
     assert from_flags == from_env == from_file == from_text_file
     assert from_flags.rate == [5.0, 10.0] and from_flags.labels == {"team": "infra", "gpu": "h100"}
     assert from_flags.max_requests == 1000 and from_flags.progress is False
+    assert from_flags.export_chunks is True
 
 
 def test_precedence_flags_then_env_then_scenario_then_defaults(tmp_path: Path) -> None:
