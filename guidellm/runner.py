@@ -163,13 +163,24 @@ class Runner:
             )
         self.outputs = output_paths(c)
         self.writers: list[ReportWriter] = writers_for(
-            [str(p) for p in self.outputs], self.host, console=c.console, progress=c.progress
+            [str(p) for p in self.outputs],
+            self.host,
+            console=c.console,
+            options={"export_chunks": c.export_chunks},
+            progress=c.progress,
         )
         if c.journal:
             self.journal_path = Path(c.journal)
         else:  # next to the first report (there is always one: json and html by default)
             self.journal_path = default_journal_path([str(p) for p in self.outputs[:1]])
         check_writable(self.journal_path, "--journal")
+        if self.journal_path.resolve() in {p.resolve() for p in self.outputs}:
+            raise UserError(
+                f"--journal {str(self.journal_path)!r} is also an --output, and each would "
+                "overwrite the other; give the journal another path"
+            )
+        for writer in self.writers:  # the per-request export reads every result from it
+            writer.journal = self.journal_path
         planned = self.profile.planned() or []
         timed_by_data = any(s.timed_by_data for s in planned)
         if c.classes and c.data:

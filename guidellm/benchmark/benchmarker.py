@@ -183,6 +183,9 @@ class Benchmarker:
         failed: list[str] = []
         try:
             report = self._report()
+            if self.journal is not None:  # the per-request export reads it back now
+                with contextlib.suppress(OSError):  # close() says it, after the outputs
+                    self.journal.flush()
             # One output failing (a full disk, a plugin writer's bug) must not cost the
             # others, nor leave the journal unclosed: each is tried, each failure is one line.
             for writer in self.writers:
