@@ -79,7 +79,8 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("audio_seconds", "float"),
     ("inputs", "int"),
 )
-#: Added by ``--export-chunks``: each chunk's arrival, ms after the request's start.
+#: Added by ``--export-chunks``: each chunk's arrival, ms after the request's start, to the
+#: microsecond.
 CHUNK_COLUMN = ("chunk_times_ms", "float_list")
 
 _TOKEN_SOURCES = ("usage", "tokenizer", "chunks")
@@ -196,9 +197,9 @@ class _Rows:
         )
         for name, col in stamps:
             derived[name] = block[col] + epoch if epoch is not None else np.full(len(start), _NAN)
-        if self.chunks:
+        if self.chunks:  # to the microsecond: what the journal keeps of them
             derived["chunk_times_ms"] = [
-                [(t - s) * 1000.0 for t in times]
+                [round((t - s) * 1e6) / 1000.0 for t in times]
                 for times, s in zip(c["chunk_times"], c["start"], strict=True)
             ]
         out = {

@@ -72,7 +72,7 @@ def report(
             raise UserError(
                 f"--output {str(writer.path)!r} needs every request, which only the run's "
                 f"journal has, and {str(path)!r} is a saved report; pass the run's journal "
-                "(its .journal.jsonl) instead"
+                "(its .journal file) instead"
             )
     loaded = load_report(path)
     for writer in writers:

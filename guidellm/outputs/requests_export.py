@@ -230,7 +230,7 @@ class RequestsExportWriter(ReportWriter):
         if self.journal is None:
             raise UserError(
                 f"--output {str(self.path)!r} exports every request from the run's journal, "
-                "and there is none; pass the journal of the run (its .journal.jsonl)"
+                "and there is none; pass the journal of the run (its .journal file)"
             )
         from guidellm.benchmark.journal import read_journal
 

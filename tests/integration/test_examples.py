@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -150,22 +149,12 @@ def test_replaying_the_sample_mooncake_trace(server: str, tmp_path: Path) -> Non
     assert (tmp_path / "benchmarks.timeline.csv").is_file()
 
 
-def _with_clock(journal: Path, epoch_offset: float) -> Iterator[tuple[str, Any]]:
-    """The journal's records, its run record given ``epoch_offset`` if it has none."""
-    from guidellm.benchmark.journal import read_journal
-
-    for kind, record in read_journal(journal):
-        yield kind, {"epoch_offset": epoch_offset, **record} if kind == "run" else record
-
-
 def test_querying_the_per_request_export(tmp_path: Path) -> None:
     pq = pytest.importorskip("pyarrow.parquet")  # [hf] and pandas come with [dev]
     pytest.importorskip("pandas")
     import numpy as np
 
-    from guidellm.benchmark.journal import read_journal
     from guidellm.benchmark.statistics import quantiles
-    from guidellm.outputs.requests_export import write_requests
 
     config = MockServerConfig(
         ttft_ms=2, ttft_ms_std=1, itl_ms=1, output_tokens=4, error_500_rate=0.1, seed=5
@@ -176,13 +165,6 @@ def test_querying_the_per_request_export(tmp_path: Path) -> None:
                     cwd=tmp_path)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     export = tmp_path / "run.requests.parquet"
-    if pq.read_table(export).column("started_at").null_count:
-        # A journal that records no clock offset yet: derive it from the report, as the
-        # report's own epoch times come from the same clock.
-        (bench,) = json.loads((tmp_path / "run.json").read_text())["benchmarks"]
-        journal = tmp_path / re.findall(r"guidellm: journal: (\S+)", proc.stderr)[0]
-        (end,) = [r for kind, r in read_journal(journal) if kind == "benchmark_end"]
-        write_requests(_with_clock(journal, bench["start_time"] - end["start_time"]), export)
     out = subprocess.run(
         [sys.executable, str(EXAMPLES / "query-requests.py"), str(export)], cwd=tmp_path,
         env=_env(), capture_output=True, text=True, timeout=120, check=False,

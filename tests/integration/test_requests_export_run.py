@@ -8,7 +8,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ JSON_TYPES: dict[str, tuple[type, ...]] = {
     "time": (str,),
     "float_list": (list,),
 }
-STAMPS = ("scheduled_at", "started_at", "first_token_at", "last_token_at", "ended_at")
+UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 @pytest.fixture(scope="module")
@@ -138,13 +138,18 @@ def test_every_format_has_the_documented_columns_and_the_reports_numbers(
         assert {row["strategy"] for row in rows} == {"concurrent 8"}
         assert {row["benchmark"] for row in rows} == {0}
     assert [row["request_id"] for row in lines] == table.column("request_id").to_pylist()
-    if run["epoch_offset"] is None:  # an older journal: no wall clock, and a warning
-        assert all(row[name] is None for row in parquet for name in STAMPS)
-        assert "UTC timestamp columns are empty" in run["stderr"]
-    else:
-        started = [row["started_at"].timestamp() for row in parquet]
-        assert bench["start_time"] - 1.0 <= min(started) <= max(started) <= bench["end_time"]
-        assert [row["started_at"] for row in cells] == [row["started_at"] for row in parquet]
+    # UTC times: the journal's clock plus the offset its run record holds, to the microsecond.
+    offset = run["epoch_offset"]
+    assert isinstance(offset, float)
+    results = [rec[1] for kind, rec in read_journal(run["journal"]) if kind == "result"]
+    assert [r.request_id for r in results] == table.column("request_id").to_pylist()
+    for row, result in zip(parquet, results, strict=True):
+        micros = round((result.request_start + offset) * 1e6)
+        assert row["started_at"] == UNIX_EPOCH + timedelta(microseconds=micros)
+    started = [row["started_at"].timestamp() for row in parquet]
+    assert bench["start_time"] - 0.05 <= min(started) <= max(started) <= bench["end_time"] + 0.05
+    assert [row["started_at"] for row in cells] == [row["started_at"] for row in parquet]
+    assert "UTC timestamp columns are empty" not in run["stderr"]
 
 
 def test_the_journal_gives_the_same_rows_afterwards(run: dict[str, Any], tmp_path: Path) -> None:
@@ -172,8 +177,9 @@ def test_export_chunks_lists_each_chunks_arrival(run: dict[str, Any], tmp_path: 
     for row in rows:
         times = row["chunk_times_ms"]
         assert len(times) == row["chunks"] and times == sorted(times)
-        if times:  # the first chunk is the first token, on the same arithmetic
-            assert times[0] == row["ttft_ms"]
+        if times:  # the first chunk is the first token; chunk times are whole microseconds
+            assert abs(times[0] - row["ttft_ms"]) <= 0.0005 + 1e-9
+            assert times == [round(t * 1000) / 1000 for t in times]
 
 
 def test_run_export_chunks_gives_the_list_column(server: str, tmp_path: Path) -> None:
