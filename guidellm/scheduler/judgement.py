@@ -58,6 +58,8 @@ MIN_LATE_LAGS = 3
 #: flushed) outweigh the work of sending and reading.
 MIN_CPU_REQUESTS = 100
 MIN_CPU_SECONDS = 5.0
+#: Past this many values, :func:`_past` counts with numpy.
+_COUNT_IN_PYTHON = 10_000
 #: The live verdict reads the last this many sends: the present, not an early backlog.
 LIVE_SENDS = 1000
 #: ... and says nothing before this many.
@@ -81,10 +83,14 @@ def live_limited(delays_ms: Sequence[float], *, open_loop: bool) -> bool:
     return _past(recent, p99, LIMIT_SCHEDULING_DELAY_MS) >= MIN_LATE_SENDS
 
 
-def _past(values: Sequence[float], p99: float | None, limit: float) -> int:
+def _past(values: Any, p99: float | None, limit: float) -> int:
     """How many values are past ``limit``, counted only when their p99 is (else 0)."""
     if p99 is None or p99 <= limit:
         return 0
+    if len(values) > _COUNT_IN_PYTHON:  # numpy is imported by the time a run is this long
+        import numpy as np
+
+        return int((np.asarray(values, dtype=np.float64) > limit).sum())
     return sum(1 for v in values if v > limit)
 
 

@@ -13,11 +13,11 @@ import itertools
 import math
 import random
 import time
-from array import array
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from guidellm.request import GenerationRequest, RequestResult, RequestStatus
+from guidellm.scheduler.delays import DelaySeries
 from guidellm.scheduler.feed import RequestFeed
 from guidellm.scheduler.judgement import live_limited
 from guidellm.scheduler.ledger import Ledger
@@ -109,7 +109,7 @@ class Scheduler:
         """Whether the running benchmark is falling behind now
         (:func:`~guidellm.scheduler.judgement.live_limited` of its recent sends)."""
         run = self._run
-        return run is not None and live_limited(run.delays, open_loop=not run.closed)
+        return run is not None and live_limited(run.delays.recent, open_loop=not run.closed)
 
     def started_at(self) -> float | None:
         """The running benchmark's start time (``time.perf_counter``), once it has begun."""
@@ -153,7 +153,7 @@ class _Run(WorkerLoss):
         self.received = 0
         self.successful = self.errored = self.incomplete = 0
         self.completed_items = 0
-        self.delays = array("d")
+        self.delays = DelaySeries()
         self.worker_stats: dict[int, Stats] = {}
         self.finished: dict[int, Done] = {}
         self.failure: str | None = None
@@ -285,7 +285,7 @@ class _Run(WorkerLoss):
             cpu_seconds=worker_cpu + time.process_time() - cpu0,
             cpu_wall_seconds=time.perf_counter() - wall0,
             loop_lags_ms=lags,
-            scheduling_delays_ms=self.delays,
+            scheduling_delays_ms=self.delays.values(),
             waited_for_slot=waited,
             open_loop=not self.closed,
             failure=self.failure,
@@ -445,7 +445,7 @@ class _Run(WorkerLoss):
 
     def _collect(self, results: list[RequestResult]) -> None:
         on_result = self.on_result
-        delays = self.delays
+        delays = self.delays.recent
         max_errors = self.limits.max_errors
         worker = results[0].worker if results else 0
         self.ledger.settled(worker, results)
@@ -465,6 +465,7 @@ class _Run(WorkerLoss):
                 self.incomplete += 1
             delays.append((r.request_start - r.scheduled_time) * 1000.0)
             on_result(r)
+        self.delays.settle()
         self.received += len(results)
         self.completed_items += done
         if self._sat is not None:  # one append per batch: read once a second

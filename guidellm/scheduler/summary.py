@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from guidellm.scheduler.judgement import judge
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
 __all__ = ["ScheduleSummary"]
 
@@ -32,7 +36,8 @@ class ScheduleSummary:
     #: the clock does and ends after a time limit cuts ``end_time``.
     cpu_wall_seconds: float = 0.0
     loop_lags_ms: list[float] = field(default_factory=list)
-    scheduling_delays_ms: array[float] = field(default_factory=lambda: array("d"))
+    #: Every result's scheduling delay (an ``array`` or, past a few thousand, numpy).
+    scheduling_delays_ms: Sequence[float] | NDArray[Any] = field(default_factory=lambda: array("d"))
     waited_for_slot: int = 0
     open_loop: bool = True
     #: How a worker was lost when that stopped the benchmark (``None``: it did not).

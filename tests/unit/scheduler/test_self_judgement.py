@@ -155,14 +155,16 @@ def test_busy_is_over_the_wall_time_the_cpu_was_measured_in() -> None:
 def test_live_limited_looks_at_the_recent_sends() -> None:
     from types import SimpleNamespace
 
+    from guidellm.scheduler.delays import DelaySeries
     from guidellm.scheduler.scheduler import Scheduler
 
     scheduler = Scheduler(pool=None)  # type: ignore[arg-type]
     assert scheduler.live_limited() is False
-    delays = array("d", [50.0] * 2000 + [0.1] * 1000)
+    delays = DelaySeries()
+    delays.recent.extend([50.0] * 2000 + [0.1] * 1000)
     scheduler._run = SimpleNamespace(delays=delays, closed=False)  # type: ignore[assignment]
     assert scheduler.live_limited() is False  # the old backlog is gone
-    delays.extend([50.0] * 20)
+    delays.recent.extend([50.0] * 20)
     assert scheduler.live_limited() is True
     scheduler._run = SimpleNamespace(delays=delays, closed=True)  # type: ignore[assignment]
     assert scheduler.live_limited() is False  # a closed loop has no schedule to be late on
