@@ -3,14 +3,16 @@
 Each block of results the aggregator prepares turns its requests' chunk arrival times into
 gaps (milliseconds). Per request it keeps their sum, sum of squares, min and max (exact
 moments and range, as row columns); per status it counts the gaps themselves in a
-:class:`~guidellm.benchmark.statistics.LogHistogram`, and remembers each block's bucket of
-every gap and its own histogram, so that a measured window which leaves some requests out
-subtracts exactly their gaps at compile without a pass over every gap.
+:class:`~guidellm.benchmark.statistics.LogHistogram`. When a measured window may leave some
+requests out, it also keeps every gap's bucket (2 bytes, spilled to disk with the rest of a
+long benchmark), so that compile subtracts exactly their gaps, reading only theirs. The
+histograms themselves are of fixed size: memory does not grow with the run.
 """
 
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Mapping
 from itertools import chain
 from typing import TYPE_CHECKING, Any
@@ -38,8 +40,7 @@ class GapHistograms:
         #: Every gap's bucket, block after block (kept only when a window may need them:
         #: they are the only per-chunk memory, 2 bytes a gap, so they spill to disk too).
         self._buckets: SpillArray | None = SpillArray(np.int16) if keep_buckets else None
-        self._batch_rows: list[int] = []
-        self._block_hists: list[tuple[int, NDArray[np.int64]]] = []
+        self._batch_rows = array("q")  # rows of each block, to find its gaps' buckets
         self._hist = np.zeros((3, LogHistogram.BUCKETS), dtype=np.int64)
         self._min = np.full(3, math.inf)
         self._max = np.full(3, -math.inf)
@@ -75,8 +76,7 @@ class GapHistograms:
             buckets = LogHistogram.bucket_of(gaps)
             gap_status = status[owner]
             low = int(buckets.min()) if len(buckets) else 0
-            # The block's own histogram over the buckets it touches: a window that leaves the
-            # whole block out subtracts it without reading its gaps.
+            # Counted over the range of buckets the block touches (a small bincount).
             width = int(buckets.max()) - low + 1 if len(buckets) else 0
             block_hist = np.zeros((3, width), dtype=np.int64)
             for code in range(3):
@@ -86,10 +86,8 @@ class GapHistograms:
             self._hist[:, low : low + block_hist.shape[1]] += block_hist
         else:
             buckets = np.zeros(0, dtype=np.int16)
-            low, block_hist = 0, np.zeros((3, 0), dtype=np.int64)
         if self._buckets is not None:
             self._buckets.append(buckets)
-            self._block_hists.append((low, block_hist))
             self._batch_rows.append(m)
         present = np.bincount(status, minlength=3)
         for code in range(3):
@@ -124,16 +122,13 @@ class GapHistograms:
         part = np.zeros_like(self._hist)
         row0 = 0
         gap0 = 0
-        # Batch by batch (the flushes' arrays): a batch chosen whole adds its own histogram;
-        # otherwise only the chosen requests' gaps are touched.
-        for n_rows, (low, block_hist) in zip(self._batch_rows, self._block_hists, strict=True):
+        # Batch by batch (the flushes' blocks): only the chosen requests' gaps are read.
+        for n_rows in self._batch_rows:
             batch_ngaps = ngaps[row0 : row0 + n_rows]
             n_gaps = int(batch_ngaps.sum())
             gap_start, gap0 = gap0, gap0 + n_gaps
             rows = np.nonzero(chosen[row0 : row0 + n_rows])[0]
-            if len(rows) == n_rows:
-                part[:, low : low + block_hist.shape[1]] += block_hist
-            elif len(rows):
+            if len(rows):
                 buckets = self._buckets.read(gap_start, gap_start + n_gaps)
                 offsets = np.cumsum(batch_ngaps) - batch_ngaps
                 counts = batch_ngaps[rows]

@@ -61,6 +61,8 @@ _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)\s*(ms|s|m|h)?\s*$", re.I)
 #: Pairs kept before the sparse histograms are re-reduced.
 _COMPACT_AT = 1 << 16
+#: Base slices kept before ten merge into one (ten times the most a report shows).
+_MAX_BASE = 10 * MAX_SLICES
 
 
 def parse_duration(value: Any) -> float:
@@ -115,6 +117,9 @@ class SliceAccumulator:
     def __init__(self, origin: float, size: float) -> None:
         self.origin = origin
         self.size = size
+        #: Base slices are ``size * merged`` wide: past :data:`_MAX_BASE` of them, ten at a
+        #: time merge into one, so a run of any length keeps a bounded number.
+        self.merged = 1
         self.rows = 0
         self.started: NDArray[np.int64] = np.zeros(0, dtype=np.int64)
         #: Requests by intended send time (the schedule's rate, to set the achieved against).
@@ -130,7 +135,7 @@ class SliceAccumulator:
 
     def _index(self, times: NDArray[np.float64]) -> NDArray[np.int64]:
         # Rows before the origin count in the first slice.
-        idx = np.floor((times - self.origin) * (1.0 / self.size))
+        idx = np.floor((times - self.origin) * (1.0 / (self.size * self.merged)))
         return np.maximum(idx, 0).astype(np.int64)
 
     def add(self, block: Mapping[str, NDArray[Any]]) -> None:
@@ -168,8 +173,33 @@ class SliceAccumulator:
             weights = np.ones(int(keep.sum())) if w is None else w[keep].astype(np.float64)
             self._pairs[name].append(_reduce(key, weights))
             self._pair_count += len(self._pairs[name][-1][0])
+        if len(self.started) > _MAX_BASE or len(self.ended) > 3 * _MAX_BASE:
+            self._merge_ten()
         if self._pair_count > _COMPACT_AT:
             self._compact()
+
+    def _merge_ten(self) -> None:
+        """Make base slices ten times wider. The report's widening factors from 10 on (10, 20,
+        50, 100 ...) are multiples of 10, and more than :data:`_MAX_BASE` base slices means
+        the report's factor is at least 10 times the current one: nothing it shows is lost."""
+
+        def fold(arr: NDArray[Any], width: int = 1) -> NDArray[Any]:
+            i = np.arange(len(arr))
+            merged: NDArray[Any] = np.bincount(
+                i // width // 10 * width + i % width, weights=arr
+            ).astype(arr.dtype)
+            return merged
+
+        self.started = fold(self.started)
+        self.due = fold(self.due)
+        self.ended = fold(self.ended, 3)
+        self.tokens = fold(self.tokens)
+        for pairs in self._pairs.values():
+            if pairs:
+                keys, weights = _concat(pairs)
+                pairs[:] = [_reduce(keys // _B // 10 * _B + keys % _B, weights)]
+        self._pair_count = sum(len(k) for pairs in self._pairs.values() for k, _ in pairs)
+        self.merged *= 10
 
     def _compact(self) -> None:
         count = 0
@@ -189,8 +219,10 @@ class SliceAccumulator:
         timeline: ConcurrencyTimeline,
         stages: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
-        """The report's ``timeslices`` columns, slices ``factor`` base slices wide."""
-        size = self.size * factor
+        """The report's ``timeslices`` columns, slices ``factor`` times the asked size wide
+        (a multiple of the base slices' width, :attr:`merged`, when it is 10 or more)."""
+        factor = max(1, -(-factor // self.merged))  # in base slices
+        size = self.size * self.merged * factor
         duration = max(end_time - self.origin, 0.0)
         n = _count(duration, size)
         starts = np.arange(n) * size
@@ -221,7 +253,7 @@ class SliceAccumulator:
         out: dict[str, Any] = {
             "size": size,
             "asked": self.size,
-            "widened": factor > 1,
+            "widened": size > self.size,
             "start_s": _round(starts),
             "end_s": _round(ends),
             "start_time": _round(starts + (self.origin + epoch)),

@@ -231,3 +231,23 @@ def test_malformed_stages_warn_and_are_left_out() -> None:
     )
     assert b.stages is None
     assert any("stages are malformed" in w for w in b.warnings)
+
+
+@pytest.mark.parametrize("seconds", [3500, 40_000])
+def test_a_long_run_keeps_few_base_slices_and_reports_the_same(
+    monkeypatch: pytest.MonkeyPatch, seconds: int
+) -> None:
+    """Past 3,000 base slices ten merge into one (a report then widens by 10 or more):
+    the slices it shows are the ones it showed when every base slice was kept."""
+    from guidellm.benchmark import timeslices
+
+    rng = np.random.default_rng(seconds)
+    results = [
+        result(float(t), ttft=0.01 + 0.05 * rng.random(), tokens=3)
+        for t in np.sort(rng.random(6000) * seconds)
+    ]
+    merged = compile_results(results, start_time=0.0, end_time=float(seconds))
+    monkeypatch.setattr(timeslices, "_MAX_BASE", 10**9)
+    kept = compile_results(results, start_time=0.0, end_time=float(seconds))
+    assert merged.timeslices == kept.timeslices
+    assert merged.timeslices.size == slice_size(1.0, seconds)  # 3,500 s: 20 s; 40,000 s: 200 s
