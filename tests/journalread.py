@@ -34,8 +34,15 @@ def journal_results(path: Path) -> list[RequestResult]:
 
 
 def journal_text(path: Path) -> str:
-    """Every record as a JSON line (what a secret must not be found in)."""
-    return "\n".join(json.dumps(r, default=str) for r in journal_records(path))
+    """Every record as a JSON line (what a secret must not be found in); empty for a
+    journal the run had not yet written its header to (interrupted while starting)."""
+    try:
+        records = journal_records(path)
+    except UserError:
+        data = path.read_bytes()
+        assert len(data) <= 8, f"{path}: {len(data)} bytes, no readable run header"
+        return ""
+    return "\n".join(json.dumps(r, default=str) for r in records)
 
 
 def count_results(path: Path) -> int:

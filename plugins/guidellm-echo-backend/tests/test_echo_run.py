@@ -6,9 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
-import msgspec
 import pytest
 
 from guidellm import RequestResult
@@ -28,12 +26,9 @@ def guidellm_run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def journal_results(path: Path) -> list[RequestResult]:
-    results = []
-    for line in path.read_text().splitlines():
-        entry: dict[str, Any] = json.loads(line)
-        if entry.get("type") == "result":
-            results.append(msgspec.convert(entry["r"], RequestResult))
-    return results
+    from guidellm.benchmark.journal import read_journal
+
+    return [record[1] for kind, record in read_journal(path) if kind == "result"]
 
 
 def test_echo_backend_runs_in_real_workers(tmp_path: Path) -> None:
@@ -67,7 +62,7 @@ def test_echo_backend_runs_in_real_workers(tmp_path: Path) -> None:
     assert metrics["time_to_first_token_ms"]["successful"]["min"] >= 20.0
     assert metrics["request_latency"]["successful"]["min"] >= 0.020 + 7 * 0.002
     assert bench["client"]["workers"] == 2
-    results = journal_results(tmp_path / "run.journal.jsonl")
+    results = journal_results(tmp_path / "run.journal")
     assert len(results) == 40
     assert {r.worker for r in results} == {0, 1}  # both worker processes answered
     assert all(r.content_chunks == 8 for r in results)

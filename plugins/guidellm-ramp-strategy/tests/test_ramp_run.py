@@ -10,13 +10,9 @@ import random
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
-import msgspec
 import pytest
 from guidellm_ramp.strategy import RampStrategy
-
-from guidellm import RequestResult
 
 pytestmark = pytest.mark.slow
 
@@ -67,11 +63,10 @@ def test_ramp_profile_sends_exactly_its_offsets_in_real_workers(tmp_path: Path) 
     assert bench["duration"] < 2.0 + 3.0, "the benchmark should end when the ramp's offsets do"
     assert bench["client"]["workers"] == 2
 
-    results = []
-    for line in (tmp_path / "ramp.journal.jsonl").read_text().splitlines():
-        entry: dict[str, Any] = json.loads(line)
-        if entry.get("type") == "result":
-            results.append(msgspec.convert(entry["r"], RequestResult))
+    from guidellm.benchmark.journal import read_journal
+
+    journal = tmp_path / "ramp.journal"
+    results = [record[1] for kind, record in read_journal(journal) if kind == "result"]
     assert {r.worker for r in results} == {0, 1}
     scheduled = sorted(r.scheduled_time for r in results)
     offsets = [t - scheduled[0] for t in scheduled]
