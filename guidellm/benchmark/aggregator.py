@@ -51,7 +51,7 @@ _STATUS_CODE = {RequestStatus.SUCCESSFUL: 0, RequestStatus.ERRORED: 1, RequestSt
 #: sooner once they hold :data:`_PREPARE_CHUNKS` chunk times; prepared rows are merged into
 #: the sorted samples every :data:`_FLUSH_EVERY` rows. What is left at the end is small.
 _FLUSH_EVERY = 4096
-#: Rows read back at a time at compile (the slices, the timeline): bounded memory.
+#: Rows read back at a time at compile (the slices; the timeline if made again).
 _READ_ROWS = 1 << 16
 _PREPARE_CHUNKS = 65536
 _NAN = math.nan
@@ -137,7 +137,6 @@ class BenchmarkAggregator:
             for name, w in SAMPLED.items()
         }
         self._timeline = ConcurrencyTimeline()
-        self._timeline_rows = 0  # rows whose events are in the timeline
         #: Sessions seen and the rows of their turns (empty for single-turn benchmarks).
         self.sessions = SessionTracker()
         #: Cached prompt tokens, where the server said: row numbers and counts.
@@ -306,6 +305,7 @@ class BenchmarkAggregator:
         for key, value in tally(block, self.slo).items():
             self._tally[key] = value + self._tally[key] if key in self._tally else value
         self._category_counts = add_counts(self._category_counts, block["category"])
+        self._timeline.extend(block["start"], block["end"], status)
         if self._slices is not None:
             self._slice_rows(self._slices)
         self._cached.prepare()
@@ -406,15 +406,17 @@ class BenchmarkAggregator:
 
     @property
     def timeline(self) -> ConcurrencyTimeline:
-        """Every prepared row's start and end events (made when first asked, at compile:
-        nothing reads it while the benchmark runs, so it takes no memory then)."""
-        timeline = self._timeline
-        while self._timeline_rows < self._cols.rows:
-            stop = min(self._timeline_rows + _READ_ROWS, self._cols.rows)
-            rows = self._cols.read(self._timeline_rows, stop, ("start", "end", "status"))
-            timeline.extend(rows["start"], rows["end"], rows["status"])
-            self._timeline_rows = stop
-        return timeline
+        """Every prepared row's start and end events. Kept as the run goes (older events on
+        disk); made again from the columns at compile only if a request reached back past
+        the events moved to disk (:attr:`ConcurrencyTimeline.late`)."""
+        if self._timeline.late:
+            timeline = ConcurrencyTimeline(settle=False)
+            for first in range(0, self._cols.rows, _READ_ROWS):
+                stop = min(first + _READ_ROWS, self._cols.rows)
+                rows = self._cols.read(first, stop, ("start", "end", "status"))
+                timeline.extend(rows["start"], rows["end"], rows["status"])
+            self._timeline = timeline
+        return self._timeline
 
     @property
     def running_tally(self) -> Mapping[str, NDArray[Any]]:

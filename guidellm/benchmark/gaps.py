@@ -5,8 +5,10 @@ gaps (milliseconds). Per request it keeps their sum, sum of squares, min and max
 moments and range, as row columns); per status it counts the gaps themselves in a
 :class:`~guidellm.benchmark.statistics.LogHistogram`. When a measured window may leave some
 requests out, it also keeps every gap's bucket (2 bytes, spilled to disk with the rest of a
-long benchmark), so that compile subtracts exactly their gaps, reading only theirs. The
-histograms themselves are of fixed size: memory does not grow with the run.
+long benchmark) and each block's own histogram (spilled too), so that compile subtracts
+exactly their gaps: a block left out whole by its histogram, others by reading the buckets
+of the requests left out. The running histograms are of fixed size: memory does not grow
+with the run.
 """
 
 from __future__ import annotations
@@ -41,6 +43,11 @@ class GapHistograms:
         #: they are the only per-chunk memory, 2 bytes a gap, so they spill to disk too).
         self._buckets: SpillArray | None = SpillArray(np.int16) if keep_buckets else None
         self._batch_rows = array("q")  # rows of each block, to find its gaps' buckets
+        #: Each block's own histogram over the buckets it touches, flattened, and where:
+        #: (first bucket, width, offset) per block. A window that leaves a whole block out
+        #: subtracts it without reading its gaps.
+        self._block_hists = SpillArray(np.int64) if keep_buckets else None
+        self._block_index = array("q")
         self._hist = np.zeros((3, LogHistogram.BUCKETS), dtype=np.int64)
         self._min = np.full(3, math.inf)
         self._max = np.full(3, -math.inf)
@@ -76,7 +83,7 @@ class GapHistograms:
             buckets = LogHistogram.bucket_of(gaps)
             gap_status = status[owner]
             low = int(buckets.min()) if len(buckets) else 0
-            # Counted over the range of buckets the block touches (a small bincount).
+            # The block's own histogram over the buckets it touches (kept with a window).
             width = int(buckets.max()) - low + 1 if len(buckets) else 0
             block_hist = np.zeros((3, width), dtype=np.int64)
             for code in range(3):
@@ -86,9 +93,12 @@ class GapHistograms:
             self._hist[:, low : low + block_hist.shape[1]] += block_hist
         else:
             buckets = np.zeros(0, dtype=np.int16)
-        if self._buckets is not None:
+            low, block_hist = 0, np.zeros((3, 0), dtype=np.int64)
+        if self._buckets is not None and self._block_hists is not None:
             self._buckets.append(buckets)
             self._batch_rows.append(m)
+            offset = self._block_hists.append(block_hist.ravel())
+            self._block_index.extend((low, block_hist.shape[1], offset))
         present = np.bincount(status, minlength=3)
         for code in range(3):
             if present[code]:
@@ -113,7 +123,7 @@ class GapHistograms:
         n_excluded = 0 if excluded is None else int(excluded.sum())
         if excluded is None or n_excluded == 0:
             return self._hist.copy()
-        if self._buckets is None:
+        if self._buckets is None or self._block_hists is None:
             raise RuntimeError("gap buckets were not kept: make GapHistograms(keep_buckets=True)")
         ngaps = cols["ngaps"]
         status_all = cols["status"]
@@ -122,13 +132,18 @@ class GapHistograms:
         part = np.zeros_like(self._hist)
         row0 = 0
         gap0 = 0
-        # Batch by batch (the flushes' blocks): only the chosen requests' gaps are read.
-        for n_rows in self._batch_rows:
+        # Batch by batch (the flushes' blocks): a block chosen whole adds its own histogram;
+        # otherwise only the chosen requests' gaps are read.
+        for block, n_rows in enumerate(self._batch_rows):
             batch_ngaps = ngaps[row0 : row0 + n_rows]
             n_gaps = int(batch_ngaps.sum())
             gap_start, gap0 = gap0, gap0 + n_gaps
             rows = np.nonzero(chosen[row0 : row0 + n_rows])[0]
-            if len(rows):
+            if len(rows) == n_rows:
+                low, width, offset = self._block_index[3 * block : 3 * block + 3]
+                flat = self._block_hists.read(offset, offset + 3 * width)
+                part[:, low : low + width] += flat.reshape(3, width)
+            elif len(rows):
                 buckets = self._buckets.read(gap_start, gap_start + n_gaps)
                 offsets = np.cumsum(batch_ngaps) - batch_ngaps
                 counts = batch_ngaps[rows]

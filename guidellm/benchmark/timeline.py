@@ -10,11 +10,13 @@ of the 2 x requests events, no copy of the timeline.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from guidellm.benchmark.sorted_sample import merge_positions, merged
+from guidellm.benchmark.spill import SpillArray
 from guidellm.benchmark.statistics import STATUS_NAMES, empty_summary, summarize
 
 if TYPE_CHECKING:
@@ -23,15 +25,45 @@ if TYPE_CHECKING:
 __all__ = ["ConcurrencyTimeline"]
 
 _TOTAL = 3  # row of the every-status levels in ``_levels``
+#: Past this many events in memory, all but the newest :data:`_KEEP` move to disk.
+_SETTLE_AT = 1 << 17
+_KEEP = 1 << 16
 
 
 class ConcurrencyTimeline:
     """Start (+1) and end (-1) events of the requests with ``end > start``, sorted by time."""
 
-    __slots__ = ("_deltas", "_levels", "_moment", "_ref", "_status", "_times", "size")
+    __slots__ = (
+        "_base",
+        "_deltas",
+        "_disk",
+        "_full",
+        "_levels",
+        "_moment",
+        "_ref",
+        "_settle",
+        "_settled_last",
+        "_status",
+        "_times",
+        "late",
+        "settled",
+        "size",
+    )
 
-    def __init__(self, capacity: int = 8192) -> None:
+    def __init__(self, capacity: int = 8192, *, settle: bool = True) -> None:
+        #: Events in memory (after the :attr:`settled` ones, which are on disk).
         self.size = 0
+        #: Events moved to disk (see :meth:`_settle_old`), and the last one's time.
+        self.settled = 0
+        self._settled_last = -math.inf
+        self._settle = settle
+        #: A block had an event before the settled ones: the timeline cannot take it in
+        #: place, and must be made again from the requests' columns (the aggregator does).
+        self.late = False
+        #: The levels and running moment just after the last settled event.
+        self._base: tuple[NDArray[np.int32], float] = (np.zeros(4, dtype=np.int32), 0.0)
+        self._disk: tuple[SpillArray, ...] | None = None
+        self._full: tuple[Any, ...] | None = None
         self._times: NDArray[np.float64] = np.empty(capacity)
         self._deltas: NDArray[np.int8] = np.empty(capacity, dtype=np.int8)
         self._status: NDArray[np.int8] = np.empty(capacity, dtype=np.int8)
@@ -42,22 +74,46 @@ class ConcurrencyTimeline:
         self._moment: NDArray[np.float64] = np.empty(capacity)
         self._ref: float | None = None
 
+    def _arrays(self) -> tuple[Any, ...]:
+        """Every event's ``(times, deltas, status, levels, moment)`` (``levels[row]``: per
+        status, then the total). Once events are on disk, the ones in memory join them
+        there (at compile) and these are memory maps of the files: nothing is copied."""
+        n = self.size
+        if self._disk is None:
+            return (
+                self._times[:n],
+                self._deltas[:n],
+                self._status[:n],
+                self._levels[:, :n],
+                self._moment[:n],
+            )
+        if n:
+            self._settle_old(n)
+        if self._full is None:
+            times, deltas, status, *levels, moment = (a.view() for a in self._disk)
+            self._full = (times, deltas, status, tuple(levels), moment)
+        return self._full
+
     @property
     def times(self) -> NDArray[np.float64]:
-        return self._times[: self.size]
+        times: NDArray[np.float64] = self._arrays()[0]
+        return times
 
     @property
     def deltas(self) -> NDArray[np.int8]:
-        return self._deltas[: self.size]
+        deltas: NDArray[np.int8] = self._arrays()[1]
+        return deltas
 
     @property
     def status(self) -> NDArray[np.int8]:
-        return self._status[: self.size]
+        status: NDArray[np.int8] = self._arrays()[2]
+        return status
 
     @property
     def levels(self) -> NDArray[np.int32]:
         """In-flight requests (every status) just after each event."""
-        return self._levels[_TOTAL, : self.size]
+        levels: NDArray[np.int32] = self._arrays()[3][_TOTAL]
+        return levels
 
     def extend(
         self, starts: NDArray[np.float64], ends: NDArray[np.float64], status: NDArray[Any]
@@ -72,6 +128,10 @@ class ConcurrencyTimeline:
         times = np.concatenate([starts, ends])
         order = np.argsort(times, kind="stable")
         block_times = times[order]
+        if block_times[0] < self._settled_last:
+            self.late = True  # an event among the settled ones: made again at compile
+            return
+        self._full = None
         block_deltas = np.where(order < n, 1, -1).astype(np.int8)
         block_status = np.concatenate([status, status]).astype(np.int8)[order]
         size = self.size
@@ -88,16 +148,46 @@ class ConcurrencyTimeline:
         self.size = new_size
         deltas = self._deltas[span].astype(np.int32)
         codes = self._status[span]
+        base_levels, base_moment = self._base
         for row in range(4):
             mine = deltas if row == _TOTAL else np.where(codes == row, deltas, 0)
-            base = self._levels[row, first - 1] if first else 0
+            base = self._levels[row, first - 1] if first else base_levels[row]
             np.cumsum(mine, out=self._levels[row, span])
             self._levels[row, span] += base
         if self._ref is None:
             self._ref = float(block_times[0])  # times near zero keep the sums exact
         np.cumsum(deltas * (self._times[span] - self._ref), out=self._moment[span])
-        if first:
-            self._moment[span] += self._moment[first - 1]
+        self._moment[span] += self._moment[first - 1] if first else base_moment
+        if self._settle and self.size > _SETTLE_AT:
+            self._settle_old(self.size - _KEEP)
+
+    def _settle_old(self, cut: int) -> None:
+        """Move the first ``cut`` events in memory to disk. A later block rarely reaches
+        back past the newest :data:`_KEEP` events (a request longer than that span); when
+        one does, :attr:`late` says so."""
+        if self._disk is None:
+            dtypes = (np.float64, np.int8, np.int8, *([np.int32] * 4), np.float64)
+            self._disk = tuple(SpillArray(dt, spill_at=0) for dt in dtypes)
+        parts = (
+            self._times[:cut],
+            self._deltas[:cut],
+            self._status[:cut],
+            *self._levels[:, :cut],
+            self._moment[:cut],
+        )
+        for disk, part in zip(self._disk, parts, strict=True):
+            disk.append(part)
+        self._full = None
+        self._base = (self._levels[:, cut - 1].copy(), float(self._moment[cut - 1]))
+        self._settled_last = float(self._times[cut - 1])
+        rest = slice(cut, self.size)
+        n = self.size - cut
+        for name in ("_times", "_deltas", "_status", "_moment"):
+            arr = getattr(self, name)
+            arr[:n] = arr[rest]
+        self._levels[:, :n] = self._levels[:, rest]
+        self.size = n
+        self.settled += cut
 
     def _reserve(self, size: int) -> None:
         capacity = len(self._times)
@@ -121,13 +211,14 @@ class ConcurrencyTimeline:
         ``x - end``: ``(x - ref) * level(x) - moment(x)``, one binary search per time.
         """
         at = np.asarray(at, dtype=np.float64)
-        if not self.size or self._ref is None:
+        if not (self.size + self.settled) or self._ref is None:
             return np.zeros(len(at))
-        k = np.searchsorted(self.times, at, side="right") - 1
+        times, _, _, levels, moment = self._arrays()
+        k = np.searchsorted(times, at, side="right") - 1
         inside = k >= 0
         kk = np.maximum(k, 0)
-        level = self._levels[_TOTAL, kk].astype(np.float64)
-        area = (at - self._ref) * level - self._moment[kk]
+        level = levels[_TOTAL][kk].astype(np.float64)
+        area = (at - self._ref) * level - moment[kk]
         return np.where(inside, area, 0.0)
 
     def summaries(self, ws: float, we: float, lasting: NDArray[np.int64]) -> dict[str, Any]:
@@ -140,7 +231,7 @@ class ConcurrencyTimeline:
         names = (*STATUS_NAMES, "total")
         if we <= ws:
             return {name: empty_summary() for name in names}
-        times, deltas, codes = self.times, self.deltas, self.status
+        times, deltas, codes, all_levels, _ = self._arrays()
         lo = int(np.searchsorted(times, ws, side="right"))
         hi = int(np.searchsorted(times, we, side="left"))
         ended = np.bincount(codes[:lo][deltas[:lo] < 0], minlength=3)
@@ -156,7 +247,7 @@ class ConcurrencyTimeline:
                 continue
             if row < 3 and overlapping[row] == n:
                 continue  # every request has this status: the total below is the same
-            levels = self._levels[row, : self.size]
+            levels = all_levels[row]
             base = int(levels[lo - 1]) if lo else 0
             count = n if row == _TOTAL else int(overlapping[row])
             out[name] = _window_summary(levels[lo:hi], window, inner, base, (ws, we), count)

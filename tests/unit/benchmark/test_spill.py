@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from reportdata import compile_results, session_results, stream
 
-from guidellm.benchmark import spill
+from guidellm.benchmark import spill, timeline
 from guidellm.benchmark.spill import SpillArray, merge_sorted
 from guidellm.request import RequestResult
 
@@ -125,6 +125,8 @@ def test_a_spilled_benchmark_compiles_to_the_in_memory_numbers(
     in_memory = compile_results(results, **options)
     monkeypatch.setattr(spill, "SPILL_ROWS", 40)
     monkeypatch.setattr(spill, "_MERGE_SLICE", 33)
+    monkeypatch.setattr(timeline, "_SETTLE_AT", 600)
+    monkeypatch.setattr(timeline, "_KEEP", 300)
     spilled = compile_results(results, **options)
     assert _dump(spilled) == _dump(in_memory)
     assert spilled.metrics.time_to_first_token_ms.successful.count > 1000
@@ -142,7 +144,7 @@ def test_sessions_spilled_compile_to_the_in_memory_numbers(
 
 def test_the_aggregator_holds_no_per_request_memory_once_spilled(tmp_path: Path) -> None:
     """Rows, samples and sparse columns past SPILL_ROWS live in files: after 200,000 rows
-    the arrays in memory are no larger than after 70,000."""
+    the arrays in memory are no larger than after 100,000."""
     from guidellm.benchmark.aggregator import BenchmarkAggregator
 
     agg = BenchmarkAggregator(
@@ -159,7 +161,7 @@ def test_the_aggregator_holds_no_per_request_memory_once_spilled(tmp_path: Path)
         for r in stream(10_000, rate=1000.0, seed=block, tokens=4):
             r.cached_tokens = 3
             agg.add(r)
-        if block in (6, 19):
+        if block in (9, 19):
             sizes.append(_array_bytes(agg))
     assert sizes[1] <= sizes[0] * 1.05 + 1e5, sizes
 
@@ -191,3 +193,44 @@ def _array_bytes(agg: Any) -> int:
 
     walk(agg, 0)
     return total
+
+
+def _timeline_of(starts: Any, ends: Any, status: Any, block: int) -> Any:
+    from guidellm.benchmark.timeline import ConcurrencyTimeline
+
+    line = ConcurrencyTimeline()
+    for at in range(0, len(starts), block):
+        part = slice(at, at + block)
+        line.extend(starts[part], ends[part], status[part])
+    return line
+
+
+@pytest.mark.parametrize("longest", [0.5, 400.0])
+def test_a_settled_timeline_reads_as_one_kept_in_memory(
+    monkeypatch: pytest.MonkeyPatch, longest: float
+) -> None:
+    """Older events move to disk as blocks come (in completion order); a request that
+    reaches back past them marks the timeline late (the aggregator makes it again)."""
+    rng = np.random.default_rng(2)
+    n = 5000
+    starts = np.sort(rng.random(n) * 1000)
+    ends = starts + rng.random(n) * 2
+    ends[-1] = starts[-1] + 0.01
+    starts[-1] = ends[-1] - longest  # one long request, ending last
+    order = np.argsort(ends, kind="stable")
+    starts, ends = starts[order], ends[order]
+    status = rng.integers(0, 3, n)
+    kept = _timeline_of(starts, ends, status, 97)
+    monkeypatch.setattr(timeline, "_SETTLE_AT", 800)
+    monkeypatch.setattr(timeline, "_KEEP", 400)
+    settled = _timeline_of(starts, ends, status, 97)
+    assert settled.settled > 0
+    assert settled.late == (longest > 100)
+    if settled.late:
+        return
+    assert np.array_equal(settled.times, kept.times)
+    assert np.array_equal(settled.levels, kept.levels)
+    probe = np.linspace(-1, 1003, 777)
+    assert np.array_equal(settled.areas(probe), kept.areas(probe))
+    lasting = np.bincount(status, minlength=3)
+    assert settled.summaries(100.0, 900.0, lasting) == kept.summaries(100.0, 900.0, lasting)

@@ -239,8 +239,9 @@ def test_a_long_run_keeps_few_base_slices_and_reports_the_same(
 ) -> None:
     """Past 3,000 base slices ten merge into one (a report then widens by 10 or more):
     the slices it shows are the ones it showed when every base slice was kept."""
-    from guidellm.benchmark import timeslices
+    from guidellm.benchmark import aggregator, timeslices
 
+    monkeypatch.setattr(aggregator, "epoch_offset", lambda: 1.7e9)  # the same wall clock
     rng = np.random.default_rng(seconds)
     results = [
         result(float(t), ttft=0.01 + 0.05 * rng.random(), tokens=3)
