@@ -61,8 +61,9 @@ _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)\s*(ms|s|m|h)?\s*$", re.I)
 #: Pairs kept before the sparse histograms are re-reduced.
 _COMPACT_AT = 1 << 16
-#: Base slices kept before ten merge into one (ten times the most a report shows).
-_MAX_BASE = 10 * MAX_SLICES
+#: Base slices kept before ten merge into one: past five times the most a report shows, its
+#: widening factor is 10 or more (5 would show too many), a multiple of 10 from there on.
+_MAX_BASE = 5 * MAX_SLICES
 
 
 def parse_duration(value: Any) -> float:
@@ -181,7 +182,7 @@ class SliceAccumulator:
     def _merge_ten(self) -> None:
         """Make base slices ten times wider. The report's widening factors from 10 on (10, 20,
         50, 100 ...) are multiples of 10, and more than :data:`_MAX_BASE` base slices means
-        the report's factor is at least 10 times the current one: nothing it shows is lost."""
+        the report's factor is at least 10 times the current width: nothing it shows is lost."""
 
         def fold(arr: NDArray[Any], width: int = 1) -> NDArray[Any]:
             i = np.arange(len(arr))

@@ -237,7 +237,7 @@ def test_malformed_stages_warn_and_are_left_out() -> None:
 def test_a_long_run_keeps_few_base_slices_and_reports_the_same(
     monkeypatch: pytest.MonkeyPatch, seconds: int
 ) -> None:
-    """Past 3,000 base slices ten merge into one (a report then widens by 10 or more):
+    """Past 1,500 base slices ten merge into one (a report then widens by 10 or more):
     the slices it shows are the ones it showed when every base slice was kept."""
     from guidellm.benchmark import aggregator, timeslices
 
