@@ -116,9 +116,11 @@ def _reachable(address: str | None) -> None:
 
 def _init(ray: Any, opts: Mapping[str, Any]) -> None:
     """``ray.init`` for the run. A Ray Client head (``ray://``) starts a server process per
-    connection and, when busy, can fail that start ("Initialization failure from server"):
-    that one failure is tried again once, after a second."""
-    for attempt in (1, 2):
+    connection and, when busy, can fail that start ("Initialization failure from server") or
+    not answer in time ("ray client connection timeout"): either is tried again, twice, a
+    second apart."""
+    attempts = 3
+    for attempt in range(1, attempts + 1):
         try:
             ray.init(
                 address=opts["address"],
@@ -128,9 +130,11 @@ def _init(ray: Any, opts: Mapping[str, Any]) -> None:
                 runtime_env=opts["runtime_env"],
             )
             return
-        except ConnectionAbortedError:
-            if attempt == 2 or not str(opts["address"] or "").startswith("ray://"):
+        except ConnectionError:
+            if attempt == attempts or not str(opts["address"] or "").startswith("ray://"):
                 raise
+            with contextlib.suppress(Exception):
+                ray.shutdown()  # a half-made client connection must not answer the next init
             time.sleep(1.0)
 
 
