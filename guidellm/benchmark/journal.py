@@ -259,13 +259,15 @@ def _read_frames(
     skipped: list[tuple[int, int, str]] = []
     decode_record = msgspec.msgpack.Decoder(dict[str, Any]).decode
     first = True
+    damaged = False  # bytes were skipped: a missing header may be one of them
     for offset, body in scan_frames(f, size, skipped):
+        damaged = damaged or bool(skipped)
         _say_skipped(path, skipped, warnings)
         kind = body[:1]
         try:
             if kind == RECORD:
                 record = decode_record(body[1:])
-                if first and record.get("type") != "run":
+                if first and record.get("type") != "run" and not damaged:
                     raise _not_a_journal(path, "no run header")
                 first = False
                 yield str(record.get("type")), record
@@ -279,8 +281,9 @@ def _read_frames(
                     f"journal {str(path)!r}: a record at byte {offset} does not decode "
                     f"({exc}); skipped"
                 )
+    damaged = damaged or bool(skipped)
     _say_skipped(path, skipped, warnings)
-    if first:
+    if first and not damaged:
         raise _not_a_journal(path, "no readable run header")
 
 

@@ -188,13 +188,29 @@ def scan_frames(
             pos += _HEAD.size + len(body)
             continue
         if torn and bad_from is None:
-            skipped.append((pos, size - pos, "torn"))
-            return
+            # A frame the end of the file cuts, unless a damaged length only says so: then a
+            # sound frame follows, and the bytes up to it are skipped as unreadable.
+            later = _next_sync(f, pos + 1, size)
+            if later >= size or not _sound(f, later, size):
+                skipped.append((pos, size - pos, "torn"))
+                return
         if bad_from is None:
             bad_from = pos
         pos = _next_sync(f, pos + 1, size)
     if bad_from is not None:
         skipped.append((bad_from, size - bad_from, "unreadable"))
+
+
+def _sound(f: IO[bytes], pos: int, size: int) -> bool:
+    """Whether a whole frame with a matching checksum starts at ``pos``."""
+    f.seek(pos)
+    head = f.read(_HEAD.size)
+    if len(head) < _HEAD.size:
+        return False
+    sync, length, crc = _HEAD.unpack(head)
+    if sync != SYNC or pos + _HEAD.size + length > size:
+        return False
+    return bool(zlib.crc32(f.read(length)) == crc)
 
 
 def _next_sync(f: IO[bytes], pos: int, size: int) -> int:

@@ -206,3 +206,32 @@ def test_an_old_json_lines_journal_still_rebuilds(tmp_path: Path) -> None:
     (bench,) = report.benchmarks
     assert bench.requests.successful + bench.requests.errored == 50
     assert any("unreadable line at byte" in w for w in bench.warnings)
+
+
+def test_a_damaged_length_costs_only_its_own_record(tmp_path: Path) -> None:
+    """A length that points past the end of the file is not a torn tail when sound frames
+    follow: they are read, and the damaged frame is named as unreadable."""
+    path = tmp_path / "j.journal"
+    written = _journal(path)
+    offsets = frames(path)
+    begin, end = offsets[3][0], offsets[4][0]  # the second block of results
+    data = bytearray(path.read_bytes())
+    data[begin + 4 : begin + 8] = (len(data) * 2).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    warnings: list[str] = []
+    assert _ids(path, warnings) == [r.request_id for r in written[:200] + written[400:]]
+    assert warnings == [
+        f"journal {str(path)!r}: {end - begin} unreadable bytes at byte {begin} skipped "
+        "(damaged, or not journal data)"
+    ]
+
+
+def test_a_damaged_run_header_still_gives_the_results(tmp_path: Path) -> None:
+    path = tmp_path / "j.journal"
+    written = _journal(path)
+    data = bytearray(path.read_bytes())
+    data[frames(path)[0][0] + 20] ^= 0x40  # inside the run record
+    path.write_bytes(bytes(data))
+    warnings: list[str] = []
+    assert _ids(path, warnings) == [r.request_id for r in written]
+    assert len(warnings) == 1 and "unreadable bytes at byte 8" in warnings[0]

@@ -252,3 +252,13 @@ def test_a_long_run_keeps_few_base_slices_and_reports_the_same(
     kept = compile_results(results, start_time=0.0, end_time=float(seconds))
     assert merged.timeslices == kept.timeslices
     assert merged.timeslices.size == slice_size(1.0, seconds)  # 3,500 s: 20 s; 40,000 s: 200 s
+
+
+def test_requests_drained_after_the_end_do_not_widen_the_slices() -> None:
+    """A 1,500 s benchmark shows 300 slices of 5 s; requests cancelled after its end end
+    past base slice 1,500, which must not merge the base slices into 10 s ones."""
+    results = [result(float(t), tokens=2) for t in range(0, 1500, 3)]
+    results += [result(1499.5, ttft=None, tail=30.0 + k, status="incomplete") for k in range(5)]
+    bench = compile_results(results, start_time=0.0, end_time=1500.0)
+    assert bench.timeslices.size == 5.0
+    assert len(bench.timeslices.start_s) == 300
