@@ -267,7 +267,8 @@ def _read_frames(
         try:
             if kind == RECORD:
                 record = decode_record(body[1:])
-                if first and record.get("type") != "run" and not damaged:
+                # A run stopped while it started journals only its end (no header).
+                if first and record.get("type") not in ("run", "run_end") and not damaged:
                     raise _not_a_journal(path, "no run header")
                 first = False
                 yield str(record.get("type")), record

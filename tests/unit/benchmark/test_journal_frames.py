@@ -235,3 +235,17 @@ def test_a_damaged_run_header_still_gives_the_results(tmp_path: Path) -> None:
     warnings: list[str] = []
     assert _ids(path, warnings) == [r.request_id for r in written]
     assert len(warnings) == 1 and "unreadable bytes at byte 8" in warnings[0]
+
+
+def test_a_run_stopped_while_starting_has_a_journal_with_no_results(tmp_path: Path) -> None:
+    """Interrupted before its header, a run journals only its end: read as a journal whose
+    report cannot be rebuilt for want of results (one line, exit 2 from the CLI)."""
+    from guidellm.errors import UserError
+
+    path = tmp_path / "j.journal"
+    journal = Journal(path)
+    journal.run_finished(130)
+    journal.close()
+    assert list(read_journal(path)) == [("run_end", {"type": "run_end", "exit_code": 130})]
+    with pytest.raises(UserError, match="holds no results"):
+        rebuild_report(path)
