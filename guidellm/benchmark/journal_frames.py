@@ -165,21 +165,7 @@ def scan_frames(
     pos = f.tell()
     bad_from: int | None = None
     while pos < size:
-        f.seek(pos)
-        head = f.read(_HEAD.size)
-        body = None
-        torn = False
-        if len(head) == _HEAD.size:
-            sync, length, crc = _HEAD.unpack(head)
-            if sync == SYNC and length <= _MAX_FRAME:
-                if pos + _HEAD.size + length > size:
-                    torn = True
-                else:
-                    data = f.read(length)
-                    if zlib.crc32(data) == crc:
-                        body = data
-        elif head == SYNC[: len(head)] or head[:4] == SYNC:
-            torn = True
+        body, torn = _frame_at(f, pos, size)
         if body is not None:
             if bad_from is not None:
                 skipped.append((bad_from, pos - bad_from, "unreadable"))
@@ -191,7 +177,7 @@ def scan_frames(
             # A frame the end of the file cuts, unless a damaged length only says so: then a
             # sound frame follows, and the bytes up to it are skipped as unreadable.
             later = _next_sync(f, pos + 1, size)
-            if later >= size or not _sound(f, later, size):
+            if later >= size or _frame_at(f, later, size)[0] is None:
                 skipped.append((pos, size - pos, "torn"))
                 return
         if bad_from is None:
@@ -201,16 +187,20 @@ def scan_frames(
         skipped.append((bad_from, size - bad_from, "unreadable"))
 
 
-def _sound(f: IO[bytes], pos: int, size: int) -> bool:
-    """Whether a whole frame with a matching checksum starts at ``pos``."""
+def _frame_at(f: IO[bytes], pos: int, size: int) -> tuple[bytes | None, bool]:
+    """The body of the sound frame at ``pos`` (``None``: none), and whether what is there
+    looks like a frame the end of the file cuts (a sync mark, or its start, too close to it)."""
     f.seek(pos)
     head = f.read(_HEAD.size)
     if len(head) < _HEAD.size:
-        return False
+        return None, head == SYNC[: len(head)] or head[:4] == SYNC
     sync, length, crc = _HEAD.unpack(head)
-    if sync != SYNC or pos + _HEAD.size + length > size:
-        return False
-    return bool(zlib.crc32(f.read(length)) == crc)
+    if sync != SYNC or length > _MAX_FRAME:
+        return None, False
+    if pos + _HEAD.size + length > size:
+        return None, True
+    data = f.read(length)
+    return (data if zlib.crc32(data) == crc else None), False
 
 
 def _next_sync(f: IO[bytes], pos: int, size: int) -> int:
