@@ -11,7 +11,10 @@ node down (by the processes Ray started for it)::
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,9 @@ __all__ = ["RayCluster"]
 class RayCluster:
     """``nodes`` Ray nodes of ``cpus`` CPUs each (the first is the head). With ``client``,
     the head also serves Ray Client on a free port: :attr:`client_address` (``ray://``)."""
+
+    ATTEMPTS = 3
+    RETRY_PAUSE_S = 2.0
 
     def __init__(self, nodes: int = 2, cpus: float = 1, client: bool = False) -> None:
         self.nodes = nodes
@@ -47,15 +53,30 @@ class RayCluster:
 
             head["ray_client_server_port"] = free_port()
             self.client_address = f"ray://127.0.0.1:{head['ray_client_server_port']}"
-        try:
-            self._cluster = Cluster(initialize_head=True, head_node_args=head)
-            self.workers = [
-                self._cluster.add_node(num_cpus=self.cpus) for _ in range(self.nodes - 1)
-            ]
-            self._cluster.wait_for_nodes()
-        except Exception as exc:
-            self.stop()
-            raise TestServerError(f"a local Ray cluster could not start: {exc}") from None
+        # On a loaded 2-core machine the GCS now and then answers no RPC for the 30 s Ray
+        # waits for a raylet to register; a fresh cluster a moment later starts in seconds.
+        # Three tries, then a loud failure.
+        errors: list[str] = []
+        for attempt in range(self.ATTEMPTS):
+            before = _children()
+            try:
+                self._cluster = Cluster(initialize_head=True, head_node_args=head)
+                self.workers = [
+                    self._cluster.add_node(num_cpus=self.cpus) for _ in range(self.nodes - 1)
+                ]
+                self._cluster.wait_for_nodes()
+                break
+            except Exception as exc:
+                errors.append(f"try {attempt + 1}: {exc}")
+                self.stop()
+                self.workers = []
+                # A node that timed out starting is no Cluster's yet: its processes are ours.
+                for pid in _children() - before:
+                    with contextlib.suppress(OSError):
+                        os.kill(pid, signal.SIGKILL)
+                time.sleep(self.RETRY_PAUSE_S)
+        else:
+            raise TestServerError("a local Ray cluster could not start: " + "; ".join(errors))
         self.address = str(self._cluster.address)
         return self
 
@@ -71,14 +92,11 @@ class RayCluster:
         }
         marker = f"ray::{actor}".encode()
         found = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
+        for pid, ppid in _processes():
             try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-                if ppid in raylets and marker in (entry / "cmdline").read_bytes():
-                    found.append(int(entry.name))
-            except (OSError, ValueError, IndexError):
+                if ppid in raylets and marker in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    found.append(pid)
+            except OSError:
                 continue  # it exited meanwhile
         return found
 
@@ -97,3 +115,23 @@ class RayCluster:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _processes() -> list[tuple[int, int]]:
+    """(pid, parent pid) of every live process."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue  # it exited meanwhile
+        found.append((int(entry.name), ppid))
+    return found
+
+
+def _children() -> set[int]:
+    """The live child processes of this process (Ray's node processes among them)."""
+    me = os.getpid()
+    return {pid for pid, ppid in _processes() if ppid == me}
