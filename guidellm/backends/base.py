@@ -82,6 +82,13 @@ class Backend(abc.ABC):
     async def shutdown(self) -> None:  # noqa: B027 - optional hook
         """Close what :meth:`startup` opened."""
 
+    @property
+    def timing_source(self) -> str:
+        """Where chunk arrival times come from (the report's ``client.timing_source``):
+        ``loop``, when the worker's event loop read them (the default); ``kernel``, the
+        kernel's receive stamp of their bytes; ``mixed``, some of each."""
+        return "loop"
+
     def secrets(self) -> list[str]:
         """Every credential this backend sends, as literal strings: they are removed from any
         text that leaves a process (errors, stored output text, logs). The default: the

@@ -33,6 +33,8 @@ class AioCall:
     into ``on_message`` and returns at the end (a failed call raises a RequestError)."""
 
     __slots__ = ("on_message", "payload", "rpc", "streaming")
+    #: grpcio sends from its own threads: no send time here (the worker's start stands).
+    sent = 0.0
 
     def __init__(self, rpc: Any, payload: bytes, on_message: OnMessage, streaming: bool) -> None:
         self.rpc = rpc

@@ -27,7 +27,9 @@ gRPC deadline of a whole call, seconds; default none for streams, 300 for unary 
 ``first_token_timeout`` (default none), ``stall_timeout`` (longest gap between content
 responses, default 60; null disables); ``metadata`` (gRPC headers, e.g. an API key: redacted
 in reports), ``ca_cert`` (PEM for ``grpcs://``), ``channels`` (HTTP/2 connections per worker;
-default one per 100 concurrent requests).
+default one per 100 concurrent requests); ``timing`` (``auto``, the default: chunk arrival
+times are the kernel's receive stamps on plain connections of the h2 transport, else when the
+worker read them; ``kernel`` insists; ``loop``: read times; :mod:`.stamped_socket`).
 
 Error categories: UNAVAILABLE -> ``connection``; DEADLINE_EXCEEDED -> ``timeout``; the
 deadlines -> ``first_token_deadline`` / ``stall``; an ``error_message`` in a Triton stream ->
@@ -57,6 +59,7 @@ from guidellm.backends.grpc_codec import (
     sniff_dialect,
 )
 from guidellm.backends.grpc_discovery import INT_TYPES, check_server, discover
+from guidellm.backends.stamped_socket import choose_kernel_timing
 from guidellm.backends.watchdog import FIRST_TOKEN, Watchdog
 from guidellm.errors import (
     BadResponseError,
@@ -103,6 +106,7 @@ _OPTIONS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "metadata": (dict, 'a JSON object of gRPC metadata, e.g. {"x-api-key": "..."}'),
     "ca_cert": (str, "a PEM file path"),
     "channels": (int, "a positive integer"),
+    "timing": (str, "auto, kernel or loop"),
     # --request-format lands here; KServe v2 has no chat, chat messages go as joined text
     "request_format": (str, "text_completions or chat_completions"),
 }
@@ -132,6 +136,15 @@ class GRPCKServeBackend(Backend):
                 f"--backend-args: transport must be h2 (guidellm's lean client, default) or "
                 f"grpc (grpcio), got {self.transport!r}"
             )
+        timing = str(options.get("timing", "auto"))
+        if timing not in ("auto", "kernel", "loop"):
+            raise bad_option("--backend-args", "timing", "auto, kernel or loop", timing)
+        obstacle = None
+        if self.tls:
+            obstacle = "the target is grpcs (kernel stamps are read on plain connections only)"
+        elif self.transport != "h2":
+            obstacle = "grpc.aio reads the socket itself (use transport=h2)"
+        self.kernel_timing = choose_kernel_timing(timing, obstacle)
         self.dialect: str = str(options.get("dialect", "auto")).lower()
         if self.dialect not in _DIALECTS:
             raise UserError(
@@ -210,7 +223,13 @@ class GRPCKServeBackend(Backend):
 
             context = self._ssl_context() if self.tls else None
             self._channels = [
-                H2Channel(self.host, self.port, ssl_context=context, metadata=metadata)
+                H2Channel(
+                    self.host,
+                    self.port,
+                    ssl_context=context,
+                    metadata=metadata,
+                    kernel_timing=self.kernel_timing,
+                )
                 for _ in range(count)
             ]
         else:
@@ -284,6 +303,13 @@ class GRPCKServeBackend(Backend):
             self._unary, self.model, self.model_version, self.options, self.target
         )
         self._static = self._static_part()
+
+    @property
+    def timing_source(self) -> str:
+        clocks = [getattr(c, "clock", None) for c in self._channels]
+        if not clocks or None in clocks:
+            return "loop"
+        return "mixed" if any(c is not None and c.missing for c in clocks) else "kernel"
 
     def describe(self) -> dict[str, Any]:
         """Settings for the report, plus the tensors and dialect that were chosen."""
@@ -407,6 +433,8 @@ class GRPCKServeBackend(Backend):
             # a unary answer is one read: bound it like openai_http's 300 s read timeout
             call = await channel.call(_UNARY_PATH, payload, reader.feed, self.timeout or 300.0)
             stall = None
+        if call.sent:  # our HTTP/2 client: when the call's bytes went to the kernel
+            recorder.request_start = call.sent
         # the deadlines count from the call's start (after any wait for a free stream)
         watch = Watchdog(
             recorder, self.first_token_timeout, stall, lambda: channel.cancel(call), start=now()

@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, cast
 
 from guidellm.backends.grpc_codec import STATUS_NAMES, GRPCStatusError, status_error
+from guidellm.backends.stamped_socket import KernelClock, open_stamped
 from guidellm.errors import BadResponseError, ConnectError, RequestTimeoutError
 from guidellm.request import now
 
@@ -76,6 +77,7 @@ class H2Call:
         "pending",
         "recv_unacked",
         "send_window",
+        "sent",
         "stream_id",
     )
 
@@ -92,6 +94,8 @@ class H2Call:
         self.deadline: asyncio.TimerHandle | None = None
         self.send_window = window
         self.recv_unacked = 0
+        #: When its HEADERS and message were handed to the kernel (``perf_counter``).
+        self.sent = 0.0
 
     def wait(self) -> asyncio.Future[None]:
         """The call's end to await (``grpc_aio.AioCall.wait`` is the grpc.aio twin)."""
@@ -141,7 +145,10 @@ class _Protocol(asyncio.Protocol):
         self.channel._lost(self)
 
     def data_received(self, data: bytes) -> None:
-        arrived = now()
+        self.received_at(data, now())
+
+    def received_at(self, data: bytes, arrived: float) -> None:
+        """``data`` reached the socket at ``arrived`` (the kernel's stamp, else read time)."""
         buf = self.rest + data if self.rest else data
         end = len(buf)
         i = 0
@@ -374,10 +381,13 @@ class H2Channel:
         *,
         ssl_context: ssl.SSLContext | None = None,
         metadata: Sequence[tuple[str, str]] = (),
+        kernel_timing: bool = False,
     ) -> None:
         self.host = host
         self.port = port
         self.ssl = ssl_context
+        #: Plain connections read with kernel receive stamps (:mod:`.stamped_socket`).
+        self.clock = KernelClock() if kernel_timing and ssl_context is None else None
         authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         self._base = [
             (b":method", b"POST"),
@@ -401,13 +411,18 @@ class H2Channel:
         loop = asyncio.get_running_loop()
         self._connecting = fut = loop.create_future()
         try:
-            _, made = await loop.create_connection(
-                lambda: _Protocol(self),
-                self.host,
-                self.port,
-                ssl=self.ssl,
-                server_hostname=self.host if self.ssl is not None else None,
-            )
+            if self.clock is not None:
+                _, made = await open_stamped(
+                    lambda: _Protocol(self), self.host, self.port, self.clock
+                )
+            else:
+                _, made = await loop.create_connection(
+                    lambda: _Protocol(self),
+                    self.host,
+                    self.port,
+                    ssl=self.ssl,
+                    server_hostname=self.host if self.ssl is not None else None,
+                )
         except OSError as exc:
             error = ConnectError(
                 f"gRPC UNAVAILABLE: cannot connect to {self.host}:{self.port}: "
@@ -467,6 +482,7 @@ class H2Channel:
             )
         proto.start(call, headers, payload)
         proto.flush()
+        call.sent = now()
         return call
 
     def cancel(self, call: H2Call) -> None:

@@ -17,11 +17,14 @@ import asyncio
 import ssl
 import sys
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from time import perf_counter
+from typing import Any
 
 import httptools
 import httpx
+
+from guidellm.backends.stamped_socket import KernelClock, open_stamped
 
 __all__ = ["LeanHTTPTransport"]
 
@@ -78,7 +81,10 @@ class _Connection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
 
     def data_received(self, data: bytes) -> None:
-        arrived = perf_counter()  # before parsing: this is when the bytes were read
+        self.received_at(data, perf_counter())  # before parsing: when the bytes were read
+
+    def received_at(self, data: bytes, arrived: float) -> None:
+        """``data`` reached the socket at ``arrived`` (the kernel's stamp, else read time)."""
         self.received = True
         try:
             self.parser.feed_data(data)
@@ -195,19 +201,22 @@ class _ResponseStream(httpx.AsyncByteStream):
     """The body of one response, one item per socket read; hands the connection back to the
     pool when closed.
 
-    ``arrived`` is the ``time.perf_counter()`` at which the socket read that carried the bytes
-    last yielded returned: the arrival time, free of the delay before the reader task ran.
-    The response exposes this object as ``response.extensions["arrival_clock"]``.
+    ``arrived`` is the ``time.perf_counter()`` time the bytes last yielded reached the socket
+    (the kernel's receive stamp; on a TLS or loop-timed connection, when the read returned):
+    free of the delay before the reader task ran. ``sent`` is when the request's bytes were
+    handed to the kernel. The response exposes this object as
+    ``response.extensions["arrival_clock"]``.
     """
 
     def __init__(
-        self, transport: LeanHTTPTransport, conn: _Connection, timeout: float | None
+        self, transport: LeanHTTPTransport, conn: _Connection, timeout: float | None, sent: float
     ) -> None:
         self._transport = transport
         self._conn = conn
         self._timeout = timeout
         self._released = False
         self.arrived = 0.0
+        self.sent = sent
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         conn = self._conn
@@ -262,11 +271,20 @@ class LeanHTTPTransport(httpx.AsyncBaseTransport):
     without saying so); ``affinity_end`` (its last request) frees its connection.
     """
 
-    def __init__(self, max_connections: int = 100, ssl_context: ssl.SSLContext | None = None):
+    def __init__(
+        self,
+        max_connections: int = 100,
+        ssl_context: ssl.SSLContext | None = None,
+        kernel_timing: bool = False,
+    ):
         if max_connections < 1:
             raise ValueError("max_connections must be at least 1")
         self.max_connections = max_connections
         self.ssl_context = ssl_context
+        #: Plain-HTTP connections read with kernel receive stamps (:mod:`.stamped_socket`).
+        self.clock = KernelClock() if kernel_timing else None
+        #: Connections opened with kernel receive stamps, and without.
+        self.opened = {"kernel": 0, "loop": 0}
         # Idle connections per host, most recently used last (a dict: a session's own
         # connection is taken out of the middle in O(1)).
         self._idle: dict[tuple[str, str, int], dict[_Connection, None]] = {}
@@ -433,9 +451,14 @@ class LeanHTTPTransport(httpx.AsyncBaseTransport):
         if scheme == "https":
             ctx = self.ssl_context or httpx.create_ssl_context()
         timeout = _timeout(request, "connect")
-        opening = loop.create_connection(
-            lambda: conn, host, port, ssl=ctx, server_hostname=host if ctx else None
-        )
+        clock = self.clock
+        opening: Awaitable[Any]
+        if clock is not None and ctx is None:
+            opening = open_stamped(lambda: conn, host, port, clock)
+        else:
+            opening = loop.create_connection(
+                lambda: conn, host, port, ssl=ctx, server_hostname=host if ctx else None
+            )
         try:
             if sys.version_info >= (3, 11):
                 # no extra task, and a cancel is never swallowed (3.11's wait_for can be)
@@ -449,7 +472,18 @@ class LeanHTTPTransport(httpx.AsyncBaseTransport):
             ) from None
         except OSError as exc:  # ssl.SSLError is an OSError too
             raise httpx.ConnectError(f"{exc}", request=request) from exc
+        self.opened["kernel" if clock is not None and ctx is None else "loop"] += 1
         return conn
+
+    @property
+    def timing_source(self) -> str:
+        """``kernel`` when every connection so far read kernel receive stamps (and every read
+        had one), ``loop`` when none did, ``mixed`` otherwise."""
+        kernel, loop = self.opened["kernel"], self.opened["loop"]
+        missing = self.clock.missing if self.clock is not None else 0
+        if kernel and not loop and not missing:
+            return "kernel"
+        return "mixed" if kernel else "loop"
 
     async def warm(self, request: httpx.Request, count: int) -> int:
         """Open up to ``count`` connections to ``request``'s host now and keep them idle, so
@@ -494,6 +528,9 @@ class LeanHTTPTransport(httpx.AsyncBaseTransport):
                 conn.transport.write(head + body if len(body) < 65536 else head)
                 if len(body) >= 65536:
                     conn.transport.write(body)
+                # Handed to the kernel (both transports send at once; a body larger than the
+                # socket buffer goes on as the server reads it): the request is sent.
+                sent = perf_counter()
                 while not conn.headers_done:
                     if conn.exc is not None:
                         raise conn.exc
@@ -507,7 +544,7 @@ class LeanHTTPTransport(httpx.AsyncBaseTransport):
             except BaseException:
                 self._release(conn)
                 raise
-            stream = _ResponseStream(self, conn, read_timeout)
+            stream = _ResponseStream(self, conn, read_timeout, sent)
             return httpx.Response(
                 status_code=conn.status,
                 headers=conn.headers,

@@ -28,6 +28,10 @@ Options (``--backend-args``):
 ``stream``          stream the response (default ``true``; pooling requests never stream).
 ``max_connections`` connection pool size (default: the worker's concurrency).
 ``transport``       ``lean`` (default) or ``httpx`` (httpx's stock HTTP/1.1 transport).
+``timing``          ``auto`` (default): chunk arrival times are the kernel's receive stamps
+                    where the platform gives them (Linux, plain HTTP, the lean transport),
+                    else the time the worker read them; ``kernel`` insists (an error where
+                    it cannot be had); ``loop``: read times (:mod:`.stamped_socket`).
 ``session_header``  the header carrying a session's identity on each of its turns, so that
                     gateways and routers can keep a conversation on one replica (default
                     ``X-Session-ID``; ``""`` sends none).
@@ -70,6 +74,7 @@ from guidellm.backends.openai_pooling import (
     join_contents,
 )
 from guidellm.backends.sse import SSEDecoder
+from guidellm.backends.stamped_socket import choose_kernel_timing
 from guidellm.backends.watchdog import FIRST_TOKEN, Watchdog
 from guidellm.errors import (
     BadResponseError,
@@ -117,6 +122,7 @@ _DEFAULTS: dict[str, Any] = {
     "stream": True,
     "max_connections": None,
     "transport": "lean",
+    "timing": "auto",
     "session_header": "X-Session-ID",
     "session_user": False,
 }
@@ -181,6 +187,8 @@ def _check_options(options: dict[str, Any]) -> dict[str, Any]:
         raise bad("max_connections", "a positive integer")
     if opts["transport"] not in ("lean", "httpx"):
         raise bad("transport", "lean or httpx")
+    if opts["timing"] not in ("auto", "kernel", "loop"):
+        raise bad("timing", "auto, kernel or loop")
     header = opts["session_header"]
     if header is not None and (not isinstance(header, str) or not _is_token(header)):
         raise bad("session_header", 'an HTTP header name, e.g. X-Session-ID, or "" for none')
@@ -247,6 +255,16 @@ def _client_class() -> Any:
     return _Client
 
 
+def _timing_obstacle(opts: dict[str, Any], base: str) -> str | None:
+    """What keeps chunks from carrying kernel receive stamps (plain HTTP on the lean
+    transport has them), or ``None``."""
+    if base.startswith("https"):
+        return "the target is https (kernel stamps are read on plain-HTTP connections only)"
+    if opts["http2"] or opts["transport"] == "httpx":
+        return "httpx's stock transport reads the socket itself (use transport=lean)"
+    return None
+
+
 def _nothing() -> None:
     """The watchdog's expiry without a current task (a coroutine always has one; typing does
     not know it)."""
@@ -271,6 +289,9 @@ class OpenAIHTTPBackend(Backend):
         remember_secret(*self.secrets())
         self._base = _base_url(target)
         self._shown = mask_url(self._base)  # for messages and reports
+        self._kernel_timing = choose_kernel_timing(
+            self._opts["timing"], _timing_obstacle(self._opts, self._base)
+        )
         self._path = _FORMATS[self._opts["request_format"]]
         self._chat = self._opts["request_format"] == "chat_completions"
         fmt = self._opts["request_format"]
@@ -285,6 +306,12 @@ class OpenAIHTTPBackend(Backend):
         self._extensions: dict[str, Any] = {}
         self._direct: LeanHTTPTransport | None = None
         self._chunks: ChunkReader | MessagesReader | None = None
+
+    @property
+    def timing_source(self) -> str:
+        if self._direct is None:
+            return "loop"
+        return self._direct.timing_source
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -350,7 +377,9 @@ class OpenAIHTTPBackend(Backend):
             # Called directly, not through the client's send: auth, redirects, hooks, cookies
             # and timers cost about 0.1 ms a request, all of it between the recorded start
             # and the request's bytes leaving, and none of it applies here.
-            transport = self._direct = LeanHTTPTransport(max_connections=limit, ssl_context=ctx)
+            transport = self._direct = LeanHTTPTransport(
+                max_connections=limit, ssl_context=ctx, kernel_timing=self._kernel_timing
+            )
         self._client = _client_class()(
             transport=transport, headers=headers, timeout=timeout, follow_redirects=False
         )
@@ -471,6 +500,9 @@ class OpenAIHTTPBackend(Backend):
             direct = self._direct
             if direct is not None:
                 response = await direct.handle_async_request(req)
+                # Timed from when the bytes went to the kernel, not from before the body
+                # was built and a connection found.
+                recorder.request_start = response.extensions["arrival_clock"].sent
             else:
                 response = await client.send(req, stream=True)
             try:

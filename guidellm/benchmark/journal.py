@@ -428,6 +428,7 @@ def rebuild_report(path: str | Path) -> Report:
             "loop_lag_ms_p99": None,
             "loop_lag_ms_max": None,
             "scheduling_delay_ms_p99": None,
+            "timing_source": None,
             "signals": [],
             "limited": False,
             "reason": None,

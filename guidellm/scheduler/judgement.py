@@ -188,6 +188,7 @@ def judge(summary: ScheduleSummary) -> dict[str, Any]:
         "loop_lag_ms_p99": round(lag_p99, 4) if lag_p99 is not None else None,
         "loop_lag_ms_max": round(lag_max, 4),
         "scheduling_delay_ms_p99": round(delay_p99, 4) if delay_p99 is not None else None,
+        "timing_source": summary.timing_source,
         "signals": signals,
         "limited": bool(reasons),
         "reason": "; ".join(reasons) if reasons else None,

@@ -116,6 +116,8 @@ class Done(msgspec.Struct, tag="done", array_like=True):
     loop_lags_ms: list[float]
     sent: int
     waited_for_slot: int
+    #: Where its chunk arrival times came from (``Backend.timing_source``; "" unknown).
+    timing_source: str = ""
 
 
 class Failed(msgspec.Struct, tag="failed", array_like=True):

@@ -263,6 +263,7 @@ class _Run(WorkerLoss):
         lags: list[float] = []
         worker_cpu = 0.0
         waited = 0
+        sources = {d.timing_source for d in self.finished.values() if d.timing_source}
         for d in self.finished.values():
             lags.extend(d.loop_lags_ms)
             worker_cpu += d.cpu_seconds
@@ -285,6 +286,7 @@ class _Run(WorkerLoss):
             cpu_seconds=worker_cpu + time.process_time() - cpu0,
             cpu_wall_seconds=time.perf_counter() - wall0,
             loop_lags_ms=lags,
+            timing_source=sources.pop() if len(sources) == 1 else ("mixed" if sources else None),
             scheduling_delays_ms=self.delays.values(),
             waited_for_slot=waited,
             open_loop=not self.closed,

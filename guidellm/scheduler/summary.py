@@ -36,6 +36,9 @@ class ScheduleSummary:
     #: the clock does and ends after a time limit cuts ``end_time``.
     cpu_wall_seconds: float = 0.0
     loop_lags_ms: list[float] = field(default_factory=list)
+    #: Where the chunk arrival times came from: ``kernel``, ``loop`` or ``mixed`` (workers
+    #: differed), ``None`` when no worker said.
+    timing_source: str | None = None
     #: Every result's scheduling delay (an ``array`` or, past a few thousand, numpy).
     scheduling_delays_ms: Sequence[float] | NDArray[Any] = field(default_factory=lambda: array("d"))
     waited_for_slot: int = 0

@@ -440,6 +440,7 @@ class RequestsWorker:
                 loop_lags_ms=self._lags,
                 sent=self._sent,
                 waited_for_slot=self._waited,
+                timing_source=getattr(self.backend, "timing_source", "loop"),
             )
         )
         self._bench = -1
