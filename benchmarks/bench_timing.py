@@ -6,8 +6,8 @@ shape (a 64-token prompt, 32 output tokens, chat completions). The bare client h
 loop and nothing else to do: a blocking socket, ``sendall``, then ``recvmsg`` until ``[DONE]``.
 It takes two times for every read: the kernel's receive timestamp (``SO_TIMESTAMPNS``: when
 the bytes reached the socket, the reference) and ``perf_counter()`` after the read returned
-(what a plain client would record). Its send time is taken when ``sendall`` returned, which is
-when guidellm's kernel timing starts a request too.
+(what a plain client would record). Its send time is taken as ``sendall`` is called, which is
+when guidellm starts a request's clock too.
 
 Printed per rate: the medians of TTFT and ITL of guidellm's report and of the bare client
 (kernel and read-time), guidellm minus the bare kernel figure, guidellm's timing source, its
@@ -40,11 +40,11 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux, 64-bit time_t
 _TIMESPEC = struct.Struct("=qq")
-PROFILE = os.environ.get("BT_PROFILE", "constant")
 _TOKEN = b'"choices":[{'
 _PROMPT = " ".join(["word"] * 63)  # about 64 tokens; the mock's TTFT does not depend on it
 
@@ -90,8 +90,8 @@ class BareClient:
         with socket.create_connection(self.addr, timeout=30) as sock:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-            sock.sendall(self.request)
             sent = time.perf_counter()
+            sock.sendall(self.request)
             kernel: list[float] = []
             read: list[float] = []
             buf = b""
@@ -168,12 +168,22 @@ def llama_server() -> Iterator[str]:
         yield server.url
 
 
-def one_rate(url: str, model: str | None, rate: float, seconds: float, tokens: int) -> dict:
+def one_rate(
+    url: str,
+    model: str | None,
+    *,
+    rate: float,
+    seconds: float,
+    tokens: int,
+    profile: str,
+    timing: str,
+) -> dict[str, Any]:
     """guidellm at ``rate`` for ``seconds`` with the bare client sampling meanwhile."""
     with tempfile.TemporaryDirectory(prefix="bench-timing-") as tmp:
         report = Path(tmp) / "r.json"
         argv = [sys.executable, "-m", "guidellm", "run", "--target", url]
-        argv += ["--profile", PROFILE, "--rate", str(rate), "--max-seconds", str(seconds)]
+        argv += ["--profile", profile, "--rate", str(rate), "--max-seconds", str(seconds)]
+        argv += ["--backend-args", f"timing={timing}"]
         argv += ["--data", f"prompt_tokens=64,output_tokens={tokens}"]
         argv += ["--output", str(report), "--disable-console-outputs"]
         if model:
@@ -193,6 +203,7 @@ def one_rate(url: str, model: str | None, rate: float, seconds: float, tokens: i
         bench = json.loads(report.read_text())["benchmarks"][0]
     metrics, client = bench["metrics"], bench["client"]
     return {
+        "profile": profile,
         "rate": rate,
         "achieved": metrics["requests_per_second"]["successful"],
         "ttft": metrics["time_to_first_token_ms"]["successful"]["median"],
@@ -209,6 +220,8 @@ def one_rate(url: str, model: str | None, rate: float, seconds: float, tokens: i
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rates", default="50,200,1000", help="requests/s, comma separated")
+    parser.add_argument("--profiles", default="constant,poisson", help="arrival processes")
+    parser.add_argument("--timings", default="auto,loop", help="guidellm timing= values")
     parser.add_argument("--seconds", type=float, default=15.0, help="per rate")
     parser.add_argument("--tokens", type=int, default=32, help="output tokens per request")
     parser.add_argument("--target", help="a running server (default: start the mock)")
@@ -226,25 +239,39 @@ def main() -> None:
     else:
         server = mock_server(args.ttft_ms, args.itl_ms)
     head = (
-        "| rate | achieved | source | TTFT guidellm | TTFT bare (kernel / read) | TTFT error "
-        "| ITL guidellm | ITL bare (kernel / read) | ITL error | loop lag p99 / max "
+        "| arrivals | rate | achieved | source | TTFT guidellm | TTFT bare (kernel / read) "
+        "| TTFT error | ITL guidellm | ITL bare (kernel / read) | ITL error | loop lag p99 / max "
         "| cpu_busy | limited | bare n |"
     )
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
     with server as url:
-        for rate in rates:
-            r = one_rate(url, model, rate, args.seconds, args.tokens)
-            b = r["bare"]
-            print(
-                f"| {r['rate']:g} | {r['achieved']:.1f} | {r['source']} | {r['ttft']:.3f} "
-                f"| {b['ttft_kernel']:.3f} / {b['ttft_read']:.3f} "
-                f"| {r['ttft'] - b['ttft_kernel']:+.3f} | {r['itl']:.4f} "
-                f"| {b['itl_kernel']:.4f} / {b['itl_read']:.4f} "
-                f"| {r['itl'] - b['itl_kernel']:+.4f} | {r['lag_p99']:.2f} / {r['lag_max']:.2f} "
-                f"| {r['cpu_busy']:.2f} | {r['limited']} | {b['n']} |",
-                flush=True,
-            )
+        for profile in args.profiles.split(","):
+            for rate in rates:
+                for timing in args.timings.split(","):
+                    r = one_rate(
+                        url,
+                        model,
+                        rate=rate,
+                        seconds=args.seconds,
+                        tokens=args.tokens,
+                        profile=profile,
+                        timing=timing,
+                    )
+                    row(r)
+
+
+def row(r: dict[str, Any]) -> None:
+    b = r["bare"]
+    print(
+        f"| {r['profile']} | {r['rate']:g} | {r['achieved']:.1f} | {r['source']} | {r['ttft']:.3f} "
+        f"| {b['ttft_kernel']:.3f} / {b['ttft_read']:.3f} "
+        f"| {r['ttft'] - b['ttft_kernel']:+.3f} | {r['itl']:.4f} "
+        f"| {b['itl_kernel']:.4f} / {b['itl_read']:.4f} "
+        f"| {r['itl'] - b['itl_kernel']:+.4f} | {r['lag_p99']:.2f} / {r['lag_max']:.2f} "
+        f"| {r['cpu_busy']:.2f} | {r['limited']} | {b['n']} |",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -94,7 +94,8 @@ class H2Call:
         self.deadline: asyncio.TimerHandle | None = None
         self.send_window = window
         self.recv_unacked = 0
-        #: When its HEADERS and message were handed to the kernel (``perf_counter``).
+        #: When its HEADERS and message were handed to the kernel (``perf_counter``, taken
+        #: as the write is made).
         self.sent = 0.0
 
     def wait(self) -> asyncio.Future[None]:
@@ -481,8 +482,8 @@ class H2Channel:
                 True,
             )
         proto.start(call, headers, payload)
+        call.sent = now()  # the call's bytes go to the kernel now, inside this flush
         proto.flush()
-        call.sent = now()
         return call
 
     def cancel(self, call: H2Call) -> None:

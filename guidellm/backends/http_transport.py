@@ -204,7 +204,7 @@ class _ResponseStream(httpx.AsyncByteStream):
     ``arrived`` is the ``time.perf_counter()`` time the bytes last yielded reached the socket
     (the kernel's receive stamp; on a TLS or loop-timed connection, when the read returned):
     free of the delay before the reader task ran. ``sent`` is when the request's bytes were
-    handed to the kernel. The response exposes this object as
+    handed to the kernel (as the write was made). The response exposes this object as
     ``response.extensions["arrival_clock"]``.
     """
 
@@ -525,12 +525,14 @@ class LeanHTTPTransport(httpx.AsyncBaseTransport):
             conn.request = request
             try:
                 assert conn.transport is not None
+                # The request leaves now: both transports hand it to the kernel inside write()
+                # (a body larger than the socket buffer goes on as the server reads it). On
+                # loopback the server may have it before that call returns, so the clock
+                # starts as the call is made.
+                sent = perf_counter()
                 conn.transport.write(head + body if len(body) < 65536 else head)
                 if len(body) >= 65536:
                     conn.transport.write(body)
-                # Handed to the kernel (both transports send at once; a body larger than the
-                # socket buffer goes on as the server reads it): the request is sent.
-                sent = perf_counter()
                 while not conn.headers_done:
                     if conn.exc is not None:
                         raise conn.exc
