@@ -217,6 +217,90 @@ def one_rate(
     }
 
 
+def truth_rate(
+    url: str, *, rate: float, seconds: float, tokens: int, profile: str, timing: str
+) -> dict[str, Any]:
+    """guidellm at ``rate`` against the stamping server: every token's recorded arrival held
+    against the send time the server wrote into it (its own requests, its own load)."""
+    from guidellm.benchmark.journal import read_journal
+
+    with tempfile.TemporaryDirectory(prefix="bench-timing-") as tmp:
+        report, journal = Path(tmp) / "r.json", Path(tmp) / "r.journal"
+        argv = [sys.executable, "-m", "guidellm", "run", "--target", url, "--model", "stamp"]
+        argv += ["--profile", profile, "--rate", str(rate), "--max-seconds", str(seconds)]
+        argv += ["--backend-args", f"timing={timing}", "--output-sampling", "100000"]
+        argv += ["--data", f"prompt_tokens=64,output_tokens={tokens}"]
+        argv += ["--output", str(report), "--journal", str(journal)]
+        argv += ["--disable-console-outputs"]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GUIDELLM_")}
+        if subprocess.run(argv, env=env, check=False).returncode != 0:
+            raise SystemExit("guidellm run failed")
+        bench = json.loads(report.read_text())["benchmarks"][0]
+        token_err: list[float] = []
+        first_err: list[float] = []
+        itl_err: list[float] = []
+        for kind, record in read_journal(journal):
+            if kind != "result":
+                continue
+            result = record[1]
+            if result.status != "successful" or not result.output_text:
+                continue
+            sent = [float(t) for t in result.output_text.split()]
+            got = result.chunk_times
+            if len(sent) != len(got) or len(got) < 2:
+                continue
+            token_err += [(g - s) * 1e3 for g, s in zip(got, sent, strict=True)]
+            first_err.append((got[0] - sent[0]) * 1e3)
+            true_itl = (sent[-1] - sent[0]) / (len(sent) - 1)
+            itl_err.append(((got[-1] - got[0]) / (len(got) - 1) - true_itl) * 1e3)
+    client = bench["client"]
+    token_err.sort()
+    return {
+        "profile": profile,
+        "rate": rate,
+        "achieved": bench["metrics"]["requests_per_second"]["successful"],
+        "source": client.get("timing_source", "loop"),
+        "requests": len(first_err),
+        "first": statistics.median(first_err),
+        "token": statistics.median(token_err),
+        "token_p99": token_err[int(len(token_err) * 0.99)],
+        "itl": statistics.median(itl_err),
+        "lag_p99": client["loop_lag_ms_p99"],
+        "cpu_busy": client["cpu_busy"],
+        "limited": client["limited"],
+    }
+
+
+def truth_main(args: argparse.Namespace) -> None:
+    from guidellm.testing.stamping_server import StampingServer
+
+    head = (
+        "| arrivals | rate | achieved | source | requests | first token error | token error "
+        "median / p99 | ITL error | loop lag p99 | cpu_busy | limited |"
+    )
+    print(head)
+    print("|" + "---|" * (head.count("|") - 1))
+    with StampingServer(ttft_ms=args.ttft_ms, itl_ms=args.itl_ms).start() as server:
+        for profile in args.profiles.split(","):
+            for rate in (float(r) for r in args.rates.split(",")):
+                for timing in args.timings.split(","):
+                    r = truth_rate(
+                        server.url,
+                        rate=rate,
+                        seconds=args.seconds,
+                        tokens=args.tokens,
+                        profile=profile,
+                        timing=timing,
+                    )
+                    print(
+                        f"| {r['profile']} | {r['rate']:g} | {r['achieved']:.1f} "
+                        f"| {r['source']} | {r['requests']} | {r['first']:+.3f} "
+                        f"| {r['token']:+.3f} / {r['token_p99']:+.3f} | {r['itl']:+.4f} "
+                        f"| {r['lag_p99']:.2f} | {r['cpu_busy']:.2f} | {r['limited']} |",
+                        flush=True,
+                    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rates", default="50,200,1000", help="requests/s, comma separated")
@@ -229,7 +313,15 @@ def main() -> None:
     parser.add_argument("--llama", action="store_true", help="start llama-server")
     parser.add_argument("--ttft-ms", type=float, default=50.0)
     parser.add_argument("--itl-ms", type=float, default=10.0)
+    parser.add_argument(
+        "--truth",
+        action="store_true",
+        help="against the stamping server: each token's recorded time vs its true send time",
+    )
     args = parser.parse_args()
+    if args.truth:
+        truth_main(args)
+        return
     rates = [float(r) for r in args.rates.split(",")]
     model = args.model
     if args.target:

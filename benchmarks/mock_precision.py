@@ -16,6 +16,8 @@ Usage::
 
     python benchmarks/mock_precision.py                     # 1, 10, 50 req/s (timerfd timers)
     python benchmarks/mock_precision.py --timer loop        # the same with the loop's timers
+    python benchmarks/mock_precision.py --rates 50,200 --kernel-stamps
+        # reads timed by the kernel's receive stamps: what is left is the server's own
     python benchmarks/mock_precision.py --sync 20 --url http://127.0.0.1:8000
         # 20 sequential requests against a running 'guidellm mock-server', printing the TTFT
         # and ITL medians that 'guidellm run --profile synchronous' should reproduce
@@ -47,9 +49,11 @@ try:
 except ImportError:  # pragma: no cover
     uvloop = None  # type: ignore[assignment]
 
+from guidellm.backends.stamped_socket import KernelClock, open_stamped
 from guidellm.mock_server import MockServer, MockServerConfig
 
 _TOKEN_MARK = b'"choices":[{'
+_KERNEL_CLOCK: KernelClock | None = None
 
 
 class _StreamClient(asyncio.Protocol):
@@ -69,7 +73,9 @@ class _StreamClient(asyncio.Protocol):
         self.transport.write(self.request)  # type: ignore[union-attr]
 
     def data_received(self, data: bytes) -> None:
-        arrived = time.perf_counter()
+        self.received_at(data, time.perf_counter())
+
+    def received_at(self, data: bytes, arrived: float) -> None:
         self.buffer += data
         *events, self.buffer = self.buffer.split(b"\n\n")
         for event in events:
@@ -97,9 +103,15 @@ def _request(host: str, tokens: int, prompt_words: int = 1) -> bytes:
 async def _one(host: str, port: int, request: bytes) -> tuple[float, list[float]]:
     loop = asyncio.get_running_loop()
     done: asyncio.Future[None] = loop.create_future()
-    transport, client = await loop.create_connection(
-        lambda: _StreamClient(request, done), host, port
-    )
+    transport: Any
+    if _KERNEL_CLOCK is not None:  # --kernel-stamps: reads carry the kernel's receive time
+        transport, client = await open_stamped(
+            lambda: _StreamClient(request, done), host, port, _KERNEL_CLOCK
+        )
+    else:
+        transport, client = await loop.create_connection(
+            lambda: _StreamClient(request, done), host, port
+        )
     await done
     transport.close()
     return client.sent, client.times
@@ -283,6 +295,11 @@ def main() -> int:
     parser.add_argument("--rates", default="1,10,50", help="requests/s, comma-separated")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each rate phase")
     parser.add_argument("--timer", choices=["timerfd", "loop"], default="timerfd")
+    parser.add_argument(
+        "--kernel-stamps",
+        action="store_true",
+        help="time reads by the kernel's receive stamps (SO_TIMESTAMPNS), not the loop's read",
+    )
     parser.add_argument("--url", help="measure this running mock server instead of starting one")
     parser.add_argument("--sync", type=int, default=0, help="N sequential requests, then exit")
     parser.add_argument("--json", help="also write the figures to this file")
@@ -297,6 +314,9 @@ def main() -> int:
         "--prompt-words", type=int, default=1, help="prompt length of --capacity's requests"
     )
     args = parser.parse_args()
+    if args.kernel_stamps:
+        global _KERNEL_CLOCK  # noqa: PLW0603 - one clock for the whole script
+        _KERNEL_CLOCK = KernelClock()
     if args.capacity:
         return _capacity(args)
     if args.compare_run:

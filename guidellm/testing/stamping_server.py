@@ -4,8 +4,8 @@ Each token's text is the ``time.perf_counter()`` reading taken just before the s
 that token's bytes to the kernel (``"1234.5678901 "``), and each response carries
 ``X-Received-At``: when the server had read the whole request. On Linux ``perf_counter`` is
 ``CLOCK_MONOTONIC``, one clock for every process of the machine, so a client can hold its
-recorded arrival times against the true send times token by token. One thread per connection,
-blocking sockets, nothing else to do: its stamps are as close to the wire as Python gets.
+recorded arrival times against the true send times token by token. A uvloop server (its
+writes go to the kernel at once): it may be late under load, its stamps never are.
 
     python -m guidellm.testing.stamping_server --ttft-ms 20 --itl-ms 10     # prints its port
 
@@ -17,62 +17,73 @@ tokens, 16 by default), ``GET /health``, ``GET /v1/models`` (one model, ``stamp`
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
-import socket
-import socketserver
 import subprocess
 import sys
 import time
 from typing import Any
+
+import uvloop
 
 __all__ = ["StampingServer"]
 
 _MODELS = b'{"object":"list","data":[{"id":"stamp","object":"model"}]}'
 
 
-class _Handler(socketserver.BaseRequestHandler):
+class _Connection(asyncio.Protocol):
+    """One client connection: requests one after another (keep-alive), each streamed by a
+    task that stamps every token as it writes it."""
+
     ttft_s = 0.02
     itl_s = 0.01
 
-    def handle(self) -> None:
-        sock: socket.socket = self.request
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        buf = b""
-        while True:
-            while b"\r\n\r\n" not in buf:
-                data = sock.recv(65536)
-                if not data:
-                    return
-                buf += data
-            head, buf = buf.split(b"\r\n\r\n", 1)
-            lines = head.decode("latin-1").split("\r\n")
-            method, path, _ = lines[0].split(" ", 2)
-            length = 0
-            for line in lines[1:]:
-                name, _, value = line.partition(":")
-                if name.strip().lower() == "content-length":
-                    length = int(value)
-            while len(buf) < length:
-                data = sock.recv(65536)
-                if not data:
-                    return
-                buf += data
-            body, buf = buf[:length], buf[length:]
-            received = time.perf_counter()
-            if method == "GET":
-                payload = _MODELS if path.startswith("/v1/models") else b"{}"
-                sock.sendall(
-                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                    b"Content-Length: %d\r\n\r\n%s" % (len(payload), payload)
-                )
-                continue
-            self._stream(sock, json.loads(body or b"{}"), received, path)
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buf = b""
+        self.busy = False
 
-    def _stream(self, sock: socket.socket, req: dict[str, Any], received: float, path: str) -> None:
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is no subclass
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        self._next()
+
+    def _next(self) -> None:
+        if self.busy or b"\r\n\r\n" not in self.buf:
+            return
+        head, rest = self.buf.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        method, path, _ = lines[0].split(" ", 2)
+        length = 0
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            if name.strip().lower() == "content-length":
+                length = int(value)
+        if len(rest) < length:
+            return
+        received = time.perf_counter()
+        body, self.buf = rest[:length], rest[length:]
+        assert self.transport is not None
+        if method == "GET":
+            payload = _MODELS if path.startswith("/v1/models") else b"{}"
+            self.transport.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (len(payload), payload)
+            )
+            self._next()
+            return
+        self.busy = True
+        request = json.loads(body or b"{}")
+        asyncio.get_running_loop().create_task(self._stream(request, received, "chat" in path))
+
+    async def _stream(self, req: dict[str, Any], received: float, chat: bool) -> None:
+        transport = self.transport
+        assert transport is not None
         tokens = int(req.get("max_tokens") or 16)
-        chat = "chat" in path
-        sock.sendall(
+        transport.write(
             b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
             b"Transfer-Encoding: chunked\r\nX-Received-At: %.7f\r\n\r\n" % received
         )
@@ -80,26 +91,24 @@ class _Handler(socketserver.BaseRequestHandler):
         for _ in range(tokens):
             pause = due - time.perf_counter()
             if pause > 0:
-                time.sleep(pause)
-            sent = time.perf_counter()
+                await asyncio.sleep(pause)
+            if transport.is_closing():
+                return
+            sent = time.perf_counter()  # the bytes go to the kernel in this write
             text = f"{sent:.7f} "
             delta: dict[str, Any] = {"delta": {"content": text}} if chat else {"text": text}
-            choice = {"index": 0, **delta}
-            _send_event(sock, {"object": "chunk", "choices": [choice]})
+            transport.write(_event({"object": "chunk", "choices": [{"index": 0, **delta}]}))
             due += self.itl_s
         usage = {"prompt_tokens": 1, "completion_tokens": tokens, "total_tokens": tokens + 1}
-        _send_event(sock, {"object": "chunk", "choices": [], "usage": usage})
-        sock.sendall(b"e\r\ndata: [DONE]\n\n\r\n0\r\n\r\n")
+        transport.write(_event({"object": "chunk", "choices": [], "usage": usage}))
+        transport.write(b"e\r\ndata: [DONE]\n\n\r\n0\r\n\r\n")
+        self.busy = False
+        self._next()
 
 
-def _send_event(sock: socket.socket, event: dict[str, Any]) -> None:
+def _event(event: dict[str, Any]) -> bytes:
     data = b"data: " + json.dumps(event, separators=(",", ":")).encode() + b"\n\n"
-    sock.sendall(b"%x\r\n%s\r\n" % (len(data), data))
-
-
-class _Server(socketserver.ThreadingTCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+    return b"%x\r\n%s\r\n" % (len(data), data)
 
 
 class StampingServer:
@@ -144,12 +153,17 @@ def main() -> None:
     parser.add_argument("--ttft-ms", type=float, default=20.0)
     parser.add_argument("--itl-ms", type=float, default=10.0)
     args = parser.parse_args()
-    _Handler.ttft_s = args.ttft_ms / 1000
-    _Handler.itl_s = args.itl_ms / 1000
-    with _Server(("127.0.0.1", args.port), _Handler) as server:
-        print(server.server_address[1], flush=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            server.serve_forever()
+    _Connection.ttft_s = args.ttft_ms / 1000
+    _Connection.itl_s = args.itl_ms / 1000
+
+    async def serve() -> None:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(_Connection, "127.0.0.1", args.port)
+        print(server.sockets[0].getsockname()[1], flush=True)
+        await server.serve_forever()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        uvloop.run(serve())
 
 
 if __name__ == "__main__":
