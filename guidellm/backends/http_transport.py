@@ -55,6 +55,10 @@ class _Connection(asyncio.Protocol):
         self.closed = False
         self.paused = False
         self.waiter: asyncio.Future[None] | None = None
+        #: The read timeout of the pending wait (:meth:`wait`)
+        self.idle_timer: asyncio.TimerHandle | None = None
+        self.deadline = 0.0
+        self.wait_for: tuple[float, str] = (0.0, "")
         self.request: httpx.Request | None = None
         #: The session whose turns this connection last carried (``affinity`` extension).
         self.owner: str | None = None
@@ -161,22 +165,39 @@ class _Connection(asyncio.Protocol):
                 waiter.set_result(None)
 
     async def wait(self, timeout: float | None, what: str) -> None:
-        """Wait for the next parser event; ``httpx.ReadTimeout`` after ``timeout`` seconds."""
+        """Wait for the next parser event; ``httpx.ReadTimeout`` after ``timeout`` seconds.
+
+        Called once per read: instead of a timer (and its exception) per call, one timer per
+        connection is moved on lazily (:meth:`_idle_check`); a read costs a clock read."""
         waiter: asyncio.Future[None] = self.loop.create_future()
         self.waiter = waiter
         if timeout is None:
             await waiter
             return
-        handle = self.loop.call_later(
-            timeout,
-            _fire_timeout,
-            waiter,
-            httpx.ReadTimeout(f"no data for {timeout:g} s {what}", request=self.request),
+        loop = self.loop
+        self.deadline = deadline = loop.time() + timeout
+        self.wait_for = (timeout, what)
+        timer = self.idle_timer
+        if timer is None or deadline < timer.when():  # none, or set for a longer timeout
+            if timer is not None:
+                timer.cancel()
+            self.idle_timer = loop.call_at(deadline, self._idle_check)
+        await waiter
+
+    def _idle_check(self) -> None:
+        """The read timer: fail the pending wait when its deadline passed, else sleep on."""
+        self.idle_timer = None
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            return  # nobody waits now: the next wait arms a timer again
+        if self.loop.time() < self.deadline:
+            self.idle_timer = self.loop.call_at(self.deadline, self._idle_check)
+            return
+        timeout, what = self.wait_for
+        self.waiter = None
+        waiter.set_exception(
+            httpx.ReadTimeout(f"no data for {timeout:g} s {what}", request=self.request)
         )
-        try:
-            await waiter
-        finally:
-            handle.cancel()
 
     def take(self) -> tuple[bytes, float]:
         """The body bytes of the oldest unconsumed read, and when that read returned."""
@@ -193,6 +214,9 @@ class _Connection(asyncio.Protocol):
 
     def close(self) -> None:
         self.closed = True
+        if self.idle_timer is not None:
+            self.idle_timer.cancel()
+            self.idle_timer = None
         if self.transport is not None:
             self.transport.close()
 
