@@ -97,6 +97,8 @@ def test_grpc_run_has_the_http_report_structure_and_the_mocks_timings(tmp_path: 
     assert b.tokens.source == "chunks"  # Triton's dialect carries no counts: one per response
     assert m.inter_chunk_latency_ms.successful.count == 60 * (TOKENS - 1)
     (hb,) = http_report.benchmarks
+    # Both read plain sockets with kernel receive stamps, and say so.
+    assert b.client["timing_source"] == hb.client["timing_source"] == "kernel"
     for name in ("time_to_first_token_ms", "inter_token_latency_ms"):
         g = getattr(m, name).successful.median
         h = getattr(hb.metrics, name).successful.median

@@ -75,6 +75,8 @@ def test_bad_targets_are_user_errors(target: str) -> None:
         ({"max_tokens_datatype": "FP32"}, "max_tokens_datatype"),
         ({"channels": 0}, "channels"),
         ({"metadata": "x"}, "metadata"),
+        ({"timing": "wall"}, "timing"),
+        ({"timing": "kernel", "transport": "grpc"}, "use transport=h2"),
     ],
 )
 def test_bad_options_name_the_option(options: dict[str, object], named: str) -> None:

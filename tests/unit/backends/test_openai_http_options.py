@@ -41,12 +41,30 @@ def test_unknown_option_lists_the_valid_ones() -> None:
         ({"request_format": "chat"}, "request_format"),
         ({"max_connections": 0}, "max_connections"),
         ({"transport": "h3"}, "transport"),
+        ({"timing": "wall"}, "timing"),
         ({"api_key": 12345}, "api_key"),
     ],
 )
 def test_bad_option_values_name_the_option(options: dict[str, object], named: str) -> None:
     with pytest.raises(UserError, match=named):
         OpenAIHTTPBackend("http://h:1", None, **options)
+
+
+@pytest.mark.parametrize(
+    ("target", "options", "why"),
+    [
+        ("https://h:1", {}, "the target is https"),
+        ("http://h:1", {"transport": "httpx"}, "use transport=lean"),
+        ("http://h:1", {"http2": True}, "use transport=lean"),
+    ],
+)
+def test_kernel_timing_where_it_cannot_be_had_says_why(
+    target: str, options: dict[str, object], why: str
+) -> None:
+    with pytest.raises(UserError, match=f"timing=kernel: .*{why}.*; use timing=auto"):
+        OpenAIHTTPBackend(target, None, timing="kernel", **options)
+    # auto falls back without a word: read times, said in the report
+    assert OpenAIHTTPBackend(target, None, **options).timing_source == "loop"
 
 
 def test_api_key_never_appears_in_describe_or_pickle_repr(

@@ -51,9 +51,10 @@ def test_a_client_that_kept_the_schedule_is_not_limited() -> None:
     assert client["scheduling_delay_ms_p99"] == pytest.approx(0.1)
     assert set(client) == {
         "workers", "sent_by_worker", "lost_workers", "cpu_seconds", "cpu_ms_per_request",
-        "cpu_busy", "loop_lag_ms_p99", "loop_lag_ms_max", "scheduling_delay_ms_p99", "signals",
-        "limited", "reason",
+        "cpu_busy", "loop_lag_ms_p99", "loop_lag_ms_max", "scheduling_delay_ms_p99",
+        "timing_source", "signals", "limited", "reason",
     }  # fmt: skip
+    assert client["timing_source"] is None  # no worker said
     assert [s["name"] for s in client["signals"]] == [
         "scheduling_delay_ms_p99", "loop_lag_ms_p99", "cpu_busy",
     ]  # fmt: skip
