@@ -48,6 +48,12 @@ class RoutedBackend(Backend):
         for backend in self.routes.values():
             backend.remember_secrets()
 
+    @property
+    def timing_source(self) -> str:
+        """The routes' source when they agree, else ``mixed``."""
+        sources = {backend.timing_source for backend in self.routes.values()}
+        return sources.pop() if len(sources) == 1 else "mixed"
+
     def describe(self) -> dict[str, Any]:
         """The first route's settings, plus each route's type, model and request format."""
         first = next(iter(self.routes.values()))
