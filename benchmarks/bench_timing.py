@@ -183,7 +183,7 @@ def one_rate(
         report = Path(tmp) / "r.json"
         argv = [sys.executable, "-m", "guidellm", "run", "--target", url]
         argv += ["--profile", profile, "--rate", str(rate), "--max-seconds", str(seconds)]
-        argv += ["--backend-args", f"timing={timing}"]
+        argv += ["--backend-args", f"timing={timing}", "--warmup", "2"]
         argv += ["--data", f"prompt_tokens=64,output_tokens={tokens}"]
         argv += ["--output", str(report), "--disable-console-outputs"]
         if model:
@@ -191,11 +191,11 @@ def one_rate(
         env = {k: v for k, v in os.environ.items() if not k.startswith("GUIDELLM_")}
         run = subprocess.Popen(argv, env=env)
         bare = BareClient(url, model, tokens)
-        time.sleep(1.5)  # guidellm started and sending
+        time.sleep(2.0)  # guidellm started, sending, and past its warmup
         stop = threading.Event()
         sampler = threading.Thread(target=bare.run_until, args=(stop,), daemon=True)
         sampler.start()
-        time.sleep(max(1.0, seconds - 1.5))
+        time.sleep(max(1.0, seconds - 2.0))
         stop.set()
         sampler.join(30)
         if run.wait(120) != 0:
@@ -338,6 +338,13 @@ def main() -> None:
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
     with server as url:
+        if args.llama:
+            # llama-server is slow the first time it meets a batch size (its first run at a
+            # higher rate crawls, whichever the timing): load it at the top rate, unmeasured
+            one_rate(
+                url, model, rate=max(rates), seconds=10, tokens=args.tokens,
+                profile="poisson", timing="auto",
+            )  # fmt: skip
         for profile in args.profiles.split(","):
             for rate in rates:
                 for timing in args.timings.split(","):
@@ -351,6 +358,8 @@ def main() -> None:
                         timing=timing,
                     )
                     row(r)
+                    if args.llama:
+                        time.sleep(2.0)  # requests cut by the time limit drain
 
 
 def row(r: dict[str, Any]) -> None:
