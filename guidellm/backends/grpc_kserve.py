@@ -309,7 +309,7 @@ class GRPCKServeBackend(Backend):
         clocks = [getattr(c, "clock", None) for c in self._channels]
         if not clocks or None in clocks:
             return "loop"
-        return "mixed" if any(c is not None and c.missing for c in clocks) else "kernel"
+        return "kernel" if all(c is not None and c.mostly_stamped for c in clocks) else "mixed"
 
     def describe(self) -> dict[str, Any]:
         """Settings for the report, plus the tensors and dialect that were chosen."""

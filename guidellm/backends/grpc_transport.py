@@ -454,7 +454,11 @@ class H2Channel:
     async def call(
         self, path: bytes, payload: bytes, on_message: OnMessage, timeout: float | None = None
     ) -> H2Call:
-        """Start a call sending one message; the returned call's ``done`` resolves at its end."""
+        """Start a call sending one message; the returned call's ``done`` resolves at its end.
+        Its ``sent`` is set when it went over a connection already open (no connect or
+        handshake in it)."""
+        current = self._proto
+        open_before = current if current is not None and not current.closed else None
         proto = await self._connection()
         while len(proto.calls) >= proto.max_streams or proto.next_sid > 0x7FFFFFFF:
             if proto.next_sid > 0x7FFFFFFF:  # stream ids used up: a fresh connection
@@ -482,7 +486,8 @@ class H2Channel:
                 True,
             )
         proto.start(call, headers, payload)
-        call.sent = now()  # the call's bytes go to the kernel now, inside this flush
+        if proto is open_before:
+            call.sent = now()  # the call's bytes go to the kernel now, inside this flush
         proto.flush()
         return call
 

@@ -5,7 +5,8 @@ locks whose cost grows with the number of connections; on a streaming benchmark 
 the client's CPU. This transport keeps httpx's API (``httpx.AsyncClient(transport=...)``) and
 does only what a benchmark client needs: one connection per in-flight request, kept alive and
 reused, a pool sized by the caller, the response parsed by ``httptools`` inside an
-:class:`asyncio.Protocol`, and body bytes handed to the reader as they arrive.
+:class:`asyncio.Protocol` (:mod:`.http_connection`), and body bytes handed to the reader as
+they arrive.
 
 Not supported (use httpx's stock transport): HTTP/2, proxies, ``HEAD`` requests, upgrades.
 Failures are raised as httpx exceptions so that callers treat both transports alike.
@@ -21,204 +22,19 @@ from collections.abc import AsyncIterator, Awaitable
 from time import perf_counter
 from typing import Any
 
-import httptools
 import httpx
 
+from guidellm.backends.http_connection import (
+    ClientConnection,
+    fire_timeout,
+    request_timeout,
+)
 from guidellm.backends.stamped_socket import KernelClock, open_stamped
 
 __all__ = ["LeanHTTPTransport"]
 
-#: Pause reading from a socket when this many body bytes wait for the reader.
-_HIGH_WATER = 1 << 20
 #: How long to wait for the end of a response whose reader has what it needs.
 _FINISH_SECONDS = 0.5
-
-
-def _timeout(request: httpx.Request, key: str) -> float | None:
-    value = request.extensions.get("timeout", {}).get(key)
-    return None if value is None else float(value)
-
-
-def _fire_timeout(waiter: asyncio.Future[None], exc: Exception) -> None:
-    if not waiter.done():
-        waiter.set_exception(exc)
-
-
-class _Connection(asyncio.Protocol):
-    """One keep-alive connection; parses responses with httptools as bytes arrive."""
-
-    def __init__(self, key: tuple[str, str, int]) -> None:
-        self.key = key
-        self.loop = asyncio.get_running_loop()
-        self.parser = httptools.HttpResponseParser(self)
-        self.transport: asyncio.Transport | None = None
-        self.closed = False
-        self.paused = False
-        self.waiter: asyncio.Future[None] | None = None
-        #: The read timeout of the pending wait (:meth:`wait`)
-        self.idle_timer: asyncio.TimerHandle | None = None
-        self.deadline = 0.0
-        self.wait_for: tuple[float, str] = (0.0, "")
-        self.request: httpx.Request | None = None
-        #: The session whose turns this connection last carried (``affinity`` extension).
-        self.owner: str | None = None
-        self._reset()
-
-    def _reset(self) -> None:
-        self.status = 0
-        self.reason = b""
-        self.headers: list[tuple[bytes, bytes]] = []
-        self.headers_done = False
-        self.complete = False
-        self.received = False
-        #: body bytes of each socket read, with the time the read returned (``perf_counter``)
-        self.reads: deque[tuple[bytes, float]] = deque()
-        self.pieces: list[bytes] = []
-        self.buffered = 0
-        self.exc: Exception | None = None
-        self.keep_alive = True
-        self.until_close = False
-
-    # -- asyncio.Protocol ------------------------------------------------------------------
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
-
-    def data_received(self, data: bytes) -> None:
-        self.received_at(data, perf_counter())  # before parsing: when the bytes were read
-
-    def received_at(self, data: bytes, arrived: float) -> None:
-        """``data`` reached the socket at ``arrived`` (the kernel's stamp, else read time)."""
-        self.received = True
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserError as exc:
-            self.exc = httpx.RemoteProtocolError(
-                f"malformed HTTP response: {exc}", request=self.request
-            )
-            self.close()
-        pieces = self.pieces
-        if pieces:
-            # HTTP chunks of one read are one piece: they arrived together.
-            body = pieces[0] if len(pieces) == 1 else b"".join(pieces)
-            pieces.clear()
-            self.reads.append((body, arrived))
-            self.buffered += len(body)
-            if self.buffered > _HIGH_WATER and not self.paused and self.transport is not None:
-                self.paused = True
-                self.transport.pause_reading()
-        self._wake()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        if self.headers_done and self.until_close and not self.complete:
-            self.complete = True  # a body delimited by the end of the connection
-        elif not self.complete and self.exc is None:
-            reason = f": {exc}" if exc else ""
-            where = "mid-response" if self.headers_done else "before a response"
-            self.exc = httpx.ReadError(
-                f"connection closed by the server {where}{reason}", request=self.request
-            )
-        self._wake()
-
-    def pause_writing(self) -> None:  # request bodies are small; nothing to throttle
-        pass
-
-    def resume_writing(self) -> None:
-        pass
-
-    # -- httptools callbacks ---------------------------------------------------------------
-
-    def on_status(self, status: bytes) -> None:
-        self.reason = status
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))
-
-    def on_headers_complete(self) -> None:
-        parser = self.parser
-        self.status = parser.get_status_code()
-        self.keep_alive = parser.should_keep_alive()
-        self.headers_done = True
-        framed = False
-        for name, value in self.headers:
-            lname = name.lower()
-            if lname == b"content-length" or (
-                lname == b"transfer-encoding" and b"chunked" in value.lower()
-            ):
-                framed = True
-        self.until_close = not framed and self.status not in (204, 304)
-
-    def on_body(self, body: bytes) -> None:
-        self.pieces.append(body)
-
-    def on_message_complete(self) -> None:
-        self.complete = True
-
-    # -- used by the transport -------------------------------------------------------------
-
-    def _wake(self) -> None:
-        waiter = self.waiter
-        if waiter is not None:
-            self.waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
-
-    async def wait(self, timeout: float | None, what: str) -> None:
-        """Wait for the next parser event; ``httpx.ReadTimeout`` after ``timeout`` seconds.
-
-        Called once per read: instead of a timer (and its exception) per call, one timer per
-        connection is moved on lazily (:meth:`_idle_check`); a read costs a clock read."""
-        waiter: asyncio.Future[None] = self.loop.create_future()
-        self.waiter = waiter
-        if timeout is None:
-            await waiter
-            return
-        loop = self.loop
-        self.deadline = deadline = loop.time() + timeout
-        self.wait_for = (timeout, what)
-        timer = self.idle_timer
-        if timer is None or deadline < timer.when():  # none, or set for a longer timeout
-            if timer is not None:
-                timer.cancel()
-            self.idle_timer = loop.call_at(deadline, self._idle_check)
-        await waiter
-
-    def _idle_check(self) -> None:
-        """The read timer: fail the pending wait when its deadline passed, else sleep on."""
-        self.idle_timer = None
-        waiter = self.waiter
-        if waiter is None or waiter.done():
-            return  # nobody waits now: the next wait arms a timer again
-        if self.loop.time() < self.deadline:
-            self.idle_timer = self.loop.call_at(self.deadline, self._idle_check)
-            return
-        timeout, what = self.wait_for
-        self.waiter = None
-        waiter.set_exception(
-            httpx.ReadTimeout(f"no data for {timeout:g} s {what}", request=self.request)
-        )
-
-    def take(self) -> tuple[bytes, float]:
-        """The body bytes of the oldest unconsumed read, and when that read returned."""
-        data, arrived = self.reads.popleft()
-        self.buffered -= len(data)
-        if self.paused and self.buffered <= _HIGH_WATER // 2 and self.transport is not None:
-            self.paused = False
-            self.transport.resume_reading()
-        return data, arrived
-
-    @property
-    def reusable(self) -> bool:
-        return self.complete and self.keep_alive and not self.closed and self.exc is None
-
-    def close(self) -> None:
-        self.closed = True
-        if self.idle_timer is not None:
-            self.idle_timer.cancel()
-            self.idle_timer = None
-        if self.transport is not None:
-            self.transport.close()
 
 
 class _ResponseStream(httpx.AsyncByteStream):
@@ -233,7 +49,12 @@ class _ResponseStream(httpx.AsyncByteStream):
     """
 
     def __init__(
-        self, transport: LeanHTTPTransport, conn: _Connection, timeout: float | None, sent: float
+        self,
+        transport: LeanHTTPTransport,
+        conn: ClientConnection,
+        timeout: float | None,
+        sent: float,
+        kept: bool,
     ) -> None:
         self._transport = transport
         self._conn = conn
@@ -241,6 +62,8 @@ class _ResponseStream(httpx.AsyncByteStream):
         self._released = False
         self.arrived = 0.0
         self.sent = sent
+        #: The request went over a kept-alive connection (no connect or handshake in it).
+        self.kept = kept
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         conn = self._conn
@@ -311,15 +134,15 @@ class LeanHTTPTransport(httpx.AsyncBaseTransport):
         self.opened = {"kernel": 0, "loop": 0}
         # Idle connections per host, most recently used last (a dict: a session's own
         # connection is taken out of the middle in O(1)).
-        self._idle: dict[tuple[str, str, int], dict[_Connection, None]] = {}
+        self._idle: dict[tuple[str, str, int], dict[ClientConnection, None]] = {}
         self._open = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._closed = False
-        self._owned: dict[str, _Connection] = {}
+        self._owned: dict[str, ClientConnection] = {}
 
     # -- pool --------------------------------------------------------------------------------
 
-    def _pop_idle(self, key: tuple[str, str, int]) -> _Connection | None:
+    def _pop_idle(self, key: tuple[str, str, int]) -> ClientConnection | None:
         idle = self._idle.get(key)
         while idle:
             conn = idle.popitem()[0]
@@ -338,7 +161,7 @@ class LeanHTTPTransport(httpx.AsyncBaseTransport):
                 return True
         return False
 
-    def _take_owned(self, key: tuple[str, str, int], affinity: str) -> _Connection | None:
+    def _take_owned(self, key: tuple[str, str, int], affinity: str) -> ClientConnection | None:
         """The idle connection that carried ``affinity``'s last request, if any."""
         conn = self._owned.get(affinity)
         if conn is None or conn.request is not None or conn.closed or conn.key != key:
@@ -352,7 +175,7 @@ class LeanHTTPTransport(httpx.AsyncBaseTransport):
             return None
         return conn
 
-    def _own(self, conn: _Connection, affinity: str) -> None:
+    def _own(self, conn: ClientConnection, affinity: str) -> None:
         if conn.owner != affinity:
             self._disown(conn)
             previous = self._owned.get(affinity)
@@ -361,7 +184,7 @@ class LeanHTTPTransport(httpx.AsyncBaseTransport):
             conn.owner = affinity
             self._owned[affinity] = conn
 
-    def _take_unowned(self, key: tuple[str, str, int]) -> _Connection | None:
+    def _take_unowned(self, key: tuple[str, str, int]) -> ClientConnection | None:
         """An idle connection no session owns: the newest, else the one idle longest, else,
         when the pool is full, the one idle longest whoever owns it."""
         idle = self._idle.get(key)
@@ -381,7 +204,7 @@ class LeanHTTPTransport(httpx.AsyncBaseTransport):
             self._disown(conn)
         return None
 
-    def _disown(self, conn: _Connection) -> None:
+    def _disown(self, conn: ClientConnection) -> None:
         if conn.owner is not None:
             if self._owned.get(conn.owner) is conn:
                 del self._owned[conn.owner]
@@ -389,7 +212,7 @@ class LeanHTTPTransport(httpx.AsyncBaseTransport):
 
     async def _acquire(
         self, request: httpx.Request, key: tuple[str, str, int]
-    ) -> tuple[_Connection, bool]:
+    ) -> tuple[ClientConnection, bool]:
         """A connection for ``key`` and whether it was kept alive from an earlier request."""
         affinity = request.extensions.get("affinity")
         if affinity is None:
@@ -406,7 +229,7 @@ class LeanHTTPTransport(httpx.AsyncBaseTransport):
 
     async def _acquire_any(
         self, request: httpx.Request, key: tuple[str, str, int]
-    ) -> tuple[_Connection, bool]:
+    ) -> tuple[ClientConnection, bool]:
         while True:
             conn = self._pop_idle(key)
             if conn is not None:
@@ -422,13 +245,13 @@ class LeanHTTPTransport(httpx.AsyncBaseTransport):
             loop = asyncio.get_running_loop()
             waiter: asyncio.Future[None] = loop.create_future()
             self._waiters.append(waiter)
-            pool_timeout = _timeout(request, "pool")
+            pool_timeout = request_timeout(request, "pool")
             timer = (
                 None
                 if pool_timeout is None
                 else loop.call_later(
                     pool_timeout,
-                    _fire_timeout,
+                    fire_timeout,
                     waiter,
                     httpx.PoolTimeout(
                         f"all {self.max_connections} connections stayed busy for "
@@ -456,7 +279,7 @@ class LeanHTTPTransport(httpx.AsyncBaseTransport):
                 waiter.set_result(None)
                 return
 
-    def _release(self, conn: _Connection) -> None:
+    def _release(self, conn: ClientConnection) -> None:
         conn.request = None
         if conn.reusable and not self._closed:
             conn._reset()
@@ -467,14 +290,14 @@ class LeanHTTPTransport(httpx.AsyncBaseTransport):
             self._disown(conn)
         self._wake_one()
 
-    async def _connect(self, request: httpx.Request, key: tuple[str, str, int]) -> _Connection:
+    async def _connect(self, request: httpx.Request, key: tuple[str, str, int]) -> ClientConnection:
         scheme, host, port = key
         loop = asyncio.get_running_loop()
-        conn = _Connection(key)
+        conn = ClientConnection(key)
         ctx: ssl.SSLContext | None = None
         if scheme == "https":
             ctx = self.ssl_context or httpx.create_ssl_context()
-        timeout = _timeout(request, "connect")
+        timeout = request_timeout(request, "connect")
         clock = self.clock
         opening: Awaitable[Any]
         if clock is not None and ctx is None:
@@ -501,13 +324,15 @@ class LeanHTTPTransport(httpx.AsyncBaseTransport):
 
     @property
     def timing_source(self) -> str:
-        """``kernel`` when every connection so far read kernel receive stamps (and every read
-        had one), ``loop`` when none did, ``mixed`` otherwise."""
+        """``kernel`` when every connection so far read kernel receive stamps (all but a
+        stray read had one), ``loop`` when none did, ``mixed`` otherwise; before any
+        connection, what it is set up to do."""
         kernel, loop = self.opened["kernel"], self.opened["loop"]
-        missing = self.clock.missing if self.clock is not None else 0
-        if kernel and not loop and not missing:
-            return "kernel"
-        return "mixed" if kernel else "loop"
+        if not kernel:
+            return "kernel" if self.clock is not None and not loop else "loop"
+        if loop or (self.clock is not None and not self.clock.mostly_stamped):
+            return "mixed"
+        return "kernel"
 
     async def warm(self, request: httpx.Request, count: int) -> int:
         """Open up to ``count`` connections to ``request``'s host now and keep them idle, so
@@ -526,7 +351,7 @@ class LeanHTTPTransport(httpx.AsyncBaseTransport):
         except BaseException:  # cancelled: none of them joins the pool
             self._open -= count
             raise
-        good = [c for c in opened if isinstance(c, _Connection)]
+        good = [c for c in opened if isinstance(c, ClientConnection)]
         self._open -= count - len(good)
         self._idle.setdefault(key, {}).update(dict.fromkeys(good))
         return len(good)
@@ -543,7 +368,7 @@ class LeanHTTPTransport(httpx.AsyncBaseTransport):
         port = url.port or (443 if scheme == "https" else 80)
         key = (scheme, url.host, port)
         head, body = await _serialize(request)
-        read_timeout = _timeout(request, "read")
+        read_timeout = request_timeout(request, "read")
         for attempt in (0, 1):
             conn, reused = await self._acquire(request, key)
             conn.request = request
@@ -570,7 +395,7 @@ class LeanHTTPTransport(httpx.AsyncBaseTransport):
             except BaseException:
                 self._release(conn)
                 raise
-            stream = _ResponseStream(self, conn, read_timeout, sent)
+            stream = _ResponseStream(self, conn, read_timeout, sent, reused)
             return httpx.Response(
                 status_code=conn.status,
                 headers=conn.headers,

@@ -67,8 +67,8 @@ from guidellm.backends.anthropic_messages import ANTHROPIC_VERSION, MessagesRead
 from guidellm.backends.base import Backend, split_target
 from guidellm.backends.openai_audio import TRANSCRIPTION_PATHS, TranscriptionFormat
 from guidellm.backends.openai_chunks import ChunkReader, server_message
+from guidellm.backends.openai_options import FORMATS, check_options, timing_obstacle
 from guidellm.backends.openai_pooling import (
-    DEFAULT_BATCH,
     POOLING_PATHS,
     PoolingFormat,
     join_contents,
@@ -84,10 +84,8 @@ from guidellm.errors import (
     RequestError,
     RequestTimeoutError,
     StallTimeoutError,
-    UserError,
 )
 from guidellm.hookspecs import Register, hookimpl
-from guidellm.options import bad_option, reject_unknown
 from guidellm.redact import REDACTED, mask_url, remember_secret, scrub
 
 if TYPE_CHECKING:
@@ -100,112 +98,6 @@ __all__ = ["OpenAIHTTPBackend"]
 
 #: Connections a worker opens at start-up (more open as needed).
 _WARM_CONNECTIONS = 8
-_FORMATS = {
-    "chat_completions": "/v1/chat/completions",
-    "text_completions": "/v1/completions",
-    "anthropic_messages": "/v1/messages",
-    **POOLING_PATHS,
-    **TRANSCRIPTION_PATHS,
-}
-_DEFAULTS: dict[str, Any] = {
-    "api_key": None,
-    "verify": True,
-    "http2": False,
-    "timeout": 300.0,
-    "connect_timeout": 10.0,
-    "first_token_timeout": None,
-    "stall_timeout": 60.0,
-    "headers": None,
-    "extra_body": None,
-    "request_format": "chat_completions",
-    "batch_size": None,
-    "stream": True,
-    "max_connections": None,
-    "transport": "lean",
-    "timing": "auto",
-    "session_header": "X-Session-ID",
-    "session_user": False,
-}
-_SECONDS = ("timeout", "connect_timeout", "first_token_timeout", "stall_timeout")
-#: Headers every request carries or HTTP itself needs: a session header must not replace one.
-_OWN_HEADERS = frozenset(
-    {
-        "accept",
-        "accept-encoding",
-        "authorization",
-        "connection",
-        "content-length",
-        "content-type",
-        "host",
-        "transfer-encoding",
-        "user-agent",
-    }
-)
-
-
-def _check_options(options: dict[str, Any]) -> dict[str, Any]:
-    """Merge ``options`` over the defaults; any unknown or ill-typed option is a UserError."""
-    reject_unknown(options, _DEFAULTS, "--backend-args", "backend 'openai_http'")
-    opts = {**_DEFAULTS, **options}
-
-    def bad(name: str, want: str) -> UserError:
-        return bad_option("--backend-args", name, want, opts[name])
-
-    for name in ("http2", "stream", "session_user"):
-        if not isinstance(opts[name], bool):
-            raise bad(name, "true or false")
-    if not isinstance(opts["verify"], (bool, str)):
-        raise bad("verify", "true, false or a CA bundle path")
-    if isinstance(opts["verify"], str) and not os.path.exists(opts["verify"]):  # noqa: PTH110
-        raise bad("verify", "true, false or the path of an existing CA bundle file")
-    for name in _SECONDS:
-        value = opts[name]
-        if value is None and name in ("first_token_timeout", "stall_timeout"):
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            raise bad(name, "a positive number of seconds")
-        opts[name] = float(value)
-    for name in ("headers", "extra_body"):
-        if opts[name] is not None and not isinstance(opts[name], dict):
-            raise bad(name, 'a JSON object, e.g. {"temperature": 0}')
-    if opts["request_format"] not in _FORMATS:
-        *rest, last = _FORMATS
-        raise bad("request_format", f"{', '.join(rest)} or {last}")
-    batch = opts["batch_size"]
-    if opts["request_format"] in POOLING_PATHS:
-        opts["stream"] = False  # a pooling answer is one JSON body
-        if batch is None:
-            opts["batch_size"] = DEFAULT_BATCH[opts["request_format"]]
-        elif isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-            raise bad("batch_size", "a positive integer")
-    elif batch is not None:
-        raise bad("batch_size", "nothing unless request_format is embeddings or rerank")
-    if opts["request_format"] in TRANSCRIPTION_PATHS:
-        opts["stream"] = False  # a transcription is one JSON body
-    mc = opts["max_connections"]
-    if mc is not None and (isinstance(mc, bool) or not isinstance(mc, int) or mc < 1):
-        raise bad("max_connections", "a positive integer")
-    if opts["transport"] not in ("lean", "httpx"):
-        raise bad("transport", "lean or httpx")
-    if opts["timing"] not in ("auto", "kernel", "loop"):
-        raise bad("timing", "auto, kernel or loop")
-    header = opts["session_header"]
-    if header is not None and (not isinstance(header, str) or not _is_token(header)):
-        raise bad("session_header", 'an HTTP header name, e.g. X-Session-ID, or "" for none')
-    taken = {str(k).lower() for k in (opts["headers"] or {})}
-    if header and (header.lower() in _OWN_HEADERS or header.lower() in taken):
-        raise bad(
-            "session_header",
-            "a header the client does not already send (it would replace it), e.g. X-Session-ID",
-        )
-    if opts["api_key"] is not None and not isinstance(opts["api_key"], str):
-        raise bad("api_key", "a string")
-    return opts
-
-
-def _is_token(name: str) -> bool:
-    """An HTTP header name (RFC 9110 token characters), or empty."""
-    return all(c.isalnum() or c in "!#$%&'*+-.^_`|~" for c in name) and name.isascii()
 
 
 def _base_url(target: str) -> str:
@@ -255,16 +147,6 @@ def _client_class() -> Any:
     return _Client
 
 
-def _timing_obstacle(opts: dict[str, Any], base: str) -> str | None:
-    """What keeps chunks from carrying kernel receive stamps (plain HTTP on the lean
-    transport has them), or ``None``."""
-    if base.startswith("https"):
-        return "the target is https (kernel stamps are read on plain-HTTP connections only)"
-    if opts["http2"] or opts["transport"] == "httpx":
-        return "httpx's stock transport reads the socket itself (use transport=lean)"
-    return None
-
-
 def _nothing() -> None:
     """The watchdog's expiry without a current task (a coroutine always has one; typing does
     not know it)."""
@@ -279,7 +161,7 @@ class OpenAIHTTPBackend(Backend):
     def __init__(self, target: str, model: str | None = None, **options: Any) -> None:
         super().__init__(target, model, **options)
         split_target(target, "http://127.0.0.1:8000")
-        self._opts = _check_options(options)
+        self._opts = check_options(options)
         key = self._opts["api_key"]
         if key is None:
             key = os.environ.get("GUIDELLM_API_KEY") or os.environ.get("OPENAI_API_KEY")
@@ -290,9 +172,9 @@ class OpenAIHTTPBackend(Backend):
         self._base = _base_url(target)
         self._shown = mask_url(self._base)  # for messages and reports
         self._kernel_timing = choose_kernel_timing(
-            self._opts["timing"], _timing_obstacle(self._opts, self._base)
+            self._opts["timing"], timing_obstacle(self._opts, self._base)
         )
-        self._path = _FORMATS[self._opts["request_format"]]
+        self._path = FORMATS[self._opts["request_format"]]
         self._chat = self._opts["request_format"] == "chat_completions"
         fmt = self._opts["request_format"]
         self._anthropic = fmt == "anthropic_messages"
@@ -500,9 +382,12 @@ class OpenAIHTTPBackend(Backend):
             direct = self._direct
             if direct is not None:
                 response = await direct.handle_async_request(req)
-                # Timed from when the bytes went to the kernel, not from before the body
-                # was built and a connection found.
-                recorder.request_start = response.extensions["arrival_clock"].sent
+                sent = response.extensions["arrival_clock"]
+                if sent.kept:
+                    # Timed from when the bytes went to the kernel, not from before the body
+                    # was built and a kept connection taken (a new connection's connect and
+                    # handshake stay in the TTFT, as a user's first request has them).
+                    recorder.request_start = sent.sent
             else:
                 response = await client.send(req, stream=True)
             try:

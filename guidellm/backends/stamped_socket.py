@@ -84,13 +84,15 @@ class KernelClock:
 
     The offset between the two clocks is taken from the tightest of a few bracketed readings
     (well under a microsecond here) and measured again at most once a second, looked at every
-    64 reads: NTP slews both clocks alike, but a step of the wall clock moves the offset
-    (until the next measurement, stamps are off by the step). ``missing`` counts reads that
-    came without a stamp (stamped at read time instead).
+    64 reads and at each new connection: NTP slews both clocks alike, but a step of the wall
+    clock moves the offset. A stamp later than the read is impossible: it is measured again
+    then, and the stamp is never later than the read. ``missing`` counts reads that came
+    without a stamp (stamped at read time instead), ``reads`` the reads, to within 64.
     """
 
     def __init__(self) -> None:
         self.missing = 0
+        self.reads = 0
         self._sec = 0
         self._nsec = 0
         self._countdown = _CHECK_EVERY
@@ -116,15 +118,28 @@ class KernelClock:
         self._countdown -= 1
         if not self._countdown:
             self._countdown = _CHECK_EVERY
+            self.reads += _CHECK_EVERY
             if time.perf_counter() >= self._next:
                 self.calibrate()
         if ancillary:
             sec: int
             nsec: int
             sec, nsec = _unpack(ancillary[0][2])
-            return (sec - self._sec) + (nsec - self._nsec) * 1e-9
+            stamp = (sec - self._sec) + (nsec - self._nsec) * 1e-9
+            now = time.perf_counter()
+            if stamp <= now:
+                return stamp
+            self.calibrate()  # the wall clock stepped forward since the last measurement
+            stamp = (sec - self._sec) + (nsec - self._nsec) * 1e-9
+            return stamp if stamp <= now else now
         self.missing += 1
         return time.perf_counter()
+
+    @property
+    def mostly_stamped(self) -> bool:
+        """Reads without a stamp are at most 1 % (the first packets after timestamping is
+        first switched on in the kernel can come without one)."""
+        return self.missing * 100 <= self.reads + _CHECK_EVERY - self._countdown
 
 
 if TYPE_CHECKING:  # a Protocol class costs a millisecond to create at import
@@ -155,15 +170,23 @@ class StampedTransport:
         self._fd = sock.fileno()
         self._protocol = protocol
         self._clock = clock
-        self._closing = False
+        self._closing = False  # no more writes (buffered ones may still drain)
+        self._ended = False  # connection_lost is scheduled
         self._reading = True
+        self._eof = False
         self._out = bytearray()
         # bound once: the read path is per token
         self._recvmsg = sock.recvmsg
         self._received = protocol.received_at
         self._arrival = clock.arrival
-        protocol.connection_made(self)
+        # Registered first: a protocol that fails in connection_made (a write refused) ends
+        # the transport, and the end must find the reader to remove.
         loop.add_reader(self._fd, self._on_readable)
+        try:
+            protocol.connection_made(self)
+        except BaseException:
+            loop.remove_reader(self._fd)
+            raise
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -175,21 +198,28 @@ class StampedTransport:
         except OSError as exc:
             self._fail(exc)
             return
-        if data:
-            self._received(data, self._arrival(ancillary))
+        try:
+            if data:
+                self._received(data, self._arrival(ancillary))
+                return
+            eof = getattr(self._protocol, "eof_received", None)
+            keep_open = eof() if eof is not None else False
+        except Exception as exc:  # as asyncio's transports do: the connection is done for
+            self._fail(exc)
             return
-        eof = getattr(self._protocol, "eof_received", None)
-        keep_open = eof() if eof is not None else False
-        if not keep_open:
+        if keep_open:  # half-closed: nothing more to read (a socket at EOF stays readable)
+            self._eof = True
+            self.pause_reading()
+        else:
             self.close()
 
     def pause_reading(self) -> None:
-        if self._reading and not self._closing:
+        if self._reading and not self._ended:
             self._reading = False
             self._loop.remove_reader(self._fd)
 
     def resume_reading(self) -> None:
-        if not self._reading and not self._closing:
+        if not self._reading and not self._closing and not self._eof:
             self._reading = True
             self._loop.add_reader(self._fd, self._on_readable)
 
@@ -226,6 +256,8 @@ class StampedTransport:
         del self._out[:sent]
         if not self._out:
             self._loop.remove_writer(self._fd)
+            if self._closing:  # close() waited for this
+                self._end(None)
 
     def get_write_buffer_size(self) -> int:
         return len(self._out)
@@ -244,20 +276,29 @@ class StampedTransport:
         return default
 
     def close(self) -> None:
-        """Stop reading and writing now (our protocols close only when done) and tell the
+        """Stop reading now, send what is buffered (a GOAWAY, say), then close and tell the
         protocol on the next loop pass, as asyncio's transports do."""
-        self._end(None)
+        if self._closing:
+            return
+        self._closing = True
+        if self._out:
+            self.pause_reading()  # the writer callback ends it once drained
+        else:
+            self._end(None)
 
-    abort = close
+    def abort(self) -> None:
+        """Close now, dropping what is buffered."""
+        self._end(None)
 
     def _fail(self, exc: Exception) -> None:
         self._end(exc)
 
     def _end(self, exc: Exception | None) -> None:
-        if self._closing:
+        if self._ended:
             return
-        self._closing = True
+        self._ended = self._closing = True
         if self._reading:
+            self._reading = False
             self._loop.remove_reader(self._fd)
         if self._out:
             self._out.clear()
@@ -309,6 +350,11 @@ async def open_stamped(
         except BaseException:
             sock.close()
             raise
-        protocol = factory()
-        return StampedTransport(loop, sock, protocol, clock), protocol
+        try:
+            protocol = factory()
+            clock.calibrate()  # once per connection: a clock step meanwhile is caught here
+            return StampedTransport(loop, sock, protocol, clock), protocol
+        except BaseException:
+            sock.close()
+            raise
     raise last or OSError(f"no address for {host}:{port}")

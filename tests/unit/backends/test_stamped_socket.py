@@ -27,6 +27,9 @@ pytestmark = pytest.mark.skipif(not kernel_stamping(), reason="kernel receive st
 class Recorder:
     """A protocol that keeps what the transport gives it."""
 
+    keep_open_at_eof = False
+    fail_on_read = False
+
     def __init__(self) -> None:
         self.reads: list[tuple[bytes, float]] = []
         self.lost: list[Exception | None] = []
@@ -40,9 +43,13 @@ class Recorder:
     def received_at(self, data: bytes, arrived: float) -> None:
         self.reads.append((data, arrived))
         self.changed.set()
+        if self.fail_on_read:
+            raise ValueError("a protocol bug")
 
-    def eof_received(self) -> None:
+    def eof_received(self) -> bool:
         self.eof += 1
+        self.changed.set()
+        return self.keep_open_at_eof
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost.append(exc)
@@ -59,13 +66,15 @@ class Recorder:
         return b"".join(d for d, _ in self.reads)
 
 
-async def _pair() -> tuple[StampedTransport, Recorder, socket.socket]:
+async def _pair(
+    factory: type[Recorder] = Recorder,
+) -> tuple[StampedTransport, Recorder, socket.socket]:
     """A stamped client connection and the server's end of it (a blocking socket)."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()
     port = listener.getsockname()[1]
-    transport, protocol = await open_stamped(Recorder, "127.0.0.1", port, KernelClock())
+    transport, protocol = await open_stamped(factory, "127.0.0.1", port, KernelClock())
     peer, _ = listener.accept()
     listener.close()
     assert isinstance(transport, StampedTransport) and isinstance(protocol, Recorder)
@@ -146,6 +155,72 @@ def test_the_end_of_the_stream_is_told_once_after_the_last_bytes() -> None:
     protocol = uvloop.run(go())
     assert protocol.data == b"last words"
     assert protocol.eof == 1
+    assert protocol.lost == [None]
+
+
+def test_close_sends_what_is_buffered_first() -> None:
+    payload = b"x" * (8 << 20)  # more than the socket takes at once
+
+    async def go() -> tuple[int, bool, list[Exception | None]]:
+        transport, protocol, peer = await _pair()
+        transport.write(payload)
+        assert transport.get_write_buffer_size() > 0
+        transport.close()  # a GOAWAY queued behind data: it must still leave
+        transport.write(b"late")  # after close: dropped
+        peer.setblocking(False)
+        loop = asyncio.get_running_loop()
+        got = 0
+        while True:
+            chunk = await loop.sock_recv(peer, 1 << 16)
+            if not chunk:
+                break
+            got += len(chunk)
+        await protocol.until(lambda: protocol.lost)
+        peer.close()
+        return got, transport.is_closing(), protocol.lost
+
+    got, closing, lost = uvloop.run(go())
+    assert got == len(payload)
+    assert closing and lost == [None]
+
+
+def test_a_protocol_error_while_reading_ends_the_connection_with_it() -> None:
+    class Failing(Recorder):
+        fail_on_read = True
+
+    async def go() -> Recorder:
+        transport, protocol, peer = await _pair(Failing)
+        peer.sendall(b"data")
+        await protocol.until(lambda: protocol.lost)
+        assert transport.is_closing()
+        peer.close()
+        return protocol
+
+    protocol = uvloop.run(go())
+    assert len(protocol.lost) == 1 and isinstance(protocol.lost[0], ValueError)
+
+
+def test_a_half_close_kept_open_reads_no_more_and_can_still_write() -> None:
+    class HalfOpen(Recorder):
+        keep_open_at_eof = True
+
+    async def go() -> tuple[Recorder, bytes]:
+        transport, protocol, peer = await _pair(HalfOpen)
+        peer.shutdown(socket.SHUT_WR)
+        await protocol.until(lambda: protocol.eof)
+        await asyncio.sleep(0.05)  # a readable EOF must not be reported again and again
+        transport.resume_reading()  # nothing left to read: stays off
+        await asyncio.sleep(0.02)
+        transport.write(b"reply")
+        answer = peer.recv(16)
+        transport.close()
+        await protocol.until(lambda: protocol.lost)
+        peer.close()
+        return protocol, answer
+
+    protocol, answer = uvloop.run(go())
+    assert protocol.eof == 1
+    assert answer == b"reply"
     assert protocol.lost == [None]
 
 
