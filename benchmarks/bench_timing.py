@@ -20,7 +20,7 @@ workers' loop lag (p99 and max), its CPU use and its client verdict.
     python benchmarks/bench_timing.py --target http://127.0.0.1:8000 --model m
         # a server you started
 
-The mock is started with ``--ttft-ms 50 --itl-ms 10`` in its own process and stopped by PID.
+The mock is started with TTFT 50 ms and ITL 10 ms in its own process and stopped by PID.
 Figures go in benchmarks/README.md with the command line.
 """
 
@@ -32,7 +32,6 @@ import json
 import os
 import socket
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
@@ -43,22 +42,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux, 64-bit time_t
-_TIMESPEC = struct.Struct("=qq")
+from guidellm.backends.stamped_socket import SO_TIMESTAMPNS, KernelClock
+from guidellm.mock_server import MockServer, MockServerConfig
+
 _TOKEN = b'"choices":[{'
 _PROMPT = " ".join(["word"] * 63)  # about 64 tokens; the mock's TTFT does not depend on it
-
-
-def _offset_ns() -> int:
-    """CLOCK_REALTIME minus perf_counter, from the tightest of 50 bracketed readings."""
-    best = (1 << 62, 0)
-    for _ in range(50):
-        a = time.perf_counter_ns()
-        real = time.clock_gettime_ns(time.CLOCK_REALTIME)
-        b = time.perf_counter_ns()
-        if b - a < best[0]:
-            best = (b - a, real - (a + b) // 2)
-    return best[1]
 
 
 class BareClient:
@@ -84,12 +72,12 @@ class BareClient:
             % (self.addr[0].encode(), self.addr[1], len(data))
         ) + data
         self.samples: list[tuple[float, list[float], list[float]]] = []
-        self.offset = _offset_ns()
+        self.clock = KernelClock()
 
     def one(self) -> None:
         with socket.create_connection(self.addr, timeout=30) as sock:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)  # stamps for the reference
             sent = time.perf_counter()
             sock.sendall(self.request)
             kernel: list[float] = []
@@ -100,11 +88,7 @@ class BareClient:
                 returned = time.perf_counter()
                 if not data:
                     break
-                stamp = returned
-                for level, kind, raw in anc:
-                    if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
-                        sec, nsec = _TIMESPEC.unpack(raw)
-                        stamp = (sec * 1_000_000_000 + nsec - self.offset) / 1e9
+                stamp = self.clock.arrival(anc)
                 buf += data
                 *events, buf = buf.split(b"\n\n")
                 for event in events:
@@ -142,22 +126,9 @@ class BareClient:
 
 @contextlib.contextmanager
 def mock_server(ttft_ms: float, itl_ms: float) -> Iterator[str]:
-    """``guidellm mock-server`` on a free port, in its own process, stopped by PID."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    argv = [sys.executable, "-m", "guidellm", "mock-server", "--port", str(port)]
-    argv += ["--ttft-ms", str(ttft_ms), "--itl-ms", str(itl_ms)]
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(100):
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-                break
-            time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    """The mock in its own process on a free port, stopped by PID."""
+    with MockServer(MockServerConfig(ttft_ms=ttft_ms, itl_ms=itl_ms)) as url:
+        yield url
 
 
 @contextlib.contextmanager

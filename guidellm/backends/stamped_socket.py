@@ -114,7 +114,8 @@ class KernelClock:
 
     def arrival(self, ancillary: list[tuple[int, int, bytes]]) -> float:
         """The ``perf_counter`` time a read's bytes arrived, from its ancillary data (the only
-        option asked for is the stamp, so the first item is it). The hot path: no clock read."""
+        option asked for is the stamp, so the first item is it). The hot path: one clock
+        read, to hold the stamp to the read's own time."""
         self._countdown -= 1
         if not self._countdown:
             self._countdown = _CHECK_EVERY

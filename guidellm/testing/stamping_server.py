@@ -9,9 +9,10 @@ writes go to the kernel at once): it may be late under load, its stamps never ar
 
     python -m guidellm.testing.stamping_server --ttft-ms 20 --itl-ms 10     # prints its port
 
-or, in a test, ``with StampingServer(itl_ms=10).start() as url: ...`` (a real process, stopped
-by PID). Routes: ``POST /v1/chat/completions`` and ``/v1/completions`` (streamed; ``max_tokens``
-tokens, 16 by default), ``GET /health``, ``GET /v1/models`` (one model, ``stamp``).
+or, in a test, ``with StampingServer(itl_ms=10).start() as server: ... server.url`` (a real
+process, stopped by PID). Routes: ``POST /v1/chat/completions`` and ``/v1/completions``
+(streamed; ``max_tokens`` tokens, 16 by default), ``GET /health``, ``GET /v1/models`` (one
+model, ``stamp``).
 """
 
 from __future__ import annotations
@@ -20,12 +21,15 @@ import argparse
 import asyncio
 import contextlib
 import json
-import subprocess
 import sys
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import uvloop
+
+from guidellm.testing.process import RealServer, ServerProcess, free_port, http_ok
 
 __all__ = ["StampingServer"]
 
@@ -111,40 +115,30 @@ def _event(event: dict[str, Any]) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
 
 
-class StampingServer:
-    """The server in its own process on a free loopback port; ``url`` once started."""
+class StampingServer(RealServer):
+    """The server in its own process on a free loopback port (``url`` once started), stopped
+    by PID; a failed start raises :class:`~guidellm.testing.process.TestServerError` with the
+    log tail."""
 
-    def __init__(self, ttft_ms: float = 20.0, itl_ms: float = 10.0) -> None:
+    def __init__(
+        self,
+        ttft_ms: float = 20.0,
+        itl_ms: float = 10.0,
+        log_dir: Path | None = None,
+        timeout: float = 15.0,
+    ) -> None:
+        super().__init__(log_dir, timeout)
         self.ttft_ms = ttft_ms
         self.itl_ms = itl_ms
         self.url = ""
-        self._proc: subprocess.Popen[str] | None = None
 
-    def start(self) -> StampingServer:
-        argv = [sys.executable, "-m", "guidellm.testing.stamping_server"]
+    def _launch(self) -> tuple[ServerProcess, Callable[[], bool]]:
+        port = free_port()
+        self.url = url = f"http://127.0.0.1:{port}"
+        argv = [sys.executable, "-m", "guidellm.testing.stamping_server", "--port", str(port)]
         argv += ["--ttft-ms", str(self.ttft_ms), "--itl-ms", str(self.itl_ms)]
-        self._proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
-        assert self._proc.stdout is not None
-        line = self._proc.stdout.readline().strip()
-        if not line.isdigit():
-            self.stop()
-            from guidellm.testing.process import TestServerError
-
-            raise TestServerError(f"the stamping server did not start (printed {line!r})")
-        self.url = f"http://127.0.0.1:{line}"
-        return self
-
-    def stop(self) -> None:
-        if self._proc is not None:
-            proc, self._proc = self._proc, None
-            proc.terminate()
-            proc.wait(10)
-
-    def __enter__(self) -> StampingServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        log = self.log_dir / f"stamping-server-{port}.log"
+        return ServerProcess("stamping-server", argv, log), lambda: http_ok(f"{url}/health")
 
 
 def main() -> None:

@@ -67,14 +67,15 @@ class Recorder:
 
 
 async def _pair(
-    factory: type[Recorder] = Recorder,
+    factory: type[Recorder] = Recorder, host: str = "127.0.0.1"
 ) -> tuple[StampedTransport, Recorder, socket.socket]:
-    """A stamped client connection and the server's end of it (a blocking socket)."""
+    """A stamped client connection to ``host`` and the server's end of it (a blocking socket
+    on 127.0.0.1)."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()
     port = listener.getsockname()[1]
-    transport, protocol = await open_stamped(factory, "127.0.0.1", port, KernelClock())
+    transport, protocol = await open_stamped(factory, host, port, KernelClock())
     peer, _ = listener.accept()
     listener.close()
     assert isinstance(transport, StampedTransport) and isinstance(protocol, Recorder)
@@ -253,18 +254,11 @@ def test_a_refused_connection_raises_as_create_connection_does() -> None:
 
 def test_a_host_name_is_resolved() -> None:
     async def go() -> bytes:
-        listener = socket.socket()
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
-        port = listener.getsockname()[1]
-        transport, protocol = await open_stamped(Recorder, "localhost", port, KernelClock())
-        peer, _ = listener.accept()
+        transport, protocol, peer = await _pair(host="localhost")
         peer.sendall(b"hi")
-        assert isinstance(protocol, Recorder)
         await protocol.until(lambda: protocol.reads)
         transport.close()
         peer.close()
-        listener.close()
         return protocol.data
 
     assert uvloop.run(go()) == b"hi"

@@ -114,6 +114,14 @@ def _ids(path: Path, warnings: list[str]) -> list[str]:
     return [rec[1].request_id for kind, rec in read_journal(path, warnings) if kind == "result"]
 
 
+def _skipped(path: Path, size: int, at: int) -> str:
+    """The warning for ``size`` unreadable bytes skipped at byte ``at``."""
+    return (
+        f"journal {str(path)!r}: {size} unreadable bytes at byte {at} skipped "
+        "(damaged, or not journal data)"
+    )
+
+
 def test_a_whole_journal_reads_back_every_result_without_warnings(tmp_path: Path) -> None:
     path = tmp_path / "j.journal"
     written = _journal(path)
@@ -130,10 +138,7 @@ def test_garbage_appended_is_skipped_and_named(tmp_path: Path) -> None:
         f.write(random.Random(1).randbytes(5000))
     warnings: list[str] = []
     assert _ids(path, warnings) == [r.request_id for r in written]
-    assert warnings == [
-        f"journal {str(path)!r}: 5000 unreadable bytes at byte {size} skipped "
-        "(damaged, or not journal data)"
-    ]
+    assert warnings == [_skipped(path, 5000, size)]
 
 
 def test_a_journal_cut_mid_record_keeps_every_whole_record(tmp_path: Path) -> None:
@@ -165,10 +170,7 @@ def test_a_flipped_byte_costs_only_its_own_record(tmp_path: Path, seed: int) -> 
     lost_block = hit - 2  # frames: run, benchmark, then one per block
     expected = [r.request_id for i, r in enumerate(written) if i // 200 != lost_block]
     assert _ids(path, warnings) == expected
-    assert warnings == [
-        f"journal {str(path)!r}: {end - begin} unreadable bytes at byte {begin} skipped "
-        "(damaged, or not journal data)"
-    ]
+    assert warnings == [_skipped(path, end - begin, begin)]
 
 
 def test_a_damaged_journal_rebuilds_from_its_good_records(tmp_path: Path) -> None:
@@ -220,10 +222,7 @@ def test_a_damaged_length_costs_only_its_own_record(tmp_path: Path) -> None:
     path.write_bytes(bytes(data))
     warnings: list[str] = []
     assert _ids(path, warnings) == [r.request_id for r in written[:200] + written[400:]]
-    assert warnings == [
-        f"journal {str(path)!r}: {end - begin} unreadable bytes at byte {begin} skipped "
-        "(damaged, or not journal data)"
-    ]
+    assert warnings == [_skipped(path, end - begin, begin)]
 
 
 def test_a_damaged_run_header_still_gives_the_results(tmp_path: Path) -> None:
