@@ -13,6 +13,7 @@ import itertools
 import math
 import random
 import time
+from array import array
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -260,7 +261,7 @@ class _Run(WorkerLoss):
             end = min(end, start + self.limits.max_seconds)
         elif self.stop_reason == "schedule_complete" and self.strategy.duration is not None:
             end = min(end, start + self.strategy.duration)
-        lags: list[float] = []
+        lags = array("d")
         worker_cpu = 0.0
         waited = 0
         sources = {d.timing_source for d in self.finished.values() if d.timing_source}

@@ -35,7 +35,7 @@ class ScheduleSummary:
     #: The wall time ``cpu_seconds`` was measured over (0: :attr:`duration`): it starts before
     #: the clock does and ends after a time limit cuts ``end_time``.
     cpu_wall_seconds: float = 0.0
-    loop_lags_ms: list[float] = field(default_factory=list)
+    loop_lags_ms: Sequence[float] = field(default_factory=lambda: array("d"))
     #: Where the chunk arrival times came from: ``kernel``, ``loop`` or ``mixed`` (workers
     #: differed), ``None`` when no worker said.
     timing_source: str | None = None
@@ -55,11 +55,20 @@ class ScheduleSummary:
     cores: int | None = None
     #: The over-saturation test's evidence when it stopped the benchmark, else ``None``.
     over_saturation: dict[str, Any] | None = None
+    _client: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     @property
     def duration(self) -> float:
         return max(self.end_time - self.start_time, 1e-9)
 
     def client(self) -> dict[str, Any]:
-        """The ``client`` mapping of the aggregator contract (docs/architecture.md)."""
-        return judge(self)
+        """The ``client`` mapping of the aggregator contract (docs/architecture.md).
+
+        Judged once. The per-request scheduling delays and the loop-lag samples are let go
+        then: a run keeps every benchmark's summary to its end, and a sweep of long
+        benchmarks would otherwise hold 8 bytes per request of each."""
+        if self._client is None:
+            self._client = judge(self)
+            self.scheduling_delays_ms = array("d")
+            self.loop_lags_ms = array("d")
+        return dict(self._client)

@@ -18,6 +18,7 @@ import pickle
 import signal
 import sys
 import time
+from array import array
 from collections import deque
 from collections.abc import Coroutine
 from functools import partial
@@ -104,7 +105,9 @@ class RequestsWorker:
         self._stopping = False
         self._started = False
         self._cpu0 = 0.0
-        self._lags: list[float] = []
+        #: Loop-lag samples of the benchmark: 8 bytes each in an array (a float object in a
+        #: list took 32), about 0.6 MB an hour at the probe's 20 a second.
+        self._lags = array("d")
         self._sent = 0
         self._waited = 0
         self._cap_blocked = False
@@ -200,7 +203,7 @@ class RequestsWorker:
         self._ending = self._stopping = self._cap_blocked = False
         self._started = not self._streams
         self._sent = self._waited = 0
-        self._lags = []
+        self._lags = array("d")
         self._cpu0 = time.process_time()
         if self._streams:
             # Closed loop: every stream is free from the start time on.
@@ -437,14 +440,14 @@ class RequestsWorker:
                 index=self._bench,
                 worker=self.index,
                 cpu_seconds=time.process_time() - self._cpu0,
-                loop_lags_ms=self._lags,
+                loop_lags_ms=self._lags.tolist(),
                 sent=self._sent,
                 waited_for_slot=self._waited,
                 timing_source=getattr(self.backend, "timing_source", "loop"),
             )
         )
         self._bench = -1
-        self._lags = []
+        self._lags = array("d")
 
     # -- self-judgement ----------------------------------------------------------------------
 

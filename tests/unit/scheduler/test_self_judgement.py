@@ -250,3 +250,16 @@ def test_busy_cpu_is_measured_against_the_cores_that_exist(
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(8)), raising=False)
     one = _summary([0.1] * 100, workers=1, cpu_seconds=19.0).client()
     assert one["limited"] and "95% busy" in one["reason"]
+
+
+def test_judged_once_the_per_request_arrays_are_let_go() -> None:
+    """A run keeps every benchmark's summary to its end: once judged, it holds no
+    per-request delays or loop-lag samples, and judging again gives the same verdict."""
+    summary = _summary([30.0] * 1000, loop_lags_ms=[0.1] * 90 + [30.0] * 10)
+    first = summary.client()
+    assert first["limited"] is True
+    assert len(summary.scheduling_delays_ms) == 0 and len(summary.loop_lags_ms) == 0
+    first["stop_reason"] = "changed by a caller"
+    again = summary.client()
+    assert again["limited"] is True and "stop_reason" not in again
+    assert again["scheduling_delay_ms_p99"] == first["scheduling_delay_ms_p99"] == 30.0
