@@ -407,15 +407,13 @@ class BenchmarkAggregator:
     @property
     def timeline(self) -> ConcurrencyTimeline:
         """Every prepared row's start and end events. Kept as the run goes (older events on
-        disk); made again from the columns at compile only if a request reached back past
-        the events moved to disk (:attr:`ConcurrencyTimeline.late`)."""
+        disk); made again from the columns at compile, in bounded memory, only if a request
+        reached back past the events moved to disk (:attr:`ConcurrencyTimeline.late`)."""
         if self._timeline.late:
-            timeline = ConcurrencyTimeline(settle=False)
-            for first in range(0, self._cols.rows, _READ_ROWS):
-                stop = min(first + _READ_ROWS, self._cols.rows)
-                rows = self._cols.read(first, stop, ("start", "end", "status"))
-                timeline.extend(rows["start"], rows["end"], rows["status"])
-            self._timeline = timeline
+            cols = self._cols.view()
+            self._timeline = ConcurrencyTimeline.from_columns(
+                cols["start"], cols["end"], cols["status"], _READ_ROWS
+            )
         return self._timeline
 
     @property

@@ -41,25 +41,27 @@ class ConcurrencyTimeline:
         "_levels",
         "_moment",
         "_ref",
-        "_settle",
         "_settled_last",
         "_status",
         "_times",
+        "frontier",
         "late",
         "settled",
         "size",
     )
 
-    def __init__(self, capacity: int = 8192, *, settle: bool = True) -> None:
+    def __init__(self, capacity: int = 8192) -> None:
         #: Events in memory (after the :attr:`settled` ones, which are on disk).
         self.size = 0
         #: Events moved to disk (see :meth:`_settle_old`), and the last one's time.
         self.settled = 0
         self._settled_last = -math.inf
-        self._settle = settle
         #: A block had an event before the settled ones: the timeline cannot take it in
         #: place, and must be made again from the requests' columns (the aggregator does).
         self.late = False
+        #: No event at or after this time moves to disk (:meth:`from_columns` sets it: the
+        #: blocks to come start no earlier).
+        self.frontier = math.inf
         #: The levels and running moment just after the last settled event.
         self._base: tuple[NDArray[np.int32], float] = (np.zeros(4, dtype=np.int32), 0.0)
         self._disk: tuple[SpillArray, ...] | None = None
@@ -158,8 +160,38 @@ class ConcurrencyTimeline:
             self._ref = float(block_times[0])  # times near zero keep the sums exact
         np.cumsum(deltas * (self._times[span] - self._ref), out=self._moment[span])
         self._moment[span] += self._moment[first - 1] if first else base_moment
-        if self._settle and self.size > _SETTLE_AT:
-            self._settle_old(self.size - _KEEP)
+        if self.size > _SETTLE_AT:
+            cut = self.size - _KEEP
+            if self.frontier < math.inf:
+                cut = min(cut, int(np.searchsorted(self._times[: self.size], self.frontier)))
+            if cut > 0:
+                self._settle_old(cut)
+
+    @classmethod
+    def from_columns(
+        cls,
+        starts: NDArray[np.float64],
+        ends: NDArray[np.float64],
+        status: NDArray[Any],
+        block: int,
+    ) -> ConcurrencyTimeline:
+        """The timeline of these requests, taken ``block`` requests at a time in start order
+        (the columns may be memory maps of spilled files).
+
+        For a timeline made again after one went :attr:`late`: in start order no block
+        reaches back past what moved to disk, as long as nothing after the latest start fed
+        so far moves there (:attr:`frontier`). What stays in memory is then the newest
+        events plus the ends of requests still in flight at the frontier, however long the
+        run; the order of the requests (8 bytes each) is the one array of their length."""
+        line = cls()
+        order = np.argsort(starts, kind="stable")
+        for first in range(0, len(order), block):
+            rows = np.sort(order[first : first + block])  # file order: fewer pages read
+            part = starts[rows]
+            line.frontier = float(part.max())
+            line.extend(part, ends[rows], status[rows])
+        line.frontier = math.inf
+        return line
 
     def _settle_old(self, cut: int) -> None:
         """Move the first ``cut`` events in memory to disk. A later block rarely reaches

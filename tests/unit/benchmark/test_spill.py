@@ -18,6 +18,7 @@ from reportdata import compile_results, session_results, stream
 
 from guidellm.benchmark import spill, timeline
 from guidellm.benchmark.spill import SpillArray, merge_sorted
+from guidellm.benchmark.timeline import ConcurrencyTimeline
 from guidellm.request import RequestResult
 
 
@@ -132,6 +133,33 @@ def test_a_spilled_benchmark_compiles_to_the_in_memory_numbers(
     assert spilled.metrics.time_to_first_token_ms.successful.count > 1000
 
 
+def test_a_request_reaching_back_past_the_disk_compiles_to_the_in_memory_numbers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A request as long as most of the run, answered last: its start is older than the
+    events moved to disk, so the timeline is made again in start order at compile."""
+    results = _mixed(3000, seed=5)
+    long = results[-1]
+    long.scheduled_time = long.request_start = results[10].request_start
+    options = {"warmup": 0.1, "cooldown": 0.1, "slo": {"ttft_ms": 58.0}}
+    in_memory = compile_results(results, **options)
+    made_again: list[int] = []
+    rebuild = ConcurrencyTimeline.from_columns.__func__  # type: ignore[attr-defined]
+
+    def counted(cls: Any, *args: Any) -> Any:
+        made_again.append(1)
+        return rebuild(cls, *args)
+
+    monkeypatch.setattr(ConcurrencyTimeline, "from_columns", classmethod(counted))
+    monkeypatch.setattr(spill, "SPILL_ROWS", 40)
+    monkeypatch.setattr(timeline, "_SETTLE_AT", 600)
+    monkeypatch.setattr(timeline, "_KEEP", 300)
+    spilled = compile_results(results, **options)
+    assert made_again  # the late path ran
+    assert _dump(spilled) == _dump(in_memory)
+    assert spilled.metrics.request_concurrency.total.max > 1
+
+
 def test_sessions_spilled_compile_to_the_in_memory_numbers(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -196,8 +224,6 @@ def _array_bytes(agg: Any) -> int:
 
 
 def _timeline_of(starts: Any, ends: Any, status: Any, block: int) -> Any:
-    from guidellm.benchmark.timeline import ConcurrencyTimeline
-
     line = ConcurrencyTimeline()
     for at in range(0, len(starts), block):
         part = slice(at, at + block)
@@ -210,7 +236,8 @@ def test_a_settled_timeline_reads_as_one_kept_in_memory(
     monkeypatch: pytest.MonkeyPatch, longest: float
 ) -> None:
     """Older events move to disk as blocks come (in completion order); a request that
-    reaches back past them marks the timeline late (the aggregator makes it again)."""
+    reaches back past them marks the timeline late, and the aggregator makes it again in
+    start order, settling as it goes: the same timeline either way."""
     rng = np.random.default_rng(2)
     n = 5000
     starts = np.sort(rng.random(n) * 1000)
@@ -227,10 +254,12 @@ def test_a_settled_timeline_reads_as_one_kept_in_memory(
     assert settled.settled > 0
     assert settled.late == (longest > 100)
     if settled.late:
-        return
+        settled = ConcurrencyTimeline.from_columns(starts, ends, status, 97)
+        assert settled.settled > 0 and not settled.late
+        assert settled.size <= 800 + 2 * 97  # bounded: never the whole run in memory
     assert np.array_equal(settled.times, kept.times)
     assert np.array_equal(settled.levels, kept.levels)
     probe = np.linspace(-1, 1003, 777)
-    assert np.array_equal(settled.areas(probe), kept.areas(probe))
+    assert np.allclose(settled.areas(probe), kept.areas(probe), rtol=1e-12, atol=1e-9)
     lasting = np.bincount(status, minlength=3)
     assert settled.summaries(100.0, 900.0, lasting) == kept.summaries(100.0, 900.0, lasting)
