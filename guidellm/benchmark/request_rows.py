@@ -1,11 +1,11 @@
 """One row per request of a run, read from its journal: the per-request export's columns.
 
 docs/metrics.md ("Per-request export") documents every column. Rows are gathered in column
-lists and handed out in blocks of at most :data:`BLOCK_ROWS`, so a run of any size is
-exported in bounded memory. Each block's latencies come from
-:func:`guidellm.benchmark.rows.latencies` and :func:`guidellm.benchmark.rows.output_tokens`,
-the aggregator's own definitions on the same float64 columns, so that a statistic of the
-export equals the report's to the last bit.
+lists and handed out in blocks of at most :data:`BLOCK_ROWS` (and, with chunk times, about
+:data:`BLOCK_CHUNKS` chunk times), so a run of any size is exported in bounded memory.
+Each block's latencies come from :func:`guidellm.benchmark.rows.latencies` and
+:func:`guidellm.benchmark.rows.output_tokens`, the aggregator's own definitions on the same
+float64 columns, so that a statistic of the export equals the report's to the last bit.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 __all__ = [
+    "BLOCK_CHUNKS",
     "BLOCK_ROWS",
     "CHUNK_COLUMN",
     "COLUMNS",
@@ -36,6 +37,9 @@ __all__ = [
 
 #: Rows per block: a Parquet row group, or one append to a JSONL/CSV file.
 BLOCK_ROWS = 65_536
+#: ... or fewer with ``--export-chunks``, once the block holds this many chunk times (kept
+#: twice while it is made: long answers would otherwise make a block of gigabytes).
+BLOCK_CHUNKS = 1 << 21
 #: An error's text is cut to this many characters (the report's error examples are too).
 ERROR_CHARS = 500
 
@@ -130,6 +134,7 @@ class _Rows:
             self.cols["chunk_times"] = []
         self.audio_seconds: list[float] = []
         self.count = 0
+        self.chunk_count = 0
 
     def add(self, index: int, strategy: str | None, result: RequestResult) -> None:
         """Append one result's row."""
@@ -172,6 +177,7 @@ class _Rows:
         self.audio_seconds.append(result.audio_seconds)
         if self.chunks:
             c["chunk_times"].append(result.chunk_times)
+            self.chunk_count += len(result.chunk_times)
         self.count += 1
 
     def take(self, epoch: float | None) -> dict[str, Any]:
@@ -238,7 +244,7 @@ def request_blocks(
             text = result.output_text is not None or bool(result.reasoning_text)
             if result.output_tokens is None and text:
                 counted_by_text += 1
-            if rows.count >= block_rows:
+            if rows.count >= block_rows or rows.chunk_count >= BLOCK_CHUNKS:
                 yield rows.take(epoch)
         elif kind == "benchmark":
             strategy = record.get("strategy")

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from guidellm.benchmark import request_rows
 from guidellm.benchmark.request_rows import COLUMNS, request_blocks, request_columns
 from guidellm.request import RequestResult
 
@@ -145,6 +146,19 @@ def test_blocks_of_any_size_give_the_same_rows() -> None:
         blocks = list(request_blocks(_records(results), chunks=True, block_rows=size))
         assert [len(b["request_id"]) for b in blocks] == ([1] * 4 if size == 1 else [3, 1])
         assert _rows(blocks) == whole
+
+
+def test_long_answers_cut_a_block_before_its_row_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With chunk times a block also ends at a chunk count: long answers stay bounded."""
+    results = _results()
+    whole = _rows(list(request_blocks(_records(results), chunks=True)))
+    monkeypatch.setattr(request_rows, "BLOCK_CHUNKS", 1)
+    blocks = list(request_blocks(_records(results), chunks=True))
+    with_chunks = sum(1 for r in results if r.chunk_times)
+    assert len(blocks) >= with_chunks > 1
+    assert _rows(blocks) == whole
+    plain = list(request_blocks(_records(results)))  # no chunk times asked: rows alone
+    assert len(plain) == 1
 
 
 def test_chunk_times_are_ms_after_the_start_to_the_microsecond() -> None:
