@@ -332,12 +332,21 @@ def _read_lines(
                 )
             continue
         kind = str(record.get("type"))
-        if kind == "result":
-            index = int(record["b"])
-            if index not in skip_results:
-                yield kind, (index, msgspec.convert(record["r"], RequestResult))
-        else:
+        if kind != "result":
             yield kind, record
+            continue
+        try:
+            index = int(record["b"])
+            if index in skip_results:
+                continue
+            result = msgspec.convert(record["r"], RequestResult)
+        except (KeyError, TypeError, ValueError, msgspec.ValidationError) as exc:
+            if warnings is not None:
+                warnings.append(
+                    f"journal {str(path)!r}: a result at byte {at} does not decode ({exc}); skipped"
+                )
+            continue
+        yield kind, (index, result)
     if first:
         raise _not_a_journal(path, "it is empty")
 
@@ -366,6 +375,7 @@ def rebuild_report(path: str | Path) -> Report:
     spans: dict[int, list[float]] = {}
     servers: dict[int, dict[str, Any]] = {}
     seen = 0
+    orphans: dict[int, int] = {}
     # A first pass over the records alone: finished benchmarks are taken as written, so
     # their results need not be unpacked, nor replayed.
     finished = frozenset(
@@ -380,7 +390,8 @@ def rebuild_report(path: str | Path) -> Report:
             agg = open_aggs.get(index)
             if agg is None:
                 started = opened.pop(index, None)
-                if started is None:  # no such benchmark, or it is finished
+                if started is None:  # its start record was lost to damaged bytes
+                    orphans[index] = orphans.get(index, 0) + 1
                     continue
                 agg = open_aggs[index] = BenchmarkAggregator(
                     index=index,
@@ -411,6 +422,13 @@ def rebuild_report(path: str | Path) -> Report:
             f"journal {str(path)!r} holds no results (its run stopped before a request "
             "finished); there is no report to rebuild"
         )
+    for index, count in sorted(orphans.items()):
+        warnings.append(
+            f"journal {str(path)!r}: {count} results of benchmark {index} skipped: the "
+            "record that starts the benchmark is unreadable (damaged bytes)"
+        )
+    if orphans and not (benchmarks or opened or open_aggs):
+        raise UserError(warnings[-1] + "; there is no benchmark to rebuild")
     for index, started in opened.items():  # begun, no result journalled yet
         open_aggs[index] = BenchmarkAggregator(
             index=index,

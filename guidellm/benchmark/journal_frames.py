@@ -176,8 +176,11 @@ def scan_frames(
         if torn and bad_from is None:
             # A frame the end of the file cuts, unless a damaged length only says so: then a
             # sound frame follows, and the bytes up to it are skipped as unreadable.
+            # A sync mark inside damaged or compressed bytes is no frame: look on.
             later = _next_sync(f, pos + 1, size)
-            if later >= size or _frame_at(f, later, size)[0] is None:
+            while later < size and _frame_at(f, later, size)[0] is None:
+                later = _next_sync(f, later + 1, size)
+            if later >= size:
                 skipped.append((pos, size - pos, "torn"))
                 return
         if bad_from is None:

@@ -248,3 +248,60 @@ def test_a_run_stopped_while_starting_has_a_journal_with_no_results(tmp_path: Pa
     assert list(read_journal(path)) == [("run_end", {"type": "run_end", "exit_code": 130})]
     with pytest.raises(UserError, match="holds no results"):
         rebuild_report(path)
+
+
+def test_a_damaged_length_before_a_damaged_frame_loses_no_sound_frame(tmp_path: Path) -> None:
+    """Two faults: a length pointing past the end, and the next frame's body damaged too.
+    The frames after both are still read; only the two damaged ones are named."""
+    path = tmp_path / "j.journal"
+    written = _journal(path)
+    offsets = frames(path)
+    begin, end = offsets[3][0], offsets[5][0]  # results blocks two and three
+    data = bytearray(path.read_bytes())
+    data[begin + 4 : begin + 8] = (len(data) * 2).to_bytes(4, "little")
+    data[offsets[4][0] + 40] ^= 0x08
+    path.write_bytes(bytes(data))
+    warnings: list[str] = []
+    assert _ids(path, warnings) == [r.request_id for r in written[:200] + written[600:]]
+    assert warnings == [_skipped(path, end - begin, begin)]
+
+
+def test_an_old_journal_result_that_does_not_decode_is_skipped_and_named(
+    tmp_path: Path,
+) -> None:
+    """A line of an old JSON-lines journal that is JSON but no result: a warning naming its
+    byte, never a crash."""
+    path = tmp_path / "j.journal.jsonl"
+    head = msgspec.json.encode(
+        {"type": "run", "metadata": {}, "config": {"profile": "constant"}}
+    ).decode()
+    bench = msgspec.json.encode(
+        {"type": "benchmark", "index": 0, "strategy": {"type": "constant", "rate": 1.0},
+         "settings": _SETTINGS}
+    ).decode()  # fmt: skip
+    good = [
+        '{"type":"result","b":0,"r":' + msgspec.json.encode(r).decode() + "}" for r in _results(20)
+    ]
+    bad = '{"type":"result","r":[1,2]}'
+    lines = [head, bench, *good[:10], bad, *good[10:]]
+    path.write_text("\n".join(lines) + "\n")
+    at = sum(len(line) + 1 for line in lines[:12])
+    warnings: list[str] = []
+    assert len(_ids(path, warnings)) == 20
+    assert len(warnings) == 1 and f"a result at byte {at} does not decode" in warnings[0]
+
+
+def test_results_whose_benchmark_start_is_lost_are_counted_in_a_warning(
+    tmp_path: Path,
+) -> None:
+    """The record that starts the benchmark is damaged: its results cannot be placed, and the
+    rebuild says how many were left out instead of returning an empty report."""
+    from guidellm.errors import UserError
+
+    path = tmp_path / "j.journal"
+    _journal(path)
+    data = bytearray(path.read_bytes())
+    data[frames(path)[1][0] + 20] ^= 0x40  # inside the benchmark record
+    path.write_bytes(bytes(data))
+    with pytest.raises(UserError, match="1000 results of benchmark 0 skipped"):
+        rebuild_report(path)
