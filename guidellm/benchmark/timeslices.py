@@ -9,7 +9,10 @@ The aggregator feeds each block of rows to a :class:`SliceAccumulator` as it pre
   (the size asked for) and are additive, so a long benchmark is widened at compile by summing
   neighbours (:func:`slice_size` picks the factor);
 - latency percentiles come from :class:`~guidellm.benchmark.statistics.LogHistogram` buckets
-  (within 0.5 % of the exact ones); each block's (slice, bucket) pairs are kept sparse;
+  (within 0.5 % of the exact ones); each block's (slice, bucket) pairs are kept sparse, and
+  those of all but the newest few slices move to a
+  :class:`~guidellm.benchmark.spill.SpillArray` (at 1,000 requests/s they would otherwise
+  grow by about 0.7 MB a minute until the slices widen);
 - mean concurrency is read off the :class:`ConcurrencyTimeline` (exact, any boundaries).
 """
 
@@ -17,11 +20,12 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from guidellm.benchmark.spill import SpillArray
 from guidellm.benchmark.statistics import LogHistogram
 
 if TYPE_CHECKING:
@@ -59,8 +63,12 @@ SLICE_PERCENTILES = {
 }
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)\s*(ms|s|m|h)?\s*$", re.I)
-#: Pairs kept before the sparse histograms are re-reduced.
+#: Pairs kept before the sparse histograms are re-reduced ...
 _COMPACT_AT = 1 << 16
+#: ... and those of base slices older than the newest this many (by end) moved out.
+_KEEP_SLICES = 4
+#: Pairs read back from the spill at a time.
+_READ_PAIRS = 1 << 20
 #: Base slices kept before ten merge into one: past five times the most a report shows, its
 #: widening factor is 10 or more (5 would show too many), a multiple of 10 from there on.
 _MAX_BASE = 5 * MAX_SLICES
@@ -133,6 +141,11 @@ class SliceAccumulator:
             name: [] for name in SLICE_METRICS
         }
         self._pair_count = 0
+        #: Per metric, the moved-out pairs ``(keys, weights)``: reduced, in no overall order
+        #: (a key may repeat: compile sums them).
+        self._spilled: dict[str, tuple[SpillArray, SpillArray]] = {}
+        #: The newest base slice a row ended in.
+        self._newest = 0
 
     def _index(self, times: NDArray[np.float64]) -> NDArray[np.int64]:
         # Rows before the origin count in the first slice.
@@ -149,6 +162,7 @@ class SliceAccumulator:
         self.rows += n
         start, end = block["start"], block["end"]
         by = {"start": self._index(start), "end": self._index(end)}
+        self._newest = max(self._newest, int(by["end"].max()))
         self.started = _grow(self.started, np.bincount(by["start"]))
         self.due = _grow(self.due, np.bincount(self._index(block["scheduled"])))
         self.ended = _grow(self.ended, np.bincount(by["end"] * 3 + status))
@@ -198,19 +212,44 @@ class SliceAccumulator:
         self.due = fold(self.due)
         self.ended = fold(self.ended, 3)
         self.tokens = fold(self.tokens)
-        for pairs in self._pairs.values():
+        for name, pairs in self._pairs.items():
             if pairs:
                 keys, weights = _concat(pairs)
-                pairs[:] = [_reduce(keys // _B // 10 * _B + keys % _B, weights)]
+                pairs[:] = [_reduce(_ten(keys), weights)]
+            spilled = self._spilled.get(name)
+            if spilled is not None:
+                folded = (SpillArray(np.int64), SpillArray(np.float64))
+                for part_keys, part_weights in _read_pairs(spilled):
+                    wider = _reduce(_ten(part_keys), part_weights)
+                    folded[0].append(wider[0])
+                    folded[1].append(wider[1])
+                for arr in spilled:
+                    arr.close()
+                self._spilled[name] = folded
         self._pair_count = sum(len(k) for pairs in self._pairs.values() for k, _ in pairs)
+        self._newest //= 10
         self.merged *= 10
 
     def _compact(self) -> None:
+        """Reduce each metric's pairs to one sorted set, and move out those of base slices
+        older than the newest :data:`_KEEP_SLICES`: few rows reach them any more (a late one
+        only adds a pair that compile sums with its spilled twin)."""
         count = 0
-        for pairs in self._pairs.values():
-            if len(pairs) > 1:
-                pairs[:] = [_reduce(*_concat(pairs))]
-            count += sum(len(k) for k, _ in pairs)
+        cut = (self._newest - _KEEP_SLICES) * _B
+        for name, pairs in self._pairs.items():
+            if not pairs:
+                continue
+            keys, weights = _reduce(*_concat(pairs)) if len(pairs) > 1 else pairs[0]
+            old = int(np.searchsorted(keys, cut))
+            if old:
+                spilled = self._spilled.setdefault(
+                    name, (SpillArray(np.int64), SpillArray(np.float64))
+                )
+                spilled[0].append(keys[:old])
+                spilled[1].append(weights[:old])
+                keys, weights = keys[old:], weights[old:]
+            pairs[:] = [(keys, weights)] if len(keys) else []
+            count += len(keys)
         self._pair_count = count
 
     def compile(
@@ -287,11 +326,19 @@ class SliceAccumulator:
         monotone across slices, so one binary search finds every slice's ranks.
         """
         result = np.full((n, len(qs)), np.nan)
-        if not self._pairs[name]:
+        spilled = self._spilled.get(name)
+        parts = [*(_read_pairs(spilled) if spilled is not None else ()), *self._pairs[name]]
+        if not parts:
             return result
-        keys, weights = _concat(self._pairs[name])
-        slices = np.minimum(keys // _B // factor, n - 1)
-        keys, weights = _reduce(slices * _B + keys % _B, weights)
+        # Folded to the report's slices part by part: at most n * buckets pairs held.
+        keys = np.zeros(0, dtype=np.int64)
+        weights = np.zeros(0)
+        for part_keys, part_weights in parts:
+            slices = np.minimum(part_keys // _B // factor, n - 1)
+            keys, weights = _reduce(
+                np.concatenate([keys, slices * _B + part_keys % _B]),
+                np.concatenate([weights, part_weights]),
+            )
         slices = keys // _B
         total = np.bincount(slices, weights=weights, minlength=n)
         cum = np.cumsum(weights)
@@ -324,6 +371,20 @@ def _reduce(
     key, weights = key[order], weights[order]
     firsts = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
     return key[firsts], np.add.reduceat(weights, firsts)
+
+
+def _ten(keys: NDArray[np.int64]) -> NDArray[np.int64]:
+    """``slice * B + bucket`` keys of base slices ten times wider."""
+    folded: NDArray[np.int64] = keys // _B // 10 * _B + keys % _B
+    return folded
+
+
+def _read_pairs(
+    spilled: tuple[SpillArray, SpillArray],
+) -> Iterator[tuple[NDArray[np.int64], NDArray[np.float64]]]:
+    keys, weights = spilled
+    for first in range(0, keys.size, _READ_PAIRS):
+        yield keys.read(first, first + _READ_PAIRS), weights.read(first, first + _READ_PAIRS)
 
 
 def _concat(

@@ -262,3 +262,36 @@ def test_requests_drained_after_the_end_do_not_widen_the_slices() -> None:
     bench = compile_results(results, start_time=0.0, end_time=1500.0)
     assert bench.timeslices.size == 5.0
     assert len(bench.timeslices.start_s) == 300
+
+
+@pytest.mark.parametrize("seconds", [900, 3500])
+def test_pairs_moved_to_disk_report_the_slices_kept_in_memory(
+    monkeypatch: pytest.MonkeyPatch, seconds: int
+) -> None:
+    """The histograms of all but the newest slices move out as the run goes (and are folded
+    there when ten base slices merge, past 1,500 s): the same slices, to the last bit. Some
+    rows end out of order, so a spilled slice gets a late pair too."""
+    from guidellm.benchmark import aggregator, spill, timeslices
+
+    monkeypatch.setattr(aggregator, "epoch_offset", lambda: 1.7e9)
+    rng = np.random.default_rng(seconds)
+    results = [
+        result(float(t), ttft=0.01 + 0.05 * rng.random(), tokens=3, tail=rng.random() * 40)
+        for t in np.sort(rng.random(8000) * seconds)
+    ]
+    kept = compile_results(results, start_time=0.0, end_time=float(seconds))
+    moved: list[int] = []
+
+    class Counted(spill.SpillArray):
+        def append(self, values: Any) -> int:
+            moved.append(len(values))
+            return super().append(values)
+
+    monkeypatch.setattr(timeslices, "SpillArray", Counted)
+    monkeypatch.setattr(spill, "SPILL_ROWS", 64)  # on disk past 64 pairs
+    monkeypatch.setattr(timeslices, "_COMPACT_AT", 200)
+    monkeypatch.setattr(timeslices, "_READ_PAIRS", 300)
+    spilled = compile_results(results, start_time=0.0, end_time=float(seconds))
+    assert sum(moved) > 2000  # pairs did move out
+    assert spilled.timeslices == kept.timeslices
+    assert kept.timeslices.ttft_ms_p99[0] is not None
