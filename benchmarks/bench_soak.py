@@ -45,6 +45,20 @@ def _rss(pid: int) -> int:
         return 0
 
 
+def _parent_split(pid: int) -> tuple[float, float]:
+    """The parent's anonymous and file-backed RSS in MB (spill files read through a memory
+    map count as file-backed while mapped)."""
+    fields: dict[str, int] = {}
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+            key, value = line.split(":", 1)
+            fields[key.strip()] = int(value.split()[0])
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    anon = fields.get("Anonymous", 0)
+    return round(anon / 1024, 1), round((fields.get("Rss", 0) - anon) / 1024, 1)
+
+
 def _spilled(pid: int) -> int:
     """Bytes of the unlinked files ``pid`` holds open (the aggregator's spill)."""
     total = 0
@@ -91,11 +105,14 @@ def soak(url: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
             ended_at = elapsed
         if next_mark < len(marks) and elapsed >= marks[next_mark]:
             size = journal.stat().st_size if journal.exists() else 0
+            anon, mapped = _parent_split(proc.pid)
             row = {
                 "minute": round(marks[next_mark] / 60, 2),
                 "peak_rss_mb": round(peak / _MB, 1),
                 "rss_mb": round(total / _MB, 1),
                 "parent_rss_mb": round(_rss(proc.pid) / _MB, 1),
+                "parent_anon_mb": anon,
+                "parent_file_mb": mapped,
                 "spill_mb": round(_spilled(proc.pid) / _MB, 1),
                 "journal_mb": round(size / _MB, 1),
             }
