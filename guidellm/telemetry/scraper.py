@@ -9,8 +9,9 @@ the report. Nothing here waits on the load, and the load never waits on a scrape
 Benchmarker may ask for a scrape at a benchmark's edge, it does not wait for one longer than
 a fraction of a second, and only between benchmarks.
 
-Scrapes are stored compactly (:class:`ScrapeLog`: one float array per scrape, a column per
-sample name) so an hour of a large server's metrics every second stays in tens of MB.
+Scrapes are stored compactly (:class:`ScrapeLog`: a row of floats per scrape, a column per
+sample name, the rows on disk once there are many: :class:`ScrapeRows`), so the parent's
+memory does not grow with a long run's scrapes.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from guidellm.telemetry.exposition import ExpositionError, fast_values, parse_exposition
+from guidellm.telemetry.scrape_rows import ScrapeRows
 
 if TYPE_CHECKING:
     from guidellm.telemetry.catalog import ServerCatalog
@@ -52,17 +54,19 @@ class ScrapeLog:
     model_label: str | None = None
     keys: dict[str, int] = field(default_factory=dict)
     types: dict[str, str] = field(default_factory=dict)
-    rows: list[array[float]] = field(default_factory=list)
+    rows: ScrapeRows = field(default_factory=ScrapeRows)
     #: Per successful scrape: when it was asked for, when its answer was read, its round
     #: (every endpoint's scrapes of one tick, or of one ``scrape_now``, share a round).
     t0: array[float] = field(default_factory=lambda: array("d"))
     t1: array[float] = field(default_factory=lambda: array("d"))
     ticks: array[int] = field(default_factory=lambda: array("q"))
-    #: Per failed scrape: when it was asked for, and why.
-    failed_at: list[float] = field(default_factory=list)
+    #: Per failed scrape: when it was asked for, and why (a dead endpoint fails every
+    #: second: equal reasons share one string, 16 bytes a failure).
+    failed_at: array[float] = field(default_factory=lambda: array("d"))
     failed_why: list[str] = field(default_factory=list)
     #: When a tick found the previous scrape still waiting (a slow endpoint) and was dropped.
-    skipped_at: list[float] = field(default_factory=list)
+    skipped_at: array[float] = field(default_factory=lambda: array("d"))
+    reasons: dict[str, str] = field(default_factory=dict, repr=False)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, t0: float, t1: float, tick: int, values: dict[str, float]) -> None:
@@ -82,15 +86,14 @@ class ScrapeLog:
     def fail(self, t0: float, reason: str) -> None:
         with self.lock:
             self.failed_at.append(t0)
-            self.failed_why.append(reason)
+            self.failed_why.append(self.reasons.setdefault(reason, reason))
 
     def value(self, row: int, key: str) -> float:
         """Sample ``key`` in scrape ``row`` (NaN when that scrape did not have it)."""
         column = self.keys.get(key)
-        values = self.rows[row]
-        if column is None or column >= len(values):
+        if column is None:
             return _NAN
-        return values[column]
+        return self.rows.value(row, column)
 
 
 def fetch(client: object, url: str, timeout: float) -> tuple[str | None, str | None]:
