@@ -89,24 +89,31 @@ class SparseColumns:
 
 class SessionTracker:
     """Each session result's session number, row, turn, planned turns and kind, filled by
-    the aggregator's ``add()`` (a dictionary lookup and five appends per session result)."""
+    the aggregator's ``add()`` (a dictionary lookup and five appends per session result).
 
-    __slots__ = ("_cols", "_ids")
+    Only sessions still going keep their id here: a session's last result (``session_end``)
+    lets it go, so a long run of many conversations does not grow the parent's memory."""
+
+    __slots__ = ("_cols", "_count", "_ids")
 
     def __init__(self) -> None:
         self._ids: dict[str, int] = {}
+        self._count = 0
         self._cols = SparseColumns(5)
 
     def __len__(self) -> int:
         """Sessions seen."""
-        return len(self._ids)
+        return self._count
 
     def add(self, result: RequestResult, sid: str, row: int) -> None:
         """One turn of session ``sid``, on the aggregator's row ``row``."""
         ids = self._ids
         idx = ids.get(sid)
         if idx is None:
-            idx = ids[sid] = len(ids)
+            idx = ids[sid] = self._count
+            self._count += 1
+        if result.session_end:
+            del ids[sid]
         number, rows, turns, planned, tool = self._cols.lists
         number.append(idx)
         rows.append(row)

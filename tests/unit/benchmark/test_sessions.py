@@ -185,3 +185,21 @@ def test_journal_rebuild_matches_the_live_benchmark(tmp_path: Path) -> None:
     assert rebuilt.sessions == live.sessions
     assert rebuilt.turns == live.turns
     assert rebuilt.prompt_cache == live.prompt_cache
+
+
+def test_ended_sessions_leave_no_id_behind() -> None:
+    """Many conversations, one after another: each lets its id go at its last turn, and the
+    sessions are still counted and told apart."""
+    from guidellm.benchmark.sessions import SessionTracker
+
+    tracker = SessionTracker()
+    row = 0
+    for k in range(5000):
+        for t in (1, 2):
+            tracker.add(turn(float(k), f"s{k}", t, end=t == 2), f"s{k}", row)
+            row += 1
+    tracker.add(turn(9e3, "open", 1), "open", row)  # still going: kept
+    assert len(tracker) == 5001 and list(tracker._ids) == ["open"]
+    number, rows, turns, _, _ = tracker.columns()
+    assert number[:4].tolist() == [0, 0, 1, 1] and number[-1] == 5000
+    assert turns[:4].tolist() == [1, 2, 1, 2] and rows[-1] == row
