@@ -171,8 +171,9 @@ def test_sessions_spilled_compile_to_the_in_memory_numbers(
 
 
 def test_the_aggregator_holds_no_per_request_memory_once_spilled(tmp_path: Path) -> None:
-    """Rows, samples and sparse columns past SPILL_ROWS live in files: after 200,000 rows
-    the arrays in memory are no larger than after 100,000."""
+    """Rows, samples, sparse columns and time-slice histograms past their bounds live in
+    files: after 200,000 rows (200 s at 1,000/s, sliced as the run goes) the arrays in
+    memory are no larger than after 100,000."""
     from guidellm.benchmark.aggregator import BenchmarkAggregator
 
     agg = BenchmarkAggregator(
@@ -183,10 +184,18 @@ def test_the_aggregator_holds_no_per_request_memory_once_spilled(tmp_path: Path)
         max_seconds=None,
         max_requests=None,
         slo=None,
+        origin=0.0,
     )
     sizes = []
     for block in range(20):
         for r in stream(10_000, rate=1000.0, seed=block, tokens=4):
+            shift = block * 10.0
+            r.scheduled_time += shift
+            r.request_start += shift
+            r.request_end += shift
+            r.first_token_time = None if r.first_token_time is None else r.first_token_time + shift
+            r.last_token_time = None if r.last_token_time is None else r.last_token_time + shift
+            r.chunk_times = [t + shift for t in r.chunk_times]
             r.cached_tokens = 3
             agg.add(r)
         if block in (9, 19):

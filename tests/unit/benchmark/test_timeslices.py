@@ -295,3 +295,31 @@ def test_pairs_moved_to_disk_report_the_slices_kept_in_memory(
     assert sum(moved) > 2000  # pairs did move out
     assert spilled.timeslices == kept.timeslices
     assert kept.timeslices.ttft_ms_p99[0] is not None
+
+
+def test_a_long_run_keeps_only_the_newest_histograms_in_memory() -> None:
+    """25 minutes at 1,000 rows/s with spread latencies: about a million (slice, bucket)
+    pairs in all, at most a compaction's worth in memory."""
+    from guidellm.benchmark import timeslices
+
+    rng = np.random.default_rng(1)
+    acc = timeslices.SliceAccumulator(0.0, 1.0)
+    rate, block = 1000, 4096
+    for first in range(0, 1490 * rate, block):
+        start = (first + np.sort(rng.random(block)) * block) / rate
+        latency = rng.lognormal(np.log(0.15), 0.3, block)
+        acc.add(
+            {
+                "status": np.zeros(block, dtype=np.int64),
+                "start": start,
+                "end": start + latency,
+                "scheduled": start - rng.random(block) * 1e-3,
+                "output_tokens": np.full(block, 128.0),
+                "ttft": rng.lognormal(np.log(20), 0.4, block),
+                "itl": rng.lognormal(np.log(1), 0.3, block),
+            }
+        )
+    in_memory = sum(len(keys) for pairs in acc._pairs.values() for keys, _ in pairs)
+    spilled = sum(keys.size for keys, _ in acc._spilled.values())
+    assert spilled > 500_000
+    assert in_memory <= timeslices._COMPACT_AT
