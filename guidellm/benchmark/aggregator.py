@@ -127,6 +127,7 @@ class BenchmarkAggregator:
         self._pending_chunks: list[list[float]] = []
         self._pending_chunk_count = 0
         self._unmerged_from = 0  # first row not yet in the sorted samples
+        self._merges = 0  # blocks merged into the sorted samples
         dtypes: dict[str, Any] = {c: np.float64 for c in (*_FLOAT_COLS, *_DERIVED_COLS)}
         dtypes.update({c: np.int64 for c in _INT_COLS})
         self._cols = GrowableColumns(dtypes)
@@ -275,14 +276,18 @@ class BenchmarkAggregator:
         rows = np.arange(first_row, end_row, dtype=np.int32)
         present = np.bincount(status, minlength=3)
         groups = [(c, None if present[c] == m else status == c) for c in range(3) if present[c]]
-        for name, (values, weights) in row_metrics(block).items():
+        # One metric a block may merge its samples on disk: not all eight on the same block.
+        turn = self._merges % len(self._samples)
+        self._merges += 1
+        for k, (name, (values, weights)) in enumerate(row_metrics(block).items()):
+            mine = k == turn
             for code, chosen in groups:
                 sample = self._samples[name][code]
                 if chosen is None:
-                    sample.extend(values, rows, weights, defer=last)
+                    sample.extend(values, rows, weights, defer=last, turn=mine)
                 else:
                     w = None if weights is None else weights[chosen]
-                    sample.extend(values[chosen], rows[chosen], w, defer=last)
+                    sample.extend(values[chosen], rows[chosen], w, defer=last, turn=mine)
         self._unmerged_from = end_row
 
     def _prepare(self) -> None:

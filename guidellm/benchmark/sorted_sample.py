@@ -196,12 +196,17 @@ class SortedSample:
         weights: NDArray[np.float64] | None = None,
         *,
         defer: bool = False,
+        turn: bool | None = None,
     ) -> None:
         """Merge one block: ``values[i]`` (weight ``weights[i]``) belongs to row ``rows[i]``.
 
         The block joins the small sorted tail; the tail is merged into the large arrays once
         it holds :data:`_MIN_TAIL` values and 1/:data:`_TAIL_FRACTION` of theirs, unless
         ``defer`` (the last block, at compile: the tail is read in place by :meth:`runs`).
+        A merge into arrays on disk rewrites the whole sample (about 0.05-0.09 s at 3.6
+        million values), so the aggregator gives its samples turns (``turn``) rather than
+        merging them all on one block: on disk, a sample merges on its turn (a tail of at
+        least :data:`_MIN_TAIL`), and off its turn only past the limit.
         """
         keep = ~np.isnan(values)
         if self.weights is not None:
@@ -227,6 +232,8 @@ class SortedSample:
         on_disk = self._disk is not None or len(self.values) + len(tail[0]) > spill.SPILL_ROWS
         if on_disk:
             limit = min(limit, spill.SPILL_ROWS)
+        if on_disk and turn:
+            limit = min(limit, _MIN_TAIL)
         if defer or len(tail[0]) < limit:
             self.tail_values, self.tail_weights, self.tail_rows = tail
             return

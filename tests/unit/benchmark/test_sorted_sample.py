@@ -3,6 +3,8 @@ aggregator's window rule and status splits across many flushed blocks."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from reportdata import compile_results, result, stream
@@ -246,3 +248,42 @@ def test_gap_spread_of_a_window_after_a_slow_warmup_is_exact() -> None:
     assert ic.count == 40
     assert ic.mean == pytest.approx(float(gaps.mean()), rel=1e-9)
     assert ic.std == pytest.approx(float(gaps.std()), rel=1e-6)
+
+
+def test_samples_taking_turns_merge_on_different_blocks_to_the_same_values(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Samples fed the same rows merge their on-disk tails on their own turns (one merge
+    rewrites a whole sample), and hold the same values as one merging whenever it likes;
+    no tail grows past the limit it had without turns. As in the aggregator: blocks of
+    4,096, a turn every few blocks, the tail's limit on disk that many blocks."""
+    from guidellm.benchmark import spill
+
+    monkeypatch.setattr(spill, "SPILL_ROWS", 4 * 4096)
+    samples = [SortedSample(), SortedSample(), SortedSample()]
+    merges: dict[int, list[int]] = {id(sample): [] for sample in samples}
+    original = SortedSample._merge_on_disk
+
+    def counted(self: SortedSample, tail: Any) -> None:
+        merges[id(self)].append(block)
+        original(self, tail)
+
+    monkeypatch.setattr(SortedSample, "_merge_on_disk", counted)
+    rng = np.random.default_rng(5)
+    everything = rng.random(200 * 4096)
+    for block, lo in enumerate(range(0, len(everything), 4096)):
+        part = everything[lo : lo + 4096]
+        for k, sample in enumerate(samples):
+            turn = None if k == 0 else block % 4 == k - 1  # the first: no turns
+            sample.extend(part, np.arange(lo, lo + len(part)), turn=turn)
+            assert len(sample.tail_values) < 4 * 4096
+    free, first, second = (merges[id(sample)] for sample in samples)
+    # Once the tail's limit is the spill's (a sample of 16 times that), turns are kept.
+    steady = 16 * 4
+    assert {b % 4 for b in first if b >= steady} == {0}
+    assert {b % 4 for b in second if b >= steady} == {1}
+    assert len([b for b in second if b >= steady]) > 30
+    assert len({b % 4 for b in free if b >= steady}) == 1  # without turns: all on one block
+    expected = np.sort(everything)
+    for sample in samples:
+        assert np.array_equal(sample.runs().at_index(np.arange(len(everything))), expected)
