@@ -80,8 +80,9 @@ class SpillArray:
     def view(self) -> NDArray[Any]:
         """Every value: the array itself, or a read-only memory map of the file (its pages
         are read as they are touched and belong to the page cache, not the process)."""
-        if self._mem is not None:
-            return self._mem[: self.size]
+        mem = self._mem  # once: another thread may be appending (ScrapeRows)
+        if mem is not None:
+            return mem[: self.size]
         assert self._file is not None
         self._file.flush()
         if not self.size:
@@ -90,8 +91,9 @@ class SpillArray:
 
     def read(self, start: int, stop: int) -> NDArray[Any]:
         """Values ``[start, stop)`` in memory (a copy when spilled)."""
-        if self._mem is not None:
-            return self._mem[start:stop]
+        mem = self._mem
+        if mem is not None:
+            return mem[start:stop]
         assert self._file is not None
         self._file.flush()
         stop = min(stop, self.size)

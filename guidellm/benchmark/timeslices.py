@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator, Mapping
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -65,7 +66,7 @@ _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)\s*(ms|s|m|h)?\s*$", re.I)
 #: Pairs kept before the sparse histograms are re-reduced ...
 _COMPACT_AT = 1 << 16
-#: ... and those of base slices older than the newest this many (by end) moved out.
+#: ... and those of base slices more than this many before the newest (by end) moved out.
 _KEEP_SLICES = 4
 #: Pairs read back from the spill at a time.
 _READ_PAIRS = 1 << 20
@@ -232,7 +233,7 @@ class SliceAccumulator:
 
     def _compact(self) -> None:
         """Reduce each metric's pairs to one sorted set, and move out those of base slices
-        older than the newest :data:`_KEEP_SLICES`: few rows reach them any more (a late one
+        more than :data:`_KEEP_SLICES` before the newest: few rows reach them any more (a late one
         only adds a pair that compile sums with its spilled twin)."""
         count = 0
         cut = (self._newest - _KEEP_SLICES) * _B
@@ -327,9 +328,9 @@ class SliceAccumulator:
         """
         result = np.full((n, len(qs)), np.nan)
         spilled = self._spilled.get(name)
-        parts = [*(_read_pairs(spilled) if spilled is not None else ()), *self._pairs[name]]
-        if not parts:
+        if spilled is None and not self._pairs[name]:
             return result
+        parts = chain(_read_pairs(spilled) if spilled is not None else (), self._pairs[name])
         # Folded to the report's slices part by part: at most n * buckets pairs held.
         keys = np.zeros(0, dtype=np.int64)
         weights = np.zeros(0)
