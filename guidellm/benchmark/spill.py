@@ -90,13 +90,14 @@ class SpillArray:
         return np.memmap(self._file, dtype=self.dtype, mode="r", shape=(self.size,))
 
     def read(self, start: int, stop: int) -> NDArray[Any]:
-        """Values ``[start, stop)`` in memory (a copy when spilled)."""
+        """Values ``[start, stop)`` in memory (a copy when spilled); ``stop`` past the end
+        reads to the end (never the unfilled room of the array in memory)."""
+        stop = min(stop, self.size)
         mem = self._mem
         if mem is not None:
             return mem[start:stop]
         assert self._file is not None
         self._file.flush()
-        stop = min(stop, self.size)
         if stop <= start:
             return np.zeros(0, dtype=self.dtype)
         width = self.dtype.itemsize

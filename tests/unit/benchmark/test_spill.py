@@ -272,3 +272,13 @@ def test_a_settled_timeline_reads_as_one_kept_in_memory(
     assert np.allclose(settled.areas(probe), kept.areas(probe), rtol=1e-12, atol=1e-9)
     lasting = np.bincount(status, minlength=3)
     assert settled.summaries(100.0, 900.0, lasting) == kept.summaries(100.0, 900.0, lasting)
+
+
+@pytest.mark.parametrize("spill_at", [None, 0])
+def test_reading_past_the_end_reads_to_the_end(spill_at: int | None) -> None:
+    """In memory the array has room past its values (it doubles): a read past the end must
+    not return that room. (An hour's run crashed at compile on such garbage.)"""
+    arr = SpillArray(np.int64, spill_at=spill_at)
+    arr.append(np.arange(10, dtype=np.int64))
+    assert arr.read(0, 1 << 20).tolist() == list(range(10))
+    assert arr.read(8, 100).tolist() == [8, 9]
