@@ -210,21 +210,6 @@ def test_an_old_json_lines_journal_still_rebuilds(tmp_path: Path) -> None:
     assert any("unreadable line at byte" in w for w in bench.warnings)
 
 
-def test_a_damaged_length_costs_only_its_own_record(tmp_path: Path) -> None:
-    """A length that points past the end of the file is not a torn tail when sound frames
-    follow: they are read, and the damaged frame is named as unreadable."""
-    path = tmp_path / "j.journal"
-    written = _journal(path)
-    offsets = frames(path)
-    begin, end = offsets[3][0], offsets[4][0]  # the second block of results
-    data = bytearray(path.read_bytes())
-    data[begin + 4 : begin + 8] = (len(data) * 2).to_bytes(4, "little")
-    path.write_bytes(bytes(data))
-    warnings: list[str] = []
-    assert _ids(path, warnings) == [r.request_id for r in written[:200] + written[400:]]
-    assert warnings == [_skipped(path, end - begin, begin)]
-
-
 def test_a_damaged_run_header_still_gives_the_results(tmp_path: Path) -> None:
     path = tmp_path / "j.journal"
     written = _journal(path)
@@ -250,19 +235,24 @@ def test_a_run_stopped_while_starting_has_a_journal_with_no_results(tmp_path: Pa
         rebuild_report(path)
 
 
-def test_a_damaged_length_before_a_damaged_frame_loses_no_sound_frame(tmp_path: Path) -> None:
-    """Two faults: a length pointing past the end, and the next frame's body damaged too.
-    The frames after both are still read; only the two damaged ones are named."""
+@pytest.mark.parametrize("second_fault", [False, True])
+def test_a_damaged_length_costs_only_its_own_record(tmp_path: Path, second_fault: bool) -> None:
+    """A length that points past the end of the file is not a torn tail when sound frames
+    follow: they are read, and the damaged frame is named as unreadable. With a second
+    fault (the next frame's body damaged too) the frames after both are still read."""
     path = tmp_path / "j.journal"
     written = _journal(path)
     offsets = frames(path)
-    begin, end = offsets[3][0], offsets[5][0]  # results blocks two and three
+    last = 5 if second_fault else 4  # the first frame read again
+    begin, end = offsets[3][0], offsets[last][0]  # from the second block of results
     data = bytearray(path.read_bytes())
     data[begin + 4 : begin + 8] = (len(data) * 2).to_bytes(4, "little")
-    data[offsets[4][0] + 40] ^= 0x08
+    if second_fault:
+        data[offsets[4][0] + 40] ^= 0x08
     path.write_bytes(bytes(data))
     warnings: list[str] = []
-    assert _ids(path, warnings) == [r.request_id for r in written[:200] + written[600:]]
+    kept = written[:200] + written[(last - 2) * 200 :]
+    assert _ids(path, warnings) == [r.request_id for r in kept]
     assert warnings == [_skipped(path, end - begin, begin)]
 
 
