@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import sys
 import threading
 import time
 from array import array
@@ -66,7 +67,6 @@ class ScrapeLog:
     failed_why: list[str] = field(default_factory=list)
     #: When a tick found the previous scrape still waiting (a slow endpoint) and was dropped.
     skipped_at: array[float] = field(default_factory=lambda: array("d"))
-    reasons: dict[str, str] = field(default_factory=dict, repr=False)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, t0: float, t1: float, tick: int, values: dict[str, float]) -> None:
@@ -86,7 +86,7 @@ class ScrapeLog:
     def fail(self, t0: float, reason: str) -> None:
         with self.lock:
             self.failed_at.append(t0)
-            self.failed_why.append(self.reasons.setdefault(reason, reason))
+            self.failed_why.append(sys.intern(reason))
 
     def value(self, row: int, key: str) -> float:
         """Sample ``key`` in scrape ``row`` (NaN when that scrape did not have it)."""
